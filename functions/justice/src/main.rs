@@ -1,0 +1,169 @@
+//! `justice`: the Justice Engine on your machine. Replays recorded AWS Config events through
+//! the same scorer the Lambda function runs, over an embedded store.
+
+mod inputs;
+mod replay;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use justice_core::policy::Policy;
+
+#[derive(Parser)]
+#[command(
+    name = "justice",
+    version,
+    about = "Score AWS Config events locally, as the Justice Engine does in AWS."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline over recorded events (files, directories, or .jsonl streams).
+    Replay {
+        /// Event files (.json: one event; .jsonl: one event per line) or directories of them.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Directory of the local store.
+        #[arg(long, default_value = ".justice")]
+        state: PathBuf,
+        /// Policy file (TOML); the embedded default otherwise.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Directory of recorded Config API items, to resolve oversized notifications.
+        #[arg(long)]
+        config_history: Option<PathBuf>,
+        /// Start from an empty store instead of adding to the existing one.
+        #[arg(long)]
+        fresh: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the findings and the score breakdown for the item(s) in one event.
+    Explain {
+        event: PathBuf,
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Directory of recorded Config API items, to resolve an oversized notification.
+        #[arg(long)]
+        config_history: Option<PathBuf>,
+        /// Print the risk state as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a policy file.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// List the rules.
+    Rules,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Check a policy file: exit status 0 if valid, 1 with every error listed otherwise.
+    Check { file: PathBuf },
+    /// Print the embedded default policy.
+    Default,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay {
+            inputs,
+            state,
+            policy,
+            config_history,
+            fresh,
+            json,
+        } => load_policy(policy.as_deref()).and_then(|p| {
+            replay::run(&replay::Options {
+                inputs,
+                state,
+                policy: p,
+                config_history,
+                fresh,
+                json,
+            })
+        }),
+        Command::Explain {
+            event,
+            policy,
+            config_history,
+            json,
+        } => load_policy(policy.as_deref())
+            .and_then(|p| replay::explain(&event, &p, config_history.as_deref(), json)),
+        Command::Policy {
+            command: PolicyCommand::Check { file },
+        } => check_policy(&file),
+        Command::Policy {
+            command: PolicyCommand::Default,
+        } => {
+            print!("{}", justice_core::policy::DEFAULT_POLICY);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules => {
+            list_rules();
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("justice: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
+    let Some(path) = path else {
+        return Ok(Policy::default_policy());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Policy::from_toml(&text).map_err(|e| format!("{}: policy refused:\n{e}", path.display()))
+}
+
+fn check_policy(path: &Path) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    match Policy::from_toml(&text) {
+        Ok(p) => {
+            println!(
+                "{}: ok — thresholds warn {} / disable {} / kill {}, {} rule override(s), {} required tag(s)",
+                path.display(),
+                p.thresholds.warn,
+                p.thresholds.disable,
+                p.thresholds.kill,
+                p.rules.len(),
+                p.required_tags.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{}: {e}", path.display());
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn list_rules() {
+    for rule in justice_core::rules::RULES {
+        let i = rule.info();
+        let types = if i.resource_types.is_empty() {
+            "all types".to_owned()
+        } else {
+            i.resource_types.join(", ")
+        };
+        println!("{:<28} {:<8} {}", i.id, i.severity.as_str(), types);
+        println!("    {}", i.checks);
+    }
+}

@@ -1,0 +1,254 @@
+//! `justice replay` and `justice explain`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use justice_core::event::{parse_event, Notice};
+use justice_core::policy::{Level, Policy};
+use justice_core::score::{derive_state, evaluate_item};
+use justice_core::{explain as render, key_of, RiskState};
+use justice_local::{LocalConfigSource, LocalRiskStore};
+use justice_service::{ConfigSource, EventClock, Outcome, Scorer};
+
+use crate::inputs;
+
+pub struct Options {
+    pub inputs: Vec<PathBuf>,
+    pub state: PathBuf,
+    pub policy: Policy,
+    pub config_history: Option<PathBuf>,
+    pub fresh: bool,
+    pub json: bool,
+}
+
+#[derive(Default)]
+struct Summary {
+    events: u64,
+    notifications: u64,
+    scored: u64,
+    redelivered: u64,
+    ignored: BTreeMap<String, u64>,
+    refused: Vec<(String, String)>,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn config_source(dir: Option<&Path>) -> Result<LocalConfigSource, String> {
+    match dir {
+        Some(d) => LocalConfigSource::from_dir(d).map_err(|e| e.to_string()),
+        None => Ok(LocalConfigSource::empty()),
+    }
+}
+
+pub fn run(o: &Options) -> Result<ExitCode, String> {
+    let files = inputs::expand(&o.inputs)?;
+    let source = config_source(o.config_history.as_deref())?;
+    if o.fresh {
+        let db = o.state.join("risk.redb");
+        if db.exists() {
+            std::fs::remove_file(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+        }
+    }
+    let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
+    store.set_durable_commits(false);
+    let rt = runtime()?;
+    let scorer = Scorer {
+        store: &store,
+        source: &source,
+        policy: &o.policy,
+        clock: &EventClock,
+    };
+    let mut sum = Summary::default();
+    let refuse = |sum: &mut Summary, origin: &str, why: String| {
+        eprintln!("refused  {origin}: {why}");
+        sum.refused.push((origin.to_owned(), why));
+    };
+    for file in &files {
+        inputs::read(file, |input| {
+            sum.events += 1;
+            let records = match parse_event(&input.bytes) {
+                Ok(r) => r,
+                Err(e) => return refuse(&mut sum, &input.origin, e.to_string()),
+            };
+            for record in records {
+                sum.notifications += 1;
+                let notice = match record {
+                    Ok(n) => n,
+                    Err(e) => {
+                        refuse(&mut sum, &input.origin, e.to_string());
+                        continue;
+                    }
+                };
+                match rt.block_on(scorer.handle(notice)) {
+                    Ok(Outcome::Scored { written, .. }) => {
+                        sum.scored += 1;
+                        if !written {
+                            sum.redelivered += 1;
+                        }
+                    }
+                    Ok(Outcome::Ignored { reason }) => *sum.ignored.entry(reason).or_default() += 1,
+                    Err(e) => refuse(&mut sum, &input.origin, e.to_string()),
+                }
+            }
+        })?;
+    }
+    store.flush().map_err(|e| e.to_string())?;
+    let states = store.states().map_err(|e| e.to_string())?;
+    if o.json {
+        print_json(&sum, &states);
+    } else {
+        print_text(&sum, &states, &o.state);
+    }
+    Ok(if sum.refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn by_level(states: &[RiskState]) -> BTreeMap<Level, usize> {
+    let mut m: BTreeMap<Level, usize> = Level::ALL.iter().map(|l| (*l, 0)).collect();
+    for s in states {
+        *m.entry(s.level).or_default() += 1;
+    }
+    m
+}
+
+fn print_text(sum: &Summary, states: &[RiskState], dir: &Path) {
+    let ignored: u64 = sum.ignored.values().sum();
+    println!("events read      {:>7}", sum.events);
+    println!("notifications    {:>7}", sum.notifications);
+    println!(
+        "  scored         {:>7}  ({} already scored: redeliveries, nothing written)",
+        sum.scored, sum.redelivered
+    );
+    println!("  ignored        {:>7}", ignored);
+    for (reason, n) in &sum.ignored {
+        println!("      {n:>5}  {reason}");
+    }
+    println!("  refused        {:>7}", sum.refused.len());
+    for (origin, why) in &sum.refused {
+        println!("             {origin}: {why}");
+    }
+    let levels = by_level(states);
+    println!(
+        "resources        {:>7}  (store: {})",
+        states.len(),
+        dir.display()
+    );
+    for l in Level::ALL.iter().rev() {
+        println!(
+            "  {:<14} {:>7}",
+            l.as_str(),
+            levels.get(l).copied().unwrap_or(0)
+        );
+    }
+    let mut risky: Vec<&RiskState> = states.iter().filter(|s| s.level > Level::None).collect();
+    risky.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
+    if !risky.is_empty() {
+        println!("riskiest");
+        for s in risky.iter().take(20) {
+            let rules: Vec<&str> = s.findings.iter().map(|f| f.finding.rule.as_str()).collect();
+            println!(
+                "  {:>5} {:<8} {}  [{}]",
+                s.score,
+                s.level.as_str(),
+                s.key,
+                rules.join(", ")
+            );
+        }
+    }
+}
+
+fn print_json(sum: &Summary, states: &[RiskState]) {
+    let levels: BTreeMap<&str, usize> = by_level(states)
+        .into_iter()
+        .map(|(l, n)| (l.as_str(), n))
+        .collect();
+    let v = serde_json::json!({
+        "events": sum.events,
+        "notifications": sum.notifications,
+        "scored": sum.scored,
+        "redelivered": sum.redelivered,
+        "ignored": sum.ignored,
+        "refused": sum.refused.iter().map(|(o, w)| serde_json::json!({"origin": o, "reason": w})).collect::<Vec<_>>(),
+        "resources_by_level": levels,
+    });
+    println!("{v:#}");
+}
+
+/// Scores each item of one event on its own (no stored history) at the event's time.
+pub fn explain(
+    path: &Path,
+    policy: &Policy,
+    history: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let records = parse_event(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let source = config_source(history)?;
+    let rt = runtime()?;
+    let mut failed = false;
+    let mut out = Vec::new();
+    for record in records {
+        let notice = match record {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("{}: refused: {e}", path.display());
+                failed = true;
+                continue;
+            }
+        };
+        let (item, sent) = match notice {
+            Notice::Ignored { reason } => {
+                if !json {
+                    println!("ignored: {reason}");
+                }
+                continue;
+            }
+            Notice::Item { item, sent } => (*item, sent),
+            Notice::Oversized(summary) => match rt.block_on(source.fetch(&summary)) {
+                Ok(Some(item)) => (item, summary.sent),
+                Ok(None) => {
+                    eprintln!(
+                        "{}: refused: {}: oversized item not found (pass --config-history DIR)",
+                        path.display(),
+                        summary.label()
+                    );
+                    failed = true;
+                    continue;
+                }
+                Err(e) => return Err(e.to_string()),
+            },
+        };
+        let record = match evaluate_item(&item, sent, policy) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{}: refused: {e}", path.display());
+                failed = true;
+                continue;
+            }
+        };
+        if let Some(state) = derive_state(&key_of(&item), &[record], sent, policy) {
+            if json {
+                out.push(state);
+            } else {
+                print!("{}", render::render(&state, policy));
+            }
+        }
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
+        println!("{text}");
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,482 @@
+//! The configuration item: one recorded state of one AWS resource, read from the notification
+//! shape (EventBridge / SNS) or the API shape (`GetResourceConfigHistory`), FORMAT.md §3 and §6.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::json::{self, FieldError};
+use crate::time::{self, Millis};
+
+/// A configuration item could not be read; it never produces a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{resource}: {reason}")]
+pub struct ItemError {
+    /// The best name known for the resource (ARN, else type and id, else "unknown resource").
+    pub resource: String,
+    pub reason: String,
+}
+
+impl ItemError {
+    pub fn new(resource: impl Into<String>, reason: impl Into<String>) -> Self {
+        ItemError {
+            resource: resource.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ItemStatus {
+    Ok,
+    ResourceDiscovered,
+    ResourceNotRecorded,
+    ResourceDeleted,
+    ResourceDeletedNotRecorded,
+}
+
+impl ItemStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "OK" => ItemStatus::Ok,
+            "ResourceDiscovered" => ItemStatus::ResourceDiscovered,
+            "ResourceNotRecorded" => ItemStatus::ResourceNotRecorded,
+            "ResourceDeleted" => ItemStatus::ResourceDeleted,
+            "ResourceDeletedNotRecorded" => ItemStatus::ResourceDeletedNotRecorded,
+            _ => return None,
+        })
+    }
+
+    /// The resource's life has ended: its findings and tasks go.
+    pub fn is_deletion(self) -> bool {
+        matches!(
+            self,
+            ItemStatus::ResourceDeleted | ItemStatus::ResourceDeletedNotRecorded
+        )
+    }
+}
+
+/// What the item says about tags. Config does not record tags for every type, and an item whose
+/// tags cannot be read must not look untagged: only `Recorded` feeds the tag rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tags {
+    Recorded(BTreeMap<String, String>),
+    NotRecorded,
+    Unreadable(String),
+}
+
+impl Tags {
+    pub fn recorded(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            Tags::Recorded(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relationship {
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigItem {
+    pub account: String,
+    pub region: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub resource_name: Option<String>,
+    pub arn: Option<String>,
+    pub capture_time: Millis,
+    /// Kept as text: a number in notifications, a string in the API shape.
+    pub state_id: String,
+    pub status: ItemStatus,
+    pub tags: Tags,
+    pub relationships: Vec<Relationship>,
+    /// `None` when Config recorded no configuration (deletions).
+    pub configuration: Option<Value>,
+    pub supplementary: Map<String, Value>,
+    /// Content digest of the whole item, independent of key order: a redelivery (same item
+    /// through EventBridge and SNS, or twice) has the same digest.
+    pub digest: u64,
+}
+
+/// Which spelling of the item to read (FORMAT.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Notification,
+    Api,
+}
+
+impl Shape {
+    fn account(self) -> &'static str {
+        match self {
+            Shape::Notification => "awsAccountId",
+            Shape::Api => "accountId",
+        }
+    }
+    fn arn(self) -> &'static str {
+        match self {
+            Shape::Notification => "ARN",
+            Shape::Api => "arn",
+        }
+    }
+}
+
+/// A name for a resource in error messages, from whatever an item or summary holds.
+pub fn label_of(v: &Value) -> String {
+    let s = |k: &str| v.get(k).and_then(Value::as_str);
+    if let Some(arn) = s("ARN").or_else(|| s("arn")) {
+        return arn.to_owned();
+    }
+    match (s("resourceType"), s("resourceId")) {
+        (Some(t), Some(id)) => format!("{t} {id}"),
+        (None, Some(id)) => id.to_owned(),
+        _ => "unknown resource".to_owned(),
+    }
+}
+
+impl ConfigItem {
+    /// Reads the `configurationItem` of a change notification.
+    pub fn from_notification(v: &Value) -> Result<Self, ItemError> {
+        Self::read(v, Shape::Notification)
+    }
+
+    /// Reads one item as `GetResourceConfigHistory` / `BatchGetResourceConfig` return it.
+    pub fn from_api(v: &Value) -> Result<Self, ItemError> {
+        Self::read(v, Shape::Api)
+    }
+
+    /// A name for this resource in messages: the ARN, else type and id.
+    pub fn label(&self) -> String {
+        match &self.arn {
+            Some(arn) => arn.clone(),
+            None => format!("{} {}", self.resource_type, self.resource_id),
+        }
+    }
+
+    fn read(v: &Value, shape: Shape) -> Result<Self, ItemError> {
+        let label = label_of(v);
+        let err = |reason: String| ItemError::new(label.clone(), reason);
+        let field = |e: FieldError| ItemError::new(label.clone(), e.to_string());
+        let obj = v
+            .as_object()
+            .ok_or_else(|| err(format!("configuration item is {}", json::kind(v))))?;
+
+        let required = |key: &str| -> Result<String, ItemError> {
+            match json::opt_str(obj.get(key), key).map_err(field)? {
+                Some(s) if !s.is_empty() => Ok(s.to_owned()),
+                _ => Err(err(format!("missing `{key}`"))),
+            }
+        };
+        let resource_type = required("resourceType")?;
+        let resource_id = required("resourceId")?;
+        let account = required(shape.account())?;
+        let region = required("awsRegion")?;
+        let status_text = required("configurationItemStatus")?;
+        let status = ItemStatus::parse(&status_text)
+            .ok_or_else(|| err(format!("unknown configurationItemStatus `{status_text}`")))?;
+        let capture_time =
+            capture_time(obj.get("configurationItemCaptureTime")).map_err(&err)?;
+        let state_id = match obj.get("configurationStateId") {
+            Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+            Some(Value::Number(n)) => match json::opt_int(Some(&Value::Number(n.clone())), "") {
+                Ok(Some(i)) if i >= 0 => i.to_string(),
+                _ => {
+                    return Err(err(format!(
+                        "configurationStateId {n} is not a whole number"
+                    )))
+                }
+            },
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            None | Some(Value::Null) => return Err(err("missing `configurationStateId`".into())),
+            Some(other) => {
+                return Err(err(format!(
+                    "configurationStateId is {}, expected a number",
+                    json::kind(other)
+                )))
+            }
+        };
+        let resource_name = json::opt_str(obj.get("resourceName"), "resourceName")
+            .map_err(field)?
+            .map(str::to_owned);
+        let arn = json::opt_str(obj.get(shape.arn()), shape.arn())
+            .map_err(field)?
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+
+        let configuration = match obj.get("configuration") {
+            None | Some(Value::Null) => None,
+            Some(c @ Value::Object(_)) => Some(c.clone()),
+            Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+                Ok(Value::Null) => None,
+                Ok(c @ Value::Object(_)) => Some(c),
+                _ => {
+                    return Err(err(
+                        "configuration is a string that is not a JSON object".into()
+                    ))
+                }
+            },
+            Some(other) => {
+                return Err(err(format!("configuration is {}", json::kind(other))));
+            }
+        };
+        let supplementary = match obj.get("supplementaryConfiguration") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => match shape {
+                Shape::Notification => m.clone(),
+                // Every value is a JSON string in the API shape; decode them once here.
+                Shape::Api => m
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json::decoded(v).into_owned()))
+                    .collect(),
+            },
+            Some(other) => {
+                return Err(err(format!(
+                    "supplementaryConfiguration is {}",
+                    json::kind(other)
+                )))
+            }
+        };
+        let relationships = relationships(obj.get("relationships")).map_err(&err)?;
+        let tags = read_tags(obj.get("tags"), configuration.as_ref(), &supplementary);
+
+        Ok(ConfigItem {
+            account,
+            region,
+            resource_type,
+            resource_id,
+            resource_name,
+            arn,
+            capture_time,
+            state_id,
+            status,
+            tags,
+            relationships,
+            configuration,
+            supplementary,
+            digest: digest(v),
+        })
+    }
+
+    /// A top-level key of `configuration`, if there is a configuration.
+    pub fn config(&self, key: &str) -> Option<&Value> {
+        self.configuration.as_ref().and_then(|c| c.get(key))
+    }
+}
+
+fn capture_time(v: Option<&Value>) -> Result<Millis, String> {
+    match v {
+        Some(Value::String(s)) => time::parse_rfc3339(s)
+            .ok_or_else(|| format!("configurationItemCaptureTime `{s}` is not an RFC 3339 time")),
+        // The API's wire form: epoch seconds, possibly fractional.
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(secs) if secs.is_finite() && secs > 0.0 && secs < 1.0e11 => {
+                Ok((secs * 1000.0).round() as Millis)
+            }
+            _ => Err(format!(
+                "configurationItemCaptureTime {n} is not an epoch time"
+            )),
+        },
+        None | Some(Value::Null) => Err("missing `configurationItemCaptureTime`".into()),
+        Some(other) => Err(format!(
+            "configurationItemCaptureTime is {}",
+            json::kind(other)
+        )),
+    }
+}
+
+fn relationships(v: Option<&Value>) -> Result<Vec<Relationship>, String> {
+    let list = json::opt_array(v, "relationships").map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, r) in list.iter().enumerate() {
+        let o = r
+            .as_object()
+            .ok_or_else(|| format!("relationships[{i}] is {}", json::kind(r)))?;
+        let s = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
+        let resource_type =
+            s("resourceType").ok_or_else(|| format!("relationships[{i}] has no resourceType"))?;
+        out.push(Relationship {
+            resource_type,
+            resource_id: s("resourceId"),
+            name: s("name")
+                .or_else(|| s("relationshipName"))
+                .unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
+fn read_tags(
+    top: Option<&Value>,
+    configuration: Option<&Value>,
+    supp: &Map<String, Value>,
+) -> Tags {
+    match top {
+        Some(Value::Object(m)) => return tags_from_map(m),
+        Some(Value::Null) | None => {}
+        Some(other) => return Tags::Unreadable(format!("tags is {}", json::kind(other))),
+    }
+    // Some types keep tags only inside their configuration (FORMAT.md §5, "Tags").
+    let candidates = [
+        configuration.and_then(|c| c.get("tags")),
+        configuration.and_then(|c| c.get("Tags")),
+        configuration.and_then(|c| c.get("FileSystemTags")),
+        supp.get("Tags"),
+    ];
+    match candidates.into_iter().flatten().find(|v| !v.is_null()) {
+        Some(Value::Object(m)) => tags_from_map(m),
+        Some(Value::Array(list)) => tags_from_list(list),
+        Some(other) => Tags::Unreadable(format!("tags are {}", json::kind(other))),
+        None => Tags::NotRecorded,
+    }
+}
+
+fn tags_from_map(m: &Map<String, Value>) -> Tags {
+    let mut out = BTreeMap::new();
+    for (k, v) in m {
+        match v {
+            Value::String(s) => {
+                out.insert(k.clone(), s.clone());
+            }
+            other => {
+                return Tags::Unreadable(format!("tag `{k}` is {}", json::kind(other)));
+            }
+        }
+    }
+    Tags::Recorded(out)
+}
+
+fn tags_from_list(list: &[Value]) -> Tags {
+    let mut out = BTreeMap::new();
+    for t in list {
+        let get = |a: &str, b: &str| t.get(a).or_else(|| t.get(b));
+        match (get("key", "Key"), get("value", "Value")) {
+            (Some(Value::String(k)), Some(Value::String(v))) => {
+                out.insert(k.clone(), v.clone());
+            }
+            (Some(Value::String(k)), None | Some(Value::Null)) => {
+                out.insert(k.clone(), String::new());
+            }
+            _ => return Tags::Unreadable("a tag entry has no string key and value".into()),
+        }
+    }
+    Tags::Recorded(out)
+}
+
+/// FNV-1a over a canonical walk of the JSON (object keys sorted), so key order and the
+/// envelope do not change the digest.
+pub fn digest(v: &Value) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    walk(v, &mut h);
+    h.0
+}
+
+struct Fnv(u64);
+
+impl Fnv {
+    fn bytes(&mut self, b: &[u8]) {
+        for byte in b {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+fn walk(v: &Value, h: &mut Fnv) {
+    match v {
+        Value::Null => h.bytes(b"n"),
+        Value::Bool(b) => h.bytes(if *b { b"t" } else { b"f" }),
+        Value::Number(n) => {
+            h.bytes(b"#");
+            h.bytes(n.to_string().as_bytes());
+        }
+        Value::String(s) => {
+            h.bytes(b"\"");
+            h.bytes(&(s.len() as u64).to_le_bytes());
+            h.bytes(s.as_bytes());
+        }
+        Value::Array(a) => {
+            h.bytes(b"[");
+            for x in a {
+                walk(x, h);
+            }
+            h.bytes(b"]");
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_unstable();
+            h.bytes(b"{");
+            for k in keys {
+                h.bytes(&(k.len() as u64).to_le_bytes());
+                h.bytes(k.as_bytes());
+                if let Some(x) = m.get(k) {
+                    walk(x, h);
+                }
+            }
+            h.bytes(b"}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn minimal() -> Value {
+        json!({
+            "configurationItemCaptureTime": "2020-10-06T22:39:22.579Z",
+            "configurationStateId": 1602023962579u64,
+            "awsAccountId": "123456789012",
+            "configurationItemStatus": "OK",
+            "resourceType": "AWS::EC2::Volume",
+            "resourceId": "vol-1",
+            "ARN": "arn:aws:ec2:us-east-1:123456789012:volume/vol-1",
+            "awsRegion": "us-east-1",
+            "tags": {"owner": "alice"},
+            "relationships": [],
+            "configuration": {"encrypted": true},
+            "supplementaryConfiguration": {}
+        })
+    }
+
+    #[test]
+    fn reads_a_minimal_item() {
+        let item = ConfigItem::from_notification(&minimal()).expect("item");
+        assert_eq!(item.state_id, "1602023962579");
+        assert_eq!(item.capture_time, 1_602_023_962_579);
+        assert_eq!(item.tags.recorded().map(|t| t.len()), Some(1));
+    }
+
+    #[test]
+    fn an_unparsable_capture_time_is_an_error_naming_the_resource() {
+        let mut v = minimal();
+        v["configurationItemCaptureTime"] = json!("2020-13-45 noon");
+        let e = ConfigItem::from_notification(&v).expect_err("must refuse");
+        assert!(e.resource.contains("vol-1"), "{e}");
+        assert!(e.reason.contains("configurationItemCaptureTime"), "{e}");
+    }
+
+    #[test]
+    fn absent_tags_are_not_recorded_and_bad_tags_unreadable() {
+        let mut v = minimal();
+        v.as_object_mut().map(|o| o.remove("tags"));
+        let item = ConfigItem::from_notification(&v).expect("item");
+        assert_eq!(item.tags, Tags::NotRecorded);
+        v["tags"] = json!({"owner": 7});
+        let item = ConfigItem::from_notification(&v).expect("item");
+        assert!(matches!(item.tags, Tags::Unreadable(_)));
+    }
+
+    #[test]
+    fn digest_ignores_key_order() {
+        let a = json!({"a": 1, "b": [true, null, "x"]});
+        let b: Value =
+            serde_json::from_str(r#"{"b": [true, null, "x"], "a": 1}"#).unwrap_or_default();
+        assert_eq!(digest(&a), digest(&b));
+        assert_ne!(digest(&a), digest(&json!({"a": 2, "b": [true, null, "x"]})));
+    }
+}

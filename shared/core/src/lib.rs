@@ -1,0 +1,29 @@
+//! The pure core of the Justice Engine: AWS Config events in, findings, scores and risk states
+//! out. No I/O, no async, no AWS SDK; the ports and the adapters live in other crates.
+
+pub mod doc;
+pub mod event;
+pub mod explain;
+pub mod item;
+pub mod json;
+pub mod policy;
+pub mod rules;
+pub mod score;
+pub mod state;
+pub mod text;
+pub mod time;
+
+pub use event::{parse_event, IntakeError, Notice, OversizedSummary};
+pub use item::{ConfigItem, ItemError, ItemStatus};
+pub use policy::{Level, Policy};
+pub use state::{HistoryRecord, ResourceKey, RiskState};
+
+/// The key of the resource an item describes.
+pub fn key_of(item: &ConfigItem) -> ResourceKey {
+    ResourceKey::new(
+        &item.account,
+        &item.region,
+        &item.resource_type,
+        &item.resource_id,
+    )
+}

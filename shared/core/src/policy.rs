@@ -1,0 +1,678 @@
+//! The policy: what is risky, how much, and what may be done about it. A TOML file (format in
+//! `default-policy.toml`, which is embedded and is the default), validated as a whole: a policy
+//! with any error is refused, never half applied.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::rules::{self, Severity};
+
+pub const DEFAULT_POLICY: &str = include_str!("default-policy.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    None,
+    Warn,
+    Disable,
+    Kill,
+}
+
+impl Level {
+    pub const ALL: [Level; 4] = [Level::None, Level::Warn, Level::Disable, Level::Kill];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::None => "none",
+            Level::Warn => "warn",
+            Level::Disable => "disable",
+            Level::Kill => "kill",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What Krampus may do to a resource: the cap of a type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionCap {
+    None,
+    Disable,
+    Kill,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    pub warn: u32,
+    pub disable: u32,
+    pub kill: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            warn: 25,
+            disable: 60,
+            kill: 150,
+        }
+    }
+}
+
+impl Thresholds {
+    pub fn level(&self, score: u32) -> Level {
+        if score >= self.kill {
+            Level::Kill
+        } else if score >= self.disable {
+            Level::Disable
+        } else if score >= self.warn {
+            Level::Warn
+        } else {
+            Level::None
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Points {
+    pub critical: u32,
+    pub high: u32,
+    pub medium: u32,
+    pub low: u32,
+}
+
+impl Default for Points {
+    fn default() -> Self {
+        Points {
+            critical: 100,
+            high: 60,
+            medium: 25,
+            low: 5,
+        }
+    }
+}
+
+impl Points {
+    pub fn of(&self, s: Severity) -> u32 {
+        match s {
+            Severity::Critical => self.critical,
+            Severity::High => self.high,
+            Severity::Medium => self.medium,
+            Severity::Low => self.low,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Age {
+    pub full_after_hours: f64,
+    pub max_extra: f64,
+}
+
+impl Default for Age {
+    fn default() -> Self {
+        Age {
+            full_after_hours: 24.0,
+            max_extra: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Recidivism {
+    pub window_days: u32,
+    pub per_episode: f64,
+    pub max_factor: f64,
+}
+
+impl Default for Recidivism {
+    fn default() -> Self {
+        Recidivism {
+            window_days: 30,
+            per_episode: 0.25,
+            max_factor: 2.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reachability {
+    pub unreachable_factor: f64,
+}
+
+impl Default for Reachability {
+    fn default() -> Self {
+        Reachability {
+            unreachable_factor: 0.2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ports {
+    pub admin: Vec<u16>,
+    pub database: Vec<u16>,
+    pub web: Vec<u16>,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            admin: vec![22, 23, 3389, 5900, 5985, 5986],
+            database: vec![
+                1433, 1434, 1521, 2483, 2484, 3306, 5432, 5439, 5984, 6379, 7000, 7001, 8086, 9042,
+                9160, 9200, 9300, 11211, 27017, 27018, 28017,
+            ],
+            web: vec![80, 443],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grace {
+    pub disable_hours: u32,
+    pub kill_hours: u32,
+    pub destructive_hours: u32,
+}
+
+impl Default for Grace {
+    fn default() -> Self {
+        Grace {
+            disable_hours: 24,
+            kill_hours: 72,
+            destructive_hours: 72,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Owner {
+    pub tag_keys: Vec<String>,
+}
+
+impl Default for Owner {
+    fn default() -> Self {
+        Owner {
+            tag_keys: vec!["owner".into(), "team".into(), "contact".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleSettings {
+    pub enabled: bool,
+    pub weight: f64,
+}
+
+impl Default for RuleSettings {
+    fn default() -> Self {
+        RuleSettings {
+            enabled: true,
+            weight: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredTagSpec {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+    #[serde(default = "ten")]
+    pub points: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_types: Option<Vec<String>>,
+}
+
+fn ten() -> u32 {
+    10
+}
+
+/// The policy file as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub version: u32,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    #[serde(default)]
+    pub points: Points,
+    #[serde(default)]
+    pub age: Age,
+    #[serde(default)]
+    pub recidivism: Recidivism,
+    #[serde(default)]
+    pub reachability: Reachability,
+    #[serde(default)]
+    pub ports: Ports,
+    #[serde(default)]
+    pub grace: Grace,
+    #[serde(default = "default_caps")]
+    pub caps: BTreeMap<String, ActionCap>,
+    #[serde(default)]
+    pub owner: Owner,
+    #[serde(default)]
+    pub rules: BTreeMap<String, RuleSettings>,
+    #[serde(default = "default_required_tags")]
+    pub required_tags: Vec<RequiredTagSpec>,
+}
+
+fn default_caps() -> BTreeMap<String, ActionCap> {
+    [
+        ("default", ActionCap::Kill),
+        ("AWS::S3::Bucket", ActionCap::Disable),
+        ("AWS::RDS::DBInstance", ActionCap::Disable),
+        ("AWS::IAM::Role", ActionCap::Disable),
+        ("AWS::IAM::User", ActionCap::Disable),
+        ("AWS::IAM::Policy", ActionCap::Disable),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn default_required_tags() -> Vec<RequiredTagSpec> {
+    vec![
+        RequiredTagSpec {
+            key: "owner".into(),
+            pattern: Some("^[A-Za-z0-9][A-Za-z0-9._@+-]{1,127}$".into()),
+            allowed: None,
+            points: 10,
+            resource_types: None,
+        },
+        RequiredTagSpec {
+            key: "team".into(),
+            pattern: Some("^[a-z0-9][a-z0-9-]{1,62}$".into()),
+            allowed: None,
+            points: 10,
+            resource_types: None,
+        },
+    ]
+}
+
+#[derive(Debug, Clone)]
+pub enum TagCheck {
+    Present,
+    Pattern(Regex),
+    Allowed(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RequiredTag {
+    pub key: String,
+    pub check: TagCheck,
+    pub points: u32,
+    pub resource_types: Option<Vec<String>>,
+}
+
+impl RequiredTag {
+    pub fn applies_to(&self, resource_type: &str) -> bool {
+        self.resource_types
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|x| x == resource_type))
+    }
+}
+
+/// A validated policy, ready for scoring.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub thresholds: Thresholds,
+    pub points: Points,
+    pub age: Age,
+    pub recidivism: Recidivism,
+    pub reachability: Reachability,
+    pub ports: Ports,
+    pub grace: Grace,
+    pub caps: BTreeMap<String, ActionCap>,
+    pub owner_tag_keys: Vec<String>,
+    pub rules: BTreeMap<String, RuleSettings>,
+    pub required_tags: Vec<RequiredTag>,
+    /// The file as read, for display.
+    pub file: PolicyFile,
+}
+
+/// One thing wrong with a policy file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("not a valid policy file: {0}")]
+    Syntax(String),
+    #[error("unsupported version {0} (this build reads version 1)")]
+    Version(u32),
+    #[error("unknown rule id `{0}` in [rules] (see `justice rules`)")]
+    UnknownRule(String),
+    #[error("thresholds out of order: warn {warn} < disable {disable} < kill {kill} is required")]
+    ThresholdOrder { warn: u32, disable: u32, kill: u32 },
+    #[error("required tag `{key}`: bad pattern: {reason}")]
+    BadPattern { key: String, reason: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+/// All the errors of a refused policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyErrors(pub Vec<PolicyError>);
+
+impl fmt::Display for PolicyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyErrors {}
+
+impl Policy {
+    /// The embedded default policy.
+    pub fn default_policy() -> Policy {
+        match Policy::from_toml(DEFAULT_POLICY) {
+            Ok(p) => p,
+            // The embedded file is checked by a unit test; this cannot fail in a tested build.
+            Err(e) => panic!("embedded default policy is invalid: {e}"),
+        }
+    }
+
+    pub fn from_toml(text: &str) -> Result<Policy, PolicyErrors> {
+        let file: PolicyFile = toml::from_str(text)
+            .map_err(|e| PolicyErrors(vec![PolicyError::Syntax(e.to_string())]))?;
+        Policy::from_file(file)
+    }
+
+    pub fn from_file(file: PolicyFile) -> Result<Policy, PolicyErrors> {
+        let mut errors = Vec::new();
+        let invalid = |field: &str, reason: &str| PolicyError::Invalid {
+            field: field.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if file.version != 1 {
+            errors.push(PolicyError::Version(file.version));
+        }
+        let t = &file.thresholds;
+        if !(t.warn > 0 && t.warn < t.disable && t.disable < t.kill) {
+            errors.push(PolicyError::ThresholdOrder {
+                warn: t.warn,
+                disable: t.disable,
+                kill: t.kill,
+            });
+        }
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !positive(file.age.full_after_hours) {
+            errors.push(invalid("age.full_after_hours", "must be a positive number"));
+        }
+        if !(file.age.max_extra.is_finite() && (0.0..=10.0).contains(&file.age.max_extra)) {
+            errors.push(invalid("age.max_extra", "must be between 0 and 10"));
+        }
+        let r = &file.recidivism;
+        if r.window_days == 0 || r.window_days > 366 {
+            errors.push(invalid(
+                "recidivism.window_days",
+                "must be between 1 and 366",
+            ));
+        }
+        if !(r.per_episode.is_finite() && r.per_episode >= 0.0) {
+            errors.push(invalid("recidivism.per_episode", "must be zero or more"));
+        }
+        if !(r.max_factor.is_finite() && (1.0..=10.0).contains(&r.max_factor)) {
+            errors.push(invalid("recidivism.max_factor", "must be between 1 and 10"));
+        }
+        let f = file.reachability.unreachable_factor;
+        if !(f.is_finite() && (0.0..=1.0).contains(&f)) {
+            errors.push(invalid(
+                "reachability.unreachable_factor",
+                "must be between 0 and 1",
+            ));
+        }
+        if file.ports.admin.contains(&0)
+            || file.ports.database.contains(&0)
+            || file.ports.web.contains(&0)
+        {
+            errors.push(invalid("ports", "port 0 is not a port"));
+        }
+        let g = &file.grace;
+        if g.kill_hours < g.disable_hours || g.destructive_hours < g.disable_hours {
+            errors.push(invalid(
+                "grace",
+                "kill_hours and destructive_hours must be at least disable_hours: destroying gets the longer grace",
+            ));
+        }
+        if !file.caps.contains_key("default") {
+            errors.push(invalid(
+                "caps.default",
+                "is required when [caps] is given: it caps every type not listed",
+            ));
+        }
+        for key in file.caps.keys() {
+            if key != "default" && !is_resource_type(key) {
+                errors.push(invalid(
+                    &format!("caps.\"{key}\""),
+                    "not `default` nor a resource type like AWS::S3::Bucket",
+                ));
+            }
+        }
+        if file.owner.tag_keys.iter().any(|k| k.trim().is_empty()) {
+            errors.push(invalid("owner.tag_keys", "empty tag key"));
+        }
+        for (id, s) in &file.rules {
+            if rules::find(id).is_none() {
+                errors.push(PolicyError::UnknownRule(id.clone()));
+            }
+            if !(s.weight.is_finite() && (0.0..=100.0).contains(&s.weight)) {
+                errors.push(invalid(
+                    &format!("rules.{id}.weight"),
+                    "must be between 0 and 100",
+                ));
+            }
+        }
+        let mut required_tags = Vec::with_capacity(file.required_tags.len());
+        for (i, spec) in file.required_tags.iter().enumerate() {
+            let field = format!("required_tags[{i}]");
+            if spec.key.trim().is_empty() {
+                errors.push(invalid(&field, "key is empty"));
+                continue;
+            }
+            if file.required_tags[..i]
+                .iter()
+                .any(|o| o.key.eq_ignore_ascii_case(&spec.key))
+            {
+                errors.push(invalid(
+                    &field,
+                    &format!("tag `{}` is required twice", spec.key),
+                ));
+            }
+            if let Some(types) = &spec.resource_types {
+                for t in types.iter().filter(|t| !is_resource_type(t)) {
+                    errors.push(invalid(
+                        &format!("{field}.resource_types"),
+                        &format!("`{t}` is not a resource type"),
+                    ));
+                }
+            }
+            let check = match (&spec.pattern, &spec.allowed) {
+                (Some(_), Some(_)) => {
+                    errors.push(invalid(&field, "give `pattern` or `allowed`, not both"));
+                    continue;
+                }
+                (Some(p), None) => match Regex::new(p) {
+                    Ok(re) => TagCheck::Pattern(re),
+                    Err(e) => {
+                        errors.push(PolicyError::BadPattern {
+                            key: spec.key.clone(),
+                            reason: e.to_string(),
+                        });
+                        continue;
+                    }
+                },
+                (None, Some(list)) if list.is_empty() => {
+                    errors.push(invalid(
+                        &field,
+                        "`allowed` is empty: nothing could satisfy it",
+                    ));
+                    continue;
+                }
+                (None, Some(list)) => TagCheck::Allowed(list.clone()),
+                (None, None) => TagCheck::Present,
+            };
+            required_tags.push(RequiredTag {
+                key: spec.key.clone(),
+                check,
+                points: spec.points,
+                resource_types: spec.resource_types.clone(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(PolicyErrors(errors));
+        }
+        Ok(Policy {
+            thresholds: file.thresholds.clone(),
+            points: file.points.clone(),
+            age: file.age.clone(),
+            recidivism: file.recidivism.clone(),
+            reachability: file.reachability.clone(),
+            ports: file.ports.clone(),
+            grace: file.grace.clone(),
+            caps: file.caps.clone(),
+            owner_tag_keys: file.owner.tag_keys.clone(),
+            rules: file.rules.clone(),
+            required_tags,
+            file,
+        })
+    }
+
+    pub fn rule_enabled(&self, id: &str) -> bool {
+        self.rules.get(id).is_none_or(|s| s.enabled)
+    }
+
+    pub fn rule_weight(&self, id: &str) -> f64 {
+        self.rules.get(id).map_or(1.0, |s| s.weight)
+    }
+
+    /// The strongest action allowed on a resource type.
+    pub fn cap(&self, resource_type: &str) -> ActionCap {
+        self.caps
+            .get(resource_type)
+            .or_else(|| self.caps.get("default"))
+            .copied()
+            .unwrap_or(ActionCap::Kill)
+    }
+
+    /// Points of a required tag's finding.
+    pub fn tag_points(&self, key: &str) -> u32 {
+        self.required_tags
+            .iter()
+            .find(|t| t.key.eq_ignore_ascii_case(key))
+            .map_or(0, |t| t.points)
+    }
+}
+
+fn is_resource_type(s: &str) -> bool {
+    let parts: Vec<&str> = s.split("::").collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_is_valid_and_equals_the_built_in_defaults() {
+        let p = Policy::from_toml(DEFAULT_POLICY).expect("default policy");
+        let empty = Policy::from_toml("version = 1").expect("minimal policy");
+        assert_eq!(
+            p.file, empty.file,
+            "default-policy.toml and the Default impls disagree"
+        );
+    }
+
+    fn errors(text: &str) -> Vec<PolicyError> {
+        match Policy::from_toml(text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn refuses_an_unknown_rule_id() {
+        let e = errors("version = 1\n[rules.sg-open-everything]\nweight = 2.0\n");
+        assert_eq!(
+            e,
+            vec![PolicyError::UnknownRule("sg-open-everything".into())]
+        );
+    }
+
+    #[test]
+    fn refuses_thresholds_out_of_order() {
+        let e = errors("version = 1\n[thresholds]\nwarn = 70\ndisable = 60\n");
+        assert!(
+            matches!(
+                e[..],
+                [PolicyError::ThresholdOrder {
+                    warn: 70,
+                    disable: 60,
+                    kill: 150
+                }]
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn refuses_a_bad_pattern_naming_the_tag() {
+        let e = errors("version = 1\n[[required_tags]]\nkey = \"owner\"\npattern = \"([a-z\"\n");
+        assert!(
+            matches!(&e[..], [PolicyError::BadPattern { key, .. }] if key == "owner"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_reports_every_error() {
+        let e = errors("version = 1\n[thresholds]\nwarm = 10\n");
+        assert!(
+            matches!(&e[..], [PolicyError::Syntax(m)] if m.contains("warm")),
+            "{e:?}"
+        );
+        let e = errors(
+            "version = 2\n[age]\nfull_after_hours = -1.0\n[caps]\n\"S3 bucket\" = \"kill\"\n",
+        );
+        assert_eq!(e.len(), 4, "version, age, caps key, caps.default: {e:?}");
+    }
+
+    #[test]
+    fn weights_enable_flags_and_caps_are_read() {
+        let p = Policy::from_toml(
+            "version = 1\n[rules.ebs-volume-unencrypted]\nenabled = false\n[rules.s3-public-acl]\nweight = 1.5\n",
+        )
+        .expect("policy");
+        assert!(!p.rule_enabled("ebs-volume-unencrypted"));
+        assert!(p.rule_enabled("s3-public-acl"));
+        assert_eq!(p.rule_weight("s3-public-acl"), 1.5);
+        assert_eq!(p.cap("AWS::S3::Bucket"), ActionCap::Disable);
+        assert_eq!(p.cap("AWS::EC2::Volume"), ActionCap::Kill);
+    }
+}

@@ -1,0 +1,184 @@
+//! Rules: one small unit each, all listed in [`RULES`]. A rule reads one configuration item and
+//! pushes findings; it never scores (points, age and reachability weighting are in `score`).
+
+mod identity;
+mod network;
+mod resource_policy;
+mod storage;
+mod tags;
+
+use serde::{Deserialize, Serialize};
+
+use crate::item::{ConfigItem, ItemError};
+use crate::json::FieldError;
+use crate::policy::Policy;
+
+/// How bad a finding is. Exposure to the whole Internet is always high or critical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// What Krampus could do about a rule's findings, if anything (see DESIGN.md, Krampus contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KrampusRemedy {
+    /// Nothing Krampus can do short of the resource itself; owners fix it.
+    None,
+    /// Revoke the offending security-group ingress rules (one task each; IPv4 only).
+    RevokeIngressRule,
+    /// Remove the public S3 ACL grant.
+    RemoveS3Grant,
+    /// Disable or delete the resource as a whole.
+    ResourceAction,
+}
+
+/// A precise fix Krampus can carry out for one finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Remedy {
+    RevokeIngress {
+        proto: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_port: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_port: Option<i64>,
+        cidr: String,
+    },
+    RemoveS3Grant {
+        /// The grantee URI, e.g. `http://acs.amazonaws.com/groups/global/AllUsers`.
+        principal: String,
+        permissions: Vec<String>,
+    },
+}
+
+/// What a rule saw. Points are added by the scorer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: String,
+    /// Tells apart findings of one rule on one resource (the tag key); empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    pub severity: Severity,
+    pub evidence: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remedies: Vec<Remedy>,
+    /// False when the exposure leads to nothing running (a security group attached to nothing,
+    /// a stopped instance): real, but not an emergency.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub reachable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// The fixed description of a rule, shown by `justice explain` and in notices.
+#[derive(Debug)]
+pub struct RuleInfo {
+    /// Kebab-case, unique, stable: policies and stored findings refer to it.
+    pub id: &'static str,
+    pub severity: Severity,
+    /// Resource types it reads; empty means every type.
+    pub resource_types: &'static [&'static str],
+    /// What it checks, one sentence.
+    pub checks: &'static str,
+    /// How an owner fixes it.
+    pub remediation: &'static str,
+    pub krampus: KrampusRemedy,
+}
+
+pub trait Rule: Sync {
+    fn info(&self) -> &'static RuleInfo;
+
+    /// Reads the item and pushes findings. `Err` when a field the rule needs has the wrong kind:
+    /// a wrong guess there would change a verdict.
+    fn evaluate(
+        &self,
+        item: &ConfigItem,
+        policy: &Policy,
+        out: &mut Vec<Finding>,
+    ) -> Result<(), FieldError>;
+}
+
+impl RuleInfo {
+    pub fn applies_to(&self, resource_type: &str) -> bool {
+        self.resource_types.is_empty() || self.resource_types.contains(&resource_type)
+    }
+
+    /// A finding of this rule with its severity.
+    pub fn finding(&self, evidence: String) -> Finding {
+        Finding {
+            rule: self.id.to_owned(),
+            subject: String::new(),
+            severity: self.severity,
+            evidence,
+            remedies: Vec::new(),
+            reachable: true,
+        }
+    }
+}
+
+/// Every rule, in the order findings are reported.
+pub static RULES: &[&dyn Rule] = &[
+    &network::SgWorldAllTraffic,
+    &network::SgWorldAdminPorts,
+    &network::SgWorldDatabasePorts,
+    &network::SgWorldOtherPorts,
+    &network::Ec2PublicImdsV1,
+    &storage::S3PublicAcl,
+    &resource_policy::S3PublicPolicy,
+    &storage::S3BlockPublicAccessOff,
+    &storage::RdsInstancePublic,
+    &storage::RdsStorageUnencrypted,
+    &storage::RdsSnapshotPublic,
+    &storage::RdsSnapshotUnencrypted,
+    &storage::EbsVolumeUnencrypted,
+    &storage::EfsUnencrypted,
+    &identity::IamAdminStar,
+    &identity::IamRoleTrustPublic,
+    &resource_policy::LambdaPolicyPublic,
+    &resource_policy::SqsPolicyPublic,
+    &resource_policy::SnsTopicPolicyPublic,
+    &tags::RequiredTags,
+];
+
+pub use tags::RULE_ID as REQUIRED_TAGS_RULE;
+
+pub fn find(id: &str) -> Option<&'static dyn Rule> {
+    RULES.iter().copied().find(|r| r.info().id == id)
+}
+
+/// Runs the enabled rules that apply to the item's type. Tag rules run only when the item
+/// recorded tags. The item must carry a configuration (the caller handles deletions).
+pub fn evaluate(item: &ConfigItem, policy: &Policy) -> Result<Vec<Finding>, ItemError> {
+    let mut out = Vec::new();
+    for rule in RULES {
+        let info = rule.info();
+        if !info.applies_to(&item.resource_type) || !policy.rule_enabled(info.id) {
+            continue;
+        }
+        rule.evaluate(item, policy, &mut out)
+            .map_err(|e| ItemError::new(item.label(), format!("rule {}: {e}", info.id)))?;
+    }
+    Ok(out)
+}

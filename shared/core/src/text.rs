@@ -1,0 +1,33 @@
+//! Text from resources (names, tag values, policy ids) is untrusted: quoted and cut.
+
+/// Cuts to `max` characters, replaces control and bidirectional-override characters, and
+/// escapes the backtick so the text stays inside its quotes.
+pub fn quote(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max) + 1);
+    for (n, c) in s.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if c.is_control() || bidi {
+            out.push('\u{fffd}');
+        } else if c == '`' {
+            out.push('\'');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutralises_control_bidi_and_length() {
+        assert_eq!(quote("a\nb\u{202e}c`", 10), "a\u{fffd}b\u{fffd}c'");
+        assert_eq!(quote("abcdef", 3), "abc…");
+    }
+}

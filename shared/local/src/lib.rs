@@ -1,0 +1,8 @@
+//! Local adapters of the ports, for the `justice` command and the tests: the risk store on an
+//! embedded redb database, and a configuration source reading recorded API items from files.
+
+mod config_source;
+mod risk_store;
+
+pub use config_source::LocalConfigSource;
+pub use risk_store::{LocalRiskStore, LocalStoreError};

@@ -1,0 +1,200 @@
+//! `LocalRiskStore`: the risk table on redb.
+//!
+//! Why redb: it is pure Rust (no C toolchain, builds anywhere cargo does), a single file,
+//! and gives serializable ACID write transactions — so the condition checks DynamoDB does
+//! server-side (record not yet present, state still at the revision read) run inside the same
+//! transaction as the writes, and a crash leaves the file at its last commit, never half-written.
+
+use std::path::{Path, PathBuf};
+
+use justice_core::{HistoryRecord, ResourceKey, RiskState};
+use justice_service::{Commit, RiskStore, StoreError, Stored};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+
+/// key → state JSON
+const STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states");
+/// `<key>\0<sort key>` → history record JSON
+const HISTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("history");
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalStoreError {
+    #[error("cannot create state directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the local store {path} (is another `justice` using it?): {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    #[error("local store: {0}")]
+    Db(#[from] redb::Error),
+    #[error("local store holds an unreadable item under {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+impl From<LocalStoreError> for StoreError {
+    fn from(e: LocalStoreError) -> Self {
+        match e {
+            LocalStoreError::Corrupt { key, reason } => StoreError::Corrupt { key, reason },
+            other => StoreError::Backend {
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+fn db_err(e: impl Into<redb::Error>) -> LocalStoreError {
+    LocalStoreError::Db(e.into())
+}
+
+pub struct LocalRiskStore {
+    db: Database,
+    /// When false, each commit is atomic but only made durable by [`LocalRiskStore::flush`]:
+    /// a replay of many events pays one fsync, not one per event.
+    durable_commits: bool,
+}
+
+impl LocalRiskStore {
+    /// Opens (or creates) `dir/risk.redb`.
+    pub fn open(dir: &Path) -> Result<Self, LocalStoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| LocalStoreError::Dir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join("risk.redb");
+        let db =
+            Database::create(&path).map_err(|source| LocalStoreError::Open { path, source })?;
+        let txn = db.begin_write().map_err(db_err)?;
+        txn.open_table(STATES).map_err(db_err)?;
+        txn.open_table(HISTORY).map_err(db_err)?;
+        txn.commit().map_err(db_err)?;
+        Ok(LocalRiskStore {
+            db,
+            durable_commits: true,
+        })
+    }
+
+    /// Batch mode for replays: see [`LocalRiskStore::flush`].
+    pub fn set_durable_commits(&mut self, durable: bool) {
+        self.durable_commits = durable;
+    }
+
+    /// Makes every commit so far durable.
+    pub fn flush(&self) -> Result<(), LocalStoreError> {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        txn.commit().map_err(db_err)
+    }
+
+    /// Every current state, in key order.
+    pub fn states(&self) -> Result<Vec<RiskState>, LocalStoreError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(STATES).map_err(db_err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(db_err)? {
+            let (k, v) = entry.map_err(db_err)?;
+            out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn load_sync(&self, key: &ResourceKey) -> Result<Stored, LocalStoreError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let states = txn.open_table(STATES).map_err(db_err)?;
+        let state = match states.get(key.as_str()).map_err(db_err)? {
+            Some(v) => Some(decode(key.as_str(), v.value())?),
+            None => None,
+        };
+        let history_table = txn.open_table(HISTORY).map_err(db_err)?;
+        let (from, to) = history_range(key);
+        let mut history = Vec::new();
+        for entry in history_table
+            .range(from.as_str()..to.as_str())
+            .map_err(db_err)?
+        {
+            let (k, v) = entry.map_err(db_err)?;
+            history.push(decode(k.value(), v.value())?);
+        }
+        Ok(Stored { state, history })
+    }
+
+    fn commit_sync(
+        &self,
+        key: &ResourceKey,
+        record: &HistoryRecord,
+        state: &RiskState,
+        expected_revision: Option<u64>,
+    ) -> Result<Commit, LocalStoreError> {
+        let mut txn = self.db.begin_write().map_err(db_err)?;
+        if !self.durable_commits {
+            txn.set_durability(Durability::None).map_err(db_err)?;
+        }
+        let outcome = {
+            let mut history = txn.open_table(HISTORY).map_err(db_err)?;
+            let mut states = txn.open_table(STATES).map_err(db_err)?;
+            let hkey = format!("{}\0{}", key.as_str(), record.sort_key());
+            let stored_revision = match states.get(key.as_str()).map_err(db_err)? {
+                Some(v) => Some(decode::<RiskState>(key.as_str(), v.value())?.revision),
+                None => None,
+            };
+            if history.get(hkey.as_str()).map_err(db_err)?.is_some() {
+                Commit::Duplicate
+            } else if stored_revision != expected_revision {
+                Commit::Conflict
+            } else {
+                let r = serde_json::to_vec(record).map_err(|e| corrupt(key, e))?;
+                let s = serde_json::to_vec(state).map_err(|e| corrupt(key, e))?;
+                history
+                    .insert(hkey.as_str(), r.as_slice())
+                    .map_err(db_err)?;
+                states.insert(key.as_str(), s.as_slice()).map_err(db_err)?;
+                Commit::Written
+            }
+        };
+        match outcome {
+            Commit::Written => txn.commit().map_err(db_err)?,
+            _ => txn.abort().map_err(db_err)?,
+        }
+        Ok(outcome)
+    }
+}
+
+fn history_range(key: &ResourceKey) -> (String, String) {
+    (
+        format!("{}\0", key.as_str()),
+        format!("{}\u{1}", key.as_str()),
+    )
+}
+
+fn corrupt(key: &ResourceKey, e: serde_json::Error) -> LocalStoreError {
+    LocalStoreError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, LocalStoreError> {
+    serde_json::from_slice(bytes).map_err(|e| LocalStoreError::Corrupt {
+        key: key.replace('\0', " "),
+        reason: e.to_string(),
+    })
+}
+
+impl RiskStore for LocalRiskStore {
+    async fn load(&self, key: &ResourceKey) -> Result<Stored, StoreError> {
+        Ok(self.load_sync(key)?)
+    }
+
+    async fn commit(
+        &self,
+        key: &ResourceKey,
+        record: &HistoryRecord,
+        state: &RiskState,
+        expected_revision: Option<u64>,
+    ) -> Result<Commit, StoreError> {
+        Ok(self.commit_sync(key, record, state, expected_revision)?)
+    }
+}

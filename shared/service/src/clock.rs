@@ -1,0 +1,41 @@
+//! The injected clock. In Lambda it is the wall clock; a replay uses each event's own time so
+//! that replaying the same events always gives the same states.
+
+use justice_core::time::Millis;
+
+pub trait Clock: Send + Sync {
+    /// The time to score at, for a notification created at `sent`.
+    fn now(&self, sent: Millis) -> Millis;
+}
+
+/// Each event's own time (its notification's creation time).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventClock;
+
+impl Clock for EventClock {
+    fn now(&self, sent: Millis) -> Millis {
+        sent
+    }
+}
+
+/// One fixed instant (re-scoring "as of" a time).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub Millis);
+
+impl Clock for FixedClock {
+    fn now(&self, _: Millis) -> Millis {
+        self.0
+    }
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self, _: Millis) -> Millis {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as Millis)
+    }
+}

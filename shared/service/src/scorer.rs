@@ -1,0 +1,179 @@
+//! The scorer function: a notice in, a history record and a new risk state out, through the
+//! ports. Idempotent (a redelivery writes nothing) and order-safe (the state is derived from
+//! the whole history, under an optimistic lock on its revision).
+
+use justice_core::event::Notice;
+use justice_core::score::{derive_state, evaluate_item, insert_record};
+use justice_core::time::Millis;
+use justice_core::{key_of, ConfigItem, ItemError, Policy, ResourceKey, RiskState};
+
+use crate::clock::Clock;
+use crate::ports::{Commit, ConfigSource, RiskStore, SourceError, StoreError};
+
+/// Tries before a resource that keeps changing under us is reported as an error (to be
+/// retried by the caller).
+const MAX_ATTEMPTS: usize = 8;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Scored {
+        state: Box<RiskState>,
+        /// False when the item had been scored before (a redelivery): nothing was written.
+        written: bool,
+    },
+    Ignored {
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// The item cannot be scored: never retry-able into a verdict.
+    #[error("{0}")]
+    Item(#[from] ItemError),
+    #[error("{resource}: oversized item could not be fetched: {reason}")]
+    Unresolved { resource: String, reason: String },
+    #[error("{resource}: {source}")]
+    Source {
+        resource: String,
+        #[source]
+        source: SourceError,
+    },
+    #[error("{resource}: {source}")]
+    Store {
+        resource: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{resource}: state kept changing during {MAX_ATTEMPTS} attempts")]
+    Contended { resource: String },
+}
+
+impl ScoreError {
+    /// Whether trying again later may succeed (AWS trouble) rather than fail the same way.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ScoreError::Store {
+                source: StoreError::Backend { .. },
+                ..
+            } | ScoreError::Source {
+                source: SourceError::Backend { .. },
+                ..
+            } | ScoreError::Contended { .. }
+        )
+    }
+}
+
+pub struct Scorer<'a, S, C, K> {
+    pub store: &'a S,
+    pub source: &'a C,
+    pub policy: &'a Policy,
+    pub clock: &'a K,
+}
+
+impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
+    pub async fn handle(&self, notice: Notice) -> Result<Outcome, ScoreError> {
+        match notice {
+            Notice::Ignored { reason } => Ok(Outcome::Ignored { reason }),
+            Notice::Item { item, sent } => self.score_item(&item, sent).await,
+            Notice::Oversized(summary) => {
+                let resource = summary.label();
+                let item = self
+                    .source
+                    .fetch(&summary)
+                    .await
+                    .map_err(|source| ScoreError::Source {
+                        resource: resource.clone(),
+                        source,
+                    })?
+                    .ok_or_else(|| ScoreError::Unresolved {
+                        resource: resource.clone(),
+                        reason: "the configuration source has no such item".into(),
+                    })?;
+                if item.resource_type != summary.resource_type
+                    || item.resource_id != summary.resource_id
+                {
+                    return Err(ScoreError::Unresolved {
+                        resource,
+                        reason: format!(
+                            "the configuration source returned {} {} instead",
+                            item.resource_type, item.resource_id
+                        ),
+                    });
+                }
+                self.score_item(&item, summary.sent).await
+            }
+        }
+    }
+
+    pub async fn score_item(&self, item: &ConfigItem, sent: Millis) -> Result<Outcome, ScoreError> {
+        let record = evaluate_item(item, sent, self.policy)?;
+        let key = key_of(item);
+        let store_err = |source| ScoreError::Store {
+            resource: item.label(),
+            source,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let stored = self.store.load(&key).await.map_err(store_err)?;
+            let mut history = stored.history;
+            if !insert_record(&mut history, record.clone()) {
+                return self.unchanged(&key, stored.state, history);
+            }
+            let previous = stored.state.as_ref();
+            let now = self
+                .clock
+                .now(sent)
+                .max(previous.map_or(Millis::MIN, |s| s.evaluated_at));
+            let Some(state) = derive_state(&key, &history, now, self.policy) else {
+                continue;
+            };
+            match self
+                .store
+                .commit(&key, &record, &state, previous.map(|s| s.revision))
+                .await
+                .map_err(store_err)?
+            {
+                Commit::Written => {
+                    return Ok(Outcome::Scored {
+                        state: Box::new(state),
+                        written: true,
+                    })
+                }
+                Commit::Duplicate => {
+                    let stored = self.store.load(&key).await.map_err(store_err)?;
+                    return self.unchanged(&key, stored.state, stored.history);
+                }
+                Commit::Conflict => continue,
+            }
+        }
+        Err(ScoreError::Contended {
+            resource: item.label(),
+        })
+    }
+
+    fn unchanged(
+        &self,
+        key: &ResourceKey,
+        state: Option<RiskState>,
+        history: Vec<justice_core::HistoryRecord>,
+    ) -> Result<Outcome, ScoreError> {
+        let state = match state {
+            Some(s) => s,
+            // History without a state should not exist; derive what it would be.
+            None => derive_state(key, &history, Millis::MIN, self.policy).ok_or_else(|| {
+                ScoreError::Store {
+                    resource: key.to_string(),
+                    source: StoreError::Corrupt {
+                        key: key.to_string(),
+                        reason: "empty history".into(),
+                    },
+                }
+            })?,
+        };
+        Ok(Outcome::Scored {
+            state: Box::new(state),
+            written: false,
+        })
+    }
+}
