@@ -1,1 +1,90 @@
-//! Shared helpers of the integration tests.
+//! Shared helpers of the integration tests: the bundled fixtures and ways to vary them.
+
+use std::path::{Path, PathBuf};
+
+use justice_core::event::{parse_event, Notice};
+use justice_core::{ConfigItem, Policy};
+use serde_json::Value;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The event fixtures (every envelope), sorted.
+pub fn event_files() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in ["eventbridge", "sns", "config-rule"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures().join("config-events").join(dir))
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        out.extend(
+            files
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "json")),
+        );
+    }
+    out
+}
+
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn read_json(rel: &str) -> Value {
+    let path = fixtures().join("config-events").join(rel);
+    serde_json::from_slice(&read(&path)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// The configuration item of an EventBridge fixture, after `edit` changed it.
+pub fn eb_item(rel: &str, edit: impl FnOnce(&mut Value)) -> ConfigItem {
+    let mut event = read_json(rel);
+    let ci = event
+        .pointer_mut("/detail/configurationItem")
+        .unwrap_or_else(|| panic!("{rel} has no configurationItem"));
+    edit(ci);
+    let bytes = serde_json::to_vec(&event).unwrap_or_default();
+    let mut records = parse_event(&bytes).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    match records.pop() {
+        Some(Ok(Notice::Item { item, .. })) => *item,
+        other => panic!("{rel}: expected an item, got {other:?}"),
+    }
+}
+
+/// The rule ids an item's findings come from, in order, with duplicates.
+pub fn rule_ids(item: &ConfigItem, policy: &Policy) -> Vec<String> {
+    match justice_core::rules::evaluate(item, policy) {
+        Ok(f) => f.into_iter().map(|f| f.rule).collect(),
+        Err(e) => panic!("evaluation failed: {e}"),
+    }
+}
+
+/// Sets a value at a JSON pointer, creating nothing: the parent must exist.
+pub fn set(v: &mut Value, pointer: &str, value: Value) {
+    match v.pointer_mut(pointer) {
+        Some(slot) => *slot = value,
+        None => {
+            let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", pointer));
+            match v.pointer_mut(parent) {
+                Some(Value::Object(m)) => {
+                    m.insert(key.to_owned(), value);
+                }
+                _ => panic!("no parent object at {parent}"),
+            }
+        }
+    }
+}
+
+/// A policy document as AWS Config writes IAM documents: percent-encoded JSON.
+pub fn url_encoded(doc: &Value) -> Value {
+    let text = doc.to_string();
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Value::String(out)
+}

@@ -178,8 +178,7 @@ impl ConfigItem {
         let status_text = required("configurationItemStatus")?;
         let status = ItemStatus::parse(&status_text)
             .ok_or_else(|| err(format!("unknown configurationItemStatus `{status_text}`")))?;
-        let capture_time =
-            capture_time(obj.get("configurationItemCaptureTime")).map_err(&err)?;
+        let capture_time = capture_time(obj.get("configurationItemCaptureTime")).map_err(&err)?;
         let state_id = match obj.get("configurationStateId") {
             Some(Value::Number(n)) if n.is_u64() => n.to_string(),
             Some(Value::Number(n)) => match json::opt_int(Some(&Value::Number(n.clone())), "") {

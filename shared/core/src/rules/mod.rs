@@ -158,7 +158,6 @@ pub static RULES: &[&dyn Rule] = &[
     &identity::IamRoleTrustPublic,
     &resource_policy::LambdaPolicyPublic,
     &resource_policy::SqsPolicyPublic,
-    &resource_policy::SnsTopicPolicyPublic,
     &tags::RequiredTags,
 ];
 

@@ -1,4 +1,4 @@
-//! Resource policies open to everyone: S3 buckets, Lambda functions, SQS queues, SNS topics.
+//! Resource policies open to everyone: S3 buckets, Lambda functions, SQS queues.
 
 use serde_json::Value;
 
@@ -120,31 +120,5 @@ impl Rule for SqsPolicyPublic {
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         public_policy_finding(&SQS_POLICY, item.config("Policy"), "Policy", out)
-    }
-}
-
-pub struct SnsTopicPolicyPublic;
-static SNS_POLICY: RuleInfo = RuleInfo {
-    id: "sns-topic-policy-public",
-    severity: Severity::High,
-    resource_types: &["AWS::SNS::Topic"],
-    checks: "The topic policy lets anyone publish or subscribe (Principal `*` with no restricting condition).",
-    remediation: "Replace Principal `*` with the publishing accounts or services, with aws:SourceArn / aws:SourceOwner conditions.",
-    krampus: KrampusRemedy::None,
-};
-impl Rule for SnsTopicPolicyPublic {
-    fn info(&self) -> &'static RuleInfo {
-        &SNS_POLICY
-    }
-    fn evaluate(
-        &self,
-        item: &ConfigItem,
-        _: &Policy,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), FieldError> {
-        let raw = item
-            .config("Policy")
-            .or_else(|| item.supplementary.get("Policy"));
-        public_policy_finding(&SNS_POLICY, raw, "Policy", out)
     }
 }

@@ -1,0 +1,86 @@
+//! Every bundled fixture parses into what it is.
+
+use justice_core::event::{parse_event, Notice};
+use justice_core::score::evaluate_item;
+use justice_core::{ConfigItem, Policy};
+use justice_local::LocalConfigSource;
+use justice_tests::{event_files, fixtures, read};
+use serde_json::Value;
+
+#[test]
+fn every_event_fixture_parses_to_an_item_an_oversized_summary_or_an_ignore() {
+    let files = event_files();
+    assert!(files.len() >= 25, "fixtures missing: {}", files.len());
+    let policy = Policy::default_policy();
+    let (mut items, mut oversized, mut ignored) = (0, 0, 0);
+    for path in &files {
+        let records =
+            parse_event(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!records.is_empty(), "{}", path.display());
+        for r in records {
+            match r.unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
+                Notice::Item { item, .. } => {
+                    items += 1;
+                    evaluate_item(&item, item.capture_time, &policy)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                Notice::Oversized(_) => oversized += 1,
+                Notice::Ignored { .. } => ignored += 1,
+            }
+        }
+    }
+    assert_eq!((oversized, ignored), (3, 2), "items {items}");
+    assert_eq!(items, files.len() - 5);
+}
+
+#[test]
+fn the_same_deletion_through_eventbridge_sns_and_a_raw_sns_body_is_one_item() {
+    let item = |rel: &str| -> ConfigItem {
+        let path = fixtures().join("config-events").join(rel);
+        match parse_event(&read(&path)).ok().and_then(|mut r| r.pop()) {
+            Some(Ok(Notice::Item { item, .. })) => *item,
+            other => panic!("{rel}: {other:?}"),
+        }
+    };
+    let eb = item("eventbridge/eb-ci-change-s3-bucket-resource-deleted.json");
+    let sns = item("sns/sns-lambda-s3-bucket-resource-deleted.json");
+    let raw = item("sns/sns-http-body-s3-bucket-resource-deleted.json");
+    assert_eq!(eb.digest, sns.digest);
+    assert_eq!(eb, raw);
+    assert!(eb.status.is_deletion() && eb.configuration.is_none());
+}
+
+#[test]
+fn api_shape_items_parse_with_their_string_encodings() {
+    let path =
+        fixtures().join("config-events/api/api-get-resource-config-history-item-s3-boto3.json");
+    let v: Value = serde_json::from_slice(&read(&path)).unwrap_or_default();
+    let item = ConfigItem::from_api(&v).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(item.resource_type, "AWS::S3::Bucket");
+    assert!(item.configuration.as_ref().is_some_and(Value::is_object));
+    // The double-encoded ACL is decoded to an object.
+    assert!(item
+        .supplementary
+        .get("AccessControlList")
+        .is_some_and(Value::is_object));
+    let history = LocalConfigSource::from_dir(&fixtures().join("config-history"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(history.len(), 3);
+}
+
+#[test]
+fn advanced_query_rows_parse_with_floats_for_integers() {
+    let path = fixtures().join("config-events/api/api-select-resource-config-lambda-recorded.json");
+    let v: Value = serde_json::from_slice(&read(&path)).unwrap_or_default();
+    let rows = v
+        .pointer("/data/Results")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert!(!rows.is_empty());
+    for row in rows {
+        let row: Value = serde_json::from_str(row.as_str().unwrap_or("null")).unwrap_or_default();
+        let timeout = justice_core::json::opt_int(row.pointer("/configuration/timeout"), "timeout");
+        assert_eq!(timeout, Ok(Some(60)));
+    }
+}

@@ -1,0 +1,65 @@
+//! Replaying is deterministic: every fixture twice, shuffled, ends in the same states as every
+//! fixture once in order.
+
+use justice_core::event::parse_event;
+use justice_core::{Policy, RiskState};
+use justice_local::{LocalConfigSource, LocalRiskStore};
+use justice_service::{EventClock, Outcome, Scorer};
+use justice_tests::{event_files, fixtures, read};
+use proptest::prelude::*;
+
+/// Replays payloads into a fresh store; returns the final states and how many were refused.
+fn replay(payloads: &[Vec<u8>]) -> (Vec<RiskState>, usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = LocalRiskStore::open(dir.path()).expect("store");
+    store.set_durable_commits(false);
+    let source = LocalConfigSource::from_dir(&fixtures().join("config-history")).expect("history");
+    let policy = Policy::default_policy();
+    let scorer = Scorer {
+        store: &store,
+        source: &source,
+        policy: &policy,
+        clock: &EventClock,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut refused = 0;
+    for p in payloads {
+        for record in parse_event(p).expect("fixture envelope") {
+            let Ok(notice) = record else {
+                refused += 1;
+                continue;
+            };
+            match rt.block_on(scorer.handle(notice)) {
+                Ok(Outcome::Scored { .. } | Outcome::Ignored { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    (store.states().expect("states"), refused)
+}
+
+fn payloads() -> Vec<Vec<u8>> {
+    event_files().iter().map(|p| read(p)).collect()
+}
+
+#[test]
+fn replaying_in_order_scores_every_fixture() {
+    let (states, refused) = replay(&payloads());
+    assert_eq!(refused, 0);
+    assert!(states.len() >= 18, "{} states", states.len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn twice_shuffled_equals_once_in_order(order in Just((0..payloads().len() * 2).collect::<Vec<_>>()).prop_shuffle()) {
+        let all = payloads();
+        let (once, _) = replay(&all);
+        let shuffled: Vec<Vec<u8>> = order.iter().map(|i| all[i % all.len()].clone()).collect();
+        let (twice, _) = replay(&shuffled);
+        prop_assert_eq!(once, twice);
+    }
+}

@@ -1,0 +1,129 @@
+//! The local risk store keeps DynamoDB's semantics: a redelivered item changes nothing, an older
+//! item never replaces the newer state, history is kept per resource.
+
+use justice_core::event::{parse_event, Notice};
+use justice_core::time::HOUR_MS;
+use justice_core::{key_of, ConfigItem, Level, Policy};
+use justice_local::{LocalConfigSource, LocalRiskStore};
+use justice_service::{EventClock, Outcome, RiskStore, Scorer};
+use justice_tests::{eb_item, set};
+use serde_json::json;
+
+fn volume(encrypted: bool, at: &str, state_id: u64) -> ConfigItem {
+    eb_item(
+        "eventbridge/eb-ci-change-ec2-volume-unencrypted.json",
+        |ci| {
+            set(ci, "/configuration/encrypted", json!(encrypted));
+            set(ci, "/configurationItemCaptureTime", json!(at));
+            set(ci, "/configurationStateId", json!(state_id));
+            set(ci, "/tags", json!({"owner": "alice", "team": "storage"}));
+        },
+    )
+}
+
+fn score(store: &LocalRiskStore, item: &ConfigItem) -> (u32, Level, bool) {
+    let policy = Policy::default_policy();
+    let source = LocalConfigSource::empty();
+    let scorer = Scorer {
+        store,
+        source: &source,
+        policy: &policy,
+        clock: &EventClock,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    match rt.block_on(scorer.score_item(item, item.capture_time)) {
+        Ok(Outcome::Scored { state, written }) => (state.score, state.level, written),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn load(store: &LocalRiskStore, item: &ConfigItem) -> justice_service::Stored {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(store.load(&key_of(item))).expect("load")
+}
+
+#[test]
+fn a_redelivered_item_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    let item = volume(false, "2024-01-01T00:00:00.000Z", 1);
+    assert_eq!(score(&store, &item), (25, Level::Warn, true));
+    let before = load(&store, &item);
+    assert_eq!(score(&store, &item), (25, Level::Warn, false));
+    assert_eq!(load(&store, &item), before);
+}
+
+#[test]
+fn an_older_item_adds_history_but_the_state_stays_on_the_newest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    let fixed = volume(true, "2024-01-02T00:00:00.000Z", 2);
+    let older = volume(false, "2024-01-01T00:00:00.000Z", 1);
+    assert_eq!(score(&store, &fixed).0, 0);
+    let (s, level, written) = score(&store, &older);
+    assert!(written, "the older record is kept");
+    assert_eq!(
+        (s, level),
+        (0, Level::None),
+        "the state still describes the newer, fixed item"
+    );
+    let stored = load(&store, &fixed);
+    assert_eq!(stored.history.len(), 2);
+    let state = stored.state.expect("state");
+    assert_eq!(state.state_id, "2");
+    assert_eq!(state.revision, 2);
+}
+
+#[test]
+fn history_is_kept_per_resource_and_survives_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = volume(false, "2024-01-01T00:00:00.000Z", 1);
+    let a_later = volume(false, "2024-01-01T12:00:00.000Z", 2);
+    let b = eb_item(
+        "eventbridge/eb-ci-change-ec2-volume-unencrypted.json",
+        |ci| {
+            set(ci, "/resourceId", json!("vol-other"));
+        },
+    );
+    {
+        let store = LocalRiskStore::open(dir.path()).expect("store");
+        score(&store, &a);
+        // Twelve hours open: the finding's points grew by half.
+        assert_eq!(score(&store, &a_later).0, 38);
+        score(&store, &b);
+    }
+    let store = LocalRiskStore::open(dir.path()).expect("reopen");
+    assert_eq!(load(&store, &a).history.len(), 2);
+    assert_eq!(load(&store, &b).history.len(), 1);
+    assert_eq!(store.states().expect("states").len(), 2);
+    let s = load(&store, &a).state.expect("state");
+    assert_eq!(s.findings[0].first_seen + 12 * HOUR_MS, s.capture_time);
+}
+
+#[test]
+fn a_deletion_ends_the_findings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    let path = justice_tests::fixtures()
+        .join("config-events/eventbridge/eb-ci-change-s3-bucket-resource-deleted.json");
+    let mut records = parse_event(&justice_tests::read(&path)).expect("event");
+    let Some(Ok(Notice::Item { item: deleted, .. })) = records.pop() else {
+        panic!("no item")
+    };
+    let public = eb_item("eventbridge/eb-ci-change-s3-bucket-public.json", |ci| {
+        set(ci, "/resourceId", json!(deleted.resource_id.clone()));
+        set(ci, "/awsAccountId", json!(deleted.account.clone()));
+        set(ci, "/awsRegion", json!(deleted.region.clone()));
+        set(
+            ci,
+            "/configurationItemCaptureTime",
+            json!("2017-08-10T14:00:00.000Z"),
+        );
+    });
+    assert!(score(&store, &public).0 > 150);
+    assert_eq!(score(&store, &deleted), (0, Level::None, true));
+}
