@@ -55,7 +55,7 @@ fn api_shape_items_parse_with_their_string_encodings() {
     let path =
         fixtures().join("config-events/api/api-get-resource-config-history-item-s3-boto3.json");
     let v: Value = serde_json::from_slice(&read(&path)).unwrap_or_default();
-    let item = ConfigItem::from_api(&v).unwrap_or_else(|e| panic!("{e}"));
+    let item = ConfigItem::from_api(v).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(item.resource_type, "AWS::S3::Bucket");
     assert!(item.configuration.as_ref().is_some_and(Value::is_object));
     // The double-encoded ACL is decoded to an object.

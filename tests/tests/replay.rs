@@ -12,7 +12,7 @@ use proptest::prelude::*;
 fn replay(payloads: &[Vec<u8>]) -> (Vec<RiskState>, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = LocalRiskStore::open(dir.path()).expect("store");
-    store.set_durable_commits(false);
+    store.set_batch_size(1000);
     let source = LocalConfigSource::from_dir(&fixtures().join("config-history")).expect("history");
     let policy = Policy::default_policy();
     let scorer = Scorer {
@@ -37,6 +37,7 @@ fn replay(payloads: &[Vec<u8>]) -> (Vec<RiskState>, usize) {
             }
         }
     }
+    store.flush().expect("flush");
     (store.states().expect("states"), refused)
 }
 

@@ -55,7 +55,7 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
         }
     }
     let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
-    store.set_durable_commits(false);
+    store.set_batch_size(1000);
     let rt = runtime()?;
     let scorer = Scorer {
         store: &store,

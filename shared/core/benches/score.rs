@@ -1,1 +1,65 @@
-fn main() {}
+//! Scoring time per configuration item, parse included: bytes of an event in, a risk state out.
+//! Run: `cargo bench -p justice-core --bench score`.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use justice_core::event::{parse_event, Notice};
+use justice_core::score::{derive_state, evaluate_item};
+use justice_core::{key_of, Policy};
+
+fn fixture(rel: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/config-events")
+        .join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The whole pure path of the scorer for one event.
+fn score_event(bytes: &[u8], policy: &Policy) -> u32 {
+    let mut total = 0;
+    for record in parse_event(bytes).into_iter().flatten().flatten() {
+        if let Notice::Item { item, sent } = record {
+            if let Ok(rec) = evaluate_item(&item, sent, policy) {
+                if let Some(state) = derive_state(&key_of(&item), &[rec], sent, policy) {
+                    total += state.score;
+                }
+            }
+        }
+    }
+    total
+}
+
+fn bench(c: &mut Criterion) {
+    let policy = Policy::default_policy();
+    let mut group = c.benchmark_group("score_item");
+    group.throughput(Throughput::Elements(1));
+    for (name, rel) in [
+        (
+            "sg_open_world",
+            "eventbridge/eb-ci-change-ec2-securitygroup-open-world.json",
+        ),
+        (
+            "s3_public",
+            "eventbridge/eb-ci-change-s3-bucket-public.json",
+        ),
+        (
+            "ec2_instance",
+            "eventbridge/eb-ci-change-ec2-instance-public-ip.json",
+        ),
+        (
+            "iam_policy",
+            "eventbridge/eb-ci-change-iam-policy-admin-star.json",
+        ),
+        ("sns_sg", "sns/sns-lambda-ec2-securitygroup-updated.json"),
+    ] {
+        let bytes = fixture(rel);
+        assert!(score_event(&bytes, &policy) > 0, "{name} should score");
+        group.bench_function(name, |b| b.iter(|| score_event(black_box(&bytes), &policy)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

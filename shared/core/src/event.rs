@@ -2,7 +2,7 @@
 //! or HTTP subscriber gets) and, for completeness, a custom Config rule invocation. The
 //! notification inside is switched on `messageType` (FORMAT.md §1, §2, §7).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::item::{self, ConfigItem, ItemError, ItemStatus};
 use crate::json;
@@ -84,27 +84,29 @@ pub type RecordResult = Result<Notice, IntakeError>;
 pub fn parse_event(bytes: &[u8]) -> Result<Vec<RecordResult>, IntakeError> {
     let v: Value =
         serde_json::from_slice(bytes).map_err(|e| IntakeError::event(format!("not JSON: {e}")))?;
-    parse_event_value(&v)
+    parse_event_value(v)
 }
 
-pub fn parse_event_value(v: &Value) -> Result<Vec<RecordResult>, IntakeError> {
-    let Some(obj) = v.as_object() else {
+/// As [`parse_event`], on a parsed payload. Takes ownership so that the configuration is moved,
+/// not copied, into the item.
+pub fn parse_event_value(v: Value) -> Result<Vec<RecordResult>, IntakeError> {
+    let Value::Object(mut obj) = v else {
         return Err(IntakeError::event(format!(
             "is {}, not an AWS Config event",
-            json::kind(v)
+            json::kind(&v)
         )));
     };
     if obj.contains_key("detail-type") || obj.contains_key("source") {
-        return eventbridge(v).map(|n| vec![Ok(n)]);
+        return eventbridge(obj).map(|n| vec![Ok(n)]);
     }
-    if let Some(records) = obj.get("Records") {
+    if let Some(records) = obj.remove("Records") {
         return sns_records(records);
     }
     if obj.get("Type").and_then(Value::as_str) == Some("Notification") {
         // The raw SNS body an SQS or HTTP subscriber receives.
-        return Ok(vec![sns_message(obj.get("Message"), "SNS message")]);
+        return Ok(vec![sns_message(obj.remove("Message"), "SNS message")]);
     }
-    if let Some(invoking) = obj.get("invokingEvent") {
+    if let Some(invoking) = obj.remove("invokingEvent") {
         return Ok(vec![embedded(invoking, "Config rule invokingEvent")]);
     }
     Err(IntakeError::event(
@@ -112,7 +114,7 @@ pub fn parse_event_value(v: &Value) -> Result<Vec<RecordResult>, IntakeError> {
     ))
 }
 
-fn eventbridge(v: &Value) -> Result<Notice, IntakeError> {
+fn eventbridge(mut v: Map<String, Value>) -> Result<Notice, IntakeError> {
     let source = v.get("source").and_then(Value::as_str).unwrap_or("");
     let detail_type = v.get("detail-type").and_then(Value::as_str).unwrap_or("");
     if source != "aws.config" {
@@ -127,31 +129,31 @@ fn eventbridge(v: &Value) -> Result<Notice, IntakeError> {
             ),
         });
     }
-    match v.get("detail") {
+    match v.remove("detail") {
         Some(d @ Value::Object(_)) => notification(d),
         Some(other) => Err(IntakeError::event(format!(
             "EventBridge detail is {}",
-            json::kind(other)
+            json::kind(&other)
         ))),
         None => Err(IntakeError::event("EventBridge event has no detail")),
     }
 }
 
-fn sns_records(records: &Value) -> Result<Vec<RecordResult>, IntakeError> {
+fn sns_records(records: Value) -> Result<Vec<RecordResult>, IntakeError> {
     let list = match records {
         Value::Array(a) if !a.is_empty() => a,
         Value::Array(_) => return Err(IntakeError::event("Records is empty")),
         other => {
             return Err(IntakeError::event(format!(
                 "Records is {}",
-                json::kind(other)
+                json::kind(&other)
             )))
         }
     };
     Ok(list
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, r)| {
+        .map(|(i, mut r)| {
             let source = r
                 .get("EventSource")
                 .or_else(|| r.get("eventSource"))
@@ -168,16 +170,15 @@ fn sns_records(records: &Value) -> Result<Vec<RecordResult>, IntakeError> {
             let id = r
                 .pointer("/Sns/MessageId")
                 .and_then(Value::as_str)
-                .unwrap_or("?");
-            sns_message(
-                r.pointer("/Sns/Message"),
-                &format!("record {i} (SNS message {id})"),
-            )
+                .unwrap_or("?")
+                .to_owned();
+            let message = r.pointer_mut("/Sns/Message").map(Value::take);
+            sns_message(message, &format!("record {i} (SNS message {id})"))
         })
         .collect())
 }
 
-fn sns_message(message: Option<&Value>, what: &str) -> RecordResult {
+fn sns_message(message: Option<Value>, what: &str) -> RecordResult {
     match message {
         Some(m) => embedded(m, what),
         None => Err(IntakeError {
@@ -189,35 +190,39 @@ fn sns_message(message: Option<&Value>, what: &str) -> RecordResult {
 
 /// A notification carried as a JSON string (SNS `Message`, rule `invokingEvent`). The AWS docs
 /// print it as an object; accept that too.
-fn embedded(v: &Value, what: &str) -> RecordResult {
+fn embedded(v: Value, what: &str) -> RecordResult {
     let fail = |reason: String| IntakeError {
         subject: what.to_owned(),
         reason,
     };
     match v {
-        Value::String(s) => match serde_json::from_str::<Value>(s) {
-            Ok(n @ Value::Object(_)) => notification(&n),
+        Value::String(s) => match serde_json::from_str::<Value>(&s) {
+            Ok(n @ Value::Object(_)) => notification(n),
             Ok(other) => Err(fail(format!("message holds {}", json::kind(&other)))),
             Err(e) => Err(fail(format!("message is not JSON: {e}"))),
         },
         n @ Value::Object(_) => notification(n),
-        other => Err(fail(format!("message is {}", json::kind(other)))),
+        other => Err(fail(format!("message is {}", json::kind(&other)))),
     }
 }
 
 /// The notification object (EventBridge `detail` / parsed SNS `Message`).
-pub fn notification(n: &Value) -> RecordResult {
+pub fn notification(mut n: Value) -> RecordResult {
     let message_type = match n.get("messageType") {
-        Some(Value::String(s)) => s.as_str(),
+        Some(Value::String(s)) => s.clone(),
         _ => return Err(IntakeError::event("notification has no messageType")),
     };
-    match message_type {
+    match message_type.as_str() {
         CHANGE_NOTIFICATION => {
-            let ci = n.get("configurationItem").ok_or_else(|| {
-                IntakeError::event("change notification has no configurationItem")
-            })?;
+            let sent = sent_time(&n);
+            let ci = n
+                .get_mut("configurationItem")
+                .map(Value::take)
+                .ok_or_else(|| {
+                    IntakeError::event("change notification has no configurationItem")
+                })?;
             let item = ConfigItem::from_notification(ci)?;
-            let sent = sent_time(n).unwrap_or(item.capture_time);
+            let sent = sent.unwrap_or(item.capture_time);
             if item.status == ItemStatus::ResourceNotRecorded {
                 return Ok(Notice::Ignored {
                     reason: format!(
@@ -235,7 +240,7 @@ pub fn notification(n: &Value) -> RecordResult {
             let summary = n.get("configurationItemSummary").ok_or_else(|| {
                 IntakeError::event("oversized notification has no configurationItemSummary")
             })?;
-            oversized(summary, sent_time(n)).map(Notice::Oversized)
+            oversized(summary, sent_time(&n)).map(Notice::Oversized)
         }
         other => Ok(Notice::Ignored {
             reason: format!("message type `{other}` carries no configuration item"),
@@ -312,7 +317,7 @@ mod tests {
     #[test]
     fn other_config_detail_types_are_ignored_with_a_reason() {
         let v = json!({"source": "aws.config", "detail-type": "Config Rules Compliance Change", "detail": {}});
-        let out = parse_event_value(&v).expect("envelope");
+        let out = parse_event_value(v).expect("envelope");
         assert!(matches!(&out[0], Ok(Notice::Ignored { reason }) if reason.contains("Compliance")));
     }
 
@@ -324,7 +329,7 @@ mod tests {
             {"EventSource": "aws:sns", "Sns": {"MessageId": "m2", "Message": "{truncated"}},
             {"EventSource": "aws:sqs", "body": "x"}
         ]});
-        let out = parse_event_value(&v).expect("envelope");
+        let out = parse_event_value(v).expect("envelope");
         assert!(matches!(out[0], Ok(Notice::Ignored { .. })));
         assert!(matches!(&out[1], Err(e) if e.subject.contains("m2")));
         assert!(matches!(&out[2], Err(e) if e.reason.contains("aws:sqs")));

@@ -140,12 +140,12 @@ pub fn label_of(v: &Value) -> String {
 
 impl ConfigItem {
     /// Reads the `configurationItem` of a change notification.
-    pub fn from_notification(v: &Value) -> Result<Self, ItemError> {
+    pub fn from_notification(v: Value) -> Result<Self, ItemError> {
         Self::read(v, Shape::Notification)
     }
 
     /// Reads one item as `GetResourceConfigHistory` / `BatchGetResourceConfig` return it.
-    pub fn from_api(v: &Value) -> Result<Self, ItemError> {
+    pub fn from_api(v: Value) -> Result<Self, ItemError> {
         Self::read(v, Shape::Api)
     }
 
@@ -157,13 +157,14 @@ impl ConfigItem {
         }
     }
 
-    fn read(v: &Value, shape: Shape) -> Result<Self, ItemError> {
-        let label = label_of(v);
+    fn read(v: Value, shape: Shape) -> Result<Self, ItemError> {
+        let label = label_of(&v);
+        let digest = digest(&v);
         let err = |reason: String| ItemError::new(label.clone(), reason);
         let field = |e: FieldError| ItemError::new(label.clone(), e.to_string());
-        let obj = v
-            .as_object()
-            .ok_or_else(|| err(format!("configuration item is {}", json::kind(v))))?;
+        let Value::Object(mut obj) = v else {
+            return Err(err(format!("configuration item is {}", json::kind(&v))));
+        };
 
         let required = |key: &str| -> Result<String, ItemError> {
             match json::opt_str(obj.get(key), key).map_err(field)? {
@@ -206,10 +207,11 @@ impl ConfigItem {
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
 
-        let configuration = match obj.get("configuration") {
+        let relationships = relationships(obj.get("relationships")).map_err(&err)?;
+        let configuration = match obj.remove("configuration") {
             None | Some(Value::Null) => None,
-            Some(c @ Value::Object(_)) => Some(c.clone()),
-            Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Some(c @ Value::Object(_)) => Some(c),
+            Some(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
                 Ok(Value::Null) => None,
                 Ok(c @ Value::Object(_)) => Some(c),
                 _ => {
@@ -219,27 +221,29 @@ impl ConfigItem {
                 }
             },
             Some(other) => {
-                return Err(err(format!("configuration is {}", json::kind(other))));
+                return Err(err(format!("configuration is {}", json::kind(&other))));
             }
         };
-        let supplementary = match obj.get("supplementaryConfiguration") {
+        let supplementary = match obj.remove("supplementaryConfiguration") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => match shape {
-                Shape::Notification => m.clone(),
+                Shape::Notification => m,
                 // Every value is a JSON string in the API shape; decode them once here.
                 Shape::Api => m
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json::decoded(v).into_owned()))
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let d = json::decoded(&v).into_owned();
+                        (k, d)
+                    })
                     .collect(),
             },
             Some(other) => {
                 return Err(err(format!(
                     "supplementaryConfiguration is {}",
-                    json::kind(other)
+                    json::kind(&other)
                 )))
             }
         };
-        let relationships = relationships(obj.get("relationships")).map_err(&err)?;
         let tags = read_tags(obj.get("tags"), configuration.as_ref(), &supplementary);
 
         Ok(ConfigItem {
@@ -256,7 +260,7 @@ impl ConfigItem {
             relationships,
             configuration,
             supplementary,
-            digest: digest(v),
+            digest,
         })
     }
 
@@ -390,7 +394,13 @@ fn walk(v: &Value, h: &mut Fnv) {
         Value::Bool(b) => h.bytes(if *b { b"t" } else { b"f" }),
         Value::Number(n) => {
             h.bytes(b"#");
-            h.bytes(n.to_string().as_bytes());
+            if let Some(i) = n.as_i64() {
+                h.bytes(&i.to_le_bytes());
+            } else if let Some(u) = n.as_u64() {
+                h.bytes(&u.to_le_bytes());
+            } else {
+                h.bytes(&n.as_f64().unwrap_or(0.0).to_bits().to_le_bytes());
+            }
         }
         Value::String(s) => {
             h.bytes(b"\"");
@@ -405,19 +415,29 @@ fn walk(v: &Value, h: &mut Fnv) {
             h.bytes(b"]");
         }
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort_unstable();
             h.bytes(b"{");
-            for k in keys {
-                h.bytes(&(k.len() as u64).to_le_bytes());
-                h.bytes(k.as_bytes());
-                if let Some(x) = m.get(k) {
-                    walk(x, h);
+            // serde_json's map iterates in key order unless its `preserve_order` feature is on;
+            // sort only when it is not already sorted.
+            if m.keys().is_sorted() {
+                for (k, x) in m {
+                    entry(k, x, h);
+                }
+            } else {
+                let mut keys: Vec<(&String, &Value)> = m.iter().collect();
+                keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                for (k, x) in keys {
+                    entry(k, x, h);
                 }
             }
             h.bytes(b"}");
         }
     }
+}
+
+fn entry(k: &str, x: &Value, h: &mut Fnv) {
+    h.bytes(&(k.len() as u64).to_le_bytes());
+    h.bytes(k.as_bytes());
+    walk(x, h);
 }
 
 #[cfg(test)]
@@ -444,7 +464,7 @@ mod tests {
 
     #[test]
     fn reads_a_minimal_item() {
-        let item = ConfigItem::from_notification(&minimal()).expect("item");
+        let item = ConfigItem::from_notification(minimal()).expect("item");
         assert_eq!(item.state_id, "1602023962579");
         assert_eq!(item.capture_time, 1_602_023_962_579);
         assert_eq!(item.tags.recorded().map(|t| t.len()), Some(1));
@@ -454,7 +474,7 @@ mod tests {
     fn an_unparsable_capture_time_is_an_error_naming_the_resource() {
         let mut v = minimal();
         v["configurationItemCaptureTime"] = json!("2020-13-45 noon");
-        let e = ConfigItem::from_notification(&v).expect_err("must refuse");
+        let e = ConfigItem::from_notification(v.clone()).expect_err("must refuse");
         assert!(e.resource.contains("vol-1"), "{e}");
         assert!(e.reason.contains("configurationItemCaptureTime"), "{e}");
     }
@@ -463,10 +483,10 @@ mod tests {
     fn absent_tags_are_not_recorded_and_bad_tags_unreadable() {
         let mut v = minimal();
         v.as_object_mut().map(|o| o.remove("tags"));
-        let item = ConfigItem::from_notification(&v).expect("item");
+        let item = ConfigItem::from_notification(v.clone()).expect("item");
         assert_eq!(item.tags, Tags::NotRecorded);
         v["tags"] = json!({"owner": 7});
-        let item = ConfigItem::from_notification(&v).expect("item");
+        let item = ConfigItem::from_notification(v.clone()).expect("item");
         assert!(matches!(item.tags, Tags::Unreadable(_)));
     }
 

@@ -40,11 +40,18 @@ impl LocalConfigSource {
             };
             let bytes = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
             let v: Value = serde_json::from_slice(&bytes).map_err(|e| fail(e.to_string()))?;
-            let list: Vec<&Value> =
-                match (v.get("configurationItems"), v.get("baseConfigurationItems")) {
-                    (Some(Value::Array(a)), _) | (_, Some(Value::Array(a))) => a.iter().collect(),
-                    _ => vec![&v],
-                };
+            let list: Vec<Value> = match v {
+                Value::Object(mut m) => {
+                    match (
+                        m.remove("configurationItems"),
+                        m.remove("baseConfigurationItems"),
+                    ) {
+                        (Some(Value::Array(a)), _) | (_, Some(Value::Array(a))) => a,
+                        _ => vec![Value::Object(m)],
+                    }
+                }
+                other => vec![other],
+            };
             for item in list {
                 items.push(ConfigItem::from_api(item).map_err(|e| fail(e.to_string()))?);
             }

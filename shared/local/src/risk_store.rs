@@ -6,10 +6,13 @@
 //! transaction as the writes, and a crash leaves the file at its last commit, never half-written.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use justice_core::{HistoryRecord, ResourceKey, RiskState};
 use justice_service::{Commit, RiskStore, StoreError, Stored};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 
 /// key → state JSON
 const STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states");
@@ -53,9 +56,17 @@ fn db_err(e: impl Into<redb::Error>) -> LocalStoreError {
 
 pub struct LocalRiskStore {
     db: Database,
-    /// When false, each commit is atomic but only made durable by [`LocalRiskStore::flush`]:
-    /// a replay of many events pays one fsync, not one per event.
-    durable_commits: bool,
+    /// Batch mode (replays): events share one write transaction, committed every `batch_size`
+    /// events and by [`LocalRiskStore::flush`]. Each event's record and state are still written
+    /// together; a crash loses whole events of the open batch, never half of one.
+    batch: Mutex<Batch>,
+}
+
+#[derive(Default)]
+struct Batch {
+    size: usize,
+    open: Option<WriteTransaction>,
+    pending: usize,
 }
 
 impl LocalRiskStore {
@@ -74,22 +85,47 @@ impl LocalRiskStore {
         txn.commit().map_err(db_err)?;
         Ok(LocalRiskStore {
             db,
-            durable_commits: true,
+            batch: Mutex::new(Batch::default()),
         })
     }
 
-    /// Batch mode for replays: see [`LocalRiskStore::flush`].
-    pub fn set_durable_commits(&mut self, durable: bool) {
-        self.durable_commits = durable;
+    /// Groups up to `events` events per write transaction (0 or 1: one durable transaction
+    /// per event). Call [`LocalRiskStore::flush`] at the end.
+    pub fn set_batch_size(&mut self, events: usize) {
+        match self.batch.get_mut() {
+            Ok(b) => b.size = events,
+            Err(poisoned) => poisoned.into_inner().size = events,
+        }
     }
 
-    /// Makes every commit so far durable.
+    /// Commits the open batch, durably.
     pub fn flush(&self) -> Result<(), LocalStoreError> {
-        let txn = self.db.begin_write().map_err(db_err)?;
-        txn.commit().map_err(db_err)
+        let mut batch = self.lock();
+        batch.pending = 0;
+        match batch.open.take() {
+            Some(mut txn) => {
+                txn.set_durability(Durability::Immediate).map_err(db_err)?;
+                txn.commit().map_err(db_err)
+            }
+            // Earlier batches committed without fsync: an empty durable commit persists them.
+            None => self
+                .db
+                .begin_write()
+                .map_err(db_err)?
+                .commit()
+                .map_err(db_err),
+        }
     }
 
-    /// Every current state, in key order.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
+        // A panic while holding the lock leaves at worst an uncommitted batch, which redb
+        // discards: the data stays consistent, so the poison can be ignored.
+        self.batch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every current state, in key order (of committed batches: flush first).
     pub fn states(&self) -> Result<Vec<RiskState>, LocalStoreError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let table = txn.open_table(STATES).map_err(db_err)?;
@@ -102,23 +138,18 @@ impl LocalRiskStore {
     }
 
     fn load_sync(&self, key: &ResourceKey) -> Result<Stored, LocalStoreError> {
+        let batch = self.lock();
+        // Within a batch, read through the open transaction: it sees the batch's own writes.
+        if let Some(txn) = &batch.open {
+            let states = txn.open_table(STATES).map_err(db_err)?;
+            let history = txn.open_table(HISTORY).map_err(db_err)?;
+            return read_resource(&states, &history, key);
+        }
+        drop(batch);
         let txn = self.db.begin_read().map_err(db_err)?;
         let states = txn.open_table(STATES).map_err(db_err)?;
-        let state = match states.get(key.as_str()).map_err(db_err)? {
-            Some(v) => Some(decode(key.as_str(), v.value())?),
-            None => None,
-        };
-        let history_table = txn.open_table(HISTORY).map_err(db_err)?;
-        let (from, to) = history_range(key);
-        let mut history = Vec::new();
-        for entry in history_table
-            .range(from.as_str()..to.as_str())
-            .map_err(db_err)?
-        {
-            let (k, v) = entry.map_err(db_err)?;
-            history.push(decode(k.value(), v.value())?);
-        }
-        Ok(Stored { state, history })
+        let history = txn.open_table(HISTORY).map_err(db_err)?;
+        read_resource(&states, &history, key)
     }
 
     fn commit_sync(
@@ -128,10 +159,18 @@ impl LocalRiskStore {
         state: &RiskState,
         expected_revision: Option<u64>,
     ) -> Result<Commit, LocalStoreError> {
-        let mut txn = self.db.begin_write().map_err(db_err)?;
-        if !self.durable_commits {
-            txn.set_durability(Durability::None).map_err(db_err)?;
-        }
+        let mut batch = self.lock();
+        let txn = match batch.open.take() {
+            Some(txn) => txn,
+            None => {
+                let mut txn = self.db.begin_write().map_err(db_err)?;
+                if batch.size > 1 {
+                    // Made durable by the batch's last commit (see `flush`).
+                    txn.set_durability(Durability::None).map_err(db_err)?;
+                }
+                txn
+            }
+        };
         let outcome = {
             let mut history = txn.open_table(HISTORY).map_err(db_err)?;
             let mut states = txn.open_table(STATES).map_err(db_err)?;
@@ -154,12 +193,42 @@ impl LocalRiskStore {
                 Commit::Written
             }
         };
-        match outcome {
-            Commit::Written => txn.commit().map_err(db_err)?,
-            _ => txn.abort().map_err(db_err)?,
+        if batch.size > 1 {
+            batch.pending += usize::from(outcome == Commit::Written);
+            if batch.pending >= batch.size {
+                batch.pending = 0;
+                txn.commit().map_err(db_err)?;
+            } else {
+                batch.open = Some(txn);
+            }
+        } else if outcome == Commit::Written {
+            txn.commit().map_err(db_err)?;
+        } else {
+            txn.abort().map_err(db_err)?;
         }
         Ok(outcome)
     }
+}
+
+fn read_resource(
+    states: &impl ReadableTable<&'static str, &'static [u8]>,
+    history_table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &ResourceKey,
+) -> Result<Stored, LocalStoreError> {
+    let state = match states.get(key.as_str()).map_err(db_err)? {
+        Some(v) => Some(decode(key.as_str(), v.value())?),
+        None => None,
+    };
+    let (from, to) = history_range(key);
+    let mut history = Vec::new();
+    for entry in history_table
+        .range(from.as_str()..to.as_str())
+        .map_err(db_err)?
+    {
+        let (k, v) = entry.map_err(db_err)?;
+        history.push(decode(k.value(), v.value())?);
+    }
+    Ok(Stored { state, history })
 }
 
 fn history_range(key: &ResourceKey) -> (String, String) {

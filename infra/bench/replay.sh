@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Replay benchmark: `justice replay` over a generated stream of AWS Config events (the stream
+# Cloud Custodian was measured on), reporting throughput and peak RSS.
+#
+#   bash infra/bench/replay.sh [N=10000] [SEED=1]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+n=${1:-10000}
+seed=${2:-1}
+out=infra/out
+mkdir -p "$out"
+events="$out/events-$n-$seed.jsonl"
+[ -s "$events" ] || python3 infra/bench/gen_events.py --n "$n" --seed "$seed" -o "$events"
+
+cargo build --release --locked -p justice >/dev/null
+bin=target/release/justice
+state=$(mktemp -d)
+trap 'rm -rf "$state"' EXIT
+
+# Peak RSS from the kernel (VmHWM) of the process itself, sampled at exit through /usr/bin/time
+# when present, else from a wrapper reading /proc.
+measure() {
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f '%e %M' "$@" 2>"$state/time" >"$state/out" || true
+        tail -n 1 "$state/time"
+    else
+        python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.perf_counter()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+dt = time.perf_counter() - t
+print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+PY
+    fi
+}
+
+best=""
+for run in 1 2 3; do
+    read -r secs kb < <(measure "$bin" replay "$events" --state "$state/s$run" --fresh)
+    rate=$(python3 -c "print(int($n / max($secs, 1e-9)))")
+    echo "run $run: $n events in ${secs}s = $rate events/s, peak RSS $((kb / 1024)) MiB"
+    best="$best $rate:$kb"
+done
+"$bin" replay "$events" --state "$state/check" --fresh --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print("summary: scored %d, ignored %d, refused %d, by level %s" % (s["scored"], sum(s["ignored"].values()), len(s["refused"]), s["resources_by_level"]))'
