@@ -59,6 +59,22 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| b.iter(|| score_event(black_box(&bytes), &policy)));
     }
     group.finish();
+
+    // 100 events of the generated stream the peers were measured on (gen_events.py --n 100
+    // --seed 7): security groups and S3 buckets, risky and safe.
+    let stream = include_str!("data/generated-100.jsonl");
+    let events: Vec<&[u8]> = stream.lines().map(str::as_bytes).collect();
+    let mut group = c.benchmark_group("score_stream");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function("generated_100", |b| {
+        b.iter(|| {
+            events
+                .iter()
+                .map(|e| score_event(black_box(e), &policy))
+                .sum::<u32>()
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);
