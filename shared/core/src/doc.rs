@@ -109,6 +109,16 @@ pub fn is_public_statement(stmt: &Value) -> bool {
     is_allow(stmt) && has_public_principal(stmt) && !has_restricting_condition(stmt)
 }
 
+/// The public statements of a policy document, named for evidence (Sid or position).
+pub fn public_statements(doc: &Value, field: &str) -> Result<Vec<String>, FieldError> {
+    Ok(statements(doc, field)?
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| is_public_statement(s))
+        .map(|(i, s)| describe(s, i))
+        .collect())
+}
+
 /// `Allow` of action `*` on resource `*`: full administrator.
 pub fn is_admin_star(stmt: &Value) -> bool {
     let star = |k: &str| {

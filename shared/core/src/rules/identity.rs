@@ -113,12 +113,7 @@ impl Rule for IamRoleTrustPublic {
         let Some(d) = json::policy_document(raw, "assumeRolePolicyDocument")? else {
             return Ok(());
         };
-        let public: Vec<String> = doc::statements(&d, "assumeRolePolicyDocument")?
-            .into_iter()
-            .enumerate()
-            .filter(|(_, s)| doc::is_public_statement(s))
-            .map(|(i, s)| doc::describe(s, i))
-            .collect();
+        let public = doc::public_statements(&d, "assumeRolePolicyDocument")?;
         if !public.is_empty() {
             out.push(IAM_TRUST.finding(format!(
                 "trust policy {} lets any principal assume the role",

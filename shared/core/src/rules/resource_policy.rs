@@ -22,12 +22,7 @@ fn public_policy_finding(
     let Some(policy) = json::policy_document(raw, field)? else {
         return Ok(());
     };
-    let public: Vec<String> = doc::statements(&policy, field)?
-        .into_iter()
-        .enumerate()
-        .filter(|(_, s)| doc::is_public_statement(s))
-        .map(|(i, s)| doc::describe(s, i))
-        .collect();
+    let public = doc::public_statements(&policy, field)?;
     if !public.is_empty() {
         out.push(info.finding(format!(
             "{} allows Principal `*` with no restricting condition",
