@@ -1,6 +1,6 @@
 //! Broken input is refused with a clear error, never a panic and never a verdict.
 
-use justice_core::event::{parse_event, Notice};
+use justice_core::event::{parse_event, parse_event_general, Notice};
 use justice_core::score::{derive_state, evaluate_item};
 use justice_core::{key_of, Policy};
 use justice_tests::{event_files, read, read_json, set};
@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 fn run(bytes: &[u8]) -> Result<usize, String> {
     let policy = Policy::default_policy();
     let records = parse_event(bytes).map_err(|e| e.to_string())?;
+    // The typed fast path and the general path read every input alike.
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    assert_eq!(Ok(&records), parse_event_general(text).as_ref());
     let mut errors = Vec::new();
     let mut scored = 0;
     for r in records {

@@ -1,6 +1,6 @@
 //! Every bundled fixture parses into what it is.
 
-use justice_core::event::{parse_event, Notice};
+use justice_core::event::{parse_event, parse_event_general, takes_fast_path, Notice};
 use justice_core::score::evaluate_item;
 use justice_core::{ConfigItem, Policy};
 use justice_local::LocalConfigSource;
@@ -31,6 +31,31 @@ fn every_event_fixture_parses_to_an_item_an_oversized_summary_or_an_ignore() {
     }
     assert_eq!((oversized, ignored), (3, 2), "items {items}");
     assert_eq!(items, files.len() - 5);
+}
+
+#[test]
+fn the_fast_path_reads_the_common_shapes_and_agrees_with_the_general_path() {
+    let mut fast = 0;
+    for path in event_files() {
+        let bytes = read(&path);
+        let text = std::str::from_utf8(&bytes).unwrap_or_default();
+        assert_eq!(
+            parse_event(&bytes),
+            parse_event_general(text),
+            "{}",
+            path.display()
+        );
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        // EventBridge and Lambda-form SNS change notifications are the scorer's daily bread.
+        if name.starts_with("eb-ci-change") || name.starts_with("sns-lambda") {
+            assert!(takes_fast_path(text), "{name} takes the slow path");
+            fast += 1;
+        }
+    }
+    assert!(fast >= 20, "only {fast} fixtures on the fast path");
 }
 
 #[test]

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use justice_core::event::{parse_event, Notice};
 use justice_core::policy::{Level, Policy};
 use justice_core::score::{derive_state, evaluate_item};
-use justice_core::{explain as render, key_of, RiskState};
-use justice_local::{LocalConfigSource, LocalRiskStore};
-use justice_service::{ConfigSource, EventClock, Outcome, Scorer};
+use justice_core::{explain as render, key_of};
+use justice_local::{LocalConfigSource, LocalRiskStore, StateSummary};
+use justice_service::{prepare, ConfigSource, EventClock, Outcome, Scorer};
 
 use crate::inputs;
 
@@ -20,6 +20,13 @@ pub struct Options {
     pub config_history: Option<PathBuf>,
     pub fresh: bool,
     pub json: bool,
+    pub batch: usize,
+}
+
+/// One input event, read and evaluated, on its way to the store stage.
+struct ReadEvent {
+    origin: String,
+    records: Result<Vec<Result<justice_service::Prepared, String>>, String>,
 }
 
 #[derive(Default)]
@@ -55,7 +62,7 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
         }
     }
     let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
-    store.set_batch_size(1000);
+    store.set_batch_size(o.batch);
     let rt = runtime()?;
     let scorer = Scorer {
         store: &store,
@@ -68,23 +75,53 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
         eprintln!("refused  {origin}: {why}");
         sum.refused.push((origin.to_owned(), why));
     };
-    for file in &files {
-        inputs::read(file, |input| {
+    // Two stages on two threads: reading, parsing and rule evaluation (pure) run ahead of the
+    // store's reads and writes, which take the events strictly in input order. The bounded
+    // channel keeps memory flat however long the recording.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<ReadEvent>(256);
+    let policy = &o.policy;
+    std::thread::scope(|scope| -> Result<(), String> {
+        let reader = scope.spawn(move || -> Result<(), String> {
+            for file in &files {
+                inputs::read(file, |input| {
+                    let records = parse_event(&input.bytes).map(|records| {
+                        records
+                            .into_iter()
+                            .map(|r| {
+                                r.map_err(|e| e.to_string()).and_then(|notice| {
+                                    prepare(notice, policy).map_err(|e| e.to_string())
+                                })
+                            })
+                            .collect()
+                    });
+                    // A closed channel means the store stage stopped; its error is reported.
+                    let _ = tx.send(ReadEvent {
+                        origin: input.origin,
+                        records: records.map_err(|e| e.to_string()),
+                    });
+                })?;
+            }
+            Ok(())
+        });
+        for event in rx {
             sum.events += 1;
-            let records = match parse_event(&input.bytes) {
+            let records = match event.records {
                 Ok(r) => r,
-                Err(e) => return refuse(&mut sum, &input.origin, e.to_string()),
+                Err(why) => {
+                    refuse(&mut sum, &event.origin, why);
+                    continue;
+                }
             };
             for record in records {
                 sum.notifications += 1;
-                let notice = match record {
-                    Ok(n) => n,
-                    Err(e) => {
-                        refuse(&mut sum, &input.origin, e.to_string());
+                let prepared = match record {
+                    Ok(p) => p,
+                    Err(why) => {
+                        refuse(&mut sum, &event.origin, why);
                         continue;
                     }
                 };
-                match rt.block_on(scorer.handle(notice)) {
+                match rt.block_on(scorer.apply(prepared)) {
                     Ok(Outcome::Scored { written, .. }) => {
                         sum.scored += 1;
                         if !written {
@@ -92,13 +129,16 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
                         }
                     }
                     Ok(Outcome::Ignored { reason }) => *sum.ignored.entry(reason).or_default() += 1,
-                    Err(e) => refuse(&mut sum, &input.origin, e.to_string()),
+                    Err(e) => refuse(&mut sum, &event.origin, e.to_string()),
                 }
             }
-        })?;
-    }
+        }
+        reader
+            .join()
+            .map_err(|_| "the event reader stopped unexpectedly".to_owned())?
+    })?;
     store.flush().map_err(|e| e.to_string())?;
-    let states = store.states().map_err(|e| e.to_string())?;
+    let states = store.summaries().map_err(|e| e.to_string())?;
     if o.json {
         print_json(&sum, &states);
     } else {
@@ -111,7 +151,7 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
     })
 }
 
-fn by_level(states: &[RiskState]) -> BTreeMap<Level, usize> {
+fn by_level(states: &[StateSummary]) -> BTreeMap<Level, usize> {
     let mut m: BTreeMap<Level, usize> = Level::ALL.iter().map(|l| (*l, 0)).collect();
     for s in states {
         *m.entry(s.level).or_default() += 1;
@@ -119,7 +159,7 @@ fn by_level(states: &[RiskState]) -> BTreeMap<Level, usize> {
     m
 }
 
-fn print_text(sum: &Summary, states: &[RiskState], dir: &Path) {
+fn print_text(sum: &Summary, states: &[StateSummary], dir: &Path) {
     let ignored: u64 = sum.ignored.values().sum();
     println!("events read      {:>7}", sum.events);
     println!("notifications    {:>7}", sum.notifications);
@@ -148,24 +188,23 @@ fn print_text(sum: &Summary, states: &[RiskState], dir: &Path) {
             levels.get(l).copied().unwrap_or(0)
         );
     }
-    let mut risky: Vec<&RiskState> = states.iter().filter(|s| s.level > Level::None).collect();
+    let mut risky: Vec<&StateSummary> = states.iter().filter(|s| s.level > Level::None).collect();
     risky.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
     if !risky.is_empty() {
         println!("riskiest");
         for s in risky.iter().take(20) {
-            let rules: Vec<&str> = s.findings.iter().map(|f| f.finding.rule.as_str()).collect();
             println!(
                 "  {:>5} {:<8} {}  [{}]",
                 s.score,
                 s.level.as_str(),
                 s.key,
-                rules.join(", ")
+                s.rules.join(", ")
             );
         }
     }
 }
 
-fn print_json(sum: &Summary, states: &[RiskState]) {
+fn print_json(sum: &Summary, states: &[StateSummary]) {
     let levels: BTreeMap<&str, usize> = by_level(states)
         .into_iter()
         .map(|(l, n)| (l.as_str(), n))

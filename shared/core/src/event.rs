@@ -82,9 +82,26 @@ pub type RecordResult = Result<Notice, IntakeError>;
 /// Reads a trigger payload. The outer `Err` means the payload as a whole is not a Config event;
 /// each record inside is then its own result, so one bad SNS record does not hide the others.
 pub fn parse_event(bytes: &[u8]) -> Result<Vec<RecordResult>, IntakeError> {
+    // Validating UTF-8 once lets serde_json skip it string by string.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| IntakeError::event(format!("not JSON: not UTF-8 text: {e}")))?;
+    if let Some(read) = fast::parse(text) {
+        return read;
+    }
+    parse_event_general(text)
+}
+
+/// The general path alone, without the typed fast path: every event reads the same through both
+/// (tests hold them to it).
+pub fn parse_event_general(text: &str) -> Result<Vec<RecordResult>, IntakeError> {
     let v: Value =
-        serde_json::from_slice(bytes).map_err(|e| IntakeError::event(format!("not JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| IntakeError::event(format!("not JSON: {e}")))?;
     parse_event_value(v)
+}
+
+/// Whether the typed fast path reads this event (for tests and benchmarks).
+pub fn takes_fast_path(text: &str) -> bool {
+    fast::parse(text).is_some()
 }
 
 /// As [`parse_event`], on a parsed payload. Takes ownership so that the configuration is moved,
@@ -212,15 +229,25 @@ pub fn notification(mut n: Value) -> RecordResult {
         Some(Value::String(s)) => s.clone(),
         _ => return Err(IntakeError::event("notification has no messageType")),
     };
-    match message_type.as_str() {
+    let sent = sent_time(&n);
+    let item = n.get_mut("configurationItem").map(Value::take);
+    let summary = n.get("configurationItemSummary");
+    dispatch(&message_type, sent, item, summary)
+}
+
+/// What a notification asks, from its parts: shared by the fast typed path and the general one
+/// so both decide alike.
+fn dispatch(
+    message_type: &str,
+    sent: Option<Millis>,
+    item: Option<Value>,
+    summary: Option<&Value>,
+) -> RecordResult {
+    match message_type {
         CHANGE_NOTIFICATION => {
-            let sent = sent_time(&n);
-            let ci = n
-                .get_mut("configurationItem")
-                .map(Value::take)
-                .ok_or_else(|| {
-                    IntakeError::event("change notification has no configurationItem")
-                })?;
+            let ci = item.ok_or_else(|| {
+                IntakeError::event("change notification has no configurationItem")
+            })?;
             let item = ConfigItem::from_notification(ci)?;
             let sent = sent.unwrap_or(item.capture_time);
             if item.status == ItemStatus::ResourceNotRecorded {
@@ -237,10 +264,10 @@ pub fn notification(mut n: Value) -> RecordResult {
             })
         }
         OVERSIZED_NOTIFICATION => {
-            let summary = n.get("configurationItemSummary").ok_or_else(|| {
+            let summary = summary.ok_or_else(|| {
                 IntakeError::event("oversized notification has no configurationItemSummary")
             })?;
-            oversized(summary, sent_time(&n)).map(Notice::Oversized)
+            oversized(summary, sent).map(Notice::Oversized)
         }
         other => Ok(Notice::Ignored {
             reason: format!("message type `{other}` carries no configuration item"),
@@ -252,6 +279,98 @@ fn sent_time(n: &Value) -> Option<Millis> {
     n.get("notificationCreationTime")
         .and_then(Value::as_str)
         .and_then(time::parse_rfc3339)
+}
+
+/// The common shapes read straight into types: the parts no rule reads (`configurationItemDiff`,
+/// which is often as big as the item, the SNS attributes) are skipped without being built. Any
+/// surprise — a missing or mistyped field, a duplicate key, another envelope — returns `None`
+/// and the general path, which words every error, reads the event again.
+mod fast {
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::{dispatch, IntakeError, RecordResult, EVENTBRIDGE_DETAIL_TYPE};
+    use crate::time;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Notification {
+        message_type: String,
+        notification_creation_time: Option<String>,
+        configuration_item: Option<Value>,
+        configuration_item_summary: Option<Value>,
+    }
+
+    impl Notification {
+        fn dispatch(self) -> Option<RecordResult> {
+            let sent = match &self.notification_creation_time {
+                Some(t) => Some(time::parse_rfc3339(t)?),
+                None => None,
+            };
+            Some(dispatch(
+                &self.message_type,
+                sent,
+                self.configuration_item,
+                self.configuration_item_summary.as_ref(),
+            ))
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct Event<'a> {
+        source: Option<&'a str>,
+        #[serde(rename = "detail-type")]
+        detail_type: Option<&'a str>,
+        detail: Option<Notification>,
+        #[serde(rename = "Records")]
+        records: Option<Vec<SnsRecord>>,
+    }
+
+    #[derive(Deserialize)]
+    struct SnsRecord {
+        #[serde(rename = "EventSource")]
+        event_source: String,
+        #[serde(rename = "Sns")]
+        sns: Sns,
+    }
+
+    #[derive(Deserialize)]
+    struct Sns {
+        #[serde(rename = "Message")]
+        message: String,
+    }
+
+    /// As the general path: an EventBridge event is one notification, so its error is the
+    /// event's; SNS records succeed or fail one by one.
+    pub(super) fn parse(text: &str) -> Option<Result<Vec<RecordResult>, IntakeError>> {
+        let event: Event = serde_json::from_str(text).ok()?;
+        match event {
+            Event {
+                source: Some("aws.config"),
+                detail_type: Some(EVENTBRIDGE_DETAIL_TYPE),
+                detail: Some(detail),
+                records: None,
+            } => Some(detail.dispatch()?.map(|n| vec![Ok(n)])),
+            Event {
+                source: None,
+                detail_type: None,
+                detail: None,
+                records: Some(records),
+            } if !records.is_empty() => records
+                .into_iter()
+                .map(|r| {
+                    if r.event_source != "aws:sns" {
+                        return None;
+                    }
+                    serde_json::from_str::<Notification>(&r.sns.message)
+                        .ok()?
+                        .dispatch()
+                })
+                .collect::<Option<_>>()
+                .map(Ok),
+            _ => None,
+        }
+    }
 }
 
 fn oversized(s: &Value, sent: Option<Millis>) -> Result<OversizedSummary, IntakeError> {

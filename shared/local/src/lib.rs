@@ -5,4 +5,4 @@ mod config_source;
 mod risk_store;
 
 pub use config_source::LocalConfigSource;
-pub use risk_store::{LocalRiskStore, LocalStoreError};
+pub use risk_store::{LocalRiskStore, LocalStoreError, StateSummary};

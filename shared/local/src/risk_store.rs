@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use justice_core::policy::Level;
 use justice_core::{HistoryRecord, ResourceKey, RiskState};
 use justice_service::{Commit, RiskStore, StoreError, Stored};
 use redb::{
@@ -52,6 +53,29 @@ impl From<LocalStoreError> for StoreError {
 
 fn db_err(e: impl Into<redb::Error>) -> LocalStoreError {
     LocalStoreError::Db(e.into())
+}
+
+/// The headline of a stored state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSummary {
+    pub key: String,
+    pub score: u32,
+    pub level: Level,
+    pub rules: Vec<String>,
+}
+
+/// The fields of a stored `RiskState` a summary reads; serde skips the rest unbuilt.
+#[derive(serde::Deserialize)]
+struct SlimState {
+    key: String,
+    score: u32,
+    level: Level,
+    findings: Vec<SlimFinding>,
+}
+
+#[derive(serde::Deserialize)]
+struct SlimFinding {
+    rule: String,
 }
 
 pub struct LocalRiskStore {
@@ -133,6 +157,25 @@ impl LocalRiskStore {
         for entry in table.iter().map_err(db_err)? {
             let (k, v) = entry.map_err(db_err)?;
             out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every current state's headline (key, score, level, rule ids), in key order: what a
+    /// summary prints, without decoding whole states.
+    pub fn summaries(&self) -> Result<Vec<StateSummary>, LocalStoreError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(STATES).map_err(db_err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(db_err)? {
+            let (k, v) = entry.map_err(db_err)?;
+            let s: SlimState = decode(k.value(), v.value())?;
+            out.push(StateSummary {
+                key: s.key,
+                score: s.score,
+                level: s.level,
+                rules: s.findings.into_iter().map(|f| f.rule).collect(),
+            });
         }
         Ok(out)
     }

@@ -8,4 +8,4 @@ pub mod scorer;
 
 pub use clock::{Clock, EventClock, FixedClock, SystemClock};
 pub use ports::{Commit, ConfigSource, RiskStore, SourceError, StoreError, Stored};
-pub use scorer::{Outcome, ScoreError, Scorer};
+pub use scorer::{prepare, Outcome, Prepared, ScoreError, Scorer};

@@ -2,10 +2,10 @@
 //! ports. Idempotent (a redelivery writes nothing) and order-safe (the state is derived from
 //! the whole history, under an optimistic lock on its revision).
 
-use justice_core::event::Notice;
+use justice_core::event::{Notice, OversizedSummary};
 use justice_core::score::{derive_state, evaluate_item, insert_record};
 use justice_core::time::Millis;
-use justice_core::{key_of, ConfigItem, ItemError, Policy, ResourceKey, RiskState};
+use justice_core::{key_of, ConfigItem, HistoryRecord, ItemError, Policy, ResourceKey, RiskState};
 
 use crate::clock::Clock;
 use crate::ports::{Commit, ConfigSource, RiskStore, SourceError, StoreError};
@@ -72,12 +72,62 @@ pub struct Scorer<'a, S, C, K> {
     pub clock: &'a K,
 }
 
+/// The pure half of scoring a notice: everything decided without the store or the network.
+/// It needs no `Scorer`, so a replay can run it on another thread than the store's writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prepared {
+    Record(Box<PreparedRecord>),
+    /// Fetched through the `ConfigSource`, then scored.
+    Oversized(OversizedSummary),
+    Ignored {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedRecord {
+    pub key: ResourceKey,
+    pub record: HistoryRecord,
+    pub sent: Millis,
+    /// The resource's name for messages.
+    pub label: String,
+}
+
+/// Reads what a notice says and evaluates its item's rules.
+pub fn prepare(notice: Notice, policy: &Policy) -> Result<Prepared, ScoreError> {
+    Ok(match notice {
+        Notice::Ignored { reason } => Prepared::Ignored { reason },
+        Notice::Item { item, sent } => {
+            Prepared::Record(Box::new(prepare_item(&item, sent, policy)?))
+        }
+        Notice::Oversized(summary) => Prepared::Oversized(summary),
+    })
+}
+
+pub fn prepare_item(
+    item: &ConfigItem,
+    sent: Millis,
+    policy: &Policy,
+) -> Result<PreparedRecord, ScoreError> {
+    Ok(PreparedRecord {
+        record: evaluate_item(item, sent, policy)?,
+        key: key_of(item),
+        sent,
+        label: item.label(),
+    })
+}
+
 impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
     pub async fn handle(&self, notice: Notice) -> Result<Outcome, ScoreError> {
-        match notice {
-            Notice::Ignored { reason } => Ok(Outcome::Ignored { reason }),
-            Notice::Item { item, sent } => self.score_item(&item, sent).await,
-            Notice::Oversized(summary) => {
+        self.apply(prepare(notice, self.policy)?).await
+    }
+
+    /// The store half: fetches an oversized item if need be, then records and re-derives.
+    pub async fn apply(&self, prepared: Prepared) -> Result<Outcome, ScoreError> {
+        match prepared {
+            Prepared::Ignored { reason } => Ok(Outcome::Ignored { reason }),
+            Prepared::Record(p) => self.commit_record(*p).await,
+            Prepared::Oversized(summary) => {
                 let resource = summary.label();
                 let item = self
                     .source
@@ -108,10 +158,19 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
     }
 
     pub async fn score_item(&self, item: &ConfigItem, sent: Millis) -> Result<Outcome, ScoreError> {
-        let record = evaluate_item(item, sent, self.policy)?;
-        let key = key_of(item);
+        self.commit_record(prepare_item(item, sent, self.policy)?)
+            .await
+    }
+
+    async fn commit_record(&self, p: PreparedRecord) -> Result<Outcome, ScoreError> {
+        let PreparedRecord {
+            key,
+            record,
+            sent,
+            label,
+        } = p;
         let store_err = |source| ScoreError::Store {
-            resource: item.label(),
+            resource: label.clone(),
             source,
         };
         for _ in 0..MAX_ATTEMPTS {
@@ -147,9 +206,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                 Commit::Conflict => continue,
             }
         }
-        Err(ScoreError::Contended {
-            resource: item.label(),
-        })
+        Err(ScoreError::Contended { resource: label })
     }
 
     fn unchanged(
