@@ -1,4 +1,7 @@
-//! Shared helpers of the integration tests: the bundled fixtures and ways to vary them.
+//! Shared helpers of the integration tests: the bundled fixtures and ways to vary them, and
+//! (in [`aws`]) the local AWS the adapters are tested against.
+
+pub mod aws;
 
 use std::path::{Path, PathBuf};
 

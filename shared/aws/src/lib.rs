@@ -1,3 +1,26 @@
-//! AWS adapters of the ports declared in `justice-service`: `DynamoRiskStore`, the S3 task
-//! board, the SNS outbox and the AWS Config source. Empty until the scorer issue lands; the
-//! crate exists so that the workspace layout is the one DESIGN.md describes.
+//! AWS adapters of the Justice Engine's ports: the risk table on DynamoDB, AWS Config as the
+//! configuration source, and the policy object in S3. Clients are built by the caller once per
+//! cold start and handed in.
+
+pub mod config_source;
+pub mod policy_source;
+pub mod risk_store;
+
+pub use config_source::AwsConfigSource;
+pub use policy_source::{PolicyLoadError, S3PolicySource};
+pub use risk_store::DynamoRiskStore;
+
+/// The SDK configuration from the environment: region, credentials and, when set, the
+/// endpoint of `AWS_ENDPOINT_URL` (moto in tests, a VPC endpoint in production).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
+
+/// An S3 client; path-style addressing when an endpoint override is set (moto by host name).
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let mut b = aws_sdk_s3::config::Builder::from(config);
+    if config.endpoint_url().is_some() {
+        b = b.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}

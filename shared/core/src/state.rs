@@ -157,6 +157,14 @@ pub struct RiskState {
     pub owner: Option<String>,
     /// Risky episodes that started within the recidivism window.
     pub episodes: u32,
-    /// History records folded into this state: the optimistic-lock version of the state.
+    /// Writes of this state so far: the optimistic-lock version.
     pub revision: u64,
+}
+
+impl RiskState {
+    /// Open findings on a live resource: their points still change with time (age,
+    /// recidivism window), so the scheduled re-score must visit it.
+    pub fn needs_rescore(&self) -> bool {
+        self.status == ResourceStatus::Active && !self.findings.is_empty()
+    }
 }

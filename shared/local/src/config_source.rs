@@ -2,10 +2,11 @@
 //! and `BatchGetResourceConfig` return) read from JSON files, to resolve oversized
 //! notifications offline.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use justice_core::{ConfigItem, OversizedSummary};
-use justice_service::{ConfigSource, SourceError};
+use justice_service::{ConfigSource, DiscoveredPage, SourceError};
 use serde_json::Value;
 
 #[derive(Debug, Default)]
@@ -101,5 +102,30 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 impl ConfigSource for LocalConfigSource {
     async fn fetch(&self, summary: &OversizedSummary) -> Result<Option<ConfigItem>, SourceError> {
         Ok(self.find(summary).cloned())
+    }
+
+    /// The newest recorded item of each resource of the type, in one page.
+    async fn discover(
+        &self,
+        resource_type: &str,
+        _token: Option<&str>,
+    ) -> Result<DiscoveredPage, SourceError> {
+        let mut newest: BTreeMap<(&str, &str, &str), &ConfigItem> = BTreeMap::new();
+        for i in self
+            .items
+            .iter()
+            .filter(|i| i.resource_type == resource_type)
+        {
+            let slot = newest
+                .entry((&i.account, &i.region, &i.resource_id))
+                .or_insert(i);
+            if i.capture_time > slot.capture_time {
+                *slot = i;
+            }
+        }
+        Ok(DiscoveredPage {
+            items: newest.into_values().map(|i| Ok(i.clone())).collect(),
+            next: None,
+        })
     }
 }

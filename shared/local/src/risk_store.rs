@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use justice_core::policy::Level;
+use justice_core::time::Millis;
 use justice_core::{HistoryRecord, ResourceKey, RiskState};
 use justice_service::{Commit, RiskStore, StoreError, Stored};
 use redb::{
@@ -198,7 +199,7 @@ impl LocalRiskStore {
     fn commit_sync(
         &self,
         key: &ResourceKey,
-        record: &HistoryRecord,
+        record: Option<&HistoryRecord>,
         state: &RiskState,
         expected_revision: Option<u64>,
     ) -> Result<Commit, LocalStoreError> {
@@ -217,21 +218,25 @@ impl LocalRiskStore {
         let outcome = {
             let mut history = txn.open_table(HISTORY).map_err(db_err)?;
             let mut states = txn.open_table(STATES).map_err(db_err)?;
-            let hkey = format!("{}\0{}", key.as_str(), record.sort_key());
+            let hkey = record.map(|r| format!("{}\0{}", key.as_str(), r.sort_key()));
             let stored_revision = match states.get(key.as_str()).map_err(db_err)? {
                 Some(v) => Some(decode::<RiskState>(key.as_str(), v.value())?.revision),
                 None => None,
             };
-            if history.get(hkey.as_str()).map_err(db_err)?.is_some() {
+            let duplicate = match &hkey {
+                Some(h) => history.get(h.as_str()).map_err(db_err)?.is_some(),
+                None => false,
+            };
+            if duplicate {
                 Commit::Duplicate
             } else if stored_revision != expected_revision {
                 Commit::Conflict
             } else {
-                let r = serde_json::to_vec(record).map_err(|e| corrupt(key, e))?;
+                if let (Some(h), Some(record)) = (&hkey, record) {
+                    let r = serde_json::to_vec(record).map_err(|e| corrupt(key, e))?;
+                    history.insert(h.as_str(), r.as_slice()).map_err(db_err)?;
+                }
                 let s = serde_json::to_vec(state).map_err(|e| corrupt(key, e))?;
-                history
-                    .insert(hkey.as_str(), r.as_slice())
-                    .map_err(db_err)?;
                 states.insert(key.as_str(), s.as_slice()).map_err(db_err)?;
                 Commit::Written
             }
@@ -303,10 +308,25 @@ impl RiskStore for LocalRiskStore {
     async fn commit(
         &self,
         key: &ResourceKey,
-        record: &HistoryRecord,
+        record: Option<&HistoryRecord>,
         state: &RiskState,
         expected_revision: Option<u64>,
     ) -> Result<Commit, StoreError> {
         Ok(self.commit_sync(key, record, state, expected_revision)?)
+    }
+
+    async fn risky(
+        &self,
+        evaluated_before: Millis,
+        limit: usize,
+    ) -> Result<Vec<ResourceKey>, StoreError> {
+        let mut due: Vec<(Millis, ResourceKey)> = self
+            .states()?
+            .into_iter()
+            .filter(|s| s.needs_rescore() && s.evaluated_at < evaluated_before)
+            .map(|s| (s.evaluated_at, s.key))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, k)| k).collect())
     }
 }

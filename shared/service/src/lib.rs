@@ -7,5 +7,5 @@ pub mod ports;
 pub mod scorer;
 
 pub use clock::{Clock, EventClock, FixedClock, SystemClock};
-pub use ports::{Commit, ConfigSource, RiskStore, SourceError, StoreError, Stored};
-pub use scorer::{prepare, Outcome, Prepared, ScoreError, Scorer};
+pub use ports::{Commit, ConfigSource, DiscoveredPage, RiskStore, SourceError, StoreError, Stored};
+pub use scorer::{prepare, Outcome, Prepared, RescoreReport, ScoreError, Scorer};

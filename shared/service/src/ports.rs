@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 use std::future::Future;
 
+use justice_core::time::Millis;
 use justice_core::{ConfigItem, HistoryRecord, OversizedSummary, ResourceKey, RiskState};
 
 /// A resource as stored: its current state and its history, oldest first.
@@ -40,14 +41,23 @@ pub trait RiskStore: Send + Sync {
     fn load(&self, key: &ResourceKey) -> impl Future<Output = Result<Stored, StoreError>> + Send;
 
     /// Writes `record` and `state` together, if `record` is new and the stored state is still
-    /// at `expected_revision` (`None`: no state yet).
+    /// at `expected_revision` (`None`: no state yet). A re-score writes the state alone
+    /// (`record: None`).
     fn commit(
         &self,
         key: &ResourceKey,
-        record: &HistoryRecord,
+        record: Option<&HistoryRecord>,
         state: &RiskState,
         expected_revision: Option<u64>,
     ) -> impl Future<Output = Result<Commit, StoreError>> + Send;
+
+    /// Up to `limit` resources with open findings whose state was evaluated before
+    /// `evaluated_before`, least recently evaluated first: the re-score's work list.
+    fn risky(
+        &self,
+        evaluated_before: Millis,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ResourceKey>, StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +71,29 @@ pub enum SourceError {
     Item(#[from] justice_core::ItemError),
 }
 
-/// AWS Config's own record of resources: the full item behind an oversized notification.
+/// One page of a resource type's discovered resources, with their current items.
+#[derive(Debug, Default)]
+pub struct DiscoveredPage {
+    /// Each item, or why it could not be read (never a verdict).
+    pub items: Vec<Result<ConfigItem, justice_core::ItemError>>,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<String>,
+}
+
+/// AWS Config's own record of resources: the full item behind an oversized notification, and
+/// the resources that existed before the engine was deployed.
 pub trait ConfigSource: Send + Sync {
     /// The item the summary stands for; `None` when the source does not have it.
     fn fetch(
         &self,
         summary: &OversizedSummary,
     ) -> impl Future<Output = Result<Option<ConfigItem>, SourceError>> + Send;
+
+    /// A page of the resources of `resource_type` Config has discovered, from `token` (`None`:
+    /// the first page).
+    fn discover(
+        &self,
+        resource_type: &str,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<DiscoveredPage, SourceError>> + Send;
 }

@@ -3,6 +3,7 @@
 //! the whole history, under an optimistic lock on its revision).
 
 use justice_core::event::{Notice, OversizedSummary};
+use justice_core::policy::Level;
 use justice_core::score::{derive_state, evaluate_item, insert_record};
 use justice_core::time::Millis;
 use justice_core::{key_of, ConfigItem, HistoryRecord, ItemError, Policy, ResourceKey, RiskState};
@@ -70,6 +71,16 @@ pub struct Scorer<'a, S, C, K> {
     pub source: &'a C,
     pub policy: &'a Policy,
     pub clock: &'a K,
+}
+
+/// What a re-score did.
+#[derive(Debug, Default)]
+pub struct RescoreReport {
+    /// States re-derived and written.
+    pub visited: usize,
+    /// Of those, the ones whose score or level moved.
+    pub changed: usize,
+    pub failed: Vec<ScoreError>,
 }
 
 /// The pure half of scoring a notice: everything decided without the store or the network.
@@ -184,12 +195,15 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                 .clock
                 .now(sent)
                 .max(previous.map_or(Millis::MIN, |s| s.evaluated_at));
-            let Some(state) = derive_state(&key, &history, now, self.policy) else {
+            let Some(mut state) = derive_state(&key, &history, now, self.policy) else {
                 continue;
             };
+            // The lock's version counts writes, so it never repeats even when DynamoDB's TTL
+            // has shortened the history.
+            state.revision = previous.map_or(1, |s| s.revision + 1);
             match self
                 .store
-                .commit(&key, &record, &state, previous.map(|s| s.revision))
+                .commit(&key, Some(&record), &state, previous.map(|s| s.revision))
                 .await
                 .map_err(store_err)?
             {
@@ -207,6 +221,80 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
             }
         }
         Err(ScoreError::Contended { resource: label })
+    }
+
+    /// Re-derives the state of up to `limit` resources with open findings last evaluated
+    /// before `evaluated_before`, at time `now`: age and the recidivism window move scores
+    /// without any configuration change. Each state is written back (so the least recently
+    /// evaluated come first next time); a resource changing meanwhile is retried.
+    pub async fn rescore(
+        &self,
+        now: Millis,
+        evaluated_before: Millis,
+        limit: usize,
+    ) -> Result<RescoreReport, ScoreError> {
+        let keys = self
+            .store
+            .risky(evaluated_before, limit)
+            .await
+            .map_err(|source| ScoreError::Store {
+                resource: "re-score work list".into(),
+                source,
+            })?;
+        let mut report = RescoreReport::default();
+        for key in keys {
+            report.visited += 1;
+            match self.rescore_one(&key, now).await {
+                Ok(Some((before, after))) => {
+                    if before != after {
+                        report.changed += 1;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => report.failed.push(e),
+            }
+        }
+        Ok(report)
+    }
+
+    /// `Some((score and level before, after))` when a state was written.
+    async fn rescore_one(
+        &self,
+        key: &ResourceKey,
+        now: Millis,
+    ) -> Result<Option<((u32, Level), (u32, Level))>, ScoreError> {
+        let store_err = |source| ScoreError::Store {
+            resource: key.to_string(),
+            source,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let stored = self.store.load(key).await.map_err(store_err)?;
+            let Some(previous) = stored.state else {
+                return Ok(None);
+            };
+            let now = now.max(previous.evaluated_at);
+            let Some(mut state) = derive_state(key, &stored.history, now, self.policy) else {
+                return Ok(None);
+            };
+            state.revision = previous.revision + 1;
+            match self
+                .store
+                .commit(key, None, &state, Some(previous.revision))
+                .await
+                .map_err(store_err)?
+            {
+                Commit::Written => {
+                    return Ok(Some((
+                        (previous.score, previous.level),
+                        (state.score, state.level),
+                    )))
+                }
+                Commit::Duplicate | Commit::Conflict => continue,
+            }
+        }
+        Err(ScoreError::Contended {
+            resource: key.to_string(),
+        })
     }
 
     fn unchanged(

@@ -1,0 +1,192 @@
+//! The scorer's configuration: environment variables, read in one place at cold start. A
+//! missing or malformed variable fails the cold start with its name.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `RISK_TABLE`: the DynamoDB risk table.
+    pub table: String,
+    /// `ALLOWED_ACCOUNTS`: comma-separated account ids whose events are scored; others refused.
+    pub allowed_accounts: Vec<String>,
+    /// `POLICY_S3_URI` (`s3://bucket/key`), optional: the policy object; the embedded default
+    /// when unset.
+    pub policy: Option<(String, String)>,
+    /// `POLICY_REVALIDATE_SECONDS` (300): how often the policy object's ETag is checked.
+    pub policy_revalidate: Duration,
+    /// `HISTORY_TTL_DAYS` (90): history records expire this long after capture.
+    pub history_ttl_days: u32,
+    /// `RESCORE_MIN_AGE_MINUTES` (30): a state is re-scored when last evaluated this long ago.
+    pub rescore_min_age: Duration,
+    /// `RESCORE_LIMIT` (2000): states re-scored per invocation at most.
+    pub rescore_limit: usize,
+    /// `BACKFILL_RESOURCE_TYPES` (comma-separated): the types a back-fill lists by default.
+    pub backfill_types: Vec<String>,
+    /// `BACKFILL_MAX_PAGES` (20): pages of 100 resources per back-fill invocation at most.
+    pub backfill_max_pages: usize,
+}
+
+/// The types the rules read, listed by a back-fill unless configured otherwise.
+pub const DEFAULT_BACKFILL_TYPES: &[&str] = &[
+    "AWS::EC2::SecurityGroup",
+    "AWS::EC2::Instance",
+    "AWS::EC2::Volume",
+    "AWS::S3::Bucket",
+    "AWS::RDS::DBInstance",
+    "AWS::RDS::DBSnapshot",
+    "AWS::EFS::FileSystem",
+    "AWS::IAM::Policy",
+    "AWS::IAM::Role",
+    "AWS::Lambda::Function",
+    "AWS::SQS::Queue",
+];
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| -> Result<String, ConfigError> {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError {
+                    name,
+                    reason: "is not set".into(),
+                })
+        };
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+            {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| ConfigError {
+                    name,
+                    reason: format!("`{v}` is not a whole number"),
+                }),
+            }
+        };
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+
+        let allowed_accounts = list(&required("ALLOWED_ACCOUNTS")?);
+        if let Some(bad) = allowed_accounts
+            .iter()
+            .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConfigError {
+                name: "ALLOWED_ACCOUNTS",
+                reason: format!("`{bad}` is not a 12-digit account id"),
+            });
+        }
+        let policy = match get("POLICY_S3_URI").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(uri) => {
+                let rest = uri.trim().strip_prefix("s3://");
+                match rest.and_then(|r| r.split_once('/')) {
+                    Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+                        Some((bucket.to_owned(), key.to_owned()))
+                    }
+                    _ => {
+                        return Err(ConfigError {
+                            name: "POLICY_S3_URI",
+                            reason: format!("`{uri}` is not s3://bucket/key"),
+                        })
+                    }
+                }
+            }
+        };
+        let backfill_types = match get("BACKFILL_RESOURCE_TYPES") {
+            Some(v) if !v.trim().is_empty() => list(&v),
+            _ => DEFAULT_BACKFILL_TYPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        };
+        Ok(Config {
+            table: required("RISK_TABLE")?,
+            allowed_accounts,
+            policy,
+            policy_revalidate: Duration::from_secs(number("POLICY_REVALIDATE_SECONDS", 300)?),
+            history_ttl_days: u32::try_from(number("HISTORY_TTL_DAYS", 90)?).map_err(|_| {
+                ConfigError {
+                    name: "HISTORY_TTL_DAYS",
+                    reason: "is too large".into(),
+                }
+            })?,
+            rescore_min_age: Duration::from_secs(60 * number("RESCORE_MIN_AGE_MINUTES", 30)?),
+            rescore_limit: number("RESCORE_LIMIT", 2000)? as usize,
+            backfill_types,
+            backfill_max_pages: number("BACKFILL_MAX_PAGES", 20)? as usize,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn a_missing_or_bad_variable_is_named() {
+        let e = with(&[("RISK_TABLE", "t")]).expect_err("no accounts");
+        assert_eq!(e.name, "ALLOWED_ACCOUNTS");
+        let e = with(&[("RISK_TABLE", "t"), ("ALLOWED_ACCOUNTS", "12345")]).expect_err("short");
+        assert!(e.reason.contains("12345"));
+        let e = with(&[("ALLOWED_ACCOUNTS", "123456789012")]).expect_err("no table");
+        assert_eq!(e.name, "RISK_TABLE");
+        let e = with(&[
+            ("RISK_TABLE", "t"),
+            ("ALLOWED_ACCOUNTS", "123456789012"),
+            ("POLICY_S3_URI", "bucket/key"),
+        ])
+        .expect_err("not s3");
+        assert_eq!(e.name, "POLICY_S3_URI");
+        let e = with(&[
+            ("RISK_TABLE", "t"),
+            ("ALLOWED_ACCOUNTS", "123456789012"),
+            ("RESCORE_LIMIT", "many"),
+        ])
+        .expect_err("not a number");
+        assert_eq!(e.name, "RESCORE_LIMIT");
+    }
+
+    #[test]
+    fn defaults_fill_the_rest() {
+        let c = with(&[
+            ("RISK_TABLE", "risk"),
+            ("ALLOWED_ACCOUNTS", "123456789012, 210987654321"),
+            ("POLICY_S3_URI", "s3://policies/justice/policy.toml"),
+        ])
+        .expect("valid");
+        assert_eq!(c.allowed_accounts.len(), 2);
+        assert_eq!(
+            c.policy,
+            Some(("policies".into(), "justice/policy.toml".into()))
+        );
+        assert_eq!(c.history_ttl_days, 90);
+        assert!(c.backfill_types.iter().any(|t| t == "AWS::S3::Bucket"));
+    }
+}

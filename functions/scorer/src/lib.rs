@@ -1,0 +1,376 @@
+//! The scorer Lambda function: AWS Config change events in, risk state and history in
+//! DynamoDB. A thin shell: the core parses and decides, `justice-service` sequences the
+//! store's reads and writes, `justice-aws` talks to AWS. Built once per cold start
+//! ([`App::new`]) and called once per event ([`App::handle`]).
+
+pub mod config;
+pub mod metrics;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use justice_aws::{AwsConfigSource, DynamoRiskStore, S3PolicySource};
+use justice_core::event::{parse_event, Notice};
+use justice_core::time::Millis;
+use justice_core::Policy;
+use justice_service::{prepare, Clock, ConfigSource, Outcome, RiskStore, Scorer, SystemClock};
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+pub use config::{Config, ConfigError};
+use metrics::Counts;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the policy comes from.
+pub enum PolicySource {
+    Fixed(Arc<Policy>),
+    S3(S3PolicySource),
+}
+
+impl PolicySource {
+    async fn current(&self) -> Result<Arc<Policy>, Error> {
+        match self {
+            PolicySource::Fixed(p) => Ok(p.clone()),
+            PolicySource::S3(s) => Ok(s.current().await?),
+        }
+    }
+}
+
+/// Everything built once per cold start.
+pub struct App<S = DynamoRiskStore, C = AwsConfigSource, K = SystemClock> {
+    pub store: S,
+    pub source: C,
+    pub policy: PolicySource,
+    pub clock: K,
+    pub config: Config,
+}
+
+impl App {
+    /// Clients from the environment's SDK configuration (`AWS_ENDPOINT_URL` honoured).
+    pub async fn from_env(config: Config) -> Self {
+        let sdk = justice_aws::sdk_config().await;
+        let policy = match &config.policy {
+            None => PolicySource::Fixed(Arc::new(Policy::default_policy())),
+            Some((bucket, key)) => PolicySource::S3(S3PolicySource::new(
+                justice_aws::s3_client(&sdk),
+                bucket.clone(),
+                key.clone(),
+                config.policy_revalidate,
+            )),
+        };
+        App {
+            store: DynamoRiskStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                config.table.clone(),
+                config.history_ttl_days,
+            ),
+            source: AwsConfigSource::new(aws_sdk_config::Client::new(&sdk)),
+            policy,
+            clock: SystemClock,
+            config,
+        }
+    }
+}
+
+/// A scheduled or manual job, told apart from Config events by its `justice` member.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "justice", rename_all = "lowercase", deny_unknown_fields)]
+enum Job {
+    Rescore {
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    Backfill {
+        #[serde(default)]
+        resource_types: Option<Vec<String>>,
+        #[serde(default)]
+        cursor: Option<BackfillCursor>,
+        #[serde(default)]
+        max_pages: Option<usize>,
+    },
+}
+
+/// Where a back-fill stopped: pass it back in the next invocation's `cursor` to resume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillCursor {
+    pub resource_type: String,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct JobProbe {
+    justice: Option<Value>,
+}
+
+/// One notification that could not be scored, named for the log and the error.
+#[derive(Debug, Serialize)]
+struct Failure {
+    record: usize,
+    resource: String,
+    reason: String,
+    transient: bool,
+}
+
+impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
+    /// One invocation. A Config event that fails anywhere fails the invocation (after every
+    /// record was tried) so that Lambda's retries and the on-failure destination keep it;
+    /// redelivery is harmless because writes are idempotent.
+    pub async fn handle(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, Error> {
+        let text = event.payload.get();
+        if let Ok(JobProbe { justice: Some(_) }) = serde_json::from_str::<JobProbe>(text) {
+            let job: Job = serde_json::from_str(text).map_err(|e| {
+                tracing::error!(reason = %e, "refused job");
+                format!("job: {e}")
+            })?;
+            return self.job(job).await;
+        }
+        self.config_event(text).await
+    }
+
+    fn admit(&self, account: &str) -> bool {
+        self.config.allowed_accounts.iter().any(|a| a == account)
+    }
+
+    async fn config_event(&self, text: &str) -> Result<Value, Error> {
+        let started = Instant::now();
+        let policy = self.policy.current().await?;
+        let scorer = Scorer {
+            store: &self.store,
+            source: &self.source,
+            policy: &policy,
+            clock: &self.clock,
+        };
+        let mut counts = Counts::default();
+        let records = match parse_event(text.as_bytes()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(resource = %e.subject, reason = %e.reason, "refused event");
+                counts.refused += 1;
+                counts.publish("scorer");
+                return Err(format!("refused event: {e}").into());
+            }
+        };
+        let mut failures = Vec::new();
+        let mut results = Vec::new();
+        for (i, record) in records.into_iter().enumerate() {
+            let notice = match record {
+                Ok(n) => n,
+                Err(e) => {
+                    failures.push(Failure {
+                        record: i,
+                        resource: e.subject,
+                        reason: e.reason,
+                        transient: false,
+                    });
+                    continue;
+                }
+            };
+            let (account, label) = match &notice {
+                Notice::Item { item, .. } => (item.account.clone(), item.label()),
+                Notice::Oversized(s) => (s.account.clone(), s.label()),
+                Notice::Ignored { .. } => (String::new(), String::new()),
+            };
+            if !label.is_empty() && !self.admit(&account) {
+                failures.push(Failure {
+                    record: i,
+                    resource: label,
+                    reason: format!("account {account} is not in ALLOWED_ACCOUNTS"),
+                    transient: false,
+                });
+                continue;
+            }
+            let item_started = Instant::now();
+            let outcome = match prepare(notice, &policy) {
+                Ok(p) => scorer.apply(p).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(Outcome::Scored { state, written }) => {
+                    tracing::info!(
+                        resource = %state.key,
+                        score = state.score,
+                        level = %state.level,
+                        written,
+                        duration_ms = item_started.elapsed().as_secs_f64() * 1e3,
+                        "scored"
+                    );
+                    *counts
+                        .scored_by_level
+                        .entry(state.level.as_str())
+                        .or_default() += 1;
+                    results.push(json!({"resource": state.key, "score": state.score, "level": state.level, "written": written}));
+                }
+                Ok(Outcome::Ignored { reason }) => {
+                    tracing::info!(%reason, "ignored");
+                    counts.ignored += 1;
+                    results.push(json!({"ignored": reason}));
+                }
+                Err(e) => failures.push(Failure {
+                    record: i,
+                    resource: label,
+                    transient: e.is_transient(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        for f in &failures {
+            tracing::error!(record = f.record, resource = %f.resource, reason = %f.reason, transient = f.transient, "refused record");
+        }
+        counts.refused += failures.len() as u64;
+        counts.publish("scorer");
+        tracing::info!(
+            duration_ms = started.elapsed().as_secs_f64() * 1e3,
+            scored = results.len(),
+            refused = failures.len(),
+            "event done"
+        );
+        if failures.is_empty() {
+            Ok(json!({ "results": results }))
+        } else {
+            let list: Vec<String> = failures
+                .iter()
+                .map(|f| format!("record {}: {}: {}", f.record, f.resource, f.reason))
+                .collect();
+            Err(format!(
+                "{} of {} records failed (the others were scored): {}",
+                failures.len(),
+                failures.len() + results.len(),
+                list.join("; ")
+            )
+            .into())
+        }
+    }
+
+    async fn job(&self, job: Job) -> Result<Value, Error> {
+        let policy = self.policy.current().await?;
+        let scorer = Scorer {
+            store: &self.store,
+            source: &self.source,
+            policy: &policy,
+            clock: &self.clock,
+        };
+        match job {
+            Job::Rescore { limit } => {
+                let now = self.clock.now(Millis::MIN);
+                let min_age = self.config.rescore_min_age.as_millis() as Millis;
+                let report = scorer
+                    .rescore(
+                        now,
+                        now - min_age,
+                        limit.unwrap_or(self.config.rescore_limit),
+                    )
+                    .await?;
+                let counts = Counts {
+                    rescored: report.visited as u64,
+                    refused: report.failed.len() as u64,
+                    ..Counts::default()
+                };
+                counts.publish("scorer");
+                for e in &report.failed {
+                    tracing::error!(reason = %e, "re-score failed");
+                }
+                tracing::info!(
+                    visited = report.visited,
+                    changed = report.changed,
+                    "re-score done"
+                );
+                let out = json!({"rescored": report.visited, "changed": report.changed, "failed": report.failed.len()});
+                if report.failed.is_empty() {
+                    Ok(out)
+                } else {
+                    Err(format!("re-score: {} states failed: {out}", report.failed.len()).into())
+                }
+            }
+            Job::Backfill {
+                resource_types,
+                cursor,
+                max_pages,
+            } => {
+                let types = resource_types.unwrap_or_else(|| self.config.backfill_types.clone());
+                let max_pages = max_pages.unwrap_or(self.config.backfill_max_pages);
+                self.backfill(&scorer, &types, cursor, max_pages).await
+            }
+        }
+    }
+
+    async fn backfill(
+        &self,
+        scorer: &Scorer<'_, S, C, K>,
+        types: &[String],
+        cursor: Option<BackfillCursor>,
+        max_pages: usize,
+    ) -> Result<Value, Error> {
+        let mut start = match &cursor {
+            Some(c) => types
+                .iter()
+                .position(|t| *t == c.resource_type)
+                .ok_or_else(|| {
+                    format!(
+                        "back-fill cursor names {} which is not among the types",
+                        c.resource_type
+                    )
+                })?,
+            None => 0,
+        };
+        let mut token = cursor.and_then(|c| c.token);
+        let (mut pages, mut scored, mut refused) = (0usize, 0usize, Vec::new());
+        while start < types.len() {
+            if pages == max_pages {
+                let next = BackfillCursor {
+                    resource_type: types[start].clone(),
+                    token,
+                };
+                tracing::info!(pages, scored, ?next, "back-fill paused");
+                return Ok(
+                    json!({"done": false, "scored": scored, "refused": refused, "cursor": next}),
+                );
+            }
+            let page = scorer
+                .source
+                .discover(&types[start], token.as_deref())
+                .await?;
+            pages += 1;
+            for item in page.items {
+                let item = match item {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::error!(resource = %e.resource, reason = %e.reason, "back-fill item refused");
+                        refused.push(e.to_string());
+                        continue;
+                    }
+                };
+                if !self.admit(&item.account) {
+                    refused.push(format!(
+                        "{}: account {} is not in ALLOWED_ACCOUNTS",
+                        item.label(),
+                        item.account
+                    ));
+                    continue;
+                }
+                if item.status.is_deletion() {
+                    continue;
+                }
+                match scorer.score_item(&item, item.capture_time).await {
+                    Ok(_) => scored += 1,
+                    Err(e) => {
+                        tracing::error!(resource = %item.label(), reason = %e, "back-fill scoring failed");
+                        refused.push(e.to_string());
+                    }
+                }
+            }
+            match page.next {
+                Some(t) => token = Some(t),
+                None => {
+                    start += 1;
+                    token = None;
+                }
+            }
+        }
+        tracing::info!(pages, scored, refused = refused.len(), "back-fill done");
+        Ok(json!({"done": true, "scored": scored, "refused": refused}))
+    }
+}

@@ -1,0 +1,314 @@
+//! `DynamoRiskStore`: the risk table of DESIGN.md on DynamoDB.
+//!
+//! One item per resource state (`pk` = resource key, `sk = STATE`) and one per history record
+//! (`sk = H#<capture time>#<state id>#<digest>`, expiring through the table's TTL attribute).
+//! A change event costs one write request: a transaction that puts the history record if it
+//! is new and the state if it is still at the revision read. DynamoDB checks both conditions
+//! server-side, so a redelivery writes nothing and two scorers racing on one resource cannot
+//! both win.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use justice_core::time::Millis;
+use justice_core::{HistoryRecord, ResourceKey, RiskState};
+use justice_service::{Commit, RiskStore, StoreError, Stored};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const STATE_SK: &str = "STATE";
+pub const HISTORY_PREFIX: &str = "H#";
+/// The TTL attribute of history items (epoch seconds).
+pub const EXPIRES_AT: &str = "expires_at";
+/// Present (value `"1"`) only on states that need re-scoring: the sparse index's key.
+pub const RISKY: &str = "risky";
+/// The sparse global secondary index over `risky` (hash) and `evaluated_at` (range).
+pub const RISKY_INDEX: &str = "risky-by-evaluated-at";
+
+#[derive(Debug, Clone)]
+pub struct DynamoRiskStore {
+    client: Client,
+    table: String,
+    /// How long history records live after their capture time.
+    history_ttl_secs: i64,
+}
+
+fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    StoreError::Backend {
+        source: Box::new(e),
+    }
+}
+
+/// An SDK error with its service message, not only "service error".
+fn sdk<E, R>(what: &str, e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let detail = match &e {
+        SdkError::ServiceError(s) => s.err().to_string(),
+        other => {
+            // The context names the cause; its tail repeats the raw response, which can be
+            // kilobytes of someone's configuration: keep the head.
+            let full = aws_smithy_types::error::display::DisplayErrorContext(other).to_string();
+            full.chars().take(400).collect()
+        }
+    };
+    StoreError::Backend {
+        source: format!("DynamoDB {what}: {detail}").into(),
+    }
+}
+
+impl DynamoRiskStore {
+    pub fn new(client: Client, table: impl Into<String>, history_ttl_days: u32) -> Self {
+        DynamoRiskStore {
+            client,
+            table: table.into(),
+            history_ttl_secs: i64::from(history_ttl_days) * 86_400,
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn state_item(&self, state: &RiskState) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(state).map_err(|e| corrupt(&state.key, e))?;
+        item.insert(PK.into(), AttributeValue::S(state.key.as_str().to_owned()));
+        item.insert(SK.into(), AttributeValue::S(STATE_SK.into()));
+        if state.needs_rescore() {
+            item.insert(RISKY.into(), AttributeValue::S("1".into()));
+        }
+        Ok(item)
+    }
+
+    fn history_item(
+        &self,
+        key: &ResourceKey,
+        record: &HistoryRecord,
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(record).map_err(|e| corrupt(key, e))?;
+        item.insert(PK.into(), AttributeValue::S(key.as_str().to_owned()));
+        item.insert(SK.into(), AttributeValue::S(record.sort_key()));
+        let expires = record.capture_time.div_euclid(1000) + self.history_ttl_secs;
+        item.insert(EXPIRES_AT.into(), AttributeValue::N(expires.to_string()));
+        Ok(item)
+    }
+
+    /// The state's put, guarded by the revision it was read at.
+    fn state_put(
+        &self,
+        state: &RiskState,
+        expected_revision: Option<u64>,
+    ) -> Result<Put, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.state_item(state)?));
+        let put = match expected_revision {
+            None => put.condition_expression("attribute_not_exists(#pk)"),
+            Some(rev) => put
+                .condition_expression("#rev = :rev")
+                .expression_attribute_names("#rev", "revision")
+                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
+        };
+        let put = match expected_revision {
+            None => put.expression_attribute_names("#pk", PK),
+            Some(_) => put,
+        };
+        put.build().map_err(backend)
+    }
+
+    async fn put_state_alone(
+        &self,
+        state: &RiskState,
+        expected_revision: Option<u64>,
+    ) -> Result<Commit, StoreError> {
+        let put = self.state_put(state, expected_revision)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Commit::Written),
+            Err(SdkError::ServiceError(s))
+                if matches!(s.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(Commit::Conflict)
+            }
+            Err(e) => Err(sdk("PutItem", e)),
+        }
+    }
+}
+
+fn corrupt(key: &ResourceKey, e: serde_dynamo::Error) -> StoreError {
+    StoreError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+impl RiskStore for DynamoRiskStore {
+    async fn load(&self, key: &ResourceKey) -> Result<Stored, StoreError> {
+        let mut stored = Stored::default();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", AttributeValue::S(key.as_str().to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                let sk = text(&item, SK).unwrap_or_default().to_owned();
+                let fail = |e: serde_dynamo::Error| StoreError::Corrupt {
+                    key: format!("{key} {sk}"),
+                    reason: e.to_string(),
+                };
+                if sk == STATE_SK {
+                    stored.state = Some(serde_dynamo::from_item(item).map_err(fail)?);
+                } else if sk.starts_with(HISTORY_PREFIX) {
+                    // Query returns items in sort-key order: the history comes out oldest first.
+                    stored
+                        .history
+                        .push(serde_dynamo::from_item(item).map_err(fail)?);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(stored),
+            }
+        }
+    }
+
+    async fn commit(
+        &self,
+        key: &ResourceKey,
+        record: Option<&HistoryRecord>,
+        state: &RiskState,
+        expected_revision: Option<u64>,
+    ) -> Result<Commit, StoreError> {
+        let Some(record) = record else {
+            return self.put_state_alone(state, expected_revision).await;
+        };
+        let history = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.history_item(key, record)?))
+            .condition_expression("attribute_not_exists(#sk)")
+            .expression_attribute_names("#sk", SK)
+            .build()
+            .map_err(backend)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(history).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.state_put(state, expected_revision)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Commit::Written),
+            Err(SdkError::ServiceError(s)) => match s.err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let code = |i: usize| {
+                        c.cancellation_reasons()
+                            .get(i)
+                            .and_then(|r| r.code())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    let (history, state) = (code(0), code(1));
+                    if history == "ConditionalCheckFailed" {
+                        Ok(Commit::Duplicate)
+                    } else if state == "ConditionalCheckFailed"
+                        || history == "TransactionConflict"
+                        || state == "TransactionConflict"
+                    {
+                        // Another writer got there first: reload and try again.
+                        Ok(Commit::Conflict)
+                    } else {
+                        Err(StoreError::Backend {
+                            source: format!(
+                                "DynamoDB TransactWriteItems for {key} cancelled: {} (reasons: {history:?}, {state:?})",
+                                c.message().unwrap_or("no message")
+                            )
+                            .into(),
+                        })
+                    }
+                }
+                _ => Err(sdk("TransactWriteItems", SdkError::ServiceError(s))),
+            },
+            Err(e) => Err(sdk("TransactWriteItems", e)),
+        }
+    }
+
+    async fn risky(
+        &self,
+        evaluated_before: Millis,
+        limit: usize,
+    ) -> Result<Vec<ResourceKey>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        while keys.len() < limit {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(RISKY_INDEX)
+                .key_condition_expression("#r = :r AND #e < :e")
+                .expression_attribute_names("#r", RISKY)
+                .expression_attribute_names("#e", "evaluated_at")
+                .expression_attribute_values(":r", AttributeValue::S("1".into()))
+                .expression_attribute_values(":e", AttributeValue::N(evaluated_before.to_string()))
+                .limit(
+                    i32::try_from(limit - keys.len())
+                        .unwrap_or(i32::MAX)
+                        .min(1000),
+                )
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk("Query risky index", e))?;
+            for item in page.items.unwrap_or_default() {
+                let pk = text(&item, PK).unwrap_or_default();
+                let key = ResourceKey::parse(pk).ok_or_else(|| StoreError::Corrupt {
+                    key: pk.to_owned(),
+                    reason: "not a resource key".into(),
+                })?;
+                keys.push(key);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        keys.truncate(limit);
+        Ok(keys)
+    }
+}

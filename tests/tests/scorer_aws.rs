@@ -1,0 +1,527 @@
+//! The scorer Lambda over the wire: the real handler (`App::handle` with `LambdaEvent::new`)
+//! against DynamoDB, AWS Config and S3 served by moto. Run by `infra/test.sh`, which starts
+//! moto; without it every test here fails with instructions.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use justice_aws::{AwsConfigSource, DynamoRiskStore, S3PolicySource};
+use justice_core::event::{parse_event, Notice};
+use justice_core::time::Millis;
+use justice_core::{Policy, ResourceKey, RiskState};
+use justice_local::{LocalConfigSource, LocalRiskStore};
+use justice_scorer::{App, Config, PolicySource};
+use justice_service::{Clock, EventClock, RiskStore, Scorer};
+use justice_tests::aws::{create_risk_table, dynamo, sdk, unique, RequestLog};
+use justice_tests::{event_files, read, read_json, set};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+const MOTO_ACCOUNT: &str = "123456789012";
+const SG: &str = "eventbridge/eb-ci-change-ec2-securitygroup-open-world.json";
+const SG_SAFE: &str = "eventbridge/eb-ci-change-ec2-securitygroup-restricted.json";
+
+/// Each event's own time, or a time the test moves.
+#[derive(Clone)]
+enum TestClock {
+    Event,
+    Moving(Arc<AtomicI64>),
+}
+
+impl TestClock {
+    fn moving() -> Self {
+        TestClock::Moving(Arc::default())
+    }
+
+    fn set(&self, t: Millis) {
+        if let TestClock::Moving(at) = self {
+            at.store(t, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self, sent: Millis) -> Millis {
+        match self {
+            TestClock::Event => EventClock.now(sent),
+            TestClock::Moving(at) => at.load(Ordering::SeqCst),
+        }
+    }
+}
+
+fn config(table: &str, accounts: &[String]) -> Config {
+    let accounts = accounts.join(",");
+    Config::from_lookup(|k| match k {
+        "RISK_TABLE" => Some(table.to_owned()),
+        "ALLOWED_ACCOUNTS" => Some(accounts.clone()),
+        _ => None,
+    })
+    .expect("test configuration")
+}
+
+struct Env {
+    app: App<DynamoRiskStore, AwsConfigSource, TestClock>,
+    log: RequestLog,
+}
+
+async fn env(accounts: &[String], clock: TestClock, policy: PolicySource) -> Env {
+    let sdk = sdk().await;
+    let log = RequestLog::default();
+    let client = dynamo(&sdk, &log);
+    let table = create_risk_table(&client).await;
+    let config = config(&table, accounts);
+    Env {
+        app: App {
+            store: DynamoRiskStore::new(client, table, config.history_ttl_days),
+            source: AwsConfigSource::new(aws_sdk_config::Client::new(&sdk)),
+            policy,
+            clock,
+            config,
+        },
+        log,
+    }
+}
+
+fn default_policy() -> PolicySource {
+    PolicySource::Fixed(Arc::new(Policy::default_policy()))
+}
+
+fn event(v: &Value) -> LambdaEvent<Box<RawValue>> {
+    let raw = RawValue::from_string(v.to_string()).expect("raw JSON");
+    LambdaEvent::new(raw, Context::default())
+}
+
+fn event_bytes(bytes: &[u8]) -> LambdaEvent<Box<RawValue>> {
+    let text = String::from_utf8(bytes.to_vec()).expect("UTF-8 fixture");
+    LambdaEvent::new(
+        RawValue::from_string(text).expect("raw JSON"),
+        Context::default(),
+    )
+}
+
+/// The accounts of every item in the fixtures.
+fn fixture_accounts() -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for path in event_files() {
+        for r in parse_event(&read(&path)).into_iter().flatten().flatten() {
+            match r {
+                Notice::Item { item, .. } => {
+                    out.insert(item.account.clone());
+                }
+                Notice::Oversized(s) => {
+                    out.insert(s.account.clone());
+                }
+                Notice::Ignored { .. } => {}
+            }
+        }
+    }
+    out.insert(MOTO_ACCOUNT.to_owned());
+    // One fixture keeps its upstream sanitized 13-digit account id (PROVENANCE.md): no real
+    // account looks like that, so it cannot be allowed, and its events are refused.
+    out.into_iter().filter(|a| a.len() == 12).collect()
+}
+
+/// The SG fixture with its item captured at `capture` (ms) and a matching state id.
+fn sg_event(rel: &str, capture: Millis) -> Value {
+    let mut v = read_json(rel);
+    let iso = justice_core::time::format_rfc3339(capture);
+    set(
+        &mut v,
+        "/detail/configurationItem/configurationItemCaptureTime",
+        json!(iso),
+    );
+    set(
+        &mut v,
+        "/detail/configurationItem/configurationStateId",
+        json!(capture),
+    );
+    set(&mut v, "/detail/notificationCreationTime", json!(iso));
+    v
+}
+
+fn key_of_event(v: &Value) -> ResourceKey {
+    match parse_event(v.to_string().as_bytes())
+        .ok()
+        .and_then(|mut r| r.pop())
+    {
+        Some(Ok(Notice::Item { item, .. })) => justice_core::key_of(&item),
+        other => panic!("not an item event: {other:?}"),
+    }
+}
+
+async fn state(app_store: &DynamoRiskStore, key: &ResourceKey) -> RiskState {
+    app_store
+        .load(key)
+        .await
+        .expect("load")
+        .state
+        .unwrap_or_else(|| panic!("no state for {key}"))
+}
+
+#[tokio::test]
+async fn every_fixture_through_the_handler_matches_the_local_pipeline() {
+    let accounts = fixture_accounts();
+    let Env { app, .. } = env(&accounts, TestClock::Event, default_policy()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let local = LocalRiskStore::open(dir.path()).expect("local store");
+    let policy = Policy::default_policy();
+    let local_scorer = Scorer {
+        store: &local,
+        source: &LocalConfigSource::empty(),
+        policy: &policy,
+        clock: &EventClock,
+    };
+
+    let mut keys = BTreeSet::new();
+    let (mut ok, mut failed) = (0, 0);
+    for path in event_files() {
+        let bytes = read(&path);
+        let records = parse_event(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // What the local pipeline makes of the same records decides what the handler must do:
+        // oversized items are unknown to moto's Config, so those events must fail (kept for
+        // retry), and every other event must succeed.
+        let (mut expect_ok, mut why) = (true, "");
+        for r in records {
+            match r.expect("fixtures parse") {
+                Notice::Item { item, .. } if !accounts.contains(&item.account) => {
+                    (expect_ok, why) = (false, "ALLOWED_ACCOUNTS");
+                }
+                Notice::Item { item, sent } => {
+                    keys.insert(justice_core::key_of(&item));
+                    local_scorer
+                        .score_item(&item, sent)
+                        .await
+                        .expect("local scoring");
+                }
+                Notice::Oversized(_) => (expect_ok, why) = (false, "oversized"),
+                Notice::Ignored { .. } => {}
+            }
+        }
+        let got = app.handle(event_bytes(&bytes)).await;
+        assert_eq!(got.is_ok(), expect_ok, "{}: {got:?}", path.display());
+        if got.is_ok() {
+            ok += 1;
+        } else {
+            failed += 1;
+            let msg = got.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(msg.contains(why), "{}: {msg}", path.display());
+        }
+    }
+    assert!(ok >= 20 && failed >= 3, "ok {ok}, failed {failed}");
+    assert!(keys.len() >= 15, "{} resources", keys.len());
+    for key in &keys {
+        let local_state = local.load(key).await.expect("local").state;
+        let remote = app.store.load(key).await.expect("dynamo");
+        assert_eq!(
+            remote.state, local_state,
+            "{key}: DynamoDB and local states differ"
+        );
+        let local_history = local.load(key).await.expect("local").history;
+        assert_eq!(remote.history, local_history, "{key}: histories differ");
+    }
+}
+
+#[tokio::test]
+async fn redelivery_writes_nothing_and_an_older_item_never_replaces_the_state() {
+    let Env { app, log } = env(&fixture_accounts(), TestClock::Event, default_policy()).await;
+    let (t1, t2) = (1_700_000_000_000, 1_700_000_600_000);
+    let newer = sg_event(SG, t2);
+    let older = sg_event(SG, t1);
+    let key = key_of_event(&newer);
+
+    log.take();
+    app.handle(event(&newer)).await.expect("newer");
+    let ops = log.take();
+    assert_eq!(RequestLog::writes(&ops), ["TransactWriteItems"], "{ops:?}");
+    let first = state(&app.store, &key).await;
+    assert_eq!(first.capture_time, t2);
+
+    app.handle(event(&older)).await.expect("older");
+    let ops = log.take();
+    assert!(RequestLog::writes(&ops).len() <= 2, "{ops:?}");
+    let after_older = state(&app.store, &key).await;
+    assert_eq!(
+        after_older.capture_time, t2,
+        "an older item never replaces the state"
+    );
+    assert_eq!(after_older.state_id, first.state_id);
+    let stored = app.store.load(&key).await.expect("load");
+    assert_eq!(stored.history.len(), 2, "the older item's record is kept");
+    assert_eq!(stored.history[0].capture_time, t1);
+
+    // Redelivery of either: nothing written.
+    for again in [&newer, &older] {
+        app.handle(event(again)).await.expect("redelivery");
+        let ops = log.take();
+        assert!(RequestLog::writes(&ops).is_empty(), "{ops:?}");
+    }
+    assert_eq!(state(&app.store, &key).await, after_older);
+}
+
+#[tokio::test]
+async fn a_change_event_costs_at_most_two_write_requests() {
+    let Env { app, log } = env(&fixture_accounts(), TestClock::Event, default_policy()).await;
+    for (i, path) in event_files().iter().enumerate() {
+        log.take();
+        let records = parse_event(&read(path)).map(|r| r.len()).unwrap_or(0);
+        let _ = app.handle(event_bytes(&read(path))).await;
+        let writes = RequestLog::writes(&log.take());
+        assert!(
+            writes.len() <= 2 * records.max(1),
+            "fixture {i} {}: {writes:?}",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn events_from_accounts_not_allowed_are_refused_and_write_nothing() {
+    let Env { app, log } = env(
+        &["999999999999".to_owned()],
+        TestClock::Event,
+        default_policy(),
+    )
+    .await;
+    let v = sg_event(SG, 1_700_000_000_000);
+    log.take();
+    let err = app.handle(event(&v)).await.expect_err("foreign account");
+    assert!(err.to_string().contains("ALLOWED_ACCOUNTS"), "{err}");
+    assert!(RequestLog::writes(&log.take()).is_empty());
+}
+
+#[tokio::test]
+async fn a_broken_envelope_fails_the_invocation_with_the_reason() {
+    let Env { app, log } = env(&fixture_accounts(), TestClock::Event, default_policy()).await;
+    let err = app
+        .handle(event(
+            &json!({"source": "aws.ec2", "detail-type": "x", "detail": {}}),
+        ))
+        .await
+        .expect_err("foreign");
+    assert!(err.to_string().contains("aws.config"), "{err}");
+    let mut v = sg_event(SG, 1_700_000_000_000);
+    set(
+        &mut v,
+        "/detail/configurationItem/configurationItemCaptureTime",
+        json!("yesterday"),
+    );
+    let err = app.handle(event(&v)).await.expect_err("bad time");
+    assert!(err.to_string().contains("yesterday"), "{err}");
+    assert!(err.to_string().contains("sg-"), "names the resource: {err}");
+    assert!(RequestLog::writes(&log.take()).is_empty());
+}
+
+/// A bucket in moto, public through its policy, recorded by moto's Config.
+async fn public_bucket(sdk: &aws_config::SdkConfig) -> String {
+    let s3 = justice_aws::s3_client(sdk);
+    let name = unique("pub").to_lowercase();
+    s3.create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("bucket");
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*",
+        "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{name}/*")}]});
+    s3.put_bucket_policy()
+        .bucket(&name)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .expect("bucket policy");
+    name
+}
+
+#[tokio::test]
+async fn an_oversized_notification_is_resolved_from_config() {
+    let Env { app, .. } = env(&fixture_accounts(), TestClock::Event, default_policy()).await;
+    let bucket = public_bucket(&sdk().await).await;
+    let mut v = read_json("eventbridge/eb-oversized-ssm-managed-instance-inventory.json");
+    let summary = "/detail/configurationItemSummary";
+    set(
+        &mut v,
+        &format!("{summary}/resourceType"),
+        json!("AWS::S3::Bucket"),
+    );
+    set(&mut v, &format!("{summary}/resourceId"), json!(bucket));
+    set(&mut v, &format!("{summary}/resourceName"), json!(bucket));
+    set(
+        &mut v,
+        &format!("{summary}/ARN"),
+        json!(format!("arn:aws:s3:::{bucket}")),
+    );
+    set(
+        &mut v,
+        &format!("{summary}/awsAccountId"),
+        json!(MOTO_ACCOUNT),
+    );
+    set(&mut v, &format!("{summary}/awsRegion"), json!("us-east-1"));
+    let now = justice_core::time::format_rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as Millis)
+            + 60_000,
+    );
+    set(
+        &mut v,
+        &format!("{summary}/configurationItemCaptureTime"),
+        json!(now),
+    );
+    app.handle(event(&v))
+        .await
+        .expect("resolved through GetResourceConfigHistory");
+    let key = ResourceKey::new(MOTO_ACCOUNT, "us-east-1", "AWS::S3::Bucket", &bucket);
+    let s = state(&app.store, &key).await;
+    assert!(
+        s.findings
+            .iter()
+            .any(|f| f.finding.rule == "s3-public-policy"),
+        "{:?}",
+        s.findings
+    );
+}
+
+#[tokio::test]
+async fn backfill_scores_existing_resources_and_resumes_from_its_cursor() {
+    let sdk = sdk().await;
+    let Env { app, .. } = env(&fixture_accounts(), TestClock::Event, default_policy()).await;
+    let a = public_bucket(&sdk).await;
+    let b = public_bucket(&sdk).await;
+    let types = json!(["AWS::S3::Bucket", "AWS::IAM::Role"]);
+    let out = app
+        .handle(event(
+            &json!({"justice": "backfill", "resource_types": types, "max_pages": 1}),
+        ))
+        .await
+        .expect("back-fill");
+    assert_eq!(out["done"], false, "{out}");
+    assert_eq!(out["cursor"]["resource_type"], "AWS::IAM::Role", "{out}");
+    for bucket in [&a, &b] {
+        let key = ResourceKey::new(MOTO_ACCOUNT, "us-east-1", "AWS::S3::Bucket", bucket);
+        let s = state(&app.store, &key).await;
+        assert!(s
+            .findings
+            .iter()
+            .any(|f| f.finding.rule == "s3-public-policy"));
+    }
+    let out = app
+        .handle(event(
+            &json!({"justice": "backfill", "resource_types": types, "cursor": out["cursor"]}),
+        ))
+        .await
+        .expect("resumed back-fill");
+    assert_eq!(out["done"], true, "{out}");
+}
+
+#[tokio::test]
+async fn rescore_raises_the_score_as_the_clock_advances() {
+    let clock = TestClock::moving();
+    let Env { app, log } = env(&fixture_accounts(), clock.clone(), default_policy()).await;
+    let t0 = 1_700_000_000_000;
+    let risky = sg_event(SG, t0);
+    let safe = sg_event(SG_SAFE, t0);
+    clock.set(t0);
+    app.handle(event(&risky)).await.expect("risky");
+    app.handle(event(&safe)).await.expect("safe");
+    let key = key_of_event(&risky);
+    let before = state(&app.store, &key).await;
+    assert!(before.score > 0);
+    let safe_state = state(&app.store, &key_of_event(&safe)).await;
+    // Only states with open findings are in the sparse index.
+    let due = 1 + usize::from(safe_state.needs_rescore());
+
+    // Not due yet: evaluated less than RESCORE_MIN_AGE ago.
+    let out = app
+        .handle(event(&json!({"justice": "rescore"})))
+        .await
+        .expect("rescore");
+    assert_eq!(out["rescored"], 0, "{out}");
+
+    clock.set(t0 + 12 * 3_600_000);
+    log.take();
+    let out = app
+        .handle(event(&json!({"justice": "rescore"})))
+        .await
+        .expect("rescore");
+    assert_eq!(
+        out["rescored"], due,
+        "only resources with findings are visited: {out}"
+    );
+    let ops = log.take();
+    assert!(ops.iter().any(|o| o == "Query"), "{ops:?}");
+    assert!(
+        !ops.iter().any(|o| o == "Scan"),
+        "a sparse index, never a scan: {ops:?}"
+    );
+    let after = state(&app.store, &key).await;
+    assert!(
+        after.score > before.score,
+        "{} -> {}",
+        before.score,
+        after.score
+    );
+    assert_eq!(after.evaluated_at, t0 + 12 * 3_600_000);
+    assert_eq!(after.capture_time, before.capture_time);
+}
+
+#[tokio::test]
+async fn the_policy_object_is_used_and_a_broken_one_keeps_the_last_good() {
+    let sdk = sdk().await;
+    let s3 = justice_aws::s3_client(&sdk);
+    let bucket = unique("policy").to_lowercase();
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let put = |text: &'static str| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            s3.put_object()
+                .bucket(&bucket)
+                .key("policy.toml")
+                .body(text.as_bytes().to_vec().into())
+                .send()
+                .await
+                .expect("put policy");
+        }
+    };
+    let source = || {
+        PolicySource::S3(S3PolicySource::new(
+            s3.clone(),
+            bucket.clone(),
+            "policy.toml".into(),
+            std::time::Duration::ZERO,
+        ))
+    };
+
+    // Before any good policy: refuse rather than score with another policy.
+    put("[thresholds\nbroken").await;
+    let Env { app, .. } = env(&fixture_accounts(), TestClock::Event, source()).await;
+    let v = sg_event(SG, 1_700_000_000_000);
+    let err = app.handle(event(&v)).await.expect_err("no good policy yet");
+    assert!(err.to_string().contains("policy"), "{err}");
+
+    put("version = 1\n[rules.sg-world-admin-ports]\nenabled = false\n").await;
+    app.handle(event(&v)).await.expect("good policy");
+    let key = key_of_event(&v);
+    let s = state(&app.store, &key).await;
+    assert!(!s
+        .findings
+        .iter()
+        .any(|f| f.finding.rule == "sg-world-admin-ports"));
+
+    put("version = 1\n[rules.no-such-rule]\nenabled = false\n").await;
+    let v2 = sg_event(SG, 1_700_000_100_000);
+    app.handle(event(&v2))
+        .await
+        .expect("last good policy still in force");
+    let s = state(&app.store, &key).await;
+    assert_eq!(s.capture_time, 1_700_000_100_000);
+    assert!(!s
+        .findings
+        .iter()
+        .any(|f| f.finding.rule == "sg-world-admin-ports"));
+}
