@@ -34,6 +34,6 @@ curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null || { echo "moto did not 
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export JUSTICE_MOTO_URL="$AWS_ENDPOINT_URL"
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 echo "== moto on $AWS_ENDPOINT_URL (pid $moto_pid)"

@@ -9,8 +9,10 @@ never the code under test.
     python infra/moto_server.py -H 127.0.0.1 -p PORT
 """
 
+import copy
 import datetime
 import json
+import os
 import sys
 
 from moto.config import responses
@@ -51,6 +53,27 @@ for operation in (
     "batch_get_aggregate_resource_config",
 ):
     patch(operation)
+
+
+# Benchmarks only (never the tests): moto backs up the whole table before every
+# TransactWriteItems (a deep copy), which makes N writes cost O(N^2) time and gigabytes of
+# memory. With JUSTICE_BENCH_NO_TXN_BACKUP=1 that backup is skipped: a transaction that fails
+# half-way is then not rolled back. The benchmark writes each resource once from one writer, so
+# no transaction fails there.
+if os.environ.get("JUSTICE_BENCH_NO_TXN_BACKUP") == "1":
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models.table import Table
+
+    class _NoTableBackup:
+        def deepcopy(self, obj, *args, **kwargs):
+            if isinstance(obj, Table):
+                return obj
+            return copy.deepcopy(obj, *args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(copy, name)
+
+    dynamodb_models.copy = _NoTableBackup()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -52,6 +52,15 @@ enum Command {
         /// crash loses at most the open batch, never half an event.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
         batch: u32,
+        /// Where the risk state lives: `local` (the embedded store under --state) or `aws`
+        /// (the DynamoDB table of --table, at `AWS_ENDPOINT_URL` when set, with the usual AWS
+        /// credentials and region; oversized items then come from AWS Config unless
+        /// --config-history is given).
+        #[arg(long, value_enum, default_value = "local")]
+        backend: BackendKind,
+        /// The DynamoDB risk table (with --backend aws); `RISK_TABLE` otherwise.
+        #[arg(long, env = "RISK_TABLE")]
+        table: Option<String>,
     },
     /// Show the findings and the score breakdown for the item(s) in one event.
     Explain {
@@ -74,6 +83,12 @@ enum Command {
     Rules,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackendKind {
+    Local,
+    Aws,
+}
+
 #[derive(Subcommand)]
 enum PolicyCommand {
     /// Check a policy file: exit status 0 if valid, 1 with every error listed otherwise.
@@ -93,8 +108,18 @@ fn main() -> ExitCode {
             fresh,
             json,
             batch,
+            backend,
+            table,
         } => load_policy(policy.as_deref()).and_then(|p| {
+            let backend = match (backend, table) {
+                (BackendKind::Local, _) => replay::Backend::Local,
+                (BackendKind::Aws, Some(table)) => replay::Backend::Aws { table },
+                (BackendKind::Aws, None) => {
+                    return Err("--backend aws needs --table (or RISK_TABLE)".to_owned())
+                }
+            };
             replay::run(&replay::Options {
+                backend,
                 inputs,
                 state,
                 policy: p,

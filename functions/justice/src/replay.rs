@@ -4,16 +4,26 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use justice_aws::{AwsConfigSource, DynamoRiskStore};
 use justice_core::event::{parse_event, Notice};
 use justice_core::policy::{Level, Policy};
 use justice_core::score::{derive_state, evaluate_item};
 use justice_core::{explain as render, key_of};
 use justice_local::{LocalConfigSource, LocalRiskStore, StateSummary};
-use justice_service::{prepare, ConfigSource, EventClock, Outcome, Scorer};
+use justice_service::{prepare, ConfigSource, EventClock, Outcome, RiskStore, Scorer};
 
 use crate::inputs;
 
+/// Where the risk state lives.
+pub enum Backend {
+    /// The embedded store under `--state`.
+    Local,
+    /// A DynamoDB risk table, through the AWS adapters (endpoint from `AWS_ENDPOINT_URL`).
+    Aws { table: String },
+}
+
 pub struct Options {
+    pub backend: Backend,
     pub inputs: Vec<PathBuf>,
     pub state: PathBuf,
     pub policy: Policy,
@@ -40,7 +50,9 @@ struct Summary {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    // Timers and sockets for the AWS SDK (--backend aws); idle for the local store.
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
@@ -54,23 +66,75 @@ fn config_source(dir: Option<&Path>) -> Result<LocalConfigSource, String> {
 
 pub fn run(o: &Options) -> Result<ExitCode, String> {
     let files = inputs::expand(&o.inputs)?;
-    let source = config_source(o.config_history.as_deref())?;
-    if o.fresh {
-        let db = o.state.join("risk.redb");
-        if db.exists() {
-            std::fs::remove_file(&db).map_err(|e| format!("{}: {e}", db.display()))?;
-        }
-    }
-    let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
-    store.set_batch_size(o.batch);
     let rt = runtime()?;
+    let (sum, states, place) = match &o.backend {
+        Backend::Local => {
+            let source = config_source(o.config_history.as_deref())?;
+            if o.fresh {
+                let db = o.state.join("risk.redb");
+                if db.exists() {
+                    std::fs::remove_file(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+                }
+            }
+            let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
+            store.set_batch_size(o.batch);
+            let (sum, touched) = pipeline(&rt, &files, &store, &source, &o.policy)?;
+            store.flush().map_err(|e| e.to_string())?;
+            // A fresh store holds exactly what this run touched; otherwise read it all.
+            let states = if o.fresh {
+                touched.into_values().collect()
+            } else {
+                store.summaries().map_err(|e| e.to_string())?
+            };
+            (sum, states, o.state.display().to_string())
+        }
+        Backend::Aws { table } => {
+            if o.fresh {
+                return Err("--fresh applies to the local store only".into());
+            }
+            let sdk = rt.block_on(justice_aws::sdk_config());
+            let store =
+                DynamoRiskStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone(), 90);
+            let place = format!("DynamoDB table {table}");
+            let (sum, touched) = match o.config_history.as_deref() {
+                Some(dir) => pipeline(&rt, &files, &store, &config_source(Some(dir))?, &o.policy)?,
+                None => {
+                    let source = AwsConfigSource::new(aws_sdk_config::Client::new(&sdk));
+                    pipeline(&rt, &files, &store, &source, &o.policy)?
+                }
+            };
+            (sum, touched.into_values().collect(), place)
+        }
+    };
+    if o.json {
+        print_json(&sum, &states);
+    } else {
+        print_text(&sum, &states, &place);
+    }
+    Ok(if sum.refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The scorer over every event of `files`, through any store and configuration source.
+/// Returns the summary and the last state of each resource the run touched.
+fn pipeline<S: RiskStore, C: ConfigSource>(
+    rt: &tokio::runtime::Runtime,
+    files: &[PathBuf],
+    store: &S,
+    source: &C,
+    policy: &Policy,
+) -> Result<(Summary, BTreeMap<String, StateSummary>), String> {
     let scorer = Scorer {
-        store: &store,
-        source: &source,
-        policy: &o.policy,
+        store,
+        source,
+        policy,
         clock: &EventClock,
     };
     let mut sum = Summary::default();
+    let mut touched = BTreeMap::new();
     let refuse = |sum: &mut Summary, origin: &str, why: String| {
         eprintln!("refused  {origin}: {why}");
         sum.refused.push((origin.to_owned(), why));
@@ -79,10 +143,9 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
     // store's reads and writes, which take the events strictly in input order. The bounded
     // channel keeps memory flat however long the recording.
     let (tx, rx) = std::sync::mpsc::sync_channel::<ReadEvent>(256);
-    let policy = &o.policy;
     std::thread::scope(|scope| -> Result<(), String> {
         let reader = scope.spawn(move || -> Result<(), String> {
-            for file in &files {
+            for file in files {
                 inputs::read(file, |input| {
                     let records = parse_event(&input.bytes).map(|records| {
                         records
@@ -122,11 +185,24 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
                     }
                 };
                 match rt.block_on(scorer.apply(prepared)) {
-                    Ok(Outcome::Scored { written, .. }) => {
+                    Ok(Outcome::Scored { state, written }) => {
                         sum.scored += 1;
                         if !written {
                             sum.redelivered += 1;
                         }
+                        touched.insert(
+                            state.key.to_string(),
+                            StateSummary {
+                                key: state.key.to_string(),
+                                score: state.score,
+                                level: state.level,
+                                rules: state
+                                    .findings
+                                    .iter()
+                                    .map(|f| f.finding.rule.clone())
+                                    .collect(),
+                            },
+                        );
                     }
                     Ok(Outcome::Ignored { reason }) => *sum.ignored.entry(reason).or_default() += 1,
                     Err(e) => refuse(&mut sum, &event.origin, e.to_string()),
@@ -137,18 +213,7 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
             .join()
             .map_err(|_| "the event reader stopped unexpectedly".to_owned())?
     })?;
-    store.flush().map_err(|e| e.to_string())?;
-    let states = store.summaries().map_err(|e| e.to_string())?;
-    if o.json {
-        print_json(&sum, &states);
-    } else {
-        print_text(&sum, &states, &o.state);
-    }
-    Ok(if sum.refused.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok((sum, touched))
 }
 
 fn by_level(states: &[StateSummary]) -> BTreeMap<Level, usize> {
@@ -159,7 +224,7 @@ fn by_level(states: &[StateSummary]) -> BTreeMap<Level, usize> {
     m
 }
 
-fn print_text(sum: &Summary, states: &[StateSummary], dir: &Path) {
+fn print_text(sum: &Summary, states: &[StateSummary], place: &str) {
     let ignored: u64 = sum.ignored.values().sum();
     println!("events read      {:>7}", sum.events);
     println!("notifications    {:>7}", sum.notifications);
@@ -176,11 +241,7 @@ fn print_text(sum: &Summary, states: &[StateSummary], dir: &Path) {
         println!("             {origin}: {why}");
     }
     let levels = by_level(states);
-    println!(
-        "resources        {:>7}  (store: {})",
-        states.len(),
-        dir.display()
-    );
+    println!("resources        {:>7}  (store: {place})", states.len());
     for l in Level::ALL.iter().rev() {
         println!(
             "  {:<14} {:>7}",

@@ -93,6 +93,9 @@ enum Job {
     },
 }
 
+/// The back-fill's saved position in the store.
+const BACKFILL_JOB: &str = "BACKFILL";
+
 /// Where a back-fill stopped: pass it back in the next invocation's `cursor` to resume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackfillCursor {
@@ -304,17 +307,30 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
         cursor: Option<BackfillCursor>,
         max_pages: usize,
     ) -> Result<Value, Error> {
-        let mut start = match &cursor {
-            Some(c) => types
-                .iter()
-                .position(|t| *t == c.resource_type)
-                .ok_or_else(|| {
-                    format!(
-                        "back-fill cursor names {} which is not among the types",
-                        c.resource_type
-                    )
-                })?,
-            None => 0,
+        // Without a cursor in the event, resume where the last invocation paused (a schedule
+        // sends the same input every time); finishing clears the saved position.
+        let (cursor, saved) = match cursor {
+            Some(c) => (Some(c), false),
+            None => match scorer.store.job_cursor(BACKFILL_JOB).await? {
+                Some(saved) => (serde_json::from_str::<BackfillCursor>(&saved).ok(), true),
+                None => (None, false),
+            },
+        };
+        let position = cursor
+            .as_ref()
+            .map(|c| types.iter().position(|t| *t == c.resource_type));
+        let (mut start, cursor) = match position {
+            None => (0, None),
+            Some(Some(i)) => (i, cursor),
+            // A saved position for a type no longer listed: start over.
+            Some(None) if saved => (0, None),
+            Some(None) => {
+                return Err(format!(
+                    "back-fill cursor names {} which is not among the types",
+                    cursor.map(|c| c.resource_type).unwrap_or_default()
+                )
+                .into())
+            }
         };
         let mut token = cursor.and_then(|c| c.token);
         let (mut pages, mut scored, mut refused) = (0usize, 0usize, Vec::new());
@@ -325,6 +341,11 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
                     token,
                 };
                 tracing::info!(pages, scored, ?next, "back-fill paused");
+                let saved = serde_json::to_string(&next)?;
+                scorer
+                    .store
+                    .set_job_cursor(BACKFILL_JOB, Some(&saved))
+                    .await?;
                 return Ok(
                     json!({"done": false, "scored": scored, "refused": refused, "cursor": next}),
                 );
@@ -370,6 +391,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
                 }
             }
         }
+        scorer.store.set_job_cursor(BACKFILL_JOB, None).await?;
         tracing::info!(pages, scored, refused = refused.len(), "back-fill done");
         Ok(json!({"done": true, "scored": scored, "refused": refused}))
     }

@@ -28,6 +28,9 @@ pub const EXPIRES_AT: &str = "expires_at";
 pub const RISKY: &str = "risky";
 /// The sparse global secondary index over `risky` (hash) and `evaluated_at` (range).
 pub const RISKY_INDEX: &str = "risky-by-evaluated-at";
+/// The partition of the engine's own bookkeeping (job cursors): not a resource, and its sort
+/// keys are not `STATE`, so the judge's stream filter never sees it.
+pub const JOBS_PK: &str = "justice#jobs";
 
 #[derive(Debug, Clone)]
 pub struct DynamoRiskStore {
@@ -265,6 +268,50 @@ impl RiskStore for DynamoRiskStore {
                 _ => Err(sdk("TransactWriteItems", SdkError::ServiceError(s))),
             },
             Err(e) => Err(sdk("TransactWriteItems", e)),
+        }
+    }
+
+    async fn job_cursor(&self, job: &str) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(JOBS_PK.into()))
+            .key(SK, AttributeValue::S(job.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| text(i, "cursor"))
+            .map(str::to_owned))
+    }
+
+    async fn set_job_cursor(&self, job: &str, cursor: Option<&str>) -> Result<(), StoreError> {
+        match cursor {
+            Some(c) => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, AttributeValue::S(JOBS_PK.into()))
+                .item(SK, AttributeValue::S(job.to_owned()))
+                .item("cursor", AttributeValue::S(c.to_owned()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk("PutItem", e)),
+            None => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key(PK, AttributeValue::S(JOBS_PK.into()))
+                .key(SK, AttributeValue::S(job.to_owned()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| sdk("DeleteItem", e)),
         }
     }
 

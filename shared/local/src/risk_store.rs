@@ -20,6 +20,8 @@ use redb::{
 const STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states");
 /// `<key>\0<sort key>` → history record JSON
 const HISTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("history");
+/// job name → saved position
+const JOBS: TableDefinition<&str, &str> = TableDefinition::new("jobs");
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalStoreError {
@@ -313,6 +315,36 @@ impl RiskStore for LocalRiskStore {
         expected_revision: Option<u64>,
     ) -> Result<Commit, StoreError> {
         Ok(self.commit_sync(key, record, state, expected_revision)?)
+    }
+
+    async fn job_cursor(&self, job: &str) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = match txn.open_table(JOBS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(db_err(e).into()),
+        };
+        Ok(table
+            .get(job)
+            .map_err(db_err)?
+            .map(|v| v.value().to_owned()))
+    }
+
+    async fn set_job_cursor(&self, job: &str, cursor: Option<&str>) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut table = txn.open_table(JOBS).map_err(db_err)?;
+            match cursor {
+                Some(c) => {
+                    table.insert(job, c).map_err(db_err)?;
+                }
+                None => {
+                    table.remove(job).map_err(db_err)?;
+                }
+            }
+        }
+        txn.commit().map_err(db_err)?;
+        Ok(())
     }
 
     async fn risky(

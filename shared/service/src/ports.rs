@@ -51,6 +51,19 @@ pub trait RiskStore: Send + Sync {
         expected_revision: Option<u64>,
     ) -> impl Future<Output = Result<Commit, StoreError>> + Send;
 
+    /// A scheduled job's saved position (the back-fill's cursor), if any.
+    fn job_cursor(
+        &self,
+        job: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Saves (`Some`) or clears (`None`) a job's position.
+    fn set_job_cursor(
+        &self,
+        job: &str,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Up to `limit` resources with open findings whose state was evaluated before
     /// `evaluated_before`, least recently evaluated first: the re-score's work list.
     fn risky(
