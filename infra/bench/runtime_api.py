@@ -110,6 +110,9 @@ def main():
     class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
 
+        def handle_error(self, request, client_address):
+            pass  # a connection the stopped function left open: nothing to report
+
     server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = dict(os.environ)

@@ -22,8 +22,10 @@ events="$out/events-$n-$seed.jsonl"
 export JUSTICE_BENCH_NO_TXN_BACKUP=1
 # shellcheck source=infra/moto.sh
 source infra/moto.sh
-cargo build --release --locked -p justice-scorer >/dev/null
-bin=target/release/scorer
+# PROFILE=release measures the default release build instead of the Lambda profile.
+profile=${PROFILE:-lambda}
+cargo build --profile "$profile" --locked -p justice-scorer >/dev/null
+bin=target/$profile/scorer
 
 table="bench-$$"
 # (Re)creates the risk table empty: between batches of the long run (see runtime_api.py).

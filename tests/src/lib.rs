@@ -30,6 +30,13 @@ pub fn event_files() -> Vec<PathBuf> {
     out
 }
 
+/// A single-threaded runtime for tests that call the async ports from plain `#[test]`s.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+}
+
 pub fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

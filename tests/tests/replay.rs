@@ -21,9 +21,7 @@ fn replay(payloads: &[Vec<u8>]) -> (Vec<RiskState>, usize) {
         policy: &policy,
         clock: &EventClock,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let rt = justice_tests::runtime();
     let mut refused = 0;
     for p in payloads {
         for record in parse_event(p).expect("fixture envelope") {

@@ -30,9 +30,7 @@ fn score(store: &LocalRiskStore, item: &ConfigItem) -> (u32, Level, bool) {
         policy: &policy,
         clock: &EventClock,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let rt = justice_tests::runtime();
     match rt.block_on(scorer.score_item(item, item.capture_time)) {
         Ok(Outcome::Scored { state, written }) => (state.score, state.level, written),
         other => panic!("{other:?}"),
@@ -40,9 +38,7 @@ fn score(store: &LocalRiskStore, item: &ConfigItem) -> (u32, Level, bool) {
 }
 
 fn load(store: &LocalRiskStore, item: &ConfigItem) -> justice_service::Stored {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let rt = justice_tests::runtime();
     rt.block_on(store.load(&key_of(item))).expect("load")
 }
 
@@ -126,4 +122,76 @@ fn a_deletion_ends_the_findings() {
     });
     assert!(score(&store, &public).0 > 150);
     assert_eq!(score(&store, &deleted), (0, Level::None, true));
+}
+
+#[test]
+fn rescore_visits_only_risky_states_and_moves_their_score_with_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    let risky = volume(false, "2024-03-01T10:00:00.000Z", 1);
+    let safe = eb_item(
+        "eventbridge/eb-ci-change-ec2-volume-unencrypted.json",
+        |ci| {
+            set(ci, "/configuration/encrypted", json!(true));
+            set(ci, "/resourceId", json!("vol-safe"));
+            set(
+                ci,
+                "/ARN",
+                json!("arn:aws:ec2:us-east-1:264683526309:volume/vol-safe"),
+            );
+            set(ci, "/tags", json!({"owner": "alice", "team": "storage"}));
+        },
+    );
+    let (before, _, _) = score(&store, &risky);
+    let (safe_score, _, _) = score(&store, &safe);
+    assert_eq!(safe_score, 0);
+
+    let rt = justice_tests::runtime();
+    let later = risky.capture_time + 12 * HOUR_MS;
+    let (policy, source) = (Policy::default_policy(), LocalConfigSource::empty());
+    let report = rt
+        .block_on(
+            Scorer {
+                store: &store,
+                source: &source,
+                policy: &policy,
+                clock: &EventClock,
+            }
+            .rescore(later, later, 100),
+        )
+        .expect("rescore");
+    assert_eq!(report.visited, 1, "the safe volume has no findings to age");
+    let state = rt
+        .block_on(store.load(&key_of(&risky)))
+        .expect("load")
+        .state
+        .expect("state");
+    assert!(state.score > before, "{} -> {}", before, state.score);
+    assert_eq!(state.evaluated_at, later);
+    assert_eq!(state.revision, 2, "a re-score is a write");
+}
+
+#[test]
+fn a_job_cursor_is_saved_and_cleared() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    let rt = justice_tests::runtime();
+    assert_eq!(
+        rt.block_on(store.job_cursor("BACKFILL")).expect("read"),
+        None
+    );
+    rt.block_on(store.set_job_cursor("BACKFILL", Some("{\"resource_type\":\"AWS::S3::Bucket\"}")))
+        .expect("save");
+    assert_eq!(
+        rt.block_on(store.job_cursor("BACKFILL"))
+            .expect("read")
+            .as_deref(),
+        Some("{\"resource_type\":\"AWS::S3::Bucket\"}")
+    );
+    rt.block_on(store.set_job_cursor("BACKFILL", None))
+        .expect("clear");
+    assert_eq!(
+        rt.block_on(store.job_cursor("BACKFILL")).expect("read"),
+        None
+    );
 }
