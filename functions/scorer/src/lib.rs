@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use justice_aws::{AwsConfigSource, DynamoRiskStore, S3PolicySource};
-use justice_core::event::{parse_event, Notice};
+use justice_core::event::{parse_event, Notice, RecordResult};
 use justice_core::time::Millis;
 use justice_core::Policy;
-use justice_service::{prepare, Clock, ConfigSource, Outcome, RiskStore, Scorer, SystemClock};
+use justice_service::{Clock, ConfigSource, Outcome, RiskStore, Scorer, SystemClock};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -124,6 +124,12 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
     /// redelivery is harmless because writes are idempotent.
     pub async fn handle(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, Error> {
         let text = event.payload.get();
+        // Config events are the hot path: read them first; only a payload that is not one is
+        // looked at as a job.
+        let e = match parse_event(text.as_bytes()) {
+            Ok(records) => return self.config_event(records).await,
+            Err(e) => e,
+        };
         if let Ok(JobProbe { justice: Some(_) }) = serde_json::from_str::<JobProbe>(text) {
             let job: Job = serde_json::from_str(text).map_err(|e| {
                 tracing::error!(reason = %e, "refused job");
@@ -131,32 +137,35 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
             })?;
             return self.job(job).await;
         }
-        self.config_event(text).await
+        tracing::error!(resource = %e.subject, reason = %e.reason, "refused event");
+        Counts {
+            refused: 1,
+            ..Counts::default()
+        }
+        .publish("scorer");
+        Err(format!("refused event: {e}").into())
     }
 
-    fn admit(&self, account: &str) -> bool {
-        self.config.allowed_accounts.iter().any(|a| a == account)
+    /// Why an account's resources may not be scored, if they may not.
+    fn foreign(&self, account: &str) -> Option<String> {
+        let allowed = self.config.allowed_accounts.iter().any(|a| a == account);
+        (!allowed).then(|| format!("account {account} is not in ALLOWED_ACCOUNTS"))
     }
 
-    async fn config_event(&self, text: &str) -> Result<Value, Error> {
-        let started = Instant::now();
-        let policy = self.policy.current().await?;
-        let scorer = Scorer {
+    fn scorer<'a>(&'a self, policy: &'a Policy) -> Scorer<'a, S, C, K> {
+        Scorer {
             store: &self.store,
             source: &self.source,
-            policy: &policy,
+            policy,
             clock: &self.clock,
-        };
+        }
+    }
+
+    async fn config_event(&self, records: Vec<RecordResult>) -> Result<Value, Error> {
+        let started = Instant::now();
+        let policy = self.policy.current().await?;
+        let scorer = self.scorer(&policy);
         let mut counts = Counts::default();
-        let records = match parse_event(text.as_bytes()) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(resource = %e.subject, reason = %e.reason, "refused event");
-                counts.refused += 1;
-                counts.publish("scorer");
-                return Err(format!("refused event: {e}").into());
-            }
-        };
         let mut failures = Vec::new();
         let mut results = Vec::new();
         for (i, record) in records.into_iter().enumerate() {
@@ -172,26 +181,22 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
                     continue;
                 }
             };
-            let (account, label) = match &notice {
-                Notice::Item { item, .. } => (item.account.clone(), item.label()),
-                Notice::Oversized(s) => (s.account.clone(), s.label()),
-                Notice::Ignored { .. } => (String::new(), String::new()),
+            let (label, refusal) = match &notice {
+                Notice::Item { item, .. } => (item.label(), self.foreign(&item.account)),
+                Notice::Oversized(s) => (s.label(), self.foreign(&s.account)),
+                Notice::Ignored { .. } => (String::new(), None),
             };
-            if !label.is_empty() && !self.admit(&account) {
+            if let Some(reason) = refusal {
                 failures.push(Failure {
                     record: i,
                     resource: label,
-                    reason: format!("account {account} is not in ALLOWED_ACCOUNTS"),
+                    reason,
                     transient: false,
                 });
                 continue;
             }
             let item_started = Instant::now();
-            let outcome = match prepare(notice, &policy) {
-                Ok(p) => scorer.apply(p).await,
-                Err(e) => Err(e),
-            };
-            match outcome {
+            match scorer.handle(notice).await {
                 Ok(Outcome::Scored { state, written }) => {
                     tracing::info!(
                         resource = %state.key,
@@ -250,12 +255,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
 
     async fn job(&self, job: Job) -> Result<Value, Error> {
         let policy = self.policy.current().await?;
-        let scorer = Scorer {
-            store: &self.store,
-            source: &self.source,
-            policy: &policy,
-            clock: &self.clock,
-        };
+        let scorer = self.scorer(&policy);
         match job {
             Job::Rescore { limit } => {
                 let now = self.clock.now(Millis::MIN);
@@ -364,12 +364,8 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
                         continue;
                     }
                 };
-                if !self.admit(&item.account) {
-                    refused.push(format!(
-                        "{}: account {} is not in ALLOWED_ACCOUNTS",
-                        item.label(),
-                        item.account
-                    ));
+                if let Some(reason) = self.foreign(&item.account) {
+                    refused.push(format!("{}: {reason}", item.label()));
                     continue;
                 }
                 if item.status.is_deletion() {

@@ -36,15 +36,7 @@ where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let detail = match &e {
-        SdkError::ServiceError(s) => s.err().to_string(),
-        other => {
-            // The context names the cause; its tail repeats the raw response, which can be
-            // kilobytes of someone's configuration: keep the head.
-            let full = aws_smithy_types::error::display::DisplayErrorContext(other).to_string();
-            full.chars().take(400).collect()
-        }
-    };
+    let detail = crate::sdk_error_detail(&e);
     SourceError::Backend {
         source: format!("AWS Config {what}: {detail}").into(),
     }

@@ -10,6 +10,26 @@ pub use config_source::AwsConfigSource;
 pub use policy_source::{PolicyLoadError, S3PolicySource};
 pub use risk_store::DynamoRiskStore;
 
+/// What an SDK error says: the service's own message, else the cause chain cut short (its tail
+/// repeats the raw response, which can be kilobytes of someone's configuration).
+pub(crate) fn sdk_error_detail<E, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> String
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match e {
+        SdkError::ServiceError(s) => s.err().to_string(),
+        other => aws_smithy_types::error::display::DisplayErrorContext(other)
+            .to_string()
+            .chars()
+            .take(400)
+            .collect(),
+    }
+}
+
 /// The SDK configuration from the environment: region, credentials and, when set, the
 /// endpoint of `AWS_ENDPOINT_URL` (moto in tests, a VPC endpoint in production).
 pub async fn sdk_config() -> aws_config::SdkConfig {

@@ -52,15 +52,7 @@ where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let detail = match &e {
-        SdkError::ServiceError(s) => s.err().to_string(),
-        other => {
-            // The context names the cause; its tail repeats the raw response, which can be
-            // kilobytes of someone's configuration: keep the head.
-            let full = aws_smithy_types::error::display::DisplayErrorContext(other).to_string();
-            full.chars().take(400).collect()
-        }
-    };
+    let detail = crate::sdk_error_detail(&e);
     StoreError::Backend {
         source: format!("DynamoDB {what}: {detail}").into(),
     }
@@ -114,15 +106,13 @@ impl DynamoRiskStore {
             .table_name(&self.table)
             .set_item(Some(self.state_item(state)?));
         let put = match expected_revision {
-            None => put.condition_expression("attribute_not_exists(#pk)"),
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK),
             Some(rev) => put
                 .condition_expression("#rev = :rev")
                 .expression_attribute_names("#rev", "revision")
                 .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
-        };
-        let put = match expected_revision {
-            None => put.expression_attribute_names("#pk", PK),
-            Some(_) => put,
         };
         put.build().map_err(backend)
     }

@@ -273,9 +273,14 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                 return Ok(None);
             };
             let now = now.max(previous.evaluated_at);
-            let Some(mut state) = derive_state(key, &stored.history, now, self.policy) else {
-                return Ok(None);
-            };
+            // With its whole history expired (DynamoDB TTL) nothing can be re-derived: keep
+            // the state as it is but move its evaluation time, so that it leaves the head of
+            // the work list instead of taking a place in every re-score.
+            let mut state =
+                derive_state(key, &stored.history, now, self.policy).unwrap_or_else(|| RiskState {
+                    evaluated_at: now,
+                    ..previous.clone()
+                });
             state.revision = previous.revision + 1;
             match self
                 .store
