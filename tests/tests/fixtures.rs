@@ -109,3 +109,14 @@ fn advanced_query_rows_parse_with_floats_for_integers() {
         assert_eq!(timeout, Ok(Some(60)));
     }
 }
+
+#[test]
+fn a_null_configuration_item_reads_alike_on_both_paths() {
+    // Found by the mutation property test: the typed path once read `null` as absent.
+    let mut v = justice_tests::read_json("eventbridge/eb-ci-change-s3-bucket-public.json");
+    justice_tests::set(&mut v, "/detail/configurationItem", Value::Null);
+    let text = v.to_string();
+    let fast = parse_event(text.as_bytes());
+    assert_eq!(fast, parse_event_general(&text));
+    assert!(fast.is_err() || fast.iter().flatten().all(Result::is_err));
+}

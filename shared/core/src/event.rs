@@ -297,8 +297,16 @@ mod fast {
     struct Notification {
         message_type: String,
         notification_creation_time: Option<String>,
+        // A present `null` stays `Some(Null)`, as in the general path: it is an item that is
+        // null, not a missing item.
+        #[serde(default, deserialize_with = "present")]
         configuration_item: Option<Value>,
+        #[serde(default, deserialize_with = "present")]
         configuration_item_summary: Option<Value>,
+    }
+
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        Value::deserialize(d).map(Some)
     }
 
     impl Notification {
