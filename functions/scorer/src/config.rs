@@ -3,12 +3,8 @@
 
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
-#[error("environment variable {name}: {reason}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub reason: String,
-}
+pub use justice_aws::env::ConfigError;
+use justice_aws::env::Env;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -54,84 +50,30 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| -> Result<String, ConfigError> {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError {
-                    name,
-                    reason: "is not set".into(),
-                })
-        };
-        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-            {
-                None => Ok(default),
-                Some(v) => v.parse().map_err(|_| ConfigError {
-                    name,
-                    reason: format!("`{v}` is not a whole number"),
-                }),
-            }
-        };
-        let list = |v: &str| -> Vec<String> {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
-
-        let allowed_accounts = list(&required("ALLOWED_ACCOUNTS")?);
-        if let Some(bad) = allowed_accounts
-            .iter()
-            .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(ConfigError {
-                name: "ALLOWED_ACCOUNTS",
-                reason: format!("`{bad}` is not a 12-digit account id"),
-            });
-        }
-        let policy = match get("POLICY_S3_URI").filter(|v| !v.trim().is_empty()) {
-            None => None,
-            Some(uri) => {
-                let rest = uri.trim().strip_prefix("s3://");
-                match rest.and_then(|r| r.split_once('/')) {
-                    Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
-                        Some((bucket.to_owned(), key.to_owned()))
-                    }
-                    _ => {
-                        return Err(ConfigError {
-                            name: "POLICY_S3_URI",
-                            reason: format!("`{uri}` is not s3://bucket/key"),
-                        })
-                    }
-                }
-            }
-        };
-        let backfill_types = match get("BACKFILL_RESOURCE_TYPES") {
-            Some(v) if !v.trim().is_empty() => list(&v),
-            _ => DEFAULT_BACKFILL_TYPES
+        let env = Env(get);
+        let allowed_accounts = env.accounts("ALLOWED_ACCOUNTS")?;
+        let policy = env.s3_uri("POLICY_S3_URI")?;
+        let backfill_types = env.list("BACKFILL_RESOURCE_TYPES").unwrap_or_else(|| {
+            DEFAULT_BACKFILL_TYPES
                 .iter()
                 .map(|s| (*s).to_owned())
-                .collect(),
-        };
+                .collect()
+        });
         Ok(Config {
-            table: required("RISK_TABLE")?,
+            table: env.required("RISK_TABLE")?,
             allowed_accounts,
             policy,
-            policy_revalidate: Duration::from_secs(number("POLICY_REVALIDATE_SECONDS", 300)?),
-            history_ttl_days: u32::try_from(number("HISTORY_TTL_DAYS", 90)?).map_err(|_| {
-                ConfigError {
+            policy_revalidate: Duration::from_secs(env.number("POLICY_REVALIDATE_SECONDS", 300)?),
+            history_ttl_days: u32::try_from(env.number("HISTORY_TTL_DAYS", 90)?).map_err(
+                |_| ConfigError {
                     name: "HISTORY_TTL_DAYS",
                     reason: "is too large".into(),
-                }
-            })?,
-            rescore_min_age: Duration::from_secs(60 * number("RESCORE_MIN_AGE_MINUTES", 30)?),
-            rescore_limit: number("RESCORE_LIMIT", 2000)? as usize,
+                },
+            )?,
+            rescore_min_age: Duration::from_secs(60 * env.number("RESCORE_MIN_AGE_MINUTES", 30)?),
+            rescore_limit: env.number("RESCORE_LIMIT", 2000)? as usize,
             backfill_types,
-            backfill_max_pages: number("BACKFILL_MAX_PAGES", 20)? as usize,
+            backfill_max_pages: env.number("BACKFILL_MAX_PAGES", 20)? as usize,
         })
     }
 }

@@ -6,10 +6,9 @@
 pub mod config;
 pub mod metrics;
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use justice_aws::{AwsConfigSource, DynamoRiskStore, S3PolicySource};
+use justice_aws::{AwsConfigSource, DynamoRiskStore};
 use justice_core::event::{parse_event, Notice, RecordResult};
 use justice_core::time::Millis;
 use justice_core::Policy;
@@ -24,20 +23,7 @@ use metrics::Counts;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Where the policy comes from.
-pub enum PolicySource {
-    Fixed(Arc<Policy>),
-    S3(S3PolicySource),
-}
-
-impl PolicySource {
-    async fn current(&self) -> Result<Arc<Policy>, Error> {
-        match self {
-            PolicySource::Fixed(p) => Ok(p.clone()),
-            PolicySource::S3(s) => Ok(s.current().await?),
-        }
-    }
-}
+pub use justice_aws::PolicyProvider as PolicySource;
 
 /// Everything built once per cold start.
 pub struct App<S = DynamoRiskStore, C = AwsConfigSource, K = SystemClock> {
@@ -52,15 +38,11 @@ impl App {
     /// Clients from the environment's SDK configuration (`AWS_ENDPOINT_URL` honoured).
     pub async fn from_env(config: Config) -> Self {
         let sdk = justice_aws::sdk_config().await;
-        let policy = match &config.policy {
-            None => PolicySource::Fixed(Arc::new(Policy::default_policy())),
-            Some((bucket, key)) => PolicySource::S3(S3PolicySource::new(
-                justice_aws::s3_client(&sdk),
-                bucket.clone(),
-                key.clone(),
-                config.policy_revalidate,
-            )),
-        };
+        let policy = PolicySource::new(
+            &justice_aws::s3_client(&sdk),
+            config.policy.as_ref(),
+            config.policy_revalidate,
+        );
         App {
             store: DynamoRiskStore::new(
                 aws_sdk_dynamodb::Client::new(&sdk),

@@ -3,11 +3,17 @@
 //! cold start and handed in.
 
 pub mod config_source;
+pub mod docket_store;
+pub mod env;
+pub mod outbox;
 pub mod policy_source;
 pub mod risk_store;
+pub mod task_board;
 
 pub use config_source::AwsConfigSource;
-pub use policy_source::{PolicyLoadError, S3PolicySource};
+pub use outbox::SnsOutbox;
+pub use task_board::S3TaskBoard;
+pub use policy_source::{PolicyLoadError, PolicyProvider, S3PolicySource};
 pub use risk_store::DynamoRiskStore;
 
 /// What an SDK error says: the service's own message, else the cause chain cut short (its tail

@@ -145,3 +145,35 @@ impl S3PolicySource {
         Ok(Fetched::Body { etag, text })
     }
 }
+
+/// Where a function's policy comes from: the embedded default, or an S3 object.
+pub enum PolicyProvider {
+    Fixed(Arc<Policy>),
+    S3(S3PolicySource),
+}
+
+impl PolicyProvider {
+    /// `s3://bucket/key` when configured, else the embedded default.
+    pub fn new(
+        s3: &aws_sdk_s3::Client,
+        uri: Option<&(String, String)>,
+        revalidate: Duration,
+    ) -> Self {
+        match uri {
+            None => PolicyProvider::Fixed(Arc::new(Policy::default_policy())),
+            Some((bucket, key)) => PolicyProvider::S3(S3PolicySource::new(
+                s3.clone(),
+                bucket.clone(),
+                key.clone(),
+                revalidate,
+            )),
+        }
+    }
+
+    pub async fn current(&self) -> Result<Arc<Policy>, PolicyLoadError> {
+        match self {
+            PolicyProvider::Fixed(p) => Ok(p.clone()),
+            PolicyProvider::S3(s) => s.current().await,
+        }
+    }
+}

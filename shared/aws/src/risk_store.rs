@@ -71,6 +71,10 @@ impl DynamoRiskStore {
         &self.table
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn state_item(&self, state: &RiskState) -> Result<HashMap<String, AttributeValue>, StoreError> {
         let mut item: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(state).map_err(|e| corrupt(&state.key, e))?;

@@ -378,6 +378,17 @@ pub fn digest(v: &Value) -> u64 {
     h.0
 }
 
+/// The same fixed hash over a sequence of strings (each one length-delimited): stable ids
+/// (Krampus task ids, verdict ids) that must not change between builds.
+pub fn hash_parts(parts: &[&str]) -> u64 {
+    let mut h = Mix(0xcbf2_9ce4_8422_2325);
+    for p in parts {
+        h.word(p.len() as u64);
+        h.bytes(p.as_bytes());
+    }
+    h.0
+}
+
 /// Word-at-a-time multiply-xorshift: eight bytes per multiply where FNV-1a spends one each.
 struct Mix(u64);
 

@@ -1,17 +1,20 @@
 //! The pure core of the Justice Engine: AWS Config events in, findings, scores and risk states
 //! out. No I/O, no async, no AWS SDK; the ports and the adapters live in other crates.
 
+pub mod allow;
 pub mod doc;
 pub mod event;
 pub mod explain;
 pub mod item;
 pub mod json;
+pub mod krampus;
 pub mod policy;
 pub mod rules;
 pub mod score;
 pub mod state;
 pub mod text;
 pub mod time;
+pub mod verdict;
 
 pub use event::{parse_event, IntakeError, Notice, OversizedSummary};
 pub use item::{ConfigItem, ItemError, ItemStatus};

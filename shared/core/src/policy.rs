@@ -274,6 +274,27 @@ pub struct PolicyFile {
     pub rules: BTreeMap<String, RuleSettings>,
     #[serde(default = "default_required_tags")]
     pub required_tags: Vec<RequiredTagSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemptions: Vec<ExemptionSpec>,
+}
+
+/// A resource the security team exempts from tasks for a while, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExemptionSpec {
+    /// An ARN, the ARN written in tasks, or a resource key; Unix-style wildcards allowed.
+    pub resource: String,
+    pub reason: String,
+    /// RFC 3339; the exemption ends then.
+    pub expires: String,
+}
+
+/// A validated exemption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exemption {
+    pub resource: String,
+    pub reason: String,
+    pub expires: crate::time::Millis,
 }
 
 fn default_caps() -> BTreeMap<String, ActionCap> {
@@ -346,6 +367,7 @@ pub struct Policy {
     pub owner_tag_keys: Vec<String>,
     pub rules: BTreeMap<String, RuleSettings>,
     pub required_tags: Vec<RequiredTag>,
+    pub exemptions: Vec<Exemption>,
     /// The file as read, for display.
     pub file: PolicyFile,
 }
@@ -542,6 +564,27 @@ impl Policy {
                 resource_types: spec.resource_types.clone(),
             });
         }
+        let mut exemptions = Vec::with_capacity(file.exemptions.len());
+        for (i, e) in file.exemptions.iter().enumerate() {
+            let field = format!("exemptions[{i}]");
+            if e.resource.trim().is_empty() {
+                errors.push(invalid(&field, "resource is empty"));
+            }
+            if e.reason.trim().is_empty() {
+                errors.push(invalid(&field, "an exemption needs a reason"));
+            }
+            match crate::time::parse_rfc3339(&e.expires) {
+                Some(expires) => exemptions.push(Exemption {
+                    resource: e.resource.clone(),
+                    reason: e.reason.clone(),
+                    expires,
+                }),
+                None => errors.push(invalid(
+                    &format!("{field}.expires"),
+                    "not an RFC 3339 time like 2027-01-31T00:00:00Z",
+                )),
+            }
+        }
         if !errors.is_empty() {
             return Err(PolicyErrors(errors));
         }
@@ -557,6 +600,7 @@ impl Policy {
             owner_tag_keys: file.owner.tag_keys.clone(),
             rules: file.rules.clone(),
             required_tags,
+            exemptions,
             file,
         })
     }
@@ -576,6 +620,16 @@ impl Policy {
             .or_else(|| self.caps.get("default"))
             .copied()
             .unwrap_or(ActionCap::Kill)
+    }
+
+    /// The exemption in force at `now` for a resource known by any of `names`.
+    pub fn exemption(&self, names: &[&str], now: crate::time::Millis) -> Option<&Exemption> {
+        self.exemptions.iter().find(|e| {
+            e.expires > now
+                && names
+                    .iter()
+                    .any(|n| crate::allow::glob_match(&e.resource, n))
+        })
     }
 
     /// Points of a required tag's finding.

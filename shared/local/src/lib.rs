@@ -2,7 +2,9 @@
 //! embedded redb database, and a configuration source reading recorded API items from files.
 
 mod config_source;
+mod judge;
 mod risk_store;
 
 pub use config_source::LocalConfigSource;
+pub use judge::{LocalOutbox, LocalTaskBoard};
 pub use risk_store::{LocalRiskStore, LocalStoreError, StateSummary};

@@ -54,7 +54,7 @@ impl From<LocalStoreError> for StoreError {
     }
 }
 
-fn db_err(e: impl Into<redb::Error>) -> LocalStoreError {
+pub(crate) fn db_err(e: impl Into<redb::Error>) -> LocalStoreError {
     LocalStoreError::Db(e.into())
 }
 
@@ -82,7 +82,7 @@ struct SlimFinding {
 }
 
 pub struct LocalRiskStore {
-    db: Database,
+    pub(crate) db: Database,
     /// Batch mode (replays): events share one write transaction, committed every `batch_size`
     /// events and by [`LocalRiskStore::flush`]. Each event's record and state are still written
     /// together; a crash loses whole events of the open batch, never half of one.
@@ -142,6 +142,41 @@ impl LocalRiskStore {
                 .commit()
                 .map_err(db_err),
         }
+    }
+
+    /// Runs `f` in a write transaction of its own, after committing the open batch (without
+    /// fsync in batch mode: the batch's final flush makes both durable).
+    pub(crate) fn write_with<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, LocalStoreError>,
+    ) -> Result<T, LocalStoreError> {
+        let mut batch = self.lock();
+        if let Some(txn) = batch.open.take() {
+            batch.pending = 0;
+            txn.commit().map_err(db_err)?;
+        }
+        let mut txn = self.db.begin_write().map_err(db_err)?;
+        if batch.size > 1 {
+            txn.set_durability(Durability::None).map_err(db_err)?;
+        }
+        let out = f(&txn)?;
+        txn.commit().map_err(db_err)?;
+        Ok(out)
+    }
+
+    /// Runs `f` over a read of the committed data and the open batch.
+    pub(crate) fn read_with<T>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, LocalStoreError>,
+    ) -> Result<T, LocalStoreError> {
+        let mut batch = self.lock();
+        if let Some(txn) = batch.open.take() {
+            batch.pending = 0;
+            txn.commit().map_err(db_err)?;
+        }
+        drop(batch);
+        let txn = self.db.begin_read().map_err(db_err)?;
+        f(&txn)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
@@ -295,7 +330,7 @@ fn corrupt(key: &ResourceKey, e: serde_json::Error) -> LocalStoreError {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, LocalStoreError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, LocalStoreError> {
     serde_json::from_slice(bytes).map_err(|e| LocalStoreError::Corrupt {
         key: key.replace('\0', " "),
         reason: e.to_string(),

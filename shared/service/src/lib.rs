@@ -3,9 +3,14 @@
 //! `justice-aws`) implement the ports; the Lambda handlers and the `justice` command wire them.
 
 pub mod clock;
+pub mod judge;
 pub mod ports;
 pub mod scorer;
 
 pub use clock::{Clock, EventClock, FixedClock, SystemClock};
-pub use ports::{Commit, ConfigSource, DiscoveredPage, RiskStore, SourceError, StoreError, Stored};
+pub use judge::{BatchReport, Change, Judge, JudgeError, JudgeSettings};
+pub use ports::{
+    BoardError, BoardRead, BoardWrite, Commit, ConfigSource, DiscoveredPage, DocketStore, Outbox,
+    OutboxError, RiskStore, SecurityAlert, SourceError, StoreError, Stored, TaskBoard,
+};
 pub use scorer::{prepare, Outcome, Prepared, RescoreReport, ScoreError, Scorer};

@@ -1,7 +1,12 @@
 //! Ports: narrow async traits with one AWS adapter and one local adapter each.
 
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::future::Future;
+
+use justice_core::allow::AllowList;
+use justice_core::krampus::TasksFile;
+use justice_core::verdict::{Docket, VerdictRecord};
 
 use justice_core::time::Millis;
 use justice_core::{ConfigItem, HistoryRecord, OversizedSummary, ResourceKey, RiskState};
@@ -109,4 +114,101 @@ pub trait ConfigSource: Send + Sync {
         resource_type: &str,
         token: Option<&str>,
     ) -> impl Future<Output = Result<DiscoveredPage, SourceError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error("task board unavailable: {source}")]
+    Backend {
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// The file is there but is not a tasks file (or the allow-list is not a whitelist): it is
+    /// never overwritten, and nothing is decided without it.
+    #[error("{what} cannot be read: {reason}")]
+    Unreadable { what: String, reason: String },
+}
+
+/// `tasks.json` as read, with the version to write it back at (the S3 ETag; `None`: no file).
+#[derive(Debug, Clone, Default)]
+pub struct BoardRead {
+    pub file: TasksFile,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoardWrite {
+    Written,
+    /// The file changed since it was read (412): read again and redo the edit.
+    Conflict,
+}
+
+/// Krampus's tasks file, the verdict records and the allow-list.
+pub trait TaskBoard: Send + Sync {
+    fn read(&self) -> impl Future<Output = Result<BoardRead, BoardError>> + Send;
+
+    /// Writes the file if it is still at `version` (`None`: only if there is no file yet).
+    fn write(
+        &self,
+        file: &TasksFile,
+        version: Option<&str>,
+    ) -> impl Future<Output = Result<BoardWrite, BoardError>> + Send;
+
+    /// Writes a verdict record once: false when a record with its id already exists.
+    fn record_verdict(
+        &self,
+        record: &VerdictRecord,
+    ) -> impl Future<Output = Result<bool, BoardError>> + Send;
+
+    /// The allow-list (Krampus's `whitelist.json`); empty when there is none.
+    fn allow_list(&self) -> impl Future<Output = Result<AllowList, BoardError>> + Send;
+}
+
+/// The judge's memory: a docket per resource and board, and the blast-radius budget.
+pub trait DocketStore: Send + Sync {
+    fn dockets(
+        &self,
+        keys: &[ResourceKey],
+        dry_run: bool,
+    ) -> impl Future<Output = Result<HashMap<ResourceKey, Docket>, StoreError>> + Send;
+
+    /// Saves the docket if the stored one is still at `expected_revision` (`None`: none yet).
+    fn save_docket(
+        &self,
+        docket: &Docket,
+        expected_revision: Option<u64>,
+    ) -> impl Future<Output = Result<Commit, StoreError>> + Send;
+
+    /// Takes up to `want` new tasks from the budget of `window` (an hour number), of which
+    /// at most `limit` may ever be taken; returns how many were granted. Atomic across
+    /// concurrent judges.
+    fn reserve(
+        &self,
+        window: i64,
+        want: u32,
+        limit: u32,
+        dry_run: bool,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+}
+
+/// A message for the security team.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SecurityAlert {
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("outbox unavailable: {source}")]
+pub struct OutboxError {
+    #[source]
+    pub source: Box<dyn StdError + Send + Sync>,
+}
+
+/// Where notices go: SNS in AWS, files locally.
+pub trait Outbox: Send + Sync {
+    fn alert_security(
+        &self,
+        alert: &SecurityAlert,
+    ) -> impl Future<Output = Result<(), OutboxError>> + Send;
 }

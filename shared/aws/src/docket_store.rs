@@ -1,0 +1,199 @@
+//! The judge's dockets and the blast-radius budget, in the risk table itself.
+//!
+//! A docket is the item `pk = <resource key>, sk = VERDICT` (`VERDICT#dry-run` for the dry-run
+//! board); the budget of an hour is `pk = justice#blast, sk = <board>#<hour>`. Neither sort key
+//! is `STATE`, so the judge's stream filter never sees its own writes.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use justice_core::verdict::Docket;
+use justice_core::ResourceKey;
+use justice_service::{Commit, DocketStore, StoreError};
+
+use crate::risk_store::{DynamoRiskStore, EXPIRES_AT, PK, SK};
+
+pub const BLAST_PK: &str = "justice#blast";
+
+pub fn docket_sk(dry_run: bool) -> &'static str {
+    if dry_run {
+        "VERDICT#dry-run"
+    } else {
+        "VERDICT"
+    }
+}
+
+fn backend(what: &str, detail: String) -> StoreError {
+    StoreError::Backend {
+        source: format!("DynamoDB {what}: {detail}").into(),
+    }
+}
+
+impl DocketStore for DynamoRiskStore {
+    async fn dockets(
+        &self,
+        keys: &[ResourceKey],
+        dry_run: bool,
+    ) -> Result<HashMap<ResourceKey, Docket>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut request = KeysAndAttributes::builder().consistent_read(true);
+            for k in chunk {
+                request = request.keys(HashMap::from([
+                    (PK.to_owned(), AttributeValue::S(k.as_str().to_owned())),
+                    (SK.to_owned(), AttributeValue::S(docket_sk(dry_run).to_owned())),
+                ]));
+            }
+            let mut pending = Some(request.build().map_err(|e| backend("BatchGetItem", e.to_string()))?);
+            let mut rounds = 0;
+            while let Some(req) = pending.take() {
+                rounds += 1;
+                let resp = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.table(), req)
+                    .send()
+                    .await
+                    .map_err(|e| backend("BatchGetItem", crate::sdk_error_detail(&e)))?;
+                for item in resp
+                    .responses
+                    .unwrap_or_default()
+                    .remove(self.table())
+                    .unwrap_or_default()
+                {
+                    let pk = item
+                        .get(PK)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default();
+                    let docket: Docket =
+                        serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                            key: format!("{pk} {}", docket_sk(dry_run)),
+                            reason: e.to_string(),
+                        })?;
+                    out.insert(docket.key.clone(), docket);
+                }
+                if let Some(mut rest) = resp.unprocessed_keys {
+                    if let Some(again) = rest.remove(self.table()) {
+                        if rounds > 8 {
+                            return Err(backend(
+                                "BatchGetItem",
+                                "keys left unprocessed after 8 rounds (throttled)".into(),
+                            ));
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(25 << rounds)).await;
+                        pending = Some(again);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn save_docket(
+        &self,
+        docket: &Docket,
+        expected_revision: Option<u64>,
+    ) -> Result<Commit, StoreError> {
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(docket).map_err(|e| StoreError::Corrupt {
+                key: docket.key.to_string(),
+                reason: e.to_string(),
+            })?;
+        item.insert(PK.into(), AttributeValue::S(docket.key.as_str().to_owned()));
+        item.insert(SK.into(), AttributeValue::S(docket_sk(docket.dry_run).into()));
+        let put = self.client().put_item().table_name(self.table()).set_item(Some(item));
+        let put = match expected_revision {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK),
+            Some(rev) => put
+                .condition_expression("#rev = :rev")
+                .expression_attribute_names("#rev", "revision")
+                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(Commit::Written),
+            Err(SdkError::ServiceError(s))
+                if matches!(s.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(Commit::Conflict)
+            }
+            Err(e) => Err(backend("PutItem docket", crate::sdk_error_detail(&e))),
+        }
+    }
+
+    async fn reserve(
+        &self,
+        window: i64,
+        want: u32,
+        limit: u32,
+        dry_run: bool,
+    ) -> Result<u32, StoreError> {
+        let sk = format!("{}#{window}", if dry_run { "dry-run" } else { "live" });
+        let mut ask = want.min(limit);
+        // Each round either takes `ask` atomically or learns how much is left.
+        for _ in 0..16 {
+            if ask == 0 {
+                return Ok(0);
+            }
+            let result = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .key(PK, AttributeValue::S(BLAST_PK.into()))
+                .key(SK, AttributeValue::S(sk.clone()))
+                .update_expression("ADD #used :n SET #exp = :exp")
+                .condition_expression("attribute_not_exists(#used) OR #used <= :max")
+                .expression_attribute_names("#used", "used")
+                .expression_attribute_names("#exp", EXPIRES_AT)
+                .expression_attribute_values(":n", AttributeValue::N(ask.to_string()))
+                .expression_attribute_values(":max", AttributeValue::N((limit - ask).to_string()))
+                .expression_attribute_values(
+                    ":exp",
+                    AttributeValue::N(((window + 48) * 3600).to_string()),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(ask),
+                Err(SdkError::ServiceError(s))
+                    if matches!(s.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+                {
+                    let used = self.budget_used(&sk).await?;
+                    ask = want.min(limit.saturating_sub(used));
+                }
+                Err(e) => return Err(backend("UpdateItem budget", crate::sdk_error_detail(&e))),
+            }
+        }
+        Err(backend(
+            "UpdateItem budget",
+            "the budget kept changing under 16 attempts".into(),
+        ))
+    }
+}
+
+impl DynamoRiskStore {
+    async fn budget_used(&self, sk: &str) -> Result<u32, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PK, AttributeValue::S(BLAST_PK.into()))
+            .key(SK, AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend("GetItem budget", crate::sdk_error_detail(&e)))?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| i.get("used"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+}

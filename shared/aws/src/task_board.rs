@@ -1,0 +1,183 @@
+//! `S3TaskBoard`: Krampus's `tasks.json`, the verdict records and the allow-list in S3.
+//!
+//! Every write of `tasks.json` is conditional: `If-Match` the ETag read, or `If-None-Match: *`
+//! when there was no file. S3 answers 412 (or 409 when two conditional writes race) and the
+//! judge reads again. Verdict records are created with `If-None-Match: *`: written once, never
+//! replaced.
+
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use justice_core::allow::AllowList;
+use justice_core::krampus::TasksFile;
+use justice_core::verdict::VerdictRecord;
+use justice_service::{BoardError, BoardRead, BoardWrite, TaskBoard};
+
+#[derive(Debug, Clone)]
+pub struct S3TaskBoard {
+    client: Client,
+    bucket: String,
+    tasks_key: String,
+    verdict_prefix: String,
+    whitelist_key: Option<String>,
+}
+
+fn backend(what: String) -> BoardError {
+    BoardError::Backend {
+        source: what.into(),
+    }
+}
+
+/// The HTTP status of a service error, when there is one.
+fn status<E, R>(e: &SdkError<E, aws_smithy_runtime_api::http::Response<R>>) -> Option<u16> {
+    match e {
+        SdkError::ServiceError(s) => Some(s.raw().status().as_u16()),
+        _ => None,
+    }
+}
+
+impl S3TaskBoard {
+    /// `tasks_key` is Krampus's key, or the dry-run key in dry-run mode.
+    pub fn new(
+        client: Client,
+        bucket: impl Into<String>,
+        tasks_key: impl Into<String>,
+        verdict_prefix: impl Into<String>,
+        whitelist_key: Option<String>,
+    ) -> Self {
+        S3TaskBoard {
+            client,
+            bucket: bucket.into(),
+            tasks_key: tasks_key.into(),
+            verdict_prefix: verdict_prefix.into(),
+            whitelist_key,
+        }
+    }
+
+    pub fn tasks_key(&self) -> &str {
+        &self.tasks_key
+    }
+
+    pub fn verdict_key(&self, verdict_id: &str) -> String {
+        format!("{}{verdict_id}.json", self.verdict_prefix)
+    }
+
+    /// The object's bytes and ETag; `None` when there is no such object.
+    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, BoardError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match out {
+            Ok(o) => {
+                let etag = o.e_tag().map(str::to_owned);
+                let bytes = o
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| backend(format!("s3://{}/{key}: reading the body: {e}", self.bucket)))?
+                    .into_bytes()
+                    .to_vec();
+                Ok(Some((bytes, etag)))
+            }
+            Err(SdkError::ServiceError(s)) if s.err().is_no_such_key() => Ok(None),
+            Err(e) => Err(backend(format!(
+                "GetObject s3://{}/{key}: {}",
+                self.bucket,
+                crate::sdk_error_detail(&e)
+            ))),
+        }
+    }
+}
+
+impl TaskBoard for S3TaskBoard {
+    async fn read(&self) -> Result<BoardRead, BoardError> {
+        match self.get(&self.tasks_key).await? {
+            None => Ok(BoardRead::default()),
+            Some((bytes, etag)) => {
+                let file = TasksFile::parse(&bytes).map_err(|reason| BoardError::Unreadable {
+                    what: format!("s3://{}/{}", self.bucket, self.tasks_key),
+                    reason,
+                })?;
+                let version = etag.ok_or_else(|| {
+                    backend(format!("s3://{}/{} has no ETag", self.bucket, self.tasks_key))
+                })?;
+                Ok(BoardRead {
+                    file,
+                    version: Some(version),
+                })
+            }
+        }
+    }
+
+    async fn write(&self, file: &TasksFile, version: Option<&str>) -> Result<BoardWrite, BoardError> {
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&self.tasks_key)
+            .content_type("application/json")
+            .body(ByteStream::from(file.to_bytes()));
+        let put = match version {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(_) => Ok(BoardWrite::Written),
+            Err(e) if matches!(status(&e), Some(412 | 409)) => Ok(BoardWrite::Conflict),
+            Err(e) => Err(backend(format!(
+                "PutObject s3://{}/{}: {}",
+                self.bucket,
+                self.tasks_key,
+                crate::sdk_error_detail(&e)
+            ))),
+        }
+    }
+
+    async fn record_verdict(&self, record: &VerdictRecord) -> Result<bool, BoardError> {
+        let key = self.verdict_key(&record.verdict_id);
+        let body = serde_json::to_vec(record).map_err(|e| BoardError::Backend {
+            source: Box::new(e),
+        })?;
+        let out = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(status(&e), Some(412 | 409)) => Ok(false),
+            Err(e) => Err(backend(format!(
+                "PutObject s3://{}/{key}: {}",
+                self.bucket,
+                crate::sdk_error_detail(&e)
+            ))),
+        }
+    }
+
+    async fn allow_list(&self) -> Result<AllowList, BoardError> {
+        let Some(key) = &self.whitelist_key else {
+            return Ok(AllowList::default());
+        };
+        // A configured allow-list that is missing or broken stops the judge: deciding without
+        // it could schedule tasks on resources the security team protected.
+        match self.get(key).await? {
+            Some((bytes, _)) => AllowList::parse(&bytes).map_err(|reason| BoardError::Unreadable {
+                what: format!("s3://{}/{key}", self.bucket),
+                reason,
+            }),
+            None => Err(BoardError::Unreadable {
+                what: format!("s3://{}/{key}", self.bucket),
+                reason: "the configured allow-list does not exist".into(),
+            }),
+        }
+    }
+}

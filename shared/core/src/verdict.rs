@@ -1,0 +1,743 @@
+//! Verdicts: from a resource's risk state and the judge's memory of it (its docket), decide
+//! which Krampus tasks it must have, which to withdraw, and what to record.
+//!
+//! The rules that make this safe:
+//! - a task's `action_time` is fixed when it is first scheduled; later changes never postpone it;
+//! - a task Krampus has run (gone from `tasks.json` after its time) is never written again while
+//!   the verdict stands, and a task someone removed before its time is not restored either;
+//! - escalation adds the stronger task with its own grace; a fix, a deletion, an allow-list
+//!   entry, an exemption or an account outside the list withdraws every pending task;
+//! - new tasks spend a budget (the blast radius); when it runs out the verdict is held.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::allow::AllowList;
+use crate::item::hash_parts;
+use crate::krampus::{self, Effect, KrampusKind, KrampusTask, TaskAction, TaskTarget, TASK_SOURCE};
+use crate::policy::{ActionCap, Level, Policy};
+use crate::rules;
+use crate::state::{ResourceKey, ResourceStatus, RiskState};
+use crate::text::quote;
+use crate::time::{self, Millis};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerdictKind {
+    /// Below every threshold.
+    Clear,
+    /// Over the warning threshold: a notice, no task.
+    Warn,
+    /// Krampus tasks scheduled.
+    Act,
+    /// Tasks were due but the blast-radius budget is spent: nothing scheduled, security alerted.
+    Held,
+    /// Exempted by the policy until a date.
+    Exempt,
+    /// On the allow-list.
+    Allowed,
+    /// Over a threshold, but Krampus has no safe action for it: the owner must fix it.
+    Unactionable,
+    /// Its account is not one the engine may act in.
+    Refused,
+    /// The resource is gone.
+    Deleted,
+}
+
+impl VerdictKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Clear => "clear",
+            VerdictKind::Warn => "warn",
+            VerdictKind::Act => "act",
+            VerdictKind::Held => "held",
+            VerdictKind::Exempt => "exempt",
+            VerdictKind::Allowed => "allowed",
+            VerdictKind::Unactionable => "unactionable",
+            VerdictKind::Refused => "refused",
+            VerdictKind::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskStatus {
+    /// In `tasks.json`, waiting for its time.
+    Pending,
+    /// Gone from `tasks.json` after its time: Krampus ran it.
+    Executed,
+    /// Gone from `tasks.json` before its time: someone removed it. Not restored.
+    Removed,
+}
+
+/// A task as the judge remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocketTask {
+    pub unique_id: String,
+    pub action: TaskAction,
+    /// Unix seconds.
+    pub action_time: i64,
+    pub effect: Effect,
+    pub status: TaskStatus,
+    /// What it targets, for people: "tcp/22 from 0.0.0.0/0", "the resource".
+    pub target: String,
+}
+
+/// The judge's memory of one resource on one board (live or dry run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Docket {
+    pub key: ResourceKey,
+    pub dry_run: bool,
+    /// Writes so far: the optimistic-lock version.
+    pub revision: u64,
+    pub kind: VerdictKind,
+    pub level: Level,
+    pub reason: String,
+    pub tasks: Vec<DocketTask>,
+    pub decided_at: Millis,
+    /// The revision of the risk state last judged: an older stream record is ignored.
+    pub state_revision: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verdict: Option<String>,
+}
+
+impl Docket {
+    fn empty(key: &ResourceKey, dry_run: bool) -> Docket {
+        Docket {
+            key: key.clone(),
+            dry_run,
+            revision: 0,
+            kind: VerdictKind::Clear,
+            level: Level::None,
+            reason: String::new(),
+            tasks: Vec::new(),
+            decided_at: 0,
+            state_revision: 0,
+            last_verdict: None,
+        }
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = &DocketTask> {
+        self.tasks.iter().filter(|t| t.status == TaskStatus::Pending)
+    }
+}
+
+/// A finding as a verdict record shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingNote {
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    pub severity: String,
+    pub evidence: String,
+    pub points: u32,
+    pub first_seen: String,
+    pub remediation: String,
+}
+
+/// The resource as a verdict record names it. Names and tags are the resource's own text:
+/// untrusted, kept raw here and neutralised wherever they are shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceNote {
+    pub key: String,
+    pub account: String,
+    pub region: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// One decision, as written once under `verdicts/` for audit and for the notifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    pub verdict_id: String,
+    pub dry_run: bool,
+    pub kind: VerdictKind,
+    pub previous_kind: VerdictKind,
+    pub level: Level,
+    pub previous_level: Level,
+    pub score: u32,
+    pub reason: String,
+    pub decided_at: String,
+    pub decided_at_ms: Millis,
+    pub resource: ResourceNote,
+    pub findings: Vec<FindingNote>,
+    /// Tasks first scheduled by this decision, as written to `tasks.json`.
+    pub scheduled: Vec<KrampusTask>,
+    /// Every task pending after this decision.
+    pub pending: Vec<DocketTask>,
+    /// Tasks this decision took out of `tasks.json`.
+    pub withdrawn: Vec<DocketTask>,
+    /// Tasks found run by Krampus, or removed by someone else, since the last decision.
+    pub executed: Vec<DocketTask>,
+    pub removed_by_others: Vec<DocketTask>,
+}
+
+/// Everything a decision depends on besides the resource.
+#[derive(Debug)]
+pub struct Judgement<'a> {
+    pub policy: &'a Policy,
+    pub allow: &'a AllowList,
+    /// The accounts the engine may act in.
+    pub accounts: &'a [String],
+    pub now: Millis,
+    pub dry_run: bool,
+}
+
+/// The outcome for one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub docket: Docket,
+    /// The docket changed and must be saved at `docket.revision - 1`.
+    pub save: bool,
+    pub record: Option<VerdictRecord>,
+    pub add: Vec<KrampusTask>,
+    pub remove: BTreeSet<String>,
+    /// New tasks written, which spent the budget.
+    pub new_tasks: u32,
+}
+
+/// A task the state calls for.
+#[derive(Debug, Clone)]
+struct Wanted {
+    action: TaskAction,
+    effect: Effect,
+    target: TaskTarget,
+    grace_hours: u32,
+}
+
+/// What the state calls for, before the docket and the board are looked at.
+struct Assessment {
+    kind: VerdictKind,
+    level: Level,
+    reason: String,
+    wanted: BTreeMap<String, Wanted>,
+}
+
+impl Judgement<'_> {
+    /// Decides for one resource. `state` is the risk state's new image (`None`: the item was
+    /// removed); `board` holds the judge's tasks for this resource now in the file
+    /// (id → action_time, from [`TasksFile::ours`](crate::krampus::TasksFile::ours)); `budget`
+    /// is how many new tasks may still be written.
+    pub fn decide(
+        &self,
+        key: &ResourceKey,
+        state: Option<&RiskState>,
+        docket: Option<&Docket>,
+        board: &BTreeMap<String, i64>,
+        budget: &mut u32,
+    ) -> Decision {
+        let old = docket
+            .cloned()
+            .unwrap_or_else(|| Docket::empty(key, self.dry_run));
+        if let (Some(s), Some(d)) = (state, docket) {
+            if s.revision < d.state_revision {
+                // An older image than the one already judged.
+                return unchanged(old);
+            }
+        }
+        let a = self.assess(key, state);
+        let now_s = self.now.div_euclid(1000);
+
+        let mut tasks = Vec::new();
+        let mut remove = BTreeSet::new();
+        let (mut withdrawn, mut executed, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        for t in &old.tasks {
+            let still_wanted = a.wanted.contains_key(&t.unique_id);
+            match t.status {
+                TaskStatus::Pending if still_wanted => {
+                    if let Some(&at) = board.get(&t.unique_id) {
+                        tasks.push(DocketTask {
+                            action_time: at,
+                            ..t.clone()
+                        });
+                    } else {
+                        let status = if t.action_time <= now_s {
+                            TaskStatus::Executed
+                        } else {
+                            TaskStatus::Removed
+                        };
+                        let gone = DocketTask { status, ..t.clone() };
+                        if status == TaskStatus::Executed {
+                            executed.push(gone.clone());
+                        } else {
+                            removed.push(gone.clone());
+                        }
+                        tasks.push(gone);
+                    }
+                }
+                TaskStatus::Pending => {
+                    if board.contains_key(&t.unique_id) {
+                        remove.insert(t.unique_id.clone());
+                        withdrawn.push(t.clone());
+                    }
+                }
+                TaskStatus::Executed | TaskStatus::Removed if still_wanted => tasks.push(t.clone()),
+                TaskStatus::Executed | TaskStatus::Removed => {}
+            }
+        }
+        // Ours in the file but not remembered: written by an attempt whose docket was never
+        // saved. Adopt them as they are; withdraw the ones no longer wanted.
+        let remembered: BTreeSet<&str> = old.tasks.iter().map(|t| t.unique_id.as_str()).collect();
+        for (id, &at) in board {
+            if remembered.contains(id.as_str()) {
+                continue;
+            }
+            if let Some(w) = a.wanted.get(id) {
+                tasks.push(docket_task(id, w, at, TaskStatus::Pending));
+            } else {
+                remove.insert(id.clone());
+            }
+        }
+        let known: BTreeSet<String> = tasks.iter().map(|t| t.unique_id.clone()).collect();
+        let fresh: Vec<(&String, &Wanted)> = a
+            .wanted
+            .iter()
+            .filter(|(id, _)| !known.contains(*id))
+            .collect();
+
+        let mut kind = a.kind;
+        let mut add = Vec::new();
+        let verdict_revision = old.revision + 1;
+        let verdict_id = verdict_id(key, self.dry_run, verdict_revision);
+        if !fresh.is_empty() {
+            if fresh.len() as u64 > u64::from(*budget) {
+                kind = VerdictKind::Held;
+            } else {
+                *budget -= fresh.len() as u32;
+                for (id, w) in &fresh {
+                    let at = now_s + i64::from(w.grace_hours) * 3600;
+                    if let Some(s) = state {
+                        add.push(self.task(s, id, w, at, &verdict_id));
+                    }
+                    tasks.push(docket_task(id, w, at, TaskStatus::Pending));
+                }
+            }
+        }
+        tasks.sort_by(|x, y| x.unique_id.cmp(&y.unique_id));
+
+        let mut reason = a.reason;
+        if kind == VerdictKind::Held {
+            reason = format!(
+                "{} new task(s) due, but the blast-radius limit of new tasks this hour is reached",
+                fresh.len()
+            );
+        }
+        let new = Docket {
+            key: key.clone(),
+            dry_run: self.dry_run,
+            revision: old.revision,
+            kind,
+            level: a.level,
+            reason,
+            tasks,
+            decided_at: old.decided_at,
+            state_revision: state.map_or(old.state_revision, |s| s.revision),
+            last_verdict: old.last_verdict.clone(),
+        };
+        let significant = new.kind != old.kind
+            || (new.level != old.level && new.kind != VerdictKind::Clear)
+            || new.reason != old.reason && !matches!(new.kind, VerdictKind::Act | VerdictKind::Clear)
+            || new.tasks != old.tasks
+            || !remove.is_empty()
+            || !add.is_empty();
+        if !significant {
+            // Nothing to write; only remember a newer state revision when a docket exists.
+            let save = docket.is_some() && new.state_revision != old.state_revision;
+            let mut d = old;
+            d.state_revision = new.state_revision;
+            if save {
+                d.revision += 1;
+            }
+            return Decision {
+                docket: d,
+                save,
+                record: None,
+                add,
+                remove,
+                new_tasks: 0,
+            };
+        }
+        let fresh_docket = docket.is_none() && new.kind == VerdictKind::Clear && new.tasks.is_empty();
+        if fresh_docket {
+            return unchanged(old);
+        }
+        let mut new = new;
+        new.revision = verdict_revision;
+        new.decided_at = self.now;
+        new.last_verdict = Some(verdict_id.clone());
+        let record = VerdictRecord {
+            verdict_id,
+            dry_run: self.dry_run,
+            kind: new.kind,
+            previous_kind: old.kind,
+            level: new.level,
+            previous_level: old.level,
+            score: state.map_or(0, |s| s.score),
+            reason: new.reason.clone(),
+            decided_at: time::format_rfc3339(self.now),
+            decided_at_ms: self.now,
+            resource: resource_note(key, state),
+            findings: state.map(findings).unwrap_or_default(),
+            scheduled: add.clone(),
+            pending: new.pending().cloned().collect(),
+            withdrawn,
+            executed,
+            removed_by_others: removed,
+        };
+        let new_tasks = add.len() as u32;
+        Decision {
+            docket: new,
+            save: true,
+            record: Some(record),
+            add,
+            remove,
+            new_tasks,
+        }
+    }
+
+    fn assess(&self, key: &ResourceKey, state: Option<&RiskState>) -> Assessment {
+        let quiet = |kind, level, reason: &str| Assessment {
+            kind,
+            level,
+            reason: reason.to_owned(),
+            wanted: BTreeMap::new(),
+        };
+        let Some(s) = state else {
+            return quiet(VerdictKind::Deleted, Level::None, "the risk state was removed");
+        };
+        if s.status == ResourceStatus::Deleted {
+            return quiet(VerdictKind::Deleted, Level::None, "the resource was deleted");
+        }
+        if !self.accounts.iter().any(|a| a == &s.account) {
+            return quiet(
+                VerdictKind::Refused,
+                s.level,
+                &format!("account {} is not one the engine may act in", quote(&s.account, 40)),
+            );
+        }
+        match s.level {
+            Level::None => return quiet(VerdictKind::Clear, s.level, "below the warning threshold"),
+            Level::Warn => {
+                return quiet(
+                    VerdictKind::Warn,
+                    s.level,
+                    &format!(
+                        "score {} is at the warning level (tasks from {})",
+                        s.score, self.policy.thresholds.disable
+                    ),
+                )
+            }
+            Level::Disable | Level::Kill => {}
+        }
+        let kind = krampus::kind_of(&s.resource_type);
+        let task_arn = kind.and_then(|k| krampus::task_arn(s, k).ok());
+        let mut names: Vec<&str> = vec![key.as_str()];
+        names.extend(s.arn.as_deref());
+        names.extend(task_arn.as_deref());
+        if let Some((pattern, why)) = self.allow.matching(&names) {
+            return quiet(
+                VerdictKind::Allowed,
+                s.level,
+                &format!("allow-listed by `{}`: {}", quote(pattern, 200), quote(why, 300)),
+            );
+        }
+        if let Some(e) = self.policy.exemption(&names, self.now) {
+            return quiet(
+                VerdictKind::Exempt,
+                s.level,
+                &format!(
+                    "exempt until {}: {}",
+                    time::format_rfc3339(e.expires),
+                    quote(&e.reason, 300)
+                ),
+            );
+        }
+        let Some(kind) = kind else {
+            return quiet(
+                VerdictKind::Unactionable,
+                s.level,
+                &format!("Krampus has no action for {}", s.resource_type),
+            );
+        };
+        if let Err(why) = krampus::task_arn(s, kind) {
+            return quiet(VerdictKind::Unactionable, s.level, &format!("no task: {why}"));
+        }
+        let cap = self.policy.cap(&s.resource_type);
+        let mut wanted = BTreeMap::new();
+        let mut why_not = Vec::new();
+        let mut actions = vec![TaskAction::Disable];
+        if s.level == Level::Kill {
+            actions.push(TaskAction::Kill);
+        }
+        for action in actions {
+            match self.plan(s, kind, action, cap) {
+                Ok(list) => {
+                    for w in list {
+                        let id = w.target.unique_id(key.as_str(), w.action);
+                        wanted.insert(id, w);
+                    }
+                }
+                Err(why) => why_not.push(why),
+            }
+        }
+        if wanted.is_empty() {
+            return quiet(
+                VerdictKind::Unactionable,
+                s.level,
+                &format!("no task: {}", why_not.join("; ")),
+            );
+        }
+        Assessment {
+            kind: VerdictKind::Act,
+            level: s.level,
+            reason: format!("score {} reached the {} level", s.score, s.level),
+            wanted,
+        }
+    }
+
+    /// The tasks of one action, within the type's cap and what Krampus really does.
+    fn plan(
+        &self,
+        s: &RiskState,
+        kind: &KrampusKind,
+        action: TaskAction,
+        cap: ActionCap,
+    ) -> Result<Vec<Wanted>, String> {
+        let effect = kind.effect(action);
+        if effect == Effect::Refused {
+            return Err(format!(
+                "Krampus refuses `{}` on {}",
+                action.as_str(),
+                s.resource_type
+            ));
+        }
+        // A deletion is a kill whatever the action is called: it needs the kill cap.
+        let (written, needs) = if effect == Effect::Delete {
+            (TaskAction::Kill, ActionCap::Kill)
+        } else if action == TaskAction::Kill {
+            (TaskAction::Kill, ActionCap::Kill)
+        } else {
+            (TaskAction::Disable, ActionCap::Disable)
+        };
+        if cap < needs {
+            return Err(format!(
+                "the policy caps {} at `{}`, and Krampus's `{}` on it {}",
+                s.resource_type,
+                cap_str(cap),
+                action.as_str(),
+                describe(effect)
+            ));
+        }
+        let g = &self.policy.grace;
+        let mut grace = if written == TaskAction::Kill {
+            g.kill_hours
+        } else {
+            g.disable_hours
+        };
+        if effect.irreversible() {
+            grace = grace.max(g.destructive_hours);
+        }
+        Ok(krampus::targets(s, effect)?
+            .into_iter()
+            .map(|target| Wanted {
+                action: written,
+                effect,
+                target,
+                grace_hours: grace,
+            })
+            .collect())
+    }
+
+    fn task(
+        &self,
+        s: &RiskState,
+        id: &str,
+        w: &Wanted,
+        action_time: i64,
+        verdict_id: &str,
+    ) -> KrampusTask {
+        let kind = krampus::kind_of(&s.resource_type);
+        let arn = kind
+            .and_then(|k| krampus::task_arn(s, k).ok())
+            .unwrap_or_default();
+        let mut t = KrampusTask {
+            action: w.action,
+            action_time,
+            aws_resource_name: arn,
+            aws_region: s.region.clone(),
+            aws_object_type: kind.map_or("", |k| k.service).to_owned(),
+            cidr_range: None,
+            from_port: None,
+            to_port: None,
+            proto: None,
+            s3_principal: None,
+            s3_permission: None,
+            score: s.score,
+            audited_time: self.now.div_euclid(1000),
+            aws_account: s.account.clone(),
+            human_readable_name: quote(
+                s.resource_name.as_deref().unwrap_or(&s.resource_id),
+                200,
+            ),
+            issues: s
+                .findings
+                .iter()
+                .map(|f| quote(&f.finding.evidence, 300))
+                .collect(),
+            unique_id: id.to_owned(),
+            rules: s.findings.iter().map(|f| f.finding.rule.clone()).collect(),
+            owner: s.owner.as_deref().map(|o| quote(o, 200)),
+            verdict_id: verdict_id.to_owned(),
+            resource_key: s.key.as_str().to_owned(),
+            source: TASK_SOURCE.to_owned(),
+        };
+        match &w.target {
+            TaskTarget::Resource => {}
+            TaskTarget::IngressRule {
+                proto,
+                from_port,
+                to_port,
+                cidr,
+            } => {
+                t.cidr_range = Some(cidr.clone());
+                t.from_port = Some(*from_port);
+                t.to_port = Some(*to_port);
+                t.proto = Some(proto.clone());
+            }
+            TaskTarget::Grant {
+                principal,
+                permissions,
+            } => {
+                t.s3_principal = Some(principal.clone());
+                t.s3_permission = Some(permissions.clone());
+            }
+        }
+        t
+    }
+}
+
+fn unchanged(old: Docket) -> Decision {
+    Decision {
+        docket: old,
+        save: false,
+        record: None,
+        add: Vec::new(),
+        remove: BTreeSet::new(),
+        new_tasks: 0,
+    }
+}
+
+fn docket_task(id: &str, w: &Wanted, action_time: i64, status: TaskStatus) -> DocketTask {
+    DocketTask {
+        unique_id: id.to_owned(),
+        action: w.action,
+        action_time,
+        effect: w.effect,
+        status,
+        target: match &w.target {
+            TaskTarget::Resource => "the resource".to_owned(),
+            TaskTarget::IngressRule {
+                proto,
+                from_port,
+                to_port,
+                cidr,
+            } => {
+                if from_port == to_port {
+                    format!("{proto}/{from_port} from {cidr}")
+                } else {
+                    format!("{proto}/{from_port}-{to_port} from {cidr}")
+                }
+            }
+            TaskTarget::Grant {
+                principal,
+                permissions,
+            } => format!("{} of {principal}", permissions.join("+")),
+        },
+    }
+}
+
+pub fn verdict_id(key: &ResourceKey, dry_run: bool, revision: u64) -> String {
+    let h = hash_parts(&[
+        key.as_str(),
+        if dry_run { "dry-run" } else { "live" },
+        &revision.to_string(),
+    ]);
+    format!("v-{h:016x}-{revision}")
+}
+
+fn cap_str(c: ActionCap) -> &'static str {
+    match c {
+        ActionCap::None => "none",
+        ActionCap::Disable => "disable",
+        ActionCap::Kill => "kill",
+    }
+}
+
+fn describe(e: Effect) -> &'static str {
+    match e {
+        Effect::Stop => "stops it",
+        Effect::RevokeIngressRule => "revokes a rule",
+        Effect::RevokeAllRules => "revokes every rule",
+        Effect::RemoveGrant => "removes a grant",
+        Effect::StripAccess => "strips its policies and keys",
+        Effect::Delete => "deletes it",
+        Effect::Refused => "is refused",
+    }
+}
+
+fn resource_note(key: &ResourceKey, state: Option<&RiskState>) -> ResourceNote {
+    match state {
+        Some(s) => ResourceNote {
+            key: key.as_str().to_owned(),
+            account: s.account.clone(),
+            region: s.region.clone(),
+            resource_type: s.resource_type.clone(),
+            resource_id: s.resource_id.clone(),
+            arn: s.arn.clone(),
+            name: s.resource_name.clone(),
+            owner: s.owner.clone(),
+            tags: s.tags.clone(),
+        },
+        None => {
+            let (account, region, ty, id) = key.parts().unwrap_or_default();
+            ResourceNote {
+                key: key.as_str().to_owned(),
+                account: account.to_owned(),
+                region: region.to_owned(),
+                resource_type: ty.to_owned(),
+                resource_id: id.to_owned(),
+                arn: None,
+                name: None,
+                owner: None,
+                tags: None,
+            }
+        }
+    }
+}
+
+fn findings(s: &RiskState) -> Vec<FindingNote> {
+    s.findings
+        .iter()
+        .map(|f| FindingNote {
+            rule: f.finding.rule.clone(),
+            subject: f.finding.subject.clone(),
+            severity: f.finding.severity.as_str().to_owned(),
+            evidence: f.finding.evidence.clone(),
+            points: f.points,
+            first_seen: time::format_rfc3339(f.first_seen),
+            remediation: rules::find(&f.finding.rule)
+                .map(|r| r.info().remediation.to_owned())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
