@@ -12,6 +12,11 @@ if [ ! -x "$venv/bin/moto_server" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet 'moto[server]>=5.1,<6'
 fi
+# arnparse: the ARN parser Krampus uses, for the Krampus contract test.
+if ! "$venv/bin/python" -c 'import arnparse' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet 'arnparse==0.0.2'
+fi
+export JUSTICE_PYTHON="$venv/bin/python"
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_log=$(mktemp)

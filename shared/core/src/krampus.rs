@@ -277,6 +277,12 @@ pub fn task_arn(state: &RiskState, kind: &KrampusKind) -> Result<String, String>
             kind.arn_resource_type.unwrap_or("resource")
         ));
     }
+    if kind.service == "iam" && parsed.resource.contains('/') {
+        // Krampus takes everything after `role/` as the name: a path would name another one.
+        return Err(format!(
+            "its ARN `{arn}` has an IAM path, which Krampus would read as part of the name"
+        ));
+    }
     if parsed.account != state.account {
         return Err(format!(
             "its ARN's account `{}` is not the resource's account {}",

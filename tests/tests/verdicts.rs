@@ -1,0 +1,365 @@
+//! The judge's decisions, pure: grace periods, escalation, withdrawal, allow-list, exemptions,
+//! Krampus's per-type quirks and the blast-radius budget.
+
+use std::collections::BTreeMap;
+
+use justice_core::allow::AllowList;
+use justice_core::krampus::{TaskAction, TasksFile};
+use justice_core::policy::{Level, Policy};
+use justice_core::rules::Remedy;
+use justice_core::state::ResourceStatus;
+use justice_core::time::HOUR_MS;
+use justice_core::verdict::{Decision, Docket, Judgement, TaskStatus, VerdictKind};
+use justice_core::{ResourceKey, RiskState};
+use justice_tests::states::{finding, ingress, sg, state, ACCOUNT, T0};
+
+struct World {
+    policy: Policy,
+    allow: AllowList,
+    accounts: Vec<String>,
+    dry_run: bool,
+    budget: u32,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            policy: Policy::default_policy(),
+            allow: AllowList::default(),
+            accounts: vec![ACCOUNT.into()],
+            dry_run: false,
+            budget: 100,
+        }
+    }
+
+    fn decide(
+        &mut self,
+        now: i64,
+        s: Option<&RiskState>,
+        key: &ResourceKey,
+        docket: Option<&Docket>,
+        board: &BTreeMap<String, i64>,
+    ) -> Decision {
+        let j = Judgement {
+            policy: &self.policy,
+            allow: &self.allow,
+            accounts: &self.accounts,
+            now,
+            dry_run: self.dry_run,
+        };
+        j.decide(key, s, docket, board, &mut self.budget)
+    }
+}
+
+/// The judge's tasks of one resource after applying a decision to a file.
+fn board_after(file: &mut TasksFile, d: &Decision) -> BTreeMap<String, i64> {
+    file.apply(&d.remove, &d.add);
+    file.ours()
+        .remove(d.docket.key.as_str())
+        .unwrap_or_default()
+}
+
+#[test]
+fn grace_is_fixed_when_the_verdict_is_first_reached_and_never_postponed() {
+    let mut w = World::new();
+    let mut file = TasksFile::default();
+    let s1 = sg(60, &[22]);
+    let d1 = w.decide(T0, Some(&s1), &s1.key, None, &BTreeMap::new());
+    assert_eq!(d1.add.len(), 1);
+    let task = &d1.add[0];
+    assert_eq!(task.action, TaskAction::Disable);
+    assert_eq!(task.action_time, T0 / 1000 + 24 * 3600);
+    assert_eq!(
+        (task.cidr_range.as_deref(), task.from_port, task.to_port, task.proto.as_deref()),
+        (Some("0.0.0.0/0"), Some(22), Some(22), Some("tcp"))
+    );
+    let record = d1.record.as_ref().expect("a verdict record");
+    assert_eq!(record.kind, VerdictKind::Act);
+    assert_eq!(record.scheduled.len(), 1);
+    let board = board_after(&mut file, &d1);
+
+    // Five hours later the owner touches the group; the score grows; the rule is still open.
+    let mut s2 = sg(80, &[22]);
+    s2.revision = 2;
+    let d2 = w.decide(T0 + 5 * HOUR_MS, Some(&s2), &s2.key, Some(&d1.docket), &board);
+    assert!(d2.add.is_empty() && d2.remove.is_empty(), "{d2:?}");
+    assert!(d2.record.is_none(), "nothing changed that a notice would say");
+    assert_eq!(d2.docket.tasks[0].action_time, T0 / 1000 + 24 * 3600);
+    assert_eq!(w.budget, 99, "only the first task spent the budget");
+}
+
+#[test]
+fn escalation_adds_the_stronger_task_with_its_own_grace() {
+    let mut w = World::new();
+    let mut file = TasksFile::default();
+    let s1 = sg(60, &[22]);
+    let d1 = w.decide(T0, Some(&s1), &s1.key, None, &BTreeMap::new());
+    let board = board_after(&mut file, &d1);
+    let mut s2 = sg(150, &[22]);
+    s2.revision = 2;
+    assert_eq!(s2.level, Level::Kill);
+    let later = T0 + 10 * HOUR_MS;
+    let d2 = w.decide(later, Some(&s2), &s2.key, Some(&d1.docket), &board);
+    assert_eq!(d2.add.len(), 1, "{d2:?}");
+    assert_eq!(d2.add[0].action, TaskAction::Kill);
+    assert_eq!(d2.add[0].action_time, later / 1000 + 72 * 3600);
+    assert!(d2.remove.is_empty(), "the disable task stays");
+    let board = board_after(&mut file, &d2);
+    assert_eq!(board.len(), 2);
+    assert_eq!(
+        board.values().copied().min(),
+        Some(T0 / 1000 + 24 * 3600),
+        "the disable task keeps its time"
+    );
+    let r = d2.record.expect("record");
+    assert_eq!((r.previous_level, r.level), (Level::Disable, Level::Kill));
+
+    // De-escalation withdraws the kill task and keeps the disable task.
+    let mut s3 = sg(60, &[22]);
+    s3.revision = 3;
+    let d3 = w.decide(later + HOUR_MS, Some(&s3), &s3.key, Some(&d2.docket), &board);
+    assert_eq!(d3.remove.len(), 1);
+    let board = board_after(&mut file, &d3);
+    assert_eq!(board.len(), 1);
+}
+
+#[test]
+fn a_fix_or_a_deletion_withdraws_every_task() {
+    for fix in ["fixed", "deleted", "removed"] {
+        let mut w = World::new();
+        let mut file = TasksFile::default();
+        let s1 = sg(130, &[22, 3389]);
+        let d1 = w.decide(T0, Some(&s1), &s1.key, None, &BTreeMap::new());
+        assert_eq!(d1.add.len(), 2, "one task per offending rule");
+        let board = board_after(&mut file, &d1);
+        let mut s2 = sg(0, &[]);
+        s2.revision = 2;
+        if fix == "deleted" {
+            s2.status = ResourceStatus::Deleted;
+        }
+        let s2 = (fix != "removed").then_some(s2);
+        let d2 = w.decide(T0 + HOUR_MS, s2.as_ref(), &s1.key, Some(&d1.docket), &board);
+        assert_eq!(d2.remove.len(), 2, "{fix}");
+        let r = d2.record.clone().expect("record");
+        assert_eq!(r.withdrawn.len(), 2);
+        let expect = if fix == "fixed" {
+            VerdictKind::Clear
+        } else {
+            VerdictKind::Deleted
+        };
+        assert_eq!(r.kind, expect, "{fix}");
+        assert!(board_after(&mut file, &d2).is_empty());
+    }
+}
+
+#[test]
+fn executed_tasks_are_never_resurrected_and_removed_ones_not_restored() {
+    let mut w = World::new();
+    let s1 = sg(60, &[22]);
+    let d1 = w.decide(T0, Some(&s1), &s1.key, None, &BTreeMap::new());
+    // Krampus ran it after its time: it is gone from the file.
+    let after = T0 + 25 * HOUR_MS;
+    let mut s2 = sg(70, &[22]);
+    s2.revision = 2;
+    let d2 = w.decide(after, Some(&s2), &s2.key, Some(&d1.docket), &BTreeMap::new());
+    assert!(d2.add.is_empty(), "{d2:?}");
+    assert_eq!(d2.docket.tasks[0].status, TaskStatus::Executed);
+    assert_eq!(d2.record.expect("record").executed.len(), 1);
+    let mut s3 = sg(75, &[22]);
+    s3.revision = 3;
+    let d3 = w.decide(after + HOUR_MS, Some(&s3), &s3.key, Some(&d2.docket), &BTreeMap::new());
+    assert!(d3.add.is_empty() && d3.record.is_none());
+
+    // Someone removed it before its time.
+    let early = T0 + HOUR_MS;
+    let d4 = w.decide(early, Some(&s2), &s2.key, Some(&d1.docket), &BTreeMap::new());
+    assert!(d4.add.is_empty());
+    assert_eq!(d4.docket.tasks[0].status, TaskStatus::Removed);
+    assert_eq!(d4.record.expect("record").removed_by_others.len(), 1);
+}
+
+#[test]
+fn its_own_task_found_in_the_file_is_adopted_with_its_time() {
+    let mut w = World::new();
+    let s1 = sg(60, &[22]);
+    let first = w.decide(T0, Some(&s1), &s1.key, None, &BTreeMap::new());
+    let id = first.add[0].unique_id.clone();
+    // The docket was never saved (a crash); a retry an hour later sees the task in the file.
+    let board = BTreeMap::from([(id.clone(), 12345)]);
+    let again = w.decide(T0 + HOUR_MS, Some(&s1), &s1.key, None, &board);
+    assert!(again.add.is_empty());
+    assert_eq!(again.new_tasks, 0);
+    assert_eq!(again.docket.tasks[0].action_time, 12345);
+    assert_eq!(again.docket.tasks[0].unique_id, id);
+}
+
+#[test]
+fn the_allow_list_matches_unix_wildcards_on_arns() {
+    let mut w = World::new();
+    w.allow = AllowList::parse(
+        format!(r#"{{"Whitelist": {{"arn:aws:ec2:*:{ACCOUNT}:security-group/sg-?": "bastion, reviewed"}}}}"#)
+            .as_bytes(),
+    )
+    .expect("whitelist");
+    let s = sg(130, &[22]);
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert!(d.add.is_empty());
+    let r = d.record.expect("record");
+    assert_eq!(r.kind, VerdictKind::Allowed);
+    assert!(r.reason.contains("bastion, reviewed"), "{}", r.reason);
+
+    // An allow-list entry added later withdraws the tasks already scheduled.
+    let mut w2 = World::new();
+    let mut file = TasksFile::default();
+    let d1 = w2.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    let board = board_after(&mut file, &d1);
+    w2.allow = w.allow.clone();
+    let d2 = w2.decide(T0 + HOUR_MS, Some(&s), &s.key, Some(&d1.docket), &board);
+    assert_eq!(d2.remove.len(), d1.add.len());
+}
+
+#[test]
+fn an_exemption_holds_until_it_expires_then_the_grace_starts() {
+    let expires = "2026-09-22T00:00:00Z";
+    let expires_ms = justice_core::time::parse_rfc3339(expires).expect("time");
+    let policy = Policy::from_toml(&format!(
+        "version = 1\n[[exemptions]]\nresource = \"{ACCOUNT}/us-east-1/AWS::EC2::SecurityGroup/*\"\nreason = \"pen test until Monday\"\nexpires = \"{expires}\"\n"
+    ))
+    .expect("policy");
+    let mut w = World::new();
+    w.policy = policy;
+    let s = sg(60, &[22]);
+    let before = expires_ms - HOUR_MS;
+    let d1 = w.decide(before, Some(&s), &s.key, None, &BTreeMap::new());
+    assert!(d1.add.is_empty());
+    let r = d1.record.expect("record");
+    assert_eq!(r.kind, VerdictKind::Exempt);
+    assert!(r.reason.contains("pen test until Monday") && r.reason.contains("2026-09-22"), "{}", r.reason);
+
+    let after = expires_ms + HOUR_MS;
+    let d2 = w.decide(after, Some(&s), &s.key, Some(&d1.docket), &BTreeMap::new());
+    assert_eq!(d2.add.len(), 1, "an expired exemption protects nothing");
+    assert_eq!(d2.add[0].action_time, after / 1000 + 24 * 3600);
+    assert!(Policy::from_toml("version = 1\n[[exemptions]]\nresource = \"x\"\nreason = \"\"\nexpires = \"soon\"\n").is_err());
+}
+
+#[test]
+fn krampus_quirks_decide_what_is_written_per_type() {
+    let mut w = World::new();
+    let now = T0;
+    let decide = |w: &mut World, s: &RiskState| w.decide(now, Some(s), &s.key, None, &BTreeMap::new());
+
+    // Disable on an EBS volume deletes it: written as kill, with the destructive grace.
+    let vol = state("AWS::EC2::Volume", "vol-1", Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-1")), 60, vec![finding("ebs-volume-unencrypted", "not encrypted", vec![])]);
+    let d = decide(&mut w, &vol);
+    assert_eq!(d.add.len(), 1);
+    assert_eq!(d.add[0].action, TaskAction::Kill);
+    assert_eq!(d.add[0].action_time, now / 1000 + 72 * 3600);
+    // ... and a cap of "disable" forbids it.
+    let mut capped = World::new();
+    capped.policy = Policy::from_toml("version = 1\n[caps]\ndefault = \"disable\"\n").expect("policy");
+    let d = decide(&mut capped, &vol);
+    assert!(d.add.is_empty());
+    let r = d.record.expect("record");
+    assert_eq!(r.kind, VerdictKind::Unactionable);
+    assert!(r.reason.contains("deletes it"), "{}", r.reason);
+
+    // Lambda: the same.
+    let f = state("AWS::Lambda::Function", "fn", Some(&format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn")), 60, vec![finding("lambda-policy-public", "public", vec![])]);
+    assert_eq!(decide(&mut w, &f).add[0].action, TaskAction::Kill);
+
+    // RDS at the kill level: Krampus refuses kill, so only the disable task.
+    let db = state("AWS::RDS::DBInstance", "db-ABC", Some(&format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders")), 200, vec![finding("rds-instance-public", "public", vec![])]);
+    let d = decide(&mut w, &db);
+    assert_eq!(d.add.iter().map(|t| t.action).collect::<Vec<_>>(), vec![TaskAction::Disable]);
+
+    // S3: disable only, one task per public grant, with Krampus's ARN form.
+    let grant = Remedy::RemoveS3Grant {
+        principal: "http://acs.amazonaws.com/groups/global/AllUsers".into(),
+        permissions: vec!["WRITE".into(), "READ".into()],
+    };
+    let b = state("AWS::S3::Bucket", "bucket-1", Some("arn:aws:s3:::bucket-1"), 200, vec![finding("s3-public-acl", "AllUsers READ", vec![grant])]);
+    let d = decide(&mut w, &b);
+    assert_eq!(d.add.len(), 1);
+    let t = &d.add[0];
+    assert_eq!(t.action, TaskAction::Disable);
+    assert_eq!(t.aws_resource_name, format!("arn:aws:s3:us-east-1:{ACCOUNT}:bucket-1"));
+    assert_eq!(t.s3_permission.as_deref(), Some(&["READ".to_owned(), "WRITE".to_owned()][..]));
+    // A bucket policy alone: Krampus cannot fix it.
+    let p = state("AWS::S3::Bucket", "bucket-2", Some("arn:aws:s3:::bucket-2"), 100, vec![finding("s3-public-policy", "Principal *", vec![])]);
+    assert_eq!(decide(&mut w, &p).record.expect("record").kind, VerdictKind::Unactionable);
+
+    // IPv6 rules cannot be revoked by Krampus.
+    let mut v6 = sg(60, &[]);
+    v6.findings = vec![finding("sg-world-admin-ports", "tcp/22 open to ::/0", vec![ingress(22, "::/0")])];
+    let r = decide(&mut w, &v6).record.expect("record");
+    assert_eq!(r.kind, VerdictKind::Unactionable);
+    assert!(r.reason.contains("IPv6"), "{}", r.reason);
+
+    // A type Krampus does not know, and an ARN that does not name what it should.
+    let q = state("AWS::SQS::Queue", "q", Some(&format!("arn:aws:sqs:us-east-1:{ACCOUNT}:q")), 100, vec![finding("sqs-policy-public", "public", vec![])]);
+    assert_eq!(decide(&mut w, &q).record.expect("record").kind, VerdictKind::Unactionable);
+    let odd = state("AWS::EC2::Instance", "i-1", Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:volume/i-1")), 100, vec![finding("ec2-public-imdsv1", "x", vec![])]);
+    assert_eq!(decide(&mut w, &odd).record.expect("record").kind, VerdictKind::Unactionable);
+    let other_account = state("AWS::EC2::Instance", "i-2", Some("arn:aws:ec2:us-east-1:999988887777:instance/i-2"), 100, vec![finding("ec2-public-imdsv1", "x", vec![])]);
+    assert_eq!(decide(&mut w, &other_account).record.expect("record").kind, VerdictKind::Unactionable);
+}
+
+#[test]
+fn an_account_outside_the_list_never_gets_a_task() {
+    let mut w = World::new();
+    w.accounts = vec!["999988887777".into()];
+    let s = sg(200, &[22]);
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert!(d.add.is_empty());
+    assert_eq!(d.record.expect("record").kind, VerdictKind::Refused);
+}
+
+#[test]
+fn a_spent_budget_holds_the_verdict_without_writing_anything() {
+    let mut w = World::new();
+    w.budget = 1;
+    let s = sg(130, &[22, 3389]);
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert!(d.add.is_empty(), "two tasks needed, one allowed: none written");
+    assert_eq!(d.record.as_ref().expect("record").kind, VerdictKind::Held);
+    assert_eq!(w.budget, 1);
+    // Once the budget allows, the held verdict is scheduled, grace counted from then.
+    w.budget = 2;
+    let later = T0 + 2 * HOUR_MS;
+    let d2 = w.decide(later, Some(&s), &s.key, Some(&d.docket), &BTreeMap::new());
+    assert_eq!(d2.add.len(), 2);
+    assert!(d2.add.iter().all(|t| t.action_time == later / 1000 + 24 * 3600));
+    assert_eq!(d2.record.expect("record").previous_kind, VerdictKind::Held);
+}
+
+#[test]
+fn clean_resources_leave_no_docket_and_older_images_are_ignored() {
+    let mut w = World::new();
+    let clean = sg(0, &[]);
+    let d = w.decide(T0, Some(&clean), &clean.key, None, &BTreeMap::new());
+    assert!(!d.save && d.record.is_none());
+
+    let mut s = sg(60, &[22]);
+    s.revision = 5;
+    let d1 = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    let mut old = sg(0, &[]);
+    old.revision = 4;
+    let d2 = w.decide(T0, Some(&old), &old.key, Some(&d1.docket), &BTreeMap::new());
+    assert!(!d2.save && d2.remove.is_empty());
+}
+
+#[test]
+fn ids_are_stable_and_tasks_carry_what_people_and_krampus_need() {
+    let mut w = World::new();
+    let s = sg(60, &[22]);
+    let a = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    let b = w.decide(T0 + HOUR_MS, Some(&s), &s.key, None, &BTreeMap::new());
+    assert_eq!(a.add[0].unique_id, b.add[0].unique_id);
+    let v = serde_json::to_value(&a.add[0]).expect("json");
+    for k in ["action", "action_time", "aws_resource_name", "aws_region", "aws_object_type", "score", "audited_time", "aws_account", "human_readable_name", "issues", "unique_id", "rules", "owner", "verdict_id"] {
+        assert!(v.get(k).is_some(), "task lacks {k}: {v}");
+    }
+    assert!(v["action_time"].is_i64());
+    assert!(v.get("cidr_ip").is_none(), "Krampus reads cidr_range, not cidr_ip");
+}
