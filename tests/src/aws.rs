@@ -161,3 +161,138 @@ pub async fn create_risk_table(client: &aws_sdk_dynamodb::Client) -> String {
         .unwrap_or_else(|e| panic!("create table on moto: {e:?}"));
     name
 }
+
+/// A runtime with timers and I/O, for tests that run concurrent tasks.
+pub fn full_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+pub async fn create_bucket(s3: &aws_sdk_s3::Client) -> String {
+    let name = unique("krampus").to_lowercase();
+    s3.create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket on moto: {e:?}"));
+    name
+}
+
+/// An object's bytes, `None` when there is none.
+pub async fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(o) => Some(
+            o.body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec(),
+        ),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => None,
+        Err(e) => panic!("GetObject {bucket}/{key}: {e:?}"),
+    }
+}
+
+/// Every object under a prefix, parsed as JSON.
+pub async fn objects_under(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .expect("list objects");
+        for o in page.contents() {
+            let key = o.key().unwrap_or_default();
+            let bytes = get_object(s3, bucket, key).await.expect("listed object");
+            out.push(serde_json::from_slice(&bytes).expect("JSON object"));
+        }
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),
+            _ => return out,
+        }
+    }
+}
+
+/// An SNS topic with an SQS queue subscribed (raw delivery off: the queue gets SNS envelopes).
+pub async fn topic_with_queue(
+    sns: &aws_sdk_sns::Client,
+    sqs: &aws_sdk_sqs::Client,
+) -> (String, String) {
+    let topic = sns
+        .create_topic()
+        .name(unique("security"))
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn
+        .expect("topic arn");
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("security-q"))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url");
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn");
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .expect("subscribe");
+    (topic, queue)
+}
+
+/// The bodies of the SNS messages waiting in a queue (the `Message` of each envelope).
+pub async fn drain_messages(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        let msgs = got.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            return out;
+        }
+        for m in msgs {
+            let body: serde_json::Value =
+                serde_json::from_str(m.body().unwrap_or("{}")).expect("SNS envelope");
+            out.push(body);
+            if let Some(h) = m.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue)
+                    .receipt_handle(h)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+}

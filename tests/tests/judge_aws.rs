@@ -1,0 +1,595 @@
+//! The judge over the wire: S3 (tasks.json, verdicts/), DynamoDB (dockets, budget, the real
+//! stream), SNS → SQS (security alerts), all served by moto. Run by `infra/test.sh`; without
+//! moto every test here fails with instructions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
+use justice_core::krampus::{TasksFile, TASK_SOURCE};
+use justice_core::policy::Policy;
+use justice_core::time::{Millis, HOUR_MS};
+use justice_core::RiskState;
+use justice_service::{Change, DocketStore, Judge, JudgeSettings};
+use justice_tests::aws::{
+    create_bucket, create_risk_table, drain_messages, dynamo, full_runtime, get_object,
+    objects_under, sdk, topic_with_queue, RequestLog,
+};
+use justice_tests::states::{finding, ingress, sg, state, ACCOUNT, T0};
+use serde_json::{json, Value};
+
+fn settings(dry_run: bool, blast: u32) -> JudgeSettings {
+    JudgeSettings {
+        dry_run,
+        accounts: vec![ACCOUNT.to_owned()],
+        blast_per_hour: blast,
+        max_attempts: 50,
+    }
+}
+
+struct Aws {
+    s3: aws_sdk_s3::Client,
+    sns: aws_sdk_sns::Client,
+    sqs: aws_sdk_sqs::Client,
+    store: DynamoRiskStore,
+    bucket: String,
+    topic: String,
+    queue: String,
+}
+
+async fn aws() -> Aws {
+    let conf = sdk().await;
+    let s3 = justice_aws::s3_client(&conf);
+    let sns = aws_sdk_sns::Client::new(&conf);
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let ddb = dynamo(&conf, &RequestLog::default());
+    let table = create_risk_table(&ddb).await;
+    let bucket = create_bucket(&s3).await;
+    let (topic, queue) = topic_with_queue(&sns, &sqs).await;
+    Aws {
+        store: DynamoRiskStore::new(ddb, table, 90),
+        s3,
+        sns,
+        sqs,
+        bucket,
+        topic,
+        queue,
+    }
+}
+
+impl Aws {
+    fn board(&self, key: &str) -> S3TaskBoard {
+        S3TaskBoard::new(self.s3.clone(), &self.bucket, key, "verdicts/", None)
+    }
+
+    fn outbox(&self) -> SnsOutbox {
+        SnsOutbox::new(self.sns.clone(), &self.topic)
+    }
+
+    async fn tasks(&self, key: &str) -> Option<TasksFile> {
+        get_object(&self.s3, &self.bucket, key)
+            .await
+            .map(|b| TasksFile::parse(&b).expect("tasks file"))
+    }
+}
+
+fn change(s: &RiskState) -> Change {
+    Change {
+        id: format!("{}@{}", s.key, s.revision),
+        key: s.key.clone(),
+        state: Some(s.clone()),
+    }
+}
+
+/// A clock where an hour passes every `ms_per_hour` milliseconds, shared by the judges and
+/// the Krampus stand-in as the wall clock is in AWS.
+#[derive(Clone, Copy)]
+struct FastClock {
+    start: Instant,
+    ms_per_hour: u64,
+}
+
+impl FastClock {
+    fn now(&self) -> Millis {
+        let real = self.start.elapsed().as_millis() as i64;
+        T0 + real * HOUR_MS / self.ms_per_hour as i64
+    }
+}
+
+/// The state of resource `i` of worker `w` at round `r`: risky from round `i % 4`, escalated
+/// to kill three rounds later when `i % 3 == 0`, fixed for good the round after when
+/// `i % 5 == 4` (before its grace ends: its task is withdrawn, not run).
+fn scripted(w: usize, i: usize, r: usize) -> RiskState {
+    let id = format!("sg-{w}-{i}");
+    let start = i % 4;
+    let score = if r < start || (i % 5 == 4 && r > start) {
+        0
+    } else if i % 3 == 0 && r >= start + 3 {
+        160
+    } else {
+        70
+    };
+    let mut s = state(
+        "AWS::EC2::SecurityGroup",
+        &id,
+        Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{id}")),
+        score,
+        if score == 0 {
+            vec![]
+        } else {
+            vec![finding(
+                "sg-world-admin-ports",
+                "tcp/22 open to 0.0.0.0/0",
+                vec![ingress(22, "0.0.0.0/0")],
+            )]
+        },
+    );
+    s.revision = r as u64 + 1;
+    s
+}
+
+#[derive(Default)]
+struct Rewriter {
+    executed: BTreeSet<String>,
+    duplicates: usize,
+    resurrected: Vec<String>,
+    conflicts: usize,
+    passes: usize,
+}
+
+/// One Krampus run, as `lib/krampus_tasks.py` does it (tasks whose time has passed are run and
+/// dropped; the rest and every other top-level key are written back), but with the
+/// conditional write Krampus lacks, retried on 412.
+async fn krampus_pass(aws: &Aws, clock: FastClock, log: &mut Rewriter) {
+    loop {
+        let out = aws.s3.get_object().bucket(&aws.bucket).key("tasks.json").send().await;
+        let Ok(out) = out else { return };
+        let etag = out.e_tag().expect("etag").to_owned();
+        let bytes = out.body.collect().await.expect("body").into_bytes();
+        let mut file = TasksFile::parse(&bytes).expect("tasks file");
+        let now_s = clock.now() / 1000;
+        let mut seen = BTreeSet::new();
+        for t in &file.tasks {
+            if let Some(id) = t.get("unique_id").and_then(Value::as_str) {
+                if !seen.insert(id.to_owned()) {
+                    log.duplicates += 1;
+                }
+                if log.executed.contains(id) {
+                    log.resurrected.push(id.to_owned());
+                }
+            }
+        }
+        let mut run = Vec::new();
+        file.tasks.retain(|t| {
+            let due = t.get("action_time").and_then(Value::as_i64).is_some_and(|at| at < now_s);
+            if due {
+                run.push(t.get("unique_id").and_then(Value::as_str).unwrap_or("").to_owned());
+            }
+            !due
+        });
+        if run.is_empty() {
+            log.passes += 1;
+            return;
+        }
+        let put = aws
+            .s3
+            .put_object()
+            .bucket(&aws.bucket)
+            .key("tasks.json")
+            .if_match(etag)
+            .body(file.to_bytes().into())
+            .send()
+            .await;
+        match put {
+            Ok(_) => {
+                log.executed.extend(run);
+                log.passes += 1;
+                return;
+            }
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+                log.conflicts += 1;
+            }
+            Err(e) => panic!("Krampus stand-in put: {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn racing_judges_and_a_krampus_rewriter_lose_resurrect_and_duplicate_nothing() {
+    full_runtime().block_on(async {
+        let aws = Arc::new(aws().await);
+        // Someone else's task and key, which nobody may drop.
+        let hand = json!({"tasks": [{"action": "disable", "action_time": 4_000_000_000i64,
+            "aws_resource_name": format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-hand"),
+            "aws_region": "us-east-1", "aws_object_type": "ec2", "unique_id": "hand-1"}],
+            "krampus_note": "keep me"});
+        aws.s3
+            .put_object()
+            .bucket(&aws.bucket)
+            .key("tasks.json")
+            .body(hand.to_string().into_bytes().into())
+            .send()
+            .await
+            .expect("seed tasks.json");
+        let policy = Arc::new(
+            Policy::from_toml(
+                "version = 1\n[grace]\ndisable_hours = 3\nkill_hours = 4\ndestructive_hours = 4\n",
+            )
+            .expect("policy"),
+        );
+        let clock = FastClock {
+            start: Instant::now(),
+            ms_per_hour: 400,
+        };
+        let (workers, per_worker, rounds) = (3usize, 6usize, 10usize);
+        let settings = Arc::new(settings(false, 10_000));
+        let mut judges = tokio::task::JoinSet::new();
+        for w in 0..workers {
+            let (aws, policy, settings) = (aws.clone(), policy.clone(), settings.clone());
+            judges.spawn(async move {
+                let board = aws.board("tasks.json");
+                let outbox = aws.outbox();
+                let judge = Judge {
+                    board: &board,
+                    dockets: &aws.store,
+                    outbox: &outbox,
+                    settings: &settings,
+                };
+                let mut conflicts = 0;
+                for r in 0..rounds {
+                    let changes: Vec<Change> =
+                        (0..per_worker).map(|i| change(&scripted(w, i, r))).collect();
+                    let report = judge
+                        .judge(&changes, &policy, clock.now())
+                        .await
+                        .unwrap_or_else(|e| panic!("worker {w} round {r}: {e}"));
+                    assert!(report.failed.is_empty(), "{:?}", report.failed);
+                    conflicts += report.conflicts;
+                }
+                conflicts
+            });
+        }
+        let mut krampus = Rewriter::default();
+        let mut judge_conflicts = 0;
+        loop {
+            krampus_pass(&aws, clock, &mut krampus).await;
+            if let Some(done) = judges.try_join_next() {
+                judge_conflicts += done.expect("judge worker");
+                if judges.is_empty() {
+                    break;
+                }
+            }
+        }
+        krampus_pass(&aws, clock, &mut krampus).await;
+
+        let file = aws.tasks("tasks.json").await.expect("tasks.json");
+        let on_file: BTreeSet<String> = file.ours().values().flat_map(|m| m.keys().cloned()).collect();
+        let records = objects_under(&aws.s3, &aws.bucket, "verdicts/").await;
+        let ids = |r: &Value, field: &str| -> Vec<String> {
+            r[field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["unique_id"].as_str().map(str::to_owned))
+                .collect()
+        };
+        let scheduled: BTreeSet<String> = records.iter().flat_map(|r| ids(r, "scheduled")).collect();
+        let withdrawn: BTreeSet<String> = records.iter().flat_map(|r| ids(r, "withdrawn")).collect();
+        eprintln!(
+            "{} verdicts, {} tasks scheduled, {} run by the stand-in, {} withdrawn, {} on file; \
+             conflicts: judges {judge_conflicts}, stand-in {}; stand-in passes {}",
+            records.len(),
+            scheduled.len(),
+            krampus.executed.len(),
+            withdrawn.len(),
+            on_file.len(),
+            krampus.conflicts,
+            krampus.passes
+        );
+        assert_eq!(krampus.duplicates, 0, "duplicate tasks in tasks.json");
+        assert!(krampus.resurrected.is_empty(), "resurrected: {:?}", krampus.resurrected);
+        assert!(on_file.is_disjoint(&krampus.executed), "an executed task is back on file");
+        let lost: Vec<&String> = scheduled
+            .iter()
+            .filter(|id| !on_file.contains(*id) && !krampus.executed.contains(*id) && !withdrawn.contains(*id))
+            .collect();
+        assert!(lost.is_empty(), "lost tasks: {lost:?}");
+        // What the dockets remember agrees with the file and with what was run.
+        let keys: Vec<_> = (0..workers)
+            .flat_map(|w| (0..per_worker).map(move |i| scripted(w, i, 0).key))
+            .collect();
+        let dockets = aws.store.dockets(&keys, false).await.expect("dockets");
+        for d in dockets.values() {
+            for t in &d.tasks {
+                match t.status {
+                    // Or run by the stand-in's last pass, after the judges' last decision.
+                    justice_core::verdict::TaskStatus::Pending => assert!(
+                        on_file.contains(&t.unique_id) || krampus.executed.contains(&t.unique_id),
+                        "pending {} neither on file nor run",
+                        t.unique_id
+                    ),
+                    _ => assert!(
+                        krampus.executed.contains(&t.unique_id),
+                        "{} marked {:?} but never run",
+                        t.unique_id,
+                        t.status
+                    ),
+                }
+            }
+        }
+        assert!(scheduled.len() >= workers * per_worker, "the race had work to do");
+        assert!(!krampus.executed.is_empty() && !withdrawn.is_empty());
+        assert!(judge_conflicts + krampus.conflicts > 0, "nobody raced: the test proves nothing");
+        assert!(file.tasks.iter().any(|t| t["unique_id"] == "hand-1"), "hand task dropped");
+        assert_eq!(file.rest.get("krampus_note"), Some(&json!("keep me")));
+    });
+}
+
+#[test]
+fn the_blast_radius_holds_across_concurrent_judges_and_alerts_security() {
+    full_runtime().block_on(async {
+        let aws = Arc::new(aws().await);
+        let policy = Arc::new(Policy::default_policy());
+        let settings = Arc::new(settings(false, 5));
+        let instance = |w: usize, i: usize| {
+            let id = format!("i-{w}-{i}");
+            state(
+                "AWS::EC2::Instance",
+                &id,
+                Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{id}")),
+                70,
+                vec![finding("ec2-public-imdsv1", "IMDSv1 on a public instance", vec![])],
+            )
+        };
+        let mut judges = tokio::task::JoinSet::new();
+        for w in 0..4 {
+            let (aws, policy, settings) = (aws.clone(), policy.clone(), settings.clone());
+            judges.spawn(async move {
+                let board = aws.board("tasks.json");
+                let outbox = aws.outbox();
+                let judge = Judge { board: &board, dockets: &aws.store, outbox: &outbox, settings: &settings };
+                let changes: Vec<Change> = (0..4).map(|i| change(&instance(w, i))).collect();
+                judge.judge(&changes, &policy, T0).await.expect("judge")
+            });
+        }
+        let mut held = 0;
+        while let Some(r) = judges.join_next().await {
+            let r = r.expect("worker");
+            assert!(r.failed.is_empty(), "{:?}", r.failed);
+            held += r.held;
+        }
+        let file = aws.tasks("tasks.json").await.expect("tasks.json");
+        let ours: usize = file.ours().values().map(BTreeMap::len).sum();
+        assert_eq!(ours, 5, "exactly the budget of new tasks this hour");
+        assert_eq!(held, 11);
+        let records = objects_under(&aws.s3, &aws.bucket, "verdicts/").await;
+        assert_eq!(records.iter().filter(|r| r["kind"] == "held").count(), 11);
+        let alerts = drain_messages(&aws.sqs, &aws.queue).await;
+        assert!(!alerts.is_empty(), "security was not alerted");
+        assert!(alerts.iter().all(|a| a["Subject"].as_str().unwrap_or("").contains("held by the blast-radius limit")));
+
+        // An hour later the held verdicts are judged again (the re-score re-sends them).
+        let board = aws.board("tasks.json");
+        let outbox = aws.outbox();
+        let judge = Judge { board: &board, dockets: &aws.store, outbox: &outbox, settings: &settings };
+        let all: Vec<Change> = (0..4).flat_map(|w| (0..4).map(move |i| change(&instance(w, i)))).collect();
+        let r = judge.judge(&all, &policy, T0 + HOUR_MS).await.expect("judge");
+        assert_eq!(r.scheduled, 5);
+        let keys: Vec<_> = all.iter().map(|c| c.key.clone()).collect();
+        let dockets = aws.store.dockets(&keys, false).await.expect("dockets");
+        let still_held = dockets.values().filter(|d| d.kind == justice_core::verdict::VerdictKind::Held).count();
+        assert_eq!(still_held, 6, "the rest stay held, without a new verdict or alert each time");
+    });
+}
+
+#[test]
+fn a_dry_run_writes_its_own_file_and_never_krampus_file() {
+    full_runtime().block_on(async {
+        let aws = aws().await;
+        let board = aws.board("dry-run/tasks.json");
+        let outbox = aws.outbox();
+        let settings = settings(true, 100);
+        let judge = Judge { board: &board, dockets: &aws.store, outbox: &outbox, settings: &settings };
+        let s = sg(130, &[22, 3389]);
+        let r = judge.judge(&[change(&s)], &Policy::default_policy(), T0).await.expect("judge");
+        assert_eq!(r.scheduled, 2);
+        assert!(aws.tasks("tasks.json").await.is_none(), "a dry run wrote Krampus's tasks.json");
+        let dry = aws.tasks("dry-run/tasks.json").await.expect("dry-run file");
+        assert_eq!(dry.tasks.len(), 2);
+        let records = objects_under(&aws.s3, &aws.bucket, "verdicts/").await;
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["dry_run"], json!(true));
+        // The live board keeps its own dockets: switching dry run off starts fresh.
+        assert!(aws.store.dockets(&[s.key.clone()], false).await.expect("dockets").is_empty());
+        assert_eq!(aws.store.dockets(&[s.key.clone()], true).await.expect("dockets").len(), 1);
+    });
+}
+
+#[test]
+fn a_broken_tasks_file_is_never_overwritten() {
+    full_runtime().block_on(async {
+        let aws = aws().await;
+        aws.s3
+            .put_object()
+            .bucket(&aws.bucket)
+            .key("tasks.json")
+            .body(b"{\"tasks\": [".to_vec().into())
+            .send()
+            .await
+            .expect("put");
+        let board = aws.board("tasks.json");
+        let outbox = aws.outbox();
+        let settings = settings(false, 100);
+        let judge = Judge { board: &board, dockets: &aws.store, outbox: &outbox, settings: &settings };
+        let s = sg(130, &[22]);
+        let e = judge.judge(&[change(&s)], &Policy::default_policy(), T0).await.expect_err("must fail");
+        assert!(e.to_string().contains("tasks.json") && e.to_string().contains("not JSON"), "{e}");
+        assert_eq!(
+            get_object(&aws.s3, &aws.bucket, "tasks.json").await.as_deref(),
+            Some(&b"{\"tasks\": ["[..])
+        );
+        assert!(aws.store.dockets(&[s.key.clone()], false).await.expect("dockets").is_empty());
+    });
+}
+
+/// The stream's records since `after` (a sequence number), as Lambda delivers them.
+async fn stream_event(
+    conf: &aws_config::SdkConfig,
+    table: &str,
+    after: Option<&str>,
+) -> (Value, Option<String>) {
+    let ddb = aws_sdk_dynamodb::Client::new(conf);
+    let streams = aws_sdk_dynamodbstreams::Client::new(conf);
+    let arn = ddb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe table")
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .expect("stream arn");
+    let shards = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("describe stream")
+        .stream_description
+        .map(|d| d.shards.unwrap_or_default())
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    let mut last = after.map(str::to_owned);
+    for shard in shards {
+        let mut it = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id().unwrap_or_default());
+        it = match after {
+            Some(seq) => it
+                .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::AfterSequenceNumber)
+                .sequence_number(seq),
+            None => it.shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon),
+        };
+        let iterator = it.send().await.expect("iterator").shard_iterator;
+        let got = streams
+            .get_records()
+            .set_shard_iterator(iterator)
+            .send()
+            .await
+            .expect("get records");
+        for r in got.records.unwrap_or_default() {
+            let d = r.dynamodb.clone().expect("stream record");
+            let item = |m: Option<std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>| {
+                serde_json::to_value(serde_dynamo::Item::from(m.unwrap_or_default())).expect("item json")
+            };
+            last = d.sequence_number.clone();
+            records.push(json!({
+                "eventID": r.event_id,
+                "eventName": r.event_name.map(|n| n.as_str().to_owned()),
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": arn,
+                "dynamodb": {
+                    "Keys": item(d.keys),
+                    "NewImage": item(d.new_image),
+                    "OldImage": item(d.old_image),
+                    "SequenceNumber": d.sequence_number,
+                    "SizeBytes": d.size_bytes,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES"
+                }
+            }));
+        }
+    }
+    (json!({ "Records": records }), last)
+}
+
+#[test]
+fn the_judge_lambda_reads_the_real_stream_and_reports_a_poison_record_alone() {
+    full_runtime().block_on(async {
+        let aws = aws().await;
+        let conf = sdk().await;
+        // The scorer writes the states, as in production.
+        let scorer = justice_scorer::App {
+            store: aws.store.clone(),
+            source: justice_local::LocalConfigSource::empty(),
+            policy: justice_scorer::PolicySource::Fixed(Arc::new(Policy::default_policy())),
+            clock: justice_service::EventClock,
+            config: justice_scorer::Config::from_lookup(|k| match k {
+                "RISK_TABLE" => Some(aws.store.table().to_owned()),
+                "ALLOWED_ACCOUNTS" => Some("123456789012".into()),
+                _ => None,
+            })
+            .expect("config"),
+        };
+        let open = justice_tests::read_json("eventbridge/eb-ci-change-ec2-securitygroup-open-world.json");
+        let raw = serde_json::value::to_raw_value(&open).expect("raw");
+        scorer
+            .handle(lambda_runtime::LambdaEvent::new(raw, lambda_runtime::Context::default()))
+            .await
+            .expect("scored");
+        let (mut event, last) = stream_event(&conf, aws.store.table(), None).await;
+        let records = event["Records"].as_array_mut().expect("records");
+        // The history record and the state: the event source's filter would pass the state
+        // only; the judge ignores the other anyway.
+        assert_eq!(records.len(), 2);
+        let state = records
+            .iter()
+            .find(|r| r["dynamodb"]["Keys"]["sk"]["S"] == "STATE")
+            .expect("the STATE record")
+            .clone();
+        // A poison record: a STATE image that is not a risk state.
+        let mut poison = state.clone();
+        poison["dynamodb"]["SequenceNumber"] = json!("999999999999999999999");
+        poison["dynamodb"]["NewImage"]["score"] = json!({"S": "very high"});
+        records.insert(0, poison);
+
+        let judge = justice_judge::App {
+            dockets: aws.store.clone(),
+            board: aws.board("tasks.json"),
+            outbox: aws.outbox(),
+            policy: PolicyProvider::Fixed(Arc::new(Policy::default_policy())),
+            settings: JudgeSettings {
+                accounts: vec!["123456789012".into()],
+                ..settings(false, 100)
+            },
+        };
+        let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(event).expect("a Lambda stream event");
+        let now = justice_core::time::parse_rfc3339("2026-11-26T00:00:00Z").expect("time");
+        let out = judge.judge(&event, now).await.expect("judged");
+        assert_eq!(
+            out,
+            json!({"batchItemFailures": [{"itemIdentifier": "999999999999999999999"}]})
+        );
+        let file = aws.tasks("tasks.json").await.expect("tasks.json");
+        assert!(!file.tasks.is_empty(), "the good record was judged despite the poison");
+        assert!(file.tasks.iter().all(|t| t["source"] == TASK_SOURCE && t["aws_account"] == "123456789012"));
+
+        // The owner closes the group: the scorer's new state withdraws the tasks.
+        let mut fixed = open.clone();
+        let ci = "/detail/configurationItem";
+        justice_tests::set(&mut fixed, &format!("{ci}/configuration/ipPermissions"), json!([]));
+        justice_tests::set(&mut fixed, &format!("{ci}/configurationItemCaptureTime"), json!("2023-06-21T10:15:44.902Z"));
+        justice_tests::set(&mut fixed, &format!("{ci}/configurationStateId"), json!(1687342544902i64));
+        justice_tests::set(&mut fixed, "/detail/notificationCreationTime", json!("2023-06-21T10:15:46.117Z"));
+        let raw = serde_json::value::to_raw_value(&fixed).expect("raw");
+        scorer
+            .handle(lambda_runtime::LambdaEvent::new(raw, lambda_runtime::Context::default()))
+            .await
+            .expect("scored");
+        let (event, _) = stream_event(&conf, aws.store.table(), last.as_deref()).await;
+        let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(event).expect("event");
+        let out = judge.judge(&event, now + HOUR_MS).await.expect("judged");
+        assert_eq!(out, json!({"batchItemFailures": []}));
+        let file = aws.tasks("tasks.json").await.expect("tasks.json");
+        assert!(file.ours().is_empty(), "{:?}", file.tasks);
+        let kinds: Vec<String> = objects_under(&aws.s3, &aws.bucket, "verdicts/")
+            .await
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap_or("").to_owned())
+            .collect();
+        assert!(kinds.contains(&"act".to_owned()) && kinds.contains(&"clear".to_owned()), "{kinds:?}");
+    });
+}
