@@ -183,14 +183,7 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client) -> String {
 /// An object's bytes, `None` when there is none.
 pub async fn get_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
     match s3.get_object().bucket(bucket).key(key).send().await {
-        Ok(o) => Some(
-            o.body
-                .collect()
-                .await
-                .expect("body")
-                .into_bytes()
-                .to_vec(),
-        ),
+        Ok(o) => Some(o.body.collect().await.expect("body").into_bytes().to_vec()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => None,
         Err(e) => panic!("GetObject {bucket}/{key}: {e:?}"),
     }
@@ -254,7 +247,10 @@ pub async fn topic_with_queue(
         .await
         .expect("queue attributes")
         .attributes
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
         .expect("queue arn");
     sns.subscribe()
         .topic_arn(&topic)

@@ -35,7 +35,13 @@ pub fn ingress(port: i64, cidr: &str) -> Remedy {
     }
 }
 
-pub fn state(ty: &str, id: &str, arn: Option<&str>, score: u32, findings: Vec<ScoredFinding>) -> RiskState {
+pub fn state(
+    ty: &str,
+    id: &str,
+    arn: Option<&str>,
+    score: u32,
+    findings: Vec<ScoredFinding>,
+) -> RiskState {
     let policy = Policy::default_policy();
     RiskState {
         key: ResourceKey::new(ACCOUNT, "us-east-1", ty, id),
@@ -74,12 +80,13 @@ pub fn sg(score: u32, ports: &[i64]) -> RiskState {
     state(
         "AWS::EC2::SecurityGroup",
         "sg-1",
-        Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-1")),
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-1"
+        )),
         score,
         findings,
     )
 }
-
 
 /// One risky state per type Krampus acts on (and its rule and grant variants), each with the
 /// findings that call for a task: the inputs of the Krampus contract test.
@@ -103,19 +110,65 @@ pub fn every_krampus_type() -> Vec<RiskState> {
     };
     vec![
         sg_all,
-        state("AWS::EC2::Instance", "i-0abc", Some(&arn("ec2", "instance/i-0abc")), 200, any("ec2-public-imdsv1")),
-        state("AWS::EC2::Volume", "vol-0abc", Some(&arn("ec2", "volume/vol-0abc")), 200, any("ebs-volume-unencrypted")),
-        state("AWS::Lambda::Function", "fn-a", Some(&arn("lambda", "function:fn-a")), 200, any("lambda-policy-public")),
-        state("AWS::RDS::DBInstance", "db-ABCDEF", Some(&arn("rds", "db:orders")), 200, any("rds-instance-public")),
+        state(
+            "AWS::EC2::Instance",
+            "i-0abc",
+            Some(&arn("ec2", "instance/i-0abc")),
+            200,
+            any("ec2-public-imdsv1"),
+        ),
+        state(
+            "AWS::EC2::Volume",
+            "vol-0abc",
+            Some(&arn("ec2", "volume/vol-0abc")),
+            200,
+            any("ebs-volume-unencrypted"),
+        ),
+        state(
+            "AWS::Lambda::Function",
+            "fn-a",
+            Some(&arn("lambda", "function:fn-a")),
+            200,
+            any("lambda-policy-public"),
+        ),
+        state(
+            "AWS::RDS::DBInstance",
+            "db-ABCDEF",
+            Some(&arn("rds", "db:orders")),
+            200,
+            any("rds-instance-public"),
+        ),
         state(
             "AWS::S3::Bucket",
             "bucket-a",
             Some("arn:aws:s3:::bucket-a"),
             200,
-            vec![finding("s3-public-acl", "AllUsers READ and WRITE", vec![grant(&["READ"]), grant(&["WRITE", "READ_ACP"])])],
+            vec![finding(
+                "s3-public-acl",
+                "AllUsers READ and WRITE",
+                vec![grant(&["READ"]), grant(&["WRITE", "READ_ACP"])],
+            )],
         ),
-        state("AWS::IAM::User", "AIDAEXAMPLE", Some(&format!("arn:aws:iam::{ACCOUNT}:user/alice")), 200, any("iam-admin-star")),
-        state("AWS::IAM::Role", "AROAEXAMPLE", Some(&format!("arn:aws:iam::{ACCOUNT}:role/deployer")), 200, any("iam-role-trust-public")),
-        state("AWS::IAM::Group", "AGPAEXAMPLE", Some(&format!("arn:aws:iam::{ACCOUNT}:group/admins")), 200, any("iam-admin-star")),
+        state(
+            "AWS::IAM::User",
+            "AIDAEXAMPLE",
+            Some(&format!("arn:aws:iam::{ACCOUNT}:user/alice")),
+            200,
+            any("iam-admin-star"),
+        ),
+        state(
+            "AWS::IAM::Role",
+            "AROAEXAMPLE",
+            Some(&format!("arn:aws:iam::{ACCOUNT}:role/deployer")),
+            200,
+            any("iam-role-trust-public"),
+        ),
+        state(
+            "AWS::IAM::Group",
+            "AGPAEXAMPLE",
+            Some(&format!("arn:aws:iam::{ACCOUNT}:group/admins")),
+            200,
+            any("iam-admin-star"),
+        ),
     ]
 }

@@ -105,7 +105,7 @@ fn scripted(w: usize, i: usize, r: usize) -> RiskState {
     let start = i % 4;
     let score = if r < start || (i % 5 == 4 && r > start) {
         0
-    } else if i % 3 == 0 && r >= start + 3 {
+    } else if i.is_multiple_of(3) && r >= start + 3 {
         160
     } else {
         70
@@ -113,7 +113,9 @@ fn scripted(w: usize, i: usize, r: usize) -> RiskState {
     let mut s = state(
         "AWS::EC2::SecurityGroup",
         &id,
-        Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{id}")),
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{id}"
+        )),
         score,
         if score == 0 {
             vec![]
@@ -143,7 +145,13 @@ struct Rewriter {
 /// conditional write Krampus lacks, retried on 412.
 async fn krampus_pass(aws: &Aws, clock: FastClock, log: &mut Rewriter) {
     loop {
-        let out = aws.s3.get_object().bucket(&aws.bucket).key("tasks.json").send().await;
+        let out = aws
+            .s3
+            .get_object()
+            .bucket(&aws.bucket)
+            .key("tasks.json")
+            .send()
+            .await;
         let Ok(out) = out else { return };
         let etag = out.e_tag().expect("etag").to_owned();
         let bytes = out.body.collect().await.expect("body").into_bytes();
@@ -162,9 +170,17 @@ async fn krampus_pass(aws: &Aws, clock: FastClock, log: &mut Rewriter) {
         }
         let mut run = Vec::new();
         file.tasks.retain(|t| {
-            let due = t.get("action_time").and_then(Value::as_i64).is_some_and(|at| at < now_s);
+            let due = t
+                .get("action_time")
+                .and_then(Value::as_i64)
+                .is_some_and(|at| at < now_s);
             if due {
-                run.push(t.get("unique_id").and_then(Value::as_str).unwrap_or("").to_owned());
+                run.push(
+                    t.get("unique_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned(),
+                );
             }
             !due
         });
@@ -238,8 +254,9 @@ fn racing_judges_and_a_krampus_rewriter_lose_resurrect_and_duplicate_nothing() {
                 };
                 let mut conflicts = 0;
                 for r in 0..rounds {
-                    let changes: Vec<Change> =
-                        (0..per_worker).map(|i| change(&scripted(w, i, r))).collect();
+                    let changes: Vec<Change> = (0..per_worker)
+                        .map(|i| change(&scripted(w, i, r)))
+                        .collect();
                     let report = judge
                         .judge(&changes, &policy, clock.now())
                         .await
@@ -264,7 +281,11 @@ fn racing_judges_and_a_krampus_rewriter_lose_resurrect_and_duplicate_nothing() {
         krampus_pass(&aws, clock, &mut krampus).await;
 
         let file = aws.tasks("tasks.json").await.expect("tasks.json");
-        let on_file: BTreeSet<String> = file.ours().values().flat_map(|m| m.keys().cloned()).collect();
+        let on_file: BTreeSet<String> = file
+            .ours()
+            .values()
+            .flat_map(|m| m.keys().cloned())
+            .collect();
         let records = objects_under(&aws.s3, &aws.bucket, "verdicts/").await;
         let ids = |r: &Value, field: &str| -> Vec<String> {
             r[field]
@@ -274,8 +295,10 @@ fn racing_judges_and_a_krampus_rewriter_lose_resurrect_and_duplicate_nothing() {
                 .filter_map(|t| t["unique_id"].as_str().map(str::to_owned))
                 .collect()
         };
-        let scheduled: BTreeSet<String> = records.iter().flat_map(|r| ids(r, "scheduled")).collect();
-        let withdrawn: BTreeSet<String> = records.iter().flat_map(|r| ids(r, "withdrawn")).collect();
+        let scheduled: BTreeSet<String> =
+            records.iter().flat_map(|r| ids(r, "scheduled")).collect();
+        let withdrawn: BTreeSet<String> =
+            records.iter().flat_map(|r| ids(r, "withdrawn")).collect();
         eprintln!(
             "{} verdicts, {} tasks scheduled, {} run by the stand-in, {} withdrawn, {} on file; \
              conflicts: judges {judge_conflicts}, stand-in {}; stand-in passes {}",
@@ -288,11 +311,22 @@ fn racing_judges_and_a_krampus_rewriter_lose_resurrect_and_duplicate_nothing() {
             krampus.passes
         );
         assert_eq!(krampus.duplicates, 0, "duplicate tasks in tasks.json");
-        assert!(krampus.resurrected.is_empty(), "resurrected: {:?}", krampus.resurrected);
-        assert!(on_file.is_disjoint(&krampus.executed), "an executed task is back on file");
+        assert!(
+            krampus.resurrected.is_empty(),
+            "resurrected: {:?}",
+            krampus.resurrected
+        );
+        assert!(
+            on_file.is_disjoint(&krampus.executed),
+            "an executed task is back on file"
+        );
         let lost: Vec<&String> = scheduled
             .iter()
-            .filter(|id| !on_file.contains(*id) && !krampus.executed.contains(*id) && !withdrawn.contains(*id))
+            .filter(|id| {
+                !on_file.contains(*id)
+                    && !krampus.executed.contains(*id)
+                    && !withdrawn.contains(*id)
+            })
             .collect();
         assert!(lost.is_empty(), "lost tasks: {lost:?}");
         // What the dockets remember agrees with the file and with what was run.
@@ -318,10 +352,19 @@ fn racing_judges_and_a_krampus_rewriter_lose_resurrect_and_duplicate_nothing() {
                 }
             }
         }
-        assert!(scheduled.len() >= workers * per_worker, "the race had work to do");
+        assert!(
+            scheduled.len() >= workers * per_worker,
+            "the race had work to do"
+        );
         assert!(!krampus.executed.is_empty() && !withdrawn.is_empty());
-        assert!(judge_conflicts + krampus.conflicts > 0, "nobody raced: the test proves nothing");
-        assert!(file.tasks.iter().any(|t| t["unique_id"] == "hand-1"), "hand task dropped");
+        assert!(
+            judge_conflicts + krampus.conflicts > 0,
+            "nobody raced: the test proves nothing"
+        );
+        assert!(
+            file.tasks.iter().any(|t| t["unique_id"] == "hand-1"),
+            "hand task dropped"
+        );
         assert_eq!(file.rest.get("krampus_note"), Some(&json!("keep me")));
     });
 }
@@ -339,7 +382,11 @@ fn the_blast_radius_holds_across_concurrent_judges_and_alerts_security() {
                 &id,
                 Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{id}")),
                 70,
-                vec![finding("ec2-public-imdsv1", "IMDSv1 on a public instance", vec![])],
+                vec![finding(
+                    "ec2-public-imdsv1",
+                    "IMDSv1 on a public instance",
+                    vec![],
+                )],
             )
         };
         let mut judges = tokio::task::JoinSet::new();
@@ -348,7 +395,12 @@ fn the_blast_radius_holds_across_concurrent_judges_and_alerts_security() {
             judges.spawn(async move {
                 let board = aws.board("tasks.json");
                 let outbox = aws.outbox();
-                let judge = Judge { board: &board, dockets: &aws.store, outbox: &outbox, settings: &settings };
+                let judge = Judge {
+                    board: &board,
+                    dockets: &aws.store,
+                    outbox: &outbox,
+                    settings: &settings,
+                };
                 let changes: Vec<Change> = (0..4).map(|i| change(&instance(w, i))).collect();
                 judge.judge(&changes, &policy, T0).await.expect("judge")
             });
@@ -367,19 +419,38 @@ fn the_blast_radius_holds_across_concurrent_judges_and_alerts_security() {
         assert_eq!(records.iter().filter(|r| r["kind"] == "held").count(), 11);
         let alerts = drain_messages(&aws.sqs, &aws.queue).await;
         assert!(!alerts.is_empty(), "security was not alerted");
-        assert!(alerts.iter().all(|a| a["Subject"].as_str().unwrap_or("").contains("held by the blast-radius limit")));
+        assert!(alerts.iter().all(|a| a["Subject"]
+            .as_str()
+            .unwrap_or("")
+            .contains("held by the blast-radius limit")));
 
         // An hour later the held verdicts are judged again (the re-score re-sends them).
         let board = aws.board("tasks.json");
         let outbox = aws.outbox();
-        let judge = Judge { board: &board, dockets: &aws.store, outbox: &outbox, settings: &settings };
-        let all: Vec<Change> = (0..4).flat_map(|w| (0..4).map(move |i| change(&instance(w, i)))).collect();
-        let r = judge.judge(&all, &policy, T0 + HOUR_MS).await.expect("judge");
+        let judge = Judge {
+            board: &board,
+            dockets: &aws.store,
+            outbox: &outbox,
+            settings: &settings,
+        };
+        let all: Vec<Change> = (0..4)
+            .flat_map(|w| (0..4).map(move |i| change(&instance(w, i))))
+            .collect();
+        let r = judge
+            .judge(&all, &policy, T0 + HOUR_MS)
+            .await
+            .expect("judge");
         assert_eq!(r.scheduled, 5);
         let keys: Vec<_> = all.iter().map(|c| c.key.clone()).collect();
         let dockets = aws.store.dockets(&keys, false).await.expect("dockets");
-        let still_held = dockets.values().filter(|d| d.kind == justice_core::verdict::VerdictKind::Held).count();
-        assert_eq!(still_held, 6, "the rest stay held, without a new verdict or alert each time");
+        let still_held = dockets
+            .values()
+            .filter(|d| d.kind == justice_core::verdict::VerdictKind::Held)
+            .count();
+        assert_eq!(
+            still_held, 6,
+            "the rest stay held, without a new verdict or alert each time"
+        );
     });
 }
 
@@ -390,19 +461,42 @@ fn a_dry_run_writes_its_own_file_and_never_krampus_file() {
         let board = aws.board("dry-run/tasks.json");
         let outbox = aws.outbox();
         let settings = settings(true, 100);
-        let judge = Judge { board: &board, dockets: &aws.store, outbox: &outbox, settings: &settings };
+        let judge = Judge {
+            board: &board,
+            dockets: &aws.store,
+            outbox: &outbox,
+            settings: &settings,
+        };
         let s = sg(130, &[22, 3389]);
-        let r = judge.judge(&[change(&s)], &Policy::default_policy(), T0).await.expect("judge");
+        let r = judge
+            .judge(&[change(&s)], &Policy::default_policy(), T0)
+            .await
+            .expect("judge");
         assert_eq!(r.scheduled, 2);
-        assert!(aws.tasks("tasks.json").await.is_none(), "a dry run wrote Krampus's tasks.json");
+        assert!(
+            aws.tasks("tasks.json").await.is_none(),
+            "a dry run wrote Krampus's tasks.json"
+        );
         let dry = aws.tasks("dry-run/tasks.json").await.expect("dry-run file");
         assert_eq!(dry.tasks.len(), 2);
         let records = objects_under(&aws.s3, &aws.bucket, "verdicts/").await;
         assert_eq!(records.len(), 1);
         assert_eq!(records[0]["dry_run"], json!(true));
         // The live board keeps its own dockets: switching dry run off starts fresh.
-        assert!(aws.store.dockets(&[s.key.clone()], false).await.expect("dockets").is_empty());
-        assert_eq!(aws.store.dockets(&[s.key.clone()], true).await.expect("dockets").len(), 1);
+        assert!(aws
+            .store
+            .dockets(std::slice::from_ref(&s.key), false)
+            .await
+            .expect("dockets")
+            .is_empty());
+        assert_eq!(
+            aws.store
+                .dockets(std::slice::from_ref(&s.key), true)
+                .await
+                .expect("dockets")
+                .len(),
+            1
+        );
     });
 }
 
@@ -421,15 +515,33 @@ fn a_broken_tasks_file_is_never_overwritten() {
         let board = aws.board("tasks.json");
         let outbox = aws.outbox();
         let settings = settings(false, 100);
-        let judge = Judge { board: &board, dockets: &aws.store, outbox: &outbox, settings: &settings };
+        let judge = Judge {
+            board: &board,
+            dockets: &aws.store,
+            outbox: &outbox,
+            settings: &settings,
+        };
         let s = sg(130, &[22]);
-        let e = judge.judge(&[change(&s)], &Policy::default_policy(), T0).await.expect_err("must fail");
-        assert!(e.to_string().contains("tasks.json") && e.to_string().contains("not JSON"), "{e}");
+        let e = judge
+            .judge(&[change(&s)], &Policy::default_policy(), T0)
+            .await
+            .expect_err("must fail");
+        assert!(
+            e.to_string().contains("tasks.json") && e.to_string().contains("not JSON"),
+            "{e}"
+        );
         assert_eq!(
-            get_object(&aws.s3, &aws.bucket, "tasks.json").await.as_deref(),
+            get_object(&aws.s3, &aws.bucket, "tasks.json")
+                .await
+                .as_deref(),
             Some(&b"{\"tasks\": ["[..])
         );
-        assert!(aws.store.dockets(&[s.key.clone()], false).await.expect("dockets").is_empty());
+        assert!(aws
+            .store
+            .dockets(std::slice::from_ref(&s.key), false)
+            .await
+            .expect("dockets")
+            .is_empty());
     });
 }
 
@@ -468,9 +580,13 @@ async fn stream_event(
             .shard_id(shard.shard_id().unwrap_or_default());
         it = match after {
             Some(seq) => it
-                .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::AfterSequenceNumber)
+                .shard_iterator_type(
+                    aws_sdk_dynamodbstreams::types::ShardIteratorType::AfterSequenceNumber,
+                )
                 .sequence_number(seq),
-            None => it.shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon),
+            None => it.shard_iterator_type(
+                aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon,
+            ),
         };
         let iterator = it.send().await.expect("iterator").shard_iterator;
         let got = streams
@@ -481,8 +597,11 @@ async fn stream_event(
             .expect("get records");
         for r in got.records.unwrap_or_default() {
             let d = r.dynamodb.clone().expect("stream record");
-            let item = |m: Option<std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>| {
-                serde_json::to_value(serde_dynamo::Item::from(m.unwrap_or_default())).expect("item json")
+            let item = |m: Option<
+                std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
+            >| {
+                serde_json::to_value(serde_dynamo::Item::from(m.unwrap_or_default()))
+                    .expect("item json")
             };
             last = d.sequence_number.clone();
             records.push(json!({
@@ -524,10 +643,14 @@ fn the_judge_lambda_reads_the_real_stream_and_reports_a_poison_record_alone() {
             })
             .expect("config"),
         };
-        let open = justice_tests::read_json("eventbridge/eb-ci-change-ec2-securitygroup-open-world.json");
+        let open =
+            justice_tests::read_json("eventbridge/eb-ci-change-ec2-securitygroup-open-world.json");
         let raw = serde_json::value::to_raw_value(&open).expect("raw");
         scorer
-            .handle(lambda_runtime::LambdaEvent::new(raw, lambda_runtime::Context::default()))
+            .handle(lambda_runtime::LambdaEvent::new(
+                raw,
+                lambda_runtime::Context::default(),
+            ))
             .await
             .expect("scored");
         let (mut event, last) = stream_event(&conf, aws.store.table(), None).await;
@@ -556,7 +679,8 @@ fn the_judge_lambda_reads_the_real_stream_and_reports_a_poison_record_alone() {
                 ..settings(false, 100)
             },
         };
-        let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(event).expect("a Lambda stream event");
+        let event: aws_lambda_events::dynamodb::Event =
+            serde_json::from_value(event).expect("a Lambda stream event");
         let now = justice_core::time::parse_rfc3339("2026-11-26T00:00:00Z").expect("time");
         let out = judge.judge(&event, now).await.expect("judged");
         assert_eq!(
@@ -564,23 +688,49 @@ fn the_judge_lambda_reads_the_real_stream_and_reports_a_poison_record_alone() {
             json!({"batchItemFailures": [{"itemIdentifier": "999999999999999999999"}]})
         );
         let file = aws.tasks("tasks.json").await.expect("tasks.json");
-        assert!(!file.tasks.is_empty(), "the good record was judged despite the poison");
-        assert!(file.tasks.iter().all(|t| t["source"] == TASK_SOURCE && t["aws_account"] == "123456789012"));
+        assert!(
+            !file.tasks.is_empty(),
+            "the good record was judged despite the poison"
+        );
+        assert!(file
+            .tasks
+            .iter()
+            .all(|t| t["source"] == TASK_SOURCE && t["aws_account"] == "123456789012"));
 
         // The owner closes the group: the scorer's new state withdraws the tasks.
         let mut fixed = open.clone();
         let ci = "/detail/configurationItem";
-        justice_tests::set(&mut fixed, &format!("{ci}/configuration/ipPermissions"), json!([]));
-        justice_tests::set(&mut fixed, &format!("{ci}/configurationItemCaptureTime"), json!("2023-06-21T10:15:44.902Z"));
-        justice_tests::set(&mut fixed, &format!("{ci}/configurationStateId"), json!(1687342544902i64));
-        justice_tests::set(&mut fixed, "/detail/notificationCreationTime", json!("2023-06-21T10:15:46.117Z"));
+        justice_tests::set(
+            &mut fixed,
+            &format!("{ci}/configuration/ipPermissions"),
+            json!([]),
+        );
+        justice_tests::set(
+            &mut fixed,
+            &format!("{ci}/configurationItemCaptureTime"),
+            json!("2023-06-21T10:15:44.902Z"),
+        );
+        justice_tests::set(
+            &mut fixed,
+            &format!("{ci}/configurationStateId"),
+            json!(1687342544902i64),
+        );
+        justice_tests::set(
+            &mut fixed,
+            "/detail/notificationCreationTime",
+            json!("2023-06-21T10:15:46.117Z"),
+        );
         let raw = serde_json::value::to_raw_value(&fixed).expect("raw");
         scorer
-            .handle(lambda_runtime::LambdaEvent::new(raw, lambda_runtime::Context::default()))
+            .handle(lambda_runtime::LambdaEvent::new(
+                raw,
+                lambda_runtime::Context::default(),
+            ))
             .await
             .expect("scored");
         let (event, _) = stream_event(&conf, aws.store.table(), last.as_deref()).await;
-        let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(event).expect("event");
+        let event: aws_lambda_events::dynamodb::Event =
+            serde_json::from_value(event).expect("event");
         let out = judge.judge(&event, now + HOUR_MS).await.expect("judged");
         assert_eq!(out, json!({"batchItemFailures": []}));
         let file = aws.tasks("tasks.json").await.expect("tasks.json");
@@ -590,6 +740,9 @@ fn the_judge_lambda_reads_the_real_stream_and_reports_a_poison_record_alone() {
             .iter()
             .map(|r| r["kind"].as_str().unwrap_or("").to_owned())
             .collect();
-        assert!(kinds.contains(&"act".to_owned()) && kinds.contains(&"clear".to_owned()), "{kinds:?}");
+        assert!(
+            kinds.contains(&"act".to_owned()) && kinds.contains(&"clear".to_owned()),
+            "{kinds:?}"
+        );
     });
 }

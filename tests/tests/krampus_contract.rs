@@ -25,7 +25,8 @@ fn contract(file: &Path) -> (bool, String) {
         .arg(file)
         .output()
         .expect("run the contract script");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -34,13 +35,24 @@ fn every_task_the_judge_writes_reads_as_krampus_reads_it() {
     let policy = Policy::default_policy();
     let allow = AllowList::default();
     let accounts = vec![ACCOUNT.to_owned()];
-    let j = Judgement { policy: &policy, allow: &allow, accounts: &accounts, now: T0, dry_run: false };
+    let j = Judgement {
+        policy: &policy,
+        allow: &allow,
+        accounts: &accounts,
+        now: T0,
+        dry_run: false,
+    };
     let mut file = TasksFile::default();
     let mut types = std::collections::BTreeSet::new();
     for s in every_krampus_type() {
         let mut budget = u32::MAX;
         let d = j.decide(&s.key, Some(&s), None, &BTreeMap::new(), &mut budget);
-        assert!(!d.add.is_empty(), "{}: no task ({:?})", s.resource_type, d.record.map(|r| r.reason));
+        assert!(
+            !d.add.is_empty(),
+            "{}: no task ({:?})",
+            s.resource_type,
+            d.record.map(|r| r.reason)
+        );
         types.insert(s.resource_type.clone());
         file.apply(&d.remove, &d.add);
     }
@@ -58,7 +70,10 @@ fn every_task_the_judge_writes_reads_as_krampus_reads_it() {
     std::fs::write(&path, file.to_bytes()).expect("write");
     let (ok, out) = contract(&path);
     assert!(ok, "{out}");
-    assert!(out.contains("services ['ec2', 'iam', 'lambda', 'rds', 's3']"), "{out}");
+    assert!(
+        out.contains("services ['ec2', 'iam', 'lambda', 'rds', 's3']"),
+        "{out}"
+    );
 }
 
 #[test]

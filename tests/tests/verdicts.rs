@@ -70,7 +70,12 @@ fn grace_is_fixed_when_the_verdict_is_first_reached_and_never_postponed() {
     assert_eq!(task.action, TaskAction::Disable);
     assert_eq!(task.action_time, T0 / 1000 + 24 * 3600);
     assert_eq!(
-        (task.cidr_range.as_deref(), task.from_port, task.to_port, task.proto.as_deref()),
+        (
+            task.cidr_range.as_deref(),
+            task.from_port,
+            task.to_port,
+            task.proto.as_deref()
+        ),
         (Some("0.0.0.0/0"), Some(22), Some(22), Some("tcp"))
     );
     let record = d1.record.as_ref().expect("a verdict record");
@@ -81,9 +86,18 @@ fn grace_is_fixed_when_the_verdict_is_first_reached_and_never_postponed() {
     // Five hours later the owner touches the group; the score grows; the rule is still open.
     let mut s2 = sg(80, &[22]);
     s2.revision = 2;
-    let d2 = w.decide(T0 + 5 * HOUR_MS, Some(&s2), &s2.key, Some(&d1.docket), &board);
+    let d2 = w.decide(
+        T0 + 5 * HOUR_MS,
+        Some(&s2),
+        &s2.key,
+        Some(&d1.docket),
+        &board,
+    );
     assert!(d2.add.is_empty() && d2.remove.is_empty(), "{d2:?}");
-    assert!(d2.record.is_none(), "nothing changed that a notice would say");
+    assert!(
+        d2.record.is_none(),
+        "nothing changed that a notice would say"
+    );
     assert_eq!(d2.docket.tasks[0].action_time, T0 / 1000 + 24 * 3600);
     assert_eq!(w.budget, 99, "only the first task spent the budget");
 }
@@ -117,7 +131,13 @@ fn escalation_adds_the_stronger_task_with_its_own_grace() {
     // De-escalation withdraws the kill task and keeps the disable task.
     let mut s3 = sg(60, &[22]);
     s3.revision = 3;
-    let d3 = w.decide(later + HOUR_MS, Some(&s3), &s3.key, Some(&d2.docket), &board);
+    let d3 = w.decide(
+        later + HOUR_MS,
+        Some(&s3),
+        &s3.key,
+        Some(&d2.docket),
+        &board,
+    );
     assert_eq!(d3.remove.len(), 1);
     let board = board_after(&mut file, &d3);
     assert_eq!(board.len(), 1);
@@ -161,18 +181,36 @@ fn executed_tasks_are_never_resurrected_and_removed_ones_not_restored() {
     let after = T0 + 25 * HOUR_MS;
     let mut s2 = sg(70, &[22]);
     s2.revision = 2;
-    let d2 = w.decide(after, Some(&s2), &s2.key, Some(&d1.docket), &BTreeMap::new());
+    let d2 = w.decide(
+        after,
+        Some(&s2),
+        &s2.key,
+        Some(&d1.docket),
+        &BTreeMap::new(),
+    );
     assert!(d2.add.is_empty(), "{d2:?}");
     assert_eq!(d2.docket.tasks[0].status, TaskStatus::Executed);
     assert_eq!(d2.record.expect("record").executed.len(), 1);
     let mut s3 = sg(75, &[22]);
     s3.revision = 3;
-    let d3 = w.decide(after + HOUR_MS, Some(&s3), &s3.key, Some(&d2.docket), &BTreeMap::new());
+    let d3 = w.decide(
+        after + HOUR_MS,
+        Some(&s3),
+        &s3.key,
+        Some(&d2.docket),
+        &BTreeMap::new(),
+    );
     assert!(d3.add.is_empty() && d3.record.is_none());
 
     // Someone removed it before its time.
     let early = T0 + HOUR_MS;
-    let d4 = w.decide(early, Some(&s2), &s2.key, Some(&d1.docket), &BTreeMap::new());
+    let d4 = w.decide(
+        early,
+        Some(&s2),
+        &s2.key,
+        Some(&d1.docket),
+        &BTreeMap::new(),
+    );
     assert!(d4.add.is_empty());
     assert_eq!(d4.docket.tasks[0].status, TaskStatus::Removed);
     assert_eq!(d4.record.expect("record").removed_by_others.len(), 1);
@@ -234,30 +272,45 @@ fn an_exemption_holds_until_it_expires_then_the_grace_starts() {
     assert!(d1.add.is_empty());
     let r = d1.record.expect("record");
     assert_eq!(r.kind, VerdictKind::Exempt);
-    assert!(r.reason.contains("pen test until Monday") && r.reason.contains("2026-09-22"), "{}", r.reason);
+    assert!(
+        r.reason.contains("pen test until Monday") && r.reason.contains("2026-09-22"),
+        "{}",
+        r.reason
+    );
 
     let after = expires_ms + HOUR_MS;
     let d2 = w.decide(after, Some(&s), &s.key, Some(&d1.docket), &BTreeMap::new());
     assert_eq!(d2.add.len(), 1, "an expired exemption protects nothing");
     assert_eq!(d2.add[0].action_time, after / 1000 + 24 * 3600);
-    assert!(Policy::from_toml("version = 1\n[[exemptions]]\nresource = \"x\"\nreason = \"\"\nexpires = \"soon\"\n").is_err());
+    assert!(Policy::from_toml(
+        "version = 1\n[[exemptions]]\nresource = \"x\"\nreason = \"\"\nexpires = \"soon\"\n"
+    )
+    .is_err());
 }
 
 #[test]
 fn krampus_quirks_decide_what_is_written_per_type() {
     let mut w = World::new();
     let now = T0;
-    let decide = |w: &mut World, s: &RiskState| w.decide(now, Some(s), &s.key, None, &BTreeMap::new());
+    let decide =
+        |w: &mut World, s: &RiskState| w.decide(now, Some(s), &s.key, None, &BTreeMap::new());
 
     // Disable on an EBS volume deletes it: written as kill, with the destructive grace.
-    let vol = state("AWS::EC2::Volume", "vol-1", Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-1")), 60, vec![finding("ebs-volume-unencrypted", "not encrypted", vec![])]);
+    let vol = state(
+        "AWS::EC2::Volume",
+        "vol-1",
+        Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-1")),
+        60,
+        vec![finding("ebs-volume-unencrypted", "not encrypted", vec![])],
+    );
     let d = decide(&mut w, &vol);
     assert_eq!(d.add.len(), 1);
     assert_eq!(d.add[0].action, TaskAction::Kill);
     assert_eq!(d.add[0].action_time, now / 1000 + 72 * 3600);
     // ... and a cap of "disable" forbids it.
     let mut capped = World::new();
-    capped.policy = Policy::from_toml("version = 1\n[caps]\ndefault = \"disable\"\n").expect("policy");
+    capped.policy =
+        Policy::from_toml("version = 1\n[caps]\ndefault = \"disable\"\n").expect("policy");
     let d = decide(&mut capped, &vol);
     assert!(d.add.is_empty());
     let r = d.record.expect("record");
@@ -265,44 +318,111 @@ fn krampus_quirks_decide_what_is_written_per_type() {
     assert!(r.reason.contains("deletes it"), "{}", r.reason);
 
     // Lambda: the same.
-    let f = state("AWS::Lambda::Function", "fn", Some(&format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn")), 60, vec![finding("lambda-policy-public", "public", vec![])]);
+    let f = state(
+        "AWS::Lambda::Function",
+        "fn",
+        Some(&format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn")),
+        60,
+        vec![finding("lambda-policy-public", "public", vec![])],
+    );
     assert_eq!(decide(&mut w, &f).add[0].action, TaskAction::Kill);
 
     // RDS at the kill level: Krampus refuses kill, so only the disable task.
-    let db = state("AWS::RDS::DBInstance", "db-ABC", Some(&format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders")), 200, vec![finding("rds-instance-public", "public", vec![])]);
+    let db = state(
+        "AWS::RDS::DBInstance",
+        "db-ABC",
+        Some(&format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders")),
+        200,
+        vec![finding("rds-instance-public", "public", vec![])],
+    );
     let d = decide(&mut w, &db);
-    assert_eq!(d.add.iter().map(|t| t.action).collect::<Vec<_>>(), vec![TaskAction::Disable]);
+    assert_eq!(
+        d.add.iter().map(|t| t.action).collect::<Vec<_>>(),
+        vec![TaskAction::Disable]
+    );
 
     // S3: disable only, one task per public grant, with Krampus's ARN form.
     let grant = Remedy::RemoveS3Grant {
         principal: "http://acs.amazonaws.com/groups/global/AllUsers".into(),
         permissions: vec!["WRITE".into(), "READ".into()],
     };
-    let b = state("AWS::S3::Bucket", "bucket-1", Some("arn:aws:s3:::bucket-1"), 200, vec![finding("s3-public-acl", "AllUsers READ", vec![grant])]);
+    let b = state(
+        "AWS::S3::Bucket",
+        "bucket-1",
+        Some("arn:aws:s3:::bucket-1"),
+        200,
+        vec![finding("s3-public-acl", "AllUsers READ", vec![grant])],
+    );
     let d = decide(&mut w, &b);
     assert_eq!(d.add.len(), 1);
     let t = &d.add[0];
     assert_eq!(t.action, TaskAction::Disable);
-    assert_eq!(t.aws_resource_name, format!("arn:aws:s3:us-east-1:{ACCOUNT}:bucket-1"));
-    assert_eq!(t.s3_permission.as_deref(), Some(&["READ".to_owned(), "WRITE".to_owned()][..]));
+    assert_eq!(
+        t.aws_resource_name,
+        format!("arn:aws:s3:us-east-1:{ACCOUNT}:bucket-1")
+    );
+    assert_eq!(
+        t.s3_permission.as_deref(),
+        Some(&["READ".to_owned(), "WRITE".to_owned()][..])
+    );
     // A bucket policy alone: Krampus cannot fix it.
-    let p = state("AWS::S3::Bucket", "bucket-2", Some("arn:aws:s3:::bucket-2"), 100, vec![finding("s3-public-policy", "Principal *", vec![])]);
-    assert_eq!(decide(&mut w, &p).record.expect("record").kind, VerdictKind::Unactionable);
+    let p = state(
+        "AWS::S3::Bucket",
+        "bucket-2",
+        Some("arn:aws:s3:::bucket-2"),
+        100,
+        vec![finding("s3-public-policy", "Principal *", vec![])],
+    );
+    assert_eq!(
+        decide(&mut w, &p).record.expect("record").kind,
+        VerdictKind::Unactionable
+    );
 
     // IPv6 rules cannot be revoked by Krampus.
     let mut v6 = sg(60, &[]);
-    v6.findings = vec![finding("sg-world-admin-ports", "tcp/22 open to ::/0", vec![ingress(22, "::/0")])];
+    v6.findings = vec![finding(
+        "sg-world-admin-ports",
+        "tcp/22 open to ::/0",
+        vec![ingress(22, "::/0")],
+    )];
     let r = decide(&mut w, &v6).record.expect("record");
     assert_eq!(r.kind, VerdictKind::Unactionable);
     assert!(r.reason.contains("IPv6"), "{}", r.reason);
 
     // A type Krampus does not know, and an ARN that does not name what it should.
-    let q = state("AWS::SQS::Queue", "q", Some(&format!("arn:aws:sqs:us-east-1:{ACCOUNT}:q")), 100, vec![finding("sqs-policy-public", "public", vec![])]);
-    assert_eq!(decide(&mut w, &q).record.expect("record").kind, VerdictKind::Unactionable);
-    let odd = state("AWS::EC2::Instance", "i-1", Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:volume/i-1")), 100, vec![finding("ec2-public-imdsv1", "x", vec![])]);
-    assert_eq!(decide(&mut w, &odd).record.expect("record").kind, VerdictKind::Unactionable);
-    let other_account = state("AWS::EC2::Instance", "i-2", Some("arn:aws:ec2:us-east-1:999988887777:instance/i-2"), 100, vec![finding("ec2-public-imdsv1", "x", vec![])]);
-    assert_eq!(decide(&mut w, &other_account).record.expect("record").kind, VerdictKind::Unactionable);
+    let q = state(
+        "AWS::SQS::Queue",
+        "q",
+        Some(&format!("arn:aws:sqs:us-east-1:{ACCOUNT}:q")),
+        100,
+        vec![finding("sqs-policy-public", "public", vec![])],
+    );
+    assert_eq!(
+        decide(&mut w, &q).record.expect("record").kind,
+        VerdictKind::Unactionable
+    );
+    let odd = state(
+        "AWS::EC2::Instance",
+        "i-1",
+        Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:volume/i-1")),
+        100,
+        vec![finding("ec2-public-imdsv1", "x", vec![])],
+    );
+    assert_eq!(
+        decide(&mut w, &odd).record.expect("record").kind,
+        VerdictKind::Unactionable
+    );
+    let other_account = state(
+        "AWS::EC2::Instance",
+        "i-2",
+        Some("arn:aws:ec2:us-east-1:999988887777:instance/i-2"),
+        100,
+        vec![finding("ec2-public-imdsv1", "x", vec![])],
+    );
+    assert_eq!(
+        decide(&mut w, &other_account).record.expect("record").kind,
+        VerdictKind::Unactionable
+    );
 }
 
 #[test]
@@ -321,7 +441,10 @@ fn a_spent_budget_holds_the_verdict_without_writing_anything() {
     w.budget = 1;
     let s = sg(130, &[22, 3389]);
     let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
-    assert!(d.add.is_empty(), "two tasks needed, one allowed: none written");
+    assert!(
+        d.add.is_empty(),
+        "two tasks needed, one allowed: none written"
+    );
     assert_eq!(d.record.as_ref().expect("record").kind, VerdictKind::Held);
     assert_eq!(w.budget, 1);
     // Once the budget allows, the held verdict is scheduled, grace counted from then.
@@ -329,7 +452,10 @@ fn a_spent_budget_holds_the_verdict_without_writing_anything() {
     let later = T0 + 2 * HOUR_MS;
     let d2 = w.decide(later, Some(&s), &s.key, Some(&d.docket), &BTreeMap::new());
     assert_eq!(d2.add.len(), 2);
-    assert!(d2.add.iter().all(|t| t.action_time == later / 1000 + 24 * 3600));
+    assert!(d2
+        .add
+        .iter()
+        .all(|t| t.action_time == later / 1000 + 24 * 3600));
     assert_eq!(d2.record.expect("record").previous_kind, VerdictKind::Held);
 }
 
@@ -357,9 +483,27 @@ fn ids_are_stable_and_tasks_carry_what_people_and_krampus_need() {
     let b = w.decide(T0 + HOUR_MS, Some(&s), &s.key, None, &BTreeMap::new());
     assert_eq!(a.add[0].unique_id, b.add[0].unique_id);
     let v = serde_json::to_value(&a.add[0]).expect("json");
-    for k in ["action", "action_time", "aws_resource_name", "aws_region", "aws_object_type", "score", "audited_time", "aws_account", "human_readable_name", "issues", "unique_id", "rules", "owner", "verdict_id"] {
+    for k in [
+        "action",
+        "action_time",
+        "aws_resource_name",
+        "aws_region",
+        "aws_object_type",
+        "score",
+        "audited_time",
+        "aws_account",
+        "human_readable_name",
+        "issues",
+        "unique_id",
+        "rules",
+        "owner",
+        "verdict_id",
+    ] {
         assert!(v.get(k).is_some(), "task lacks {k}: {v}");
     }
     assert!(v["action_time"].is_i64());
-    assert!(v.get("cidr_ip").is_none(), "Krampus reads cidr_range, not cidr_ip");
+    assert!(
+        v.get("cidr_ip").is_none(),
+        "Krampus reads cidr_range, not cidr_ip"
+    );
 }

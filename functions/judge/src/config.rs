@@ -57,7 +57,9 @@ impl Config {
                 reason: "must differ from TASKS_KEY: a dry run never writes Krampus's file".into(),
             });
         }
-        let verdict_prefix = env.get("VERDICT_PREFIX").unwrap_or_else(|| "verdicts/".into());
+        let verdict_prefix = env
+            .get("VERDICT_PREFIX")
+            .unwrap_or_else(|| "verdicts/".into());
         if !verdict_prefix.ends_with('/') {
             return Err(ConfigError {
                 name: "VERDICT_PREFIX",
@@ -73,7 +75,10 @@ impl Config {
             dry_run_tasks_key,
             verdict_prefix,
             whitelist_key: env.get("WHITELIST_KEY"),
-            blast_per_hour: small("BLAST_RADIUS_PER_HOUR", env.number("BLAST_RADIUS_PER_HOUR", 10)?)?,
+            blast_per_hour: small(
+                "BLAST_RADIUS_PER_HOUR",
+                env.number("BLAST_RADIUS_PER_HOUR", 10)?,
+            )?,
             security_topic: env.required("SECURITY_TOPIC_ARN")?,
             policy: env.s3_uri("POLICY_S3_URI")?,
             policy_revalidate: Duration::from_secs(env.number("POLICY_REVALIDATE_SECONDS", 300)?),
@@ -108,7 +113,10 @@ mod tests {
         ("RISK_TABLE", "risk"),
         ("ALLOWED_ACCOUNTS", "123456789012"),
         ("TASKS_BUCKET", "krampus"),
-        ("SECURITY_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:security"),
+        (
+            "SECURITY_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:security",
+        ),
     ];
 
     #[test]

@@ -44,7 +44,10 @@ impl App {
                 config.verdict_prefix.clone(),
                 config.whitelist_key.clone(),
             ),
-            outbox: SnsOutbox::new(aws_sdk_sns::Client::new(&sdk), config.security_topic.clone()),
+            outbox: SnsOutbox::new(
+                aws_sdk_sns::Client::new(&sdk),
+                config.security_topic.clone(),
+            ),
             policy: PolicyProvider::new(&s3, config.policy.as_ref(), config.policy_revalidate),
             settings: settings(&config),
         }
@@ -103,7 +106,10 @@ fn change(r: &EventRecord) -> Result<Option<Change>, String> {
         let s: RiskState = serde_dynamo::from_item(r.change.new_image.clone())
             .map_err(|e| format!("{key}: the new image is not a risk state: {e}"))?;
         if s.key != key {
-            return Err(format!("{key}: the image names another resource, {}", s.key));
+            return Err(format!(
+                "{key}: the image names another resource, {}",
+                s.key
+            ));
         }
         Some(s)
     };

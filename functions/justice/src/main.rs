@@ -2,6 +2,7 @@
 //! the same scorer the Lambda function runs, over an embedded store.
 
 mod inputs;
+mod judging;
 mod replay;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,30 @@ enum Command {
         /// The DynamoDB risk table (with --backend aws); `RISK_TABLE` otherwise.
         #[arg(long, env = "RISK_TABLE")]
         table: Option<String>,
+        /// Accounts the judge may write tasks for (comma-separated); every account of the
+        /// recording by default. Local only: with --backend aws the deployed judge reads the
+        /// table's stream.
+        #[arg(long, value_delimiter = ',')]
+        accounts: Option<Vec<String>>,
+        /// New tasks per hour (of event time) before verdicts are held, as the Lambda's
+        /// BLAST_RADIUS_PER_HOUR.
+        #[arg(long, default_value_t = 10)]
+        blast_radius: u32,
+        /// After the replay, move the clock to this RFC 3339 time, re-score and judge again:
+        /// grace periods run out, ages grow.
+        #[arg(long, value_parser = parse_time)]
+        now: Option<i64>,
+    },
+    /// List the Krampus tasks waiting in the local tasks.json, soonest first, and the verdicts
+    /// that hold no task.
+    Tasks {
+        #[arg(long, default_value = ".justice")]
+        state: PathBuf,
+        /// Count hours from this RFC 3339 time instead of the wall clock.
+        #[arg(long, value_parser = parse_time)]
+        now: Option<i64>,
+        #[arg(long)]
+        json: bool,
     },
     /// Show the findings and the score breakdown for the item(s) in one event.
     Explain {
@@ -110,6 +135,9 @@ fn main() -> ExitCode {
             batch,
             backend,
             table,
+            accounts,
+            blast_radius,
+            now,
         } => load_policy(policy.as_deref()).and_then(|p| {
             let backend = match (backend, table) {
                 (BackendKind::Local, _) => replay::Backend::Local,
@@ -127,8 +155,19 @@ fn main() -> ExitCode {
                 fresh,
                 json,
                 batch: batch as usize,
+                accounts,
+                blast_per_hour: blast_radius,
+                now,
             })
         }),
+        Command::Tasks { state, now, json } => {
+            let now = now.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64)
+            });
+            judging::list_tasks(&state, now, json)
+        }
         Command::Explain {
             event,
             policy,
@@ -157,6 +196,11 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    justice_core::time::parse_rfc3339(s)
+        .ok_or_else(|| format!("`{s}` is not an RFC 3339 time like 2026-11-26T12:00:00Z"))
 }
 
 fn load_policy(path: Option<&Path>) -> Result<Policy, String> {

@@ -8,11 +8,16 @@ use justice_aws::{AwsConfigSource, DynamoRiskStore};
 use justice_core::event::{parse_event, Notice};
 use justice_core::policy::{Level, Policy};
 use justice_core::score::{derive_state, evaluate_item};
+use justice_core::time::Millis;
+use justice_core::RiskState;
 use justice_core::{explain as render, key_of};
 use justice_local::{LocalConfigSource, LocalRiskStore, StateSummary};
-use justice_service::{prepare, ConfigSource, EventClock, Outcome, RiskStore, Scorer};
+use justice_service::{
+    prepare, Change, ConfigSource, EventClock, FixedClock, Outcome, RiskStore, Scorer,
+};
 
 use crate::inputs;
+use crate::judging::{JudgeTotals, LocalJudge};
 
 /// Where the risk state lives.
 pub enum Backend {
@@ -31,6 +36,11 @@ pub struct Options {
     pub fresh: bool,
     pub json: bool,
     pub batch: usize,
+    /// The accounts tasks may be written for; every account of the recording when `None`.
+    pub accounts: Option<Vec<String>>,
+    pub blast_per_hour: u32,
+    /// Re-score (and judge) at this time after the replay.
+    pub now: Option<Millis>,
 }
 
 /// One input event, read and evaluated, on its way to the store stage.
@@ -67,18 +77,25 @@ fn config_source(dir: Option<&Path>) -> Result<LocalConfigSource, String> {
 pub fn run(o: &Options) -> Result<ExitCode, String> {
     let files = inputs::expand(&o.inputs)?;
     let rt = runtime()?;
-    let (sum, states, place) = match &o.backend {
+    let (sum, states, place, judged) = match &o.backend {
         Backend::Local => {
             let source = config_source(o.config_history.as_deref())?;
             if o.fresh {
-                let db = o.state.join("risk.redb");
-                if db.exists() {
-                    std::fs::remove_file(&db).map_err(|e| format!("{}: {e}", db.display()))?;
-                }
+                clear_local(&o.state)?;
             }
             let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
             store.set_batch_size(o.batch);
-            let (sum, touched) = pipeline(&rt, &files, &store, &source, &o.policy)?;
+            let mut judge = LocalJudge::new(&o.state, o.accounts.clone(), o.blast_per_hour);
+            let (sum, mut touched) =
+                pipeline(&rt, &files, &store, &source, &o.policy, &mut |state| {
+                    judge.push(&rt, &store, &o.policy, state)
+                })?;
+            judge.flush(&rt, &store, &o.policy)?;
+            if let Some(now) = o.now {
+                for s in rescore_and_judge(&rt, &store, &source, &o.policy, &mut judge, now)? {
+                    touched.insert(s.key.clone(), s);
+                }
+            }
             store.flush().map_err(|e| e.to_string())?;
             // A fresh store holds exactly what this run touched; otherwise read it all.
             let states = if o.fresh {
@@ -86,7 +103,12 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
             } else {
                 store.summaries().map_err(|e| e.to_string())?
             };
-            (sum, states, o.state.display().to_string())
+            (
+                sum,
+                states,
+                o.state.display().to_string(),
+                Some(judge.totals),
+            )
         }
         Backend::Aws { table } => {
             if o.fresh {
@@ -96,36 +118,163 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
             let store =
                 DynamoRiskStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone(), 90);
             let place = format!("DynamoDB table {table}");
+            if o.now.is_some() {
+                return Err("--now applies to the local store only".into());
+            }
+            // The deployed judge reads the table's stream: nothing to judge here.
+            let mut written = |_: RiskState| Ok(());
             let (sum, touched) = match o.config_history.as_deref() {
-                Some(dir) => pipeline(&rt, &files, &store, &config_source(Some(dir))?, &o.policy)?,
+                Some(dir) => pipeline(
+                    &rt,
+                    &files,
+                    &store,
+                    &config_source(Some(dir))?,
+                    &o.policy,
+                    &mut written,
+                )?,
                 None => {
                     let source = AwsConfigSource::new(aws_sdk_config::Client::new(&sdk));
-                    pipeline(&rt, &files, &store, &source, &o.policy)?
+                    pipeline(&rt, &files, &store, &source, &o.policy, &mut written)?
                 }
             };
-            (sum, touched.into_values().collect(), place)
+            (sum, touched.into_values().collect(), place, None)
         }
     };
+    let pending = match &judged {
+        Some(_) => pending_tasks(&o.state)?,
+        None => 0,
+    };
     if o.json {
-        print_json(&sum, &states);
+        print_json(&sum, &states, judged.as_ref(), pending);
     } else {
         print_text(&sum, &states, &place);
+        if let Some(j) = &judged {
+            print_judge(j, pending, &o.state);
+        }
     }
-    Ok(if sum.refused.is_empty() {
+    let judge_failed = judged.as_ref().is_some_and(|j| !j.failed.is_empty());
+    Ok(if sum.refused.is_empty() && !judge_failed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-/// The scorer over every event of `files`, through any store and configuration source.
-/// Returns the summary and the last state of each resource the run touched.
+/// `--fresh`: the store and everything the judge wrote under the state directory.
+fn clear_local(dir: &Path) -> Result<(), String> {
+    for name in ["risk.redb", "tasks.json"] {
+        let p = dir.join(name);
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+    }
+    for name in ["verdicts", "outbox", "dry-run"] {
+        let p = dir.join(name);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `--now`: every risky state re-scored at `now`, then judged at `now` with every resource
+/// the judge holds a docket for.
+fn rescore_and_judge(
+    rt: &tokio::runtime::Runtime,
+    store: &LocalRiskStore,
+    source: &LocalConfigSource,
+    policy: &Policy,
+    judge: &mut LocalJudge,
+    now: Millis,
+) -> Result<Vec<StateSummary>, String> {
+    let scorer = Scorer {
+        store,
+        source,
+        policy,
+        clock: &FixedClock(now),
+    };
+    let report = rt
+        .block_on(scorer.rescore(now, now, usize::MAX))
+        .map_err(|e| format!("re-score at --now: {e}"))?;
+    if let Some(e) = report.failed.first() {
+        return Err(format!("re-score at --now: {e}"));
+    }
+    let dockets: std::collections::BTreeSet<String> = store
+        .all_dockets(false)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|d| d.key.to_string())
+        .collect();
+    let states: Vec<RiskState> = store
+        .states()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|s| s.needs_rescore() || dockets.contains(s.key.as_str()))
+        .collect();
+    let changes: Vec<Change> = states
+        .iter()
+        .map(|s| Change {
+            id: s.key.to_string(),
+            key: s.key.clone(),
+            state: Some(s.clone()),
+        })
+        .collect();
+    for chunk in changes.chunks(500) {
+        judge.judge_at(rt, store, policy, chunk, now)?;
+    }
+    Ok(states.iter().map(summary_of).collect())
+}
+
+fn summary_of(state: &RiskState) -> StateSummary {
+    StateSummary {
+        key: state.key.to_string(),
+        score: state.score,
+        level: state.level,
+        rules: state
+            .findings
+            .iter()
+            .map(|f| f.finding.rule.clone())
+            .collect(),
+    }
+}
+
+fn pending_tasks(dir: &Path) -> Result<usize, String> {
+    let path = dir.join("tasks.json");
+    match std::fs::read(&path) {
+        Ok(b) => justice_core::krampus::TasksFile::parse(&b)
+            .map(|f| f.tasks.len())
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+fn print_judge(j: &JudgeTotals, pending: usize, dir: &Path) {
+    println!(
+        "verdicts         {:>7}  (tasks scheduled {}, withdrawn {}, held by the blast radius {})",
+        j.verdicts, j.scheduled, j.withdrawn, j.held
+    );
+    println!(
+        "tasks pending    {:>7}  ({}; `justice tasks --state {}` lists them)",
+        pending,
+        dir.join("tasks.json").display(),
+        dir.display()
+    );
+    for (id, why) in &j.failed {
+        println!("  judge failed   {id}: {why}");
+    }
+}
+
+/// The scorer over every event of `files`, through any store and configuration source, with
+/// each state written handed to `written` (the judge) in order. Returns the summary and the
+/// last state of each resource the run touched.
 fn pipeline<S: RiskStore, C: ConfigSource>(
     rt: &tokio::runtime::Runtime,
     files: &[PathBuf],
     store: &S,
     source: &C,
     policy: &Policy,
+    written: &mut dyn FnMut(RiskState) -> Result<(), String>,
 ) -> Result<(Summary, BTreeMap<String, StateSummary>), String> {
     let scorer = Scorer {
         store,
@@ -185,24 +334,17 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
                     }
                 };
                 match rt.block_on(scorer.apply(prepared)) {
-                    Ok(Outcome::Scored { state, written }) => {
+                    Ok(Outcome::Scored {
+                        state,
+                        written: was_written,
+                    }) => {
                         sum.scored += 1;
-                        if !written {
+                        touched.insert(state.key.to_string(), summary_of(&state));
+                        if was_written {
+                            written(*state)?;
+                        } else {
                             sum.redelivered += 1;
                         }
-                        touched.insert(
-                            state.key.to_string(),
-                            StateSummary {
-                                key: state.key.to_string(),
-                                score: state.score,
-                                level: state.level,
-                                rules: state
-                                    .findings
-                                    .iter()
-                                    .map(|f| f.finding.rule.clone())
-                                    .collect(),
-                            },
-                        );
                     }
                     Ok(Outcome::Ignored { reason }) => *sum.ignored.entry(reason).or_default() += 1,
                     Err(e) => refuse(&mut sum, &event.origin, e.to_string()),
@@ -265,7 +407,12 @@ fn print_text(sum: &Summary, states: &[StateSummary], place: &str) {
     }
 }
 
-fn print_json(sum: &Summary, states: &[StateSummary]) {
+fn print_json(
+    sum: &Summary,
+    states: &[StateSummary],
+    judged: Option<&JudgeTotals>,
+    pending: usize,
+) {
     let levels: BTreeMap<&str, usize> = by_level(states)
         .into_iter()
         .map(|(l, n)| (l.as_str(), n))
@@ -278,6 +425,14 @@ fn print_json(sum: &Summary, states: &[StateSummary]) {
         "ignored": sum.ignored,
         "refused": sum.refused.iter().map(|(o, w)| serde_json::json!({"origin": o, "reason": w})).collect::<Vec<_>>(),
         "resources_by_level": levels,
+        "judge": judged.map(|j| serde_json::json!({
+            "verdicts": j.verdicts,
+            "scheduled": j.scheduled,
+            "withdrawn": j.withdrawn,
+            "held": j.held,
+            "failed": j.failed.len(),
+            "tasks_pending": pending,
+        })),
     });
     println!("{v:#}");
 }

@@ -104,3 +104,87 @@ fn explain_json_attributes_every_point_to_a_finding() {
     assert_eq!(state["score"].as_u64(), Some(sum));
     assert_eq!(state["level"], "kill");
 }
+
+fn tasks_in(state: &Path) -> Vec<serde_json::Value> {
+    let bytes = std::fs::read(state.join("tasks.json")).expect("tasks.json");
+    let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    v["tasks"].as_array().cloned().expect("tasks list")
+}
+
+#[test]
+fn replay_judges_into_local_tasks_and_verdicts_and_never_postpones_on_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().to_str().expect("utf-8 path");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "replay",
+            "tests/fixtures/config-events/eventbridge",
+            "tests/fixtures/config-events/sns",
+            "--config-history",
+            "tests/fixtures/config-history",
+            "--state",
+            state,
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let out = justice(&args(&["--fresh"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    let first = tasks_in(dir.path());
+    assert!(!first.is_empty());
+    assert_eq!(
+        v["judge"]["tasks_pending"].as_u64(),
+        Some(first.len() as u64)
+    );
+    assert!(first
+        .iter()
+        .all(|t| t["action_time"].is_i64() && t["unique_id"].is_string()));
+    let verdicts = std::fs::read_dir(dir.path().join("verdicts"))
+        .expect("verdicts/")
+        .count();
+    assert_eq!(v["judge"]["verdicts"].as_u64(), Some(verdicts as u64));
+
+    // The same events again: redeliveries, nothing new, nothing postponed.
+    let out = justice(&args(&[]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(tasks_in(dir.path()), first);
+
+    // Three days later the security group's open port has aged into the kill level: the
+    // kill task is added with its own grace; the disable task keeps its time.
+    let out = justice(&args(&["--now", "2023-06-25T00:00:00Z"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let later = tasks_in(dir.path());
+    let sg = |t: &&serde_json::Value| {
+        t["aws_resource_name"] == "arn:aws:ec2:eu-west-1:123456789012:security-group/sg-e2fb6999"
+    };
+    let kill: Vec<_> = later
+        .iter()
+        .filter(sg)
+        .filter(|t| t["action"] == "kill")
+        .collect();
+    assert_eq!(kill.len(), 1, "{later:#?}");
+    let now_s = 1_687_651_200; // 2023-06-25T00:00:00Z
+    assert_eq!(kill[0]["action_time"].as_i64(), Some(now_s + 72 * 3600));
+    let before: Vec<_> = first.iter().filter(sg).collect();
+    let after: Vec<_> = later
+        .iter()
+        .filter(sg)
+        .filter(|t| t["action"] == "disable")
+        .collect();
+    assert_eq!(before, after);
+
+    let out = justice(&["tasks", "--state", state, "--now", "2023-06-25T00:00:00Z"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains("kill    arn:aws:ec2:eu-west-1:123456789012:security-group/sg-e2fb6999"),
+        "{listing}"
+    );
+    assert!(listing.contains("in 72.0 h"), "{listing}");
+    assert!(
+        listing.contains("Krampus has no action for AWS::IAM::Policy"),
+        "{listing}"
+    );
+}

@@ -64,12 +64,12 @@ impl Config {
             allowed_accounts,
             policy,
             policy_revalidate: Duration::from_secs(env.number("POLICY_REVALIDATE_SECONDS", 300)?),
-            history_ttl_days: u32::try_from(env.number("HISTORY_TTL_DAYS", 90)?).map_err(
-                |_| ConfigError {
+            history_ttl_days: u32::try_from(env.number("HISTORY_TTL_DAYS", 90)?).map_err(|_| {
+                ConfigError {
                     name: "HISTORY_TTL_DAYS",
                     reason: "is too large".into(),
-                },
-            )?,
+                }
+            })?,
             rescore_min_age: Duration::from_secs(60 * env.number("RESCORE_MIN_AGE_MINUTES", 30)?),
             rescore_limit: env.number("RESCORE_LIMIT", 2000)? as usize,
             backfill_types,

@@ -44,10 +44,17 @@ impl DocketStore for DynamoRiskStore {
             for k in chunk {
                 request = request.keys(HashMap::from([
                     (PK.to_owned(), AttributeValue::S(k.as_str().to_owned())),
-                    (SK.to_owned(), AttributeValue::S(docket_sk(dry_run).to_owned())),
+                    (
+                        SK.to_owned(),
+                        AttributeValue::S(docket_sk(dry_run).to_owned()),
+                    ),
                 ]));
             }
-            let mut pending = Some(request.build().map_err(|e| backend("BatchGetItem", e.to_string()))?);
+            let mut pending = Some(
+                request
+                    .build()
+                    .map_err(|e| backend("BatchGetItem", e.to_string()))?,
+            );
             let mut rounds = 0;
             while let Some(req) = pending.take() {
                 rounds += 1;
@@ -104,8 +111,15 @@ impl DocketStore for DynamoRiskStore {
                 reason: e.to_string(),
             })?;
         item.insert(PK.into(), AttributeValue::S(docket.key.as_str().to_owned()));
-        item.insert(SK.into(), AttributeValue::S(docket_sk(docket.dry_run).into()));
-        let put = self.client().put_item().table_name(self.table()).set_item(Some(item));
+        item.insert(
+            SK.into(),
+            AttributeValue::S(docket_sk(docket.dry_run).into()),
+        );
+        let put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item));
         let put = match expected_revision {
             None => put
                 .condition_expression("attribute_not_exists(#pk)")

@@ -12,9 +12,9 @@ pub mod task_board;
 
 pub use config_source::AwsConfigSource;
 pub use outbox::SnsOutbox;
-pub use task_board::S3TaskBoard;
 pub use policy_source::{PolicyLoadError, PolicyProvider, S3PolicySource};
 pub use risk_store::DynamoRiskStore;
+pub use task_board::S3TaskBoard;
 
 /// What an SDK error says: the service's own message, else the cause chain cut short (its tail
 /// repeats the raw response, which can be kilobytes of someone's configuration).

@@ -21,7 +21,13 @@ impl SnsOutbox {
 /// SNS subjects: at most 100 printable ASCII characters, no line breaks.
 pub fn sns_subject(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(100)
         .collect()
 }

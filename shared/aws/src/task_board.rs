@@ -78,7 +78,9 @@ impl S3TaskBoard {
                     .body
                     .collect()
                     .await
-                    .map_err(|e| backend(format!("s3://{}/{key}: reading the body: {e}", self.bucket)))?
+                    .map_err(|e| {
+                        backend(format!("s3://{}/{key}: reading the body: {e}", self.bucket))
+                    })?
                     .into_bytes()
                     .to_vec();
                 Ok(Some((bytes, etag)))
@@ -103,7 +105,10 @@ impl TaskBoard for S3TaskBoard {
                     reason,
                 })?;
                 let version = etag.ok_or_else(|| {
-                    backend(format!("s3://{}/{} has no ETag", self.bucket, self.tasks_key))
+                    backend(format!(
+                        "s3://{}/{} has no ETag",
+                        self.bucket, self.tasks_key
+                    ))
                 })?;
                 Ok(BoardRead {
                     file,
@@ -113,7 +118,11 @@ impl TaskBoard for S3TaskBoard {
         }
     }
 
-    async fn write(&self, file: &TasksFile, version: Option<&str>) -> Result<BoardWrite, BoardError> {
+    async fn write(
+        &self,
+        file: &TasksFile,
+        version: Option<&str>,
+    ) -> Result<BoardWrite, BoardError> {
         let put = self
             .client
             .put_object()

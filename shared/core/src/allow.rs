@@ -130,8 +130,14 @@ mod tests {
 
     #[test]
     fn wildcards_follow_fnmatch() {
-        assert!(glob_match("arn:aws:ec2:*:111122223333:instance/*", "arn:aws:ec2:us-east-1:111122223333:instance/i-1"));
-        assert!(!glob_match("arn:aws:ec2:*:111122223333:instance/*", "arn:aws:ec2:us-east-1:999922223333:instance/i-1"));
+        assert!(glob_match(
+            "arn:aws:ec2:*:111122223333:instance/*",
+            "arn:aws:ec2:us-east-1:111122223333:instance/i-1"
+        ));
+        assert!(!glob_match(
+            "arn:aws:ec2:*:111122223333:instance/*",
+            "arn:aws:ec2:us-east-1:999922223333:instance/i-1"
+        ));
         assert!(glob_match("arn:aws:s3:::logs-??", "arn:aws:s3:::logs-01"));
         assert!(!glob_match("arn:aws:s3:::logs-??", "arn:aws:s3:::logs-001"));
         assert!(glob_match("sg-[0-9a-f]*", "sg-0abc"));
@@ -147,10 +153,14 @@ mod tests {
 
     #[test]
     fn reads_krampus_whitelist_files() {
-        let a = AllowList::parse(br#"{"Whitelist": {"arn:aws:s3:::keep-*": "public site"}}"#).unwrap();
-        assert_eq!(a.matching(&["arn:aws:s3:::keep-www"]), Some(("arn:aws:s3:::keep-*", "public site")));
+        let a = AllowList::parse(br#"{"Whitelist": {"arn:aws:s3:::keep-*": "public site"}}"#)
+            .expect("valid");
+        assert_eq!(
+            a.matching(&["arn:aws:s3:::keep-www"]),
+            Some(("arn:aws:s3:::keep-*", "public site"))
+        );
         assert_eq!(a.matching(&["arn:aws:s3:::other"]), None);
-        let b = AllowList::parse(br#"{"whitelist": {"x": "y"}}"#).unwrap();
+        let b = AllowList::parse(br#"{"whitelist": {"x": "y"}}"#).expect("valid");
         assert_eq!(b.entries.len(), 1);
         assert!(AllowList::parse(br#"{"tasks": []}"#).is_err());
     }

@@ -269,8 +269,7 @@ pub fn task_arn(state: &RiskState, kind: &KrampusKind) -> Result<String, String>
         .as_deref()
         .ok_or_else(|| "Config recorded no ARN for it".to_owned())?;
     let parsed = Arn::parse(arn).ok_or_else(|| format!("its ARN `{arn}` cannot be parsed"))?;
-    if parsed.service != kind.service || parsed.resource_type.as_deref() != kind.arn_resource_type
-    {
+    if parsed.service != kind.service || parsed.resource_type.as_deref() != kind.arn_resource_type {
         return Err(format!(
             "its ARN `{arn}` does not name a {} {} as Krampus expects",
             kind.service,
@@ -421,8 +420,7 @@ pub struct TasksFile {
 impl TasksFile {
     /// A file the judge cannot read is never overwritten: the caller fails and retries.
     pub fn parse(bytes: &[u8]) -> Result<TasksFile, String> {
-        let v: Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         let Value::Object(mut rest) = v else {
             return Err("not a JSON object".into());
         };
@@ -501,17 +499,25 @@ mod tests {
 
     #[test]
     fn arns_split_as_arnparse_does() {
-        let a = Arn::parse("arn:aws:ec2:us-east-1:123456789012:security-group/sg-1").unwrap();
+        let a =
+            Arn::parse("arn:aws:ec2:us-east-1:123456789012:security-group/sg-1").expect("valid");
         assert_eq!(
-            (a.service.as_str(), a.resource_type.as_deref(), a.resource.as_str()),
+            (
+                a.service.as_str(),
+                a.resource_type.as_deref(),
+                a.resource.as_str()
+            ),
             ("ec2", Some("security-group"), "sg-1")
         );
-        let l = Arn::parse("arn:aws:lambda:us-east-1:123456789012:function:f").unwrap();
+        let l = Arn::parse("arn:aws:lambda:us-east-1:123456789012:function:f").expect("valid");
         assert_eq!(l.resource_type.as_deref(), Some("function"));
-        let s = Arn::parse("arn:aws:s3:::bucket").unwrap();
+        let s = Arn::parse("arn:aws:s3:::bucket").expect("valid");
         assert_eq!((s.account.as_str(), s.resource_type), ("", None));
-        let i = Arn::parse("arn:aws:iam::123456789012:role/path/r").unwrap();
-        assert_eq!((i.resource_type.as_deref(), i.resource.as_str()), (Some("role"), "path/r"));
+        let i = Arn::parse("arn:aws:iam::123456789012:role/path/r").expect("valid");
+        assert_eq!(
+            (i.resource_type.as_deref(), i.resource.as_str()),
+            (Some("role"), "path/r")
+        );
         assert!(Arn::parse("not:an:arn").is_none());
     }
 
@@ -521,7 +527,7 @@ mod tests {
             br#"{"tasks":[{"action":"kill","action_time":1,"aws_resource_name":"x","unique_id":"je-1"},
                 {"source":"justice-engine","unique_id":"je-2","action_time":5,"resource_key":"k"}],"note":"hand"}"#,
         )
-        .unwrap();
+        .expect("valid");
         let ours = f.ours();
         assert_eq!(ours.len(), 1);
         assert_eq!(ours["k"].get("je-2"), Some(&5));

@@ -120,7 +120,9 @@ impl Docket {
     }
 
     pub fn pending(&self) -> impl Iterator<Item = &DocketTask> {
-        self.tasks.iter().filter(|t| t.status == TaskStatus::Pending)
+        self.tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Pending)
     }
 }
 
@@ -266,7 +268,10 @@ impl Judgement<'_> {
                         } else {
                             TaskStatus::Removed
                         };
-                        let gone = DocketTask { status, ..t.clone() };
+                        let gone = DocketTask {
+                            status,
+                            ..t.clone()
+                        };
                         if status == TaskStatus::Executed {
                             executed.push(gone.clone());
                         } else {
@@ -346,7 +351,8 @@ impl Judgement<'_> {
         };
         let significant = new.kind != old.kind
             || (new.level != old.level && new.kind != VerdictKind::Clear)
-            || new.reason != old.reason && !matches!(new.kind, VerdictKind::Act | VerdictKind::Clear)
+            || new.reason != old.reason
+                && !matches!(new.kind, VerdictKind::Act | VerdictKind::Clear)
             || new.tasks != old.tasks
             || !remove.is_empty()
             || !add.is_empty();
@@ -367,7 +373,8 @@ impl Judgement<'_> {
                 new_tasks: 0,
             };
         }
-        let fresh_docket = docket.is_none() && new.kind == VerdictKind::Clear && new.tasks.is_empty();
+        let fresh_docket =
+            docket.is_none() && new.kind == VerdictKind::Clear && new.tasks.is_empty();
         if fresh_docket {
             return unchanged(old);
         }
@@ -413,20 +420,33 @@ impl Judgement<'_> {
             wanted: BTreeMap::new(),
         };
         let Some(s) = state else {
-            return quiet(VerdictKind::Deleted, Level::None, "the risk state was removed");
+            return quiet(
+                VerdictKind::Deleted,
+                Level::None,
+                "the risk state was removed",
+            );
         };
         if s.status == ResourceStatus::Deleted {
-            return quiet(VerdictKind::Deleted, Level::None, "the resource was deleted");
+            return quiet(
+                VerdictKind::Deleted,
+                Level::None,
+                "the resource was deleted",
+            );
         }
         if !self.accounts.iter().any(|a| a == &s.account) {
             return quiet(
                 VerdictKind::Refused,
                 s.level,
-                &format!("account {} is not one the engine may act in", quote(&s.account, 40)),
+                &format!(
+                    "account {} is not one the engine may act in",
+                    quote(&s.account, 40)
+                ),
             );
         }
         match s.level {
-            Level::None => return quiet(VerdictKind::Clear, s.level, "below the warning threshold"),
+            Level::None => {
+                return quiet(VerdictKind::Clear, s.level, "below the warning threshold")
+            }
             Level::Warn => {
                 return quiet(
                     VerdictKind::Warn,
@@ -448,7 +468,11 @@ impl Judgement<'_> {
             return quiet(
                 VerdictKind::Allowed,
                 s.level,
-                &format!("allow-listed by `{}`: {}", quote(pattern, 200), quote(why, 300)),
+                &format!(
+                    "allow-listed by `{}`: {}",
+                    quote(pattern, 200),
+                    quote(why, 300)
+                ),
             );
         }
         if let Some(e) = self.policy.exemption(&names, self.now) {
@@ -470,7 +494,11 @@ impl Judgement<'_> {
             );
         };
         if let Err(why) = krampus::task_arn(s, kind) {
-            return quiet(VerdictKind::Unactionable, s.level, &format!("no task: {why}"));
+            return quiet(
+                VerdictKind::Unactionable,
+                s.level,
+                &format!("no task: {why}"),
+            );
         }
         let cap = self.policy.cap(&s.resource_type);
         let mut wanted = BTreeMap::new();
@@ -522,9 +550,7 @@ impl Judgement<'_> {
             ));
         }
         // A deletion is a kill whatever the action is called: it needs the kill cap.
-        let (written, needs) = if effect == Effect::Delete {
-            (TaskAction::Kill, ActionCap::Kill)
-        } else if action == TaskAction::Kill {
+        let (written, needs) = if effect == Effect::Delete || action == TaskAction::Kill {
             (TaskAction::Kill, ActionCap::Kill)
         } else {
             (TaskAction::Disable, ActionCap::Disable)
@@ -585,10 +611,7 @@ impl Judgement<'_> {
             score: s.score,
             audited_time: self.now.div_euclid(1000),
             aws_account: s.account.clone(),
-            human_readable_name: quote(
-                s.resource_name.as_deref().unwrap_or(&s.resource_id),
-                200,
-            ),
+            human_readable_name: quote(s.resource_name.as_deref().unwrap_or(&s.resource_id), 200),
             issues: s
                 .findings
                 .iter()

@@ -110,7 +110,10 @@ impl LocalRiskStore {
         self.write_with(|txn| {
             let mut table = txn.open_table(BUDGET).map_err(db_err)?;
             let k = format!("{}\0{window}", board_name(dry_run));
-            let used = table.get(k.as_str()).map_err(db_err)?.map_or(0, |v| v.value());
+            let used = table
+                .get(k.as_str())
+                .map_err(db_err)?
+                .map_or(0, |v| v.value());
             let granted = u64::from(limit).saturating_sub(used).min(u64::from(want));
             if granted > 0 {
                 table.insert(k.as_str(), used + granted).map_err(db_err)?;
@@ -202,7 +205,11 @@ impl LocalTaskBoard {
         }
     }
 
-    fn write_sync(&self, file: &TasksFile, version: Option<&str>) -> Result<BoardWrite, BoardError> {
+    fn write_sync(
+        &self,
+        file: &TasksFile,
+        version: Option<&str>,
+    ) -> Result<BoardWrite, BoardError> {
         let current = match std::fs::read(&self.tasks_path) {
             Ok(bytes) => Some(version_of(&bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -231,12 +238,18 @@ impl TaskBoard for LocalTaskBoard {
         self.read_sync()
     }
 
-    async fn write(&self, file: &TasksFile, version: Option<&str>) -> Result<BoardWrite, BoardError> {
+    async fn write(
+        &self,
+        file: &TasksFile,
+        version: Option<&str>,
+    ) -> Result<BoardWrite, BoardError> {
         self.write_sync(file, version)
     }
 
     async fn record_verdict(&self, record: &VerdictRecord) -> Result<bool, BoardError> {
-        let path = self.verdicts_dir.join(format!("{}.json", record.verdict_id));
+        let path = self
+            .verdicts_dir
+            .join(format!("{}.json", record.verdict_id));
         if path.exists() {
             return Ok(false);
         }

@@ -330,7 +330,10 @@ fn corrupt(key: &ResourceKey, e: serde_json::Error) -> LocalStoreError {
     }
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, LocalStoreError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, LocalStoreError> {
     serde_json::from_slice(bytes).map_err(|e| LocalStoreError::Corrupt {
         key: key.replace('\0', " "),
         reason: e.to_string(),

@@ -250,7 +250,10 @@ fn hold_alert(keys: &[ResourceKey], limit: u32, dry_run: bool) -> SecurityAlert 
         body.push_str(&format!("… and {} more\n", keys.len() - 50));
     }
     SecurityAlert {
-        subject: format!("Justice Engine: {} verdict(s) held by the blast-radius limit", keys.len()),
+        subject: format!(
+            "Justice Engine: {} verdict(s) held by the blast-radius limit",
+            keys.len()
+        ),
         body,
     }
 }
