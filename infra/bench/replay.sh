@@ -36,17 +36,24 @@ PY
 }
 
 # This machine is a small shared VM whose wall times swing by half from run to run: report
-# every run and their median.
-rates=""
-for run in 1 2 3 4 5 6 7; do
-    read -r secs kb < <(measure "$bin" replay "$events" --state "$state/s$run" --fresh)
-    rm -rf "$state/s$run"
-    rate=$(python3 -c "print(int($n / max($secs, 1e-9)))")
-    echo "run $run: $n events in ${secs}s = $rate events/s, peak RSS $((kb / 1024)) MiB"
-    rates="$rates $rate"
-done
-python3 -c "import statistics, sys; print('median: %d events/s' % statistics.median(map(int, sys.argv[1:])))" $rates
+# every run and their median, for the whole pipeline (scorer then judge, the default) and for
+# the scorer alone (--no-judge).
+bench() {
+    local label=$1
+    shift
+    local rates=""
+    for run in 1 2 3 4 5 6 7; do
+        read -r secs kb < <(measure "$bin" replay "$events" --state "$state/s$run" --fresh "$@")
+        rm -rf "$state/s$run"
+        rate=$(python3 -c "print(int($n / max($secs, 1e-9)))")
+        echo "$label run $run: $n events in ${secs}s = $rate events/s, peak RSS $((kb / 1024)) MiB"
+        rates="$rates $rate"
+    done
+    python3 -c "import statistics, sys; print('$label median: %d events/s' % statistics.median(map(int, sys.argv[1:])))" $rates
+}
+bench "scorer+judge"
+bench "scorer only" --no-judge
 "$bin" replay "$events" --state "$state/check" --fresh --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
-print("summary: scored %d, ignored %d, refused %d, by level %s" % (s["scored"], sum(s["ignored"].values()), len(s["refused"]), s["resources_by_level"]))'
+print("summary: scored %d, ignored %d, refused %d, by level %s; judge %s" % (s["scored"], sum(s["ignored"].values()), len(s["refused"]), s["resources_by_level"], s["judge"]))'

@@ -37,9 +37,9 @@ pub struct LocalJudge {
 
 /// Judge when this many changes wait, or when a change is more than this much event time away
 /// from the batch's first (either way: recordings are not always in time order), so that a
-/// grace period starts within a minute of its change, as with a stream.
+/// grace period starts within five minutes of its change (grace periods are hours long).
 const BATCH: usize = 500;
-const SPAN_MS: Millis = 60_000;
+const SPAN_MS: Millis = 300_000;
 
 impl LocalJudge {
     pub fn new(dir: &Path, accounts: Option<Vec<String>>, blast_per_hour: u32) -> Self {

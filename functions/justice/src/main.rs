@@ -75,6 +75,9 @@ enum Command {
         /// grace periods run out, ages grow.
         #[arg(long, value_parser = parse_time)]
         now: Option<i64>,
+        /// Score only: no verdicts, no tasks.
+        #[arg(long, conflicts_with = "now")]
+        no_judge: bool,
     },
     /// List the Krampus tasks waiting in the local tasks.json, soonest first, and the verdicts
     /// that hold no task.
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
             accounts,
             blast_radius,
             now,
+            no_judge,
         } => load_policy(policy.as_deref()).and_then(|p| {
             let backend = match (backend, table) {
                 (BackendKind::Local, _) => replay::Backend::Local,
@@ -158,6 +162,7 @@ fn main() -> ExitCode {
                 accounts,
                 blast_per_hour: blast_radius,
                 now,
+                judge: !no_judge,
             })
         }),
         Command::Tasks { state, now, json } => {

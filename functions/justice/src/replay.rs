@@ -41,6 +41,8 @@ pub struct Options {
     pub blast_per_hour: u32,
     /// Re-score (and judge) at this time after the replay.
     pub now: Option<Millis>,
+    /// Run the judge after the scorer (local store only).
+    pub judge: bool,
 }
 
 /// One input event, read and evaluated, on its way to the store stage.
@@ -88,7 +90,11 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
             let mut judge = LocalJudge::new(&o.state, o.accounts.clone(), o.blast_per_hour);
             let (sum, mut touched) =
                 pipeline(&rt, &files, &store, &source, &o.policy, &mut |state| {
-                    judge.push(&rt, &store, &o.policy, state)
+                    if o.judge {
+                        judge.push(&rt, &store, &o.policy, state)
+                    } else {
+                        Ok(())
+                    }
                 })?;
             judge.flush(&rt, &store, &o.policy)?;
             if let Some(now) = o.now {
@@ -107,7 +113,7 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
                 sum,
                 states,
                 o.state.display().to_string(),
-                Some(judge.totals),
+                o.judge.then_some(judge.totals),
             )
         }
         Backend::Aws { table } => {
@@ -426,6 +432,7 @@ fn print_json(
         "refused": sum.refused.iter().map(|(o, w)| serde_json::json!({"origin": o, "reason": w})).collect::<Vec<_>>(),
         "resources_by_level": levels,
         "judge": judged.map(|j| serde_json::json!({
+            "batches": j.batches,
             "verdicts": j.verdicts,
             "scheduled": j.scheduled,
             "withdrawn": j.withdrawn,

@@ -141,9 +141,12 @@ fn replay_judges_into_local_tasks_and_verdicts_and_never_postpones_on_replay() {
     assert!(first
         .iter()
         .all(|t| t["action_time"].is_i64() && t["unique_id"].is_string()));
-    let verdicts = std::fs::read_dir(dir.path().join("verdicts"))
-        .expect("verdicts/")
-        .count();
+    let log =
+        std::fs::read_to_string(dir.path().join("verdicts/verdicts.jsonl")).expect("verdicts");
+    let verdicts = log.lines().count();
+    assert!(log
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
     assert_eq!(v["judge"]["verdicts"].as_u64(), Some(verdicts as u64));
 
     // The same events again: redeliveries, nothing new, nothing postponed.

@@ -100,44 +100,16 @@ impl DocketStore for DynamoRiskStore {
         Ok(out)
     }
 
-    async fn save_docket(
+    async fn save_dockets(
         &self,
-        docket: &Docket,
-        expected_revision: Option<u64>,
-    ) -> Result<Commit, StoreError> {
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(docket).map_err(|e| StoreError::Corrupt {
-                key: docket.key.to_string(),
-                reason: e.to_string(),
-            })?;
-        item.insert(PK.into(), AttributeValue::S(docket.key.as_str().to_owned()));
-        item.insert(
-            SK.into(),
-            AttributeValue::S(docket_sk(docket.dry_run).into()),
-        );
-        let put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item));
-        let put = match expected_revision {
-            None => put
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PK),
-            Some(rev) => put
-                .condition_expression("#rev = :rev")
-                .expression_attribute_names("#rev", "revision")
-                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
-        };
-        match put.send().await {
-            Ok(_) => Ok(Commit::Written),
-            Err(SdkError::ServiceError(s))
-                if matches!(s.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(Commit::Conflict)
-            }
-            Err(e) => Err(backend("PutItem docket", crate::sdk_error_detail(&e))),
+        dockets: &[(&Docket, Option<u64>)],
+    ) -> Vec<Result<Commit, StoreError>> {
+        // One conditional PutItem each: in a transaction one conflict would cancel the rest.
+        let mut out = Vec::with_capacity(dockets.len());
+        for (docket, expected) in dockets {
+            out.push(self.save_docket(docket, *expected).await);
         }
+        out
     }
 
     async fn reserve(
@@ -191,6 +163,46 @@ impl DocketStore for DynamoRiskStore {
 }
 
 impl DynamoRiskStore {
+    async fn save_docket(
+        &self,
+        docket: &Docket,
+        expected_revision: Option<u64>,
+    ) -> Result<Commit, StoreError> {
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(docket).map_err(|e| StoreError::Corrupt {
+                key: docket.key.to_string(),
+                reason: e.to_string(),
+            })?;
+        item.insert(PK.into(), AttributeValue::S(docket.key.as_str().to_owned()));
+        item.insert(
+            SK.into(),
+            AttributeValue::S(docket_sk(docket.dry_run).into()),
+        );
+        let put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item));
+        let put = match expected_revision {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK),
+            Some(rev) => put
+                .condition_expression("#rev = :rev")
+                .expression_attribute_names("#rev", "revision")
+                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(Commit::Written),
+            Err(SdkError::ServiceError(s))
+                if matches!(s.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(Commit::Conflict)
+            }
+            Err(e) => Err(backend("PutItem docket", crate::sdk_error_detail(&e))),
+        }
+    }
+
     async fn budget_used(&self, sk: &str) -> Result<u32, StoreError> {
         let out = self
             .client()

@@ -448,14 +448,15 @@ impl Judgement<'_> {
                 return quiet(VerdictKind::Clear, s.level, "below the warning threshold")
             }
             Level::Warn => {
+                // No score in the reason: a changing score alone is not a new verdict.
                 return quiet(
                     VerdictKind::Warn,
                     s.level,
                     &format!(
-                        "score {} is at the warning level (tasks from {})",
-                        s.score, self.policy.thresholds.disable
+                        "at the warning level: a notice, no task (tasks from a score of {})",
+                        self.policy.thresholds.disable
                     ),
-                )
+                );
             }
             Level::Disable | Level::Kill => {}
         }

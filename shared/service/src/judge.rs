@@ -213,21 +213,28 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
                 alerted = false;
             }
         }
-        for d in to_save {
+        let mut saves = Vec::with_capacity(to_save.len());
+        for d in &to_save {
             if !alerted && d.docket.kind == VerdictKind::Held {
                 // Not saved: the retry decides "held" again and alerts again.
                 fail(&d.docket.key, "security alert not sent".into(), &mut report);
                 continue;
             }
-            let expected = d.docket.revision.checked_sub(1).filter(|&r| r > 0);
-            match self.dockets.save_docket(&d.docket, expected).await {
+            saves.push((
+                &d.docket,
+                d.docket.revision.checked_sub(1).filter(|&r| r > 0),
+            ));
+        }
+        let outcomes = self.dockets.save_dockets(&saves).await;
+        for ((docket, _), outcome) in saves.iter().zip(outcomes) {
+            match outcome {
                 Ok(Commit::Written) | Ok(Commit::Duplicate) => {}
                 Ok(Commit::Conflict) => fail(
-                    &d.docket.key,
+                    &docket.key,
                     "docket changed by another judge".into(),
                     &mut report,
                 ),
-                Err(e) => fail(&d.docket.key, format!("docket: {e}"), &mut report),
+                Err(e) => fail(&docket.key, format!("docket: {e}"), &mut report),
             }
         }
         Ok(report)

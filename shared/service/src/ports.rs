@@ -172,12 +172,12 @@ pub trait DocketStore: Send + Sync {
         dry_run: bool,
     ) -> impl Future<Output = Result<HashMap<ResourceKey, Docket>, StoreError>> + Send;
 
-    /// Saves the docket if the stored one is still at `expected_revision` (`None`: none yet).
-    fn save_docket(
+    /// Saves each docket if the stored one is still at its expected revision (`None`: none
+    /// yet); one outcome per docket, in order.
+    fn save_dockets(
         &self,
-        docket: &Docket,
-        expected_revision: Option<u64>,
-    ) -> impl Future<Output = Result<Commit, StoreError>> + Send;
+        dockets: &[(&Docket, Option<u64>)],
+    ) -> impl Future<Output = Vec<Result<Commit, StoreError>>> + Send;
 
     /// Takes up to `want` new tasks from the budget of `window` (an hour number), of which
     /// at most `limit` may ever be taken; returns how many were granted. Atomic across
