@@ -234,3 +234,34 @@ proptest! {
         let _ = run(&bytes);
     }
 }
+
+/// Found by the mutation test in CI: serde's derived structs read a JSON array by position, so
+/// the typed path took an array `detail` for a notification. Both paths must refuse it.
+#[test]
+fn arrays_where_objects_belong_are_refused_by_both_paths() {
+    let eb = "eventbridge/eb-ci-change-ec2-securitygroup-open-world.json";
+    let mut cases = vec![edited(
+        eb,
+        "/detail",
+        json!([
+            "2020-10-06T22:39:22.579Z",
+            "ConfigurationItemChangeNotification"
+        ]),
+    )];
+    let sns = event_files()
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("sns-lambda-ec2-instance"))
+        .expect("an SNS fixture in Lambda's Records form");
+    let mut v: Value = serde_json::from_slice(&read(&sns)).expect("json");
+    let record = v["Records"][0].clone();
+    v["Records"][0] = json!(["aws:sns", record["Sns"]]);
+    cases.push(serde_json::to_vec(&v).expect("json"));
+    let mut v2: Value = serde_json::from_slice(&read(&sns)).expect("json");
+    v2["Records"][0]["Sns"] = json!([record["Sns"]["Message"]]);
+    cases.push(serde_json::to_vec(&v2).expect("json"));
+    for bytes in cases {
+        // `run` asserts that the typed and the general path agree.
+        let out = run(&bytes);
+        assert!(out.is_err() || out == Ok(0), "{out:?}");
+    }
+}

@@ -287,6 +287,7 @@ fn sent_time(n: &Value) -> Option<Millis> {
 /// and the general path, which words every error, reads the event again.
 mod fast {
     use serde::Deserialize;
+    use serde_json::value::RawValue;
     use serde_json::Value;
 
     use super::{dispatch, IntakeError, RecordResult, EVENTBRIDGE_DETAIL_TYPE};
@@ -324,22 +325,33 @@ mod fast {
         }
     }
 
+    // Nested objects are taken raw and read by `object`: serde's derived structs also accept a
+    // JSON array (fields by position), which the general path rightly refuses.
     #[derive(Deserialize)]
     struct Event<'a> {
         source: Option<&'a str>,
         #[serde(rename = "detail-type")]
         detail_type: Option<&'a str>,
-        detail: Option<Notification>,
-        #[serde(rename = "Records")]
-        records: Option<Vec<SnsRecord>>,
+        #[serde(borrow)]
+        detail: Option<&'a RawValue>,
+        #[serde(rename = "Records", borrow)]
+        records: Option<Vec<&'a RawValue>>,
     }
 
     #[derive(Deserialize)]
-    struct SnsRecord {
+    struct SnsRecord<'a> {
         #[serde(rename = "EventSource")]
         event_source: String,
-        #[serde(rename = "Sns")]
-        sns: Sns,
+        #[serde(rename = "Sns", borrow)]
+        sns: &'a RawValue,
+    }
+
+    /// `T` from a JSON object, never from an array.
+    fn object<'a, T: Deserialize<'a>>(text: &'a str) -> Option<T> {
+        if !text.trim_start().starts_with('{') {
+            return None;
+        }
+        serde_json::from_str(text).ok()
     }
 
     #[derive(Deserialize)]
@@ -351,14 +363,17 @@ mod fast {
     /// As the general path: an EventBridge event is one notification, so its error is the
     /// event's; SNS records succeed or fail one by one.
     pub(super) fn parse(text: &str) -> Option<Result<Vec<RecordResult>, IntakeError>> {
-        let event: Event = serde_json::from_str(text).ok()?;
+        let event: Event = object(text)?;
         match event {
             Event {
                 source: Some("aws.config"),
                 detail_type: Some(EVENTBRIDGE_DETAIL_TYPE),
                 detail: Some(detail),
                 records: None,
-            } => Some(detail.dispatch()?.map(|n| vec![Ok(n)])),
+            } => {
+                let detail: Notification = object(detail.get())?;
+                Some(detail.dispatch()?.map(|n| vec![Ok(n)]))
+            }
             Event {
                 source: None,
                 detail_type: None,
@@ -367,12 +382,12 @@ mod fast {
             } if !records.is_empty() => records
                 .into_iter()
                 .map(|r| {
+                    let r: SnsRecord = object(r.get())?;
                     if r.event_source != "aws:sns" {
                         return None;
                     }
-                    serde_json::from_str::<Notification>(&r.sns.message)
-                        .ok()?
-                        .dispatch()
+                    let sns: Sns = object(r.sns.get())?;
+                    object::<Notification>(&sns.message)?.dispatch()
                 })
                 .collect::<Option<_>>()
                 .map(Ok),

@@ -357,21 +357,10 @@ impl Judgement<'_> {
             || !remove.is_empty()
             || !add.is_empty();
         if !significant {
-            // Nothing to write; only remember a newer state revision when a docket exists.
-            let save = docket.is_some() && new.state_revision != old.state_revision;
-            let mut d = old;
-            d.state_revision = new.state_revision;
-            if save {
-                d.revision += 1;
-            }
-            return Decision {
-                docket: d,
-                save,
-                record: None,
-                add,
-                remove,
-                new_tasks: 0,
-            };
+            // Nothing to write: the re-score sends every risky state again and again, and a
+            // docket write each time would cost more than the stale-image guard it refreshes
+            // (the stream is in order per item; the guard is only a second line).
+            return unchanged(old);
         }
         let fresh_docket =
             docket.is_none() && new.kind == VerdictKind::Clear && new.tasks.is_empty();
