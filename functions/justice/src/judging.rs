@@ -5,12 +5,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use justice_core::krampus::TasksFile;
+use justice_core::notice::NoticeKind;
 use justice_core::policy::Policy;
 use justice_core::time::{self, Millis};
 use justice_core::verdict::VerdictKind;
 use justice_core::RiskState;
 use justice_local::{LocalOutbox, LocalRiskStore, LocalTaskBoard};
-use justice_service::{Change, Judge, JudgeSettings};
+use justice_service::{
+    Change, Judge, JudgeSettings, Notified, Notifier, NotifierSettings, TaskBoard,
+};
 
 /// What the judge did over a replay.
 #[derive(Debug, Default)]
@@ -21,6 +24,10 @@ pub struct JudgeTotals {
     pub withdrawn: u64,
     pub held: u64,
     pub failed: Vec<(String, String)>,
+    /// Notices the notifier would have sent, by recipient (team, or `security topic`).
+    pub notices: std::collections::BTreeMap<String, u64>,
+    /// The first notices: recipient, kind and subject.
+    pub first_notices: Vec<(String, String, String)>,
 }
 
 /// Stream-like batches of state changes, judged at the time of their last change.
@@ -32,6 +39,7 @@ pub struct LocalJudge {
     accounts_from_events: bool,
     pending: Vec<Change>,
     first_at: Millis,
+    notifier: NotifierSettings,
     pub totals: JudgeTotals,
 }
 
@@ -55,6 +63,10 @@ impl LocalJudge {
             },
             pending: Vec::new(),
             first_at: 0,
+            notifier: NotifierSettings {
+                default_team: "security".into(),
+                security_contact: "the security team".into(),
+            },
             totals: JudgeTotals::default(),
         }
     }
@@ -133,6 +145,54 @@ impl LocalJudge {
         t.withdrawn += r.withdrawn as u64;
         t.held += r.held as u64;
         t.failed.extend(r.failed);
+        self.notify(rt, policy)
+    }
+
+    /// The notifier over the verdict records the judge just wrote, as their S3 events would
+    /// trigger it.
+    fn notify(&mut self, rt: &tokio::runtime::Runtime, policy: &Policy) -> Result<(), String> {
+        let fresh = self.board.take_new();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let accounts = rt
+            .block_on(self.board.account_map())
+            .map_err(|e| format!("notifier: {e}"))?;
+        let notifier = Notifier {
+            board: &self.board,
+            outbox: &self.outbox,
+            settings: &self.notifier,
+        };
+        for record in &fresh {
+            match rt.block_on(notifier.notify_record(record, &accounts, policy)) {
+                Ok(Notified::Sent { kind, team }) => {
+                    let to = if kind == NoticeKind::Held {
+                        "the security topic".to_owned()
+                    } else {
+                        format!("team {team}")
+                    };
+                    if self.totals.first_notices.len() < 20 {
+                        let name = record
+                            .resource
+                            .name
+                            .as_deref()
+                            .unwrap_or(&record.resource.resource_id);
+                        self.totals.first_notices.push((
+                            to.clone(),
+                            kind.as_str().to_owned(),
+                            format!(
+                                "{} {}",
+                                record.resource.resource_type,
+                                justice_core::notice::clean(name, 60)
+                            ),
+                        ));
+                    }
+                    *self.totals.notices.entry(to).or_default() += 1;
+                }
+                Ok(_) => {}
+                Err(e) => return Err(format!("notifier: {}: {e}", record.verdict_id)),
+            }
+        }
         Ok(())
     }
 }

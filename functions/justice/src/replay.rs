@@ -266,6 +266,24 @@ fn print_judge(j: &JudgeTotals, pending: usize, dir: &Path) {
         dir.join("tasks.json").display(),
         dir.display()
     );
+    let notices: u64 = j.notices.values().sum();
+    println!(
+        "notices          {:>7}  ({}/outbox/notices.jsonl)",
+        notices,
+        dir.display()
+    );
+    for (to, n) in &j.notices {
+        println!("      {n:>5}  to {to}");
+    }
+    for (to, kind, what) in &j.first_notices {
+        println!("             {kind:<10} to {to}: {what}");
+    }
+    if notices > j.first_notices.len() as u64 {
+        println!(
+            "             … {} more in the outbox",
+            notices - j.first_notices.len() as u64
+        );
+    }
     for (id, why) in &j.failed {
         println!("  judge failed   {id}: {why}");
     }
@@ -439,6 +457,7 @@ fn print_json(
             "held": j.held,
             "failed": j.failed.len(),
             "tasks_pending": pending,
+            "notices": j.notices,
         })),
     });
     println!("{v:#}");

@@ -10,6 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use justice_core::allow::AllowList;
 use justice_core::krampus::TasksFile;
+use justice_core::notice::AccountMap;
 use justice_core::verdict::VerdictRecord;
 use justice_service::{BoardError, BoardRead, BoardWrite, TaskBoard};
 
@@ -20,6 +21,7 @@ pub struct S3TaskBoard {
     tasks_key: String,
     verdict_prefix: String,
     whitelist_key: Option<String>,
+    mapping_key: Option<String>,
 }
 
 fn backend(what: String) -> BoardError {
@@ -51,7 +53,14 @@ impl S3TaskBoard {
             tasks_key: tasks_key.into(),
             verdict_prefix: verdict_prefix.into(),
             whitelist_key,
+            mapping_key: None,
         }
+    }
+
+    /// The account → team mapping object (`mapping.json`) in the same bucket.
+    pub fn with_account_map(mut self, key: Option<String>) -> Self {
+        self.mapping_key = key;
+        self
     }
 
     pub fn tasks_key(&self) -> &str {
@@ -187,6 +196,35 @@ impl TaskBoard for S3TaskBoard {
                 what: format!("s3://{}/{key}", self.bucket),
                 reason: "the configured allow-list does not exist".into(),
             }),
+        }
+    }
+
+    async fn verdict(&self, key: &str) -> Result<Option<VerdictRecord>, BoardError> {
+        match self.get(key).await? {
+            None => Ok(None),
+            Some((bytes, _)) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| BoardError::Unreadable {
+                        what: format!("s3://{}/{key}", self.bucket),
+                        reason: format!("not a verdict record: {e}"),
+                    })
+            }
+        }
+    }
+
+    async fn account_map(&self) -> Result<AccountMap, BoardError> {
+        let Some(key) = &self.mapping_key else {
+            return Ok(AccountMap::default());
+        };
+        match self.get(key).await? {
+            Some((bytes, _)) => {
+                AccountMap::parse(&bytes).map_err(|reason| BoardError::Unreadable {
+                    what: format!("s3://{}/{key}", self.bucket),
+                    reason,
+                })
+            }
+            None => Ok(AccountMap::default()),
         }
     }
 }

@@ -197,6 +197,9 @@ pub struct KrampusTask {
     pub rules: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// The `team` tag, as a filter-policy value: the digest groups tasks by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
     pub verdict_id: String,
     /// The resource key of the risk table.
     pub resource_key: String,

@@ -8,6 +8,7 @@ pub mod explain;
 pub mod item;
 pub mod json;
 pub mod krampus;
+pub mod notice;
 pub mod policy;
 pub mod rules;
 pub mod score;

@@ -610,6 +610,11 @@ impl Judgement<'_> {
             unique_id: id.to_owned(),
             rules: s.findings.iter().map(|f| f.finding.rule.clone()).collect(),
             owner: s.owner.as_deref().map(|o| quote(o, 200)),
+            team: s.tags.as_ref().and_then(|tags| {
+                tags.iter()
+                    .find(|(k, v)| k.eq_ignore_ascii_case("team") && !v.trim().is_empty())
+                    .map(|(_, v)| crate::notice::attribute(v))
+            }),
             verdict_id: verdict_id.to_owned(),
             resource_key: s.key.as_str().to_owned(),
             source: TASK_SOURCE.to_owned(),

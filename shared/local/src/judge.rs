@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use justice_core::allow::AllowList;
 use justice_core::item::hash_parts;
 use justice_core::krampus::TasksFile;
+use justice_core::notice::{AccountMap, Notice};
 use justice_core::verdict::{Docket, VerdictRecord};
 use justice_core::ResourceKey;
 use justice_service::{
@@ -177,6 +178,7 @@ pub struct LocalTaskBoard {
     pub tasks_path: PathBuf,
     pub verdicts_path: PathBuf,
     pub whitelist_path: Option<PathBuf>,
+    pub mapping_path: Option<PathBuf>,
     /// Ids of the records in the log, read on first use: a record is written once.
     recorded: std::sync::Mutex<Option<VerdictLog>>,
 }
@@ -185,6 +187,8 @@ pub struct LocalTaskBoard {
 struct VerdictLog {
     ids: std::collections::HashSet<String>,
     torn: bool,
+    /// Written by this process and not yet taken by the local notifier.
+    fresh: Vec<VerdictRecord>,
 }
 
 fn io(what: &Path, e: std::io::Error) -> BoardError {
@@ -212,8 +216,18 @@ impl LocalTaskBoard {
             tasks_path,
             verdicts_path: dir.join("verdicts").join("verdicts.jsonl"),
             whitelist_path: Some(whitelist),
+            mapping_path: Some(dir.join("mapping.json")),
             recorded: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The records this process wrote since the last call, oldest first: what S3's
+    /// `ObjectCreated` events would hand the notifier.
+    pub fn take_new(&self) -> Vec<VerdictRecord> {
+        let mut log = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        log.as_mut()
+            .map(|l| std::mem::take(&mut l.fresh))
+            .unwrap_or_default()
     }
 
     /// Every verdict record written so far, oldest first. A torn last line (a crash while
@@ -315,6 +329,7 @@ impl TaskBoard for LocalTaskBoard {
                 ids: self.verdicts()?.into_iter().map(|r| r.verdict_id).collect(),
                 // A torn line left by a crash would glue onto the next one.
                 torn: !ends_with_newline(&self.verdicts_path)?,
+                fresh: Vec::new(),
             });
         }
         let log = log.get_or_insert_with(Default::default);
@@ -342,6 +357,7 @@ impl TaskBoard for LocalTaskBoard {
             .map_err(|e| io(&self.verdicts_path, e))?;
         log.torn = false;
         log.ids.insert(record.verdict_id.clone());
+        log.fresh.push(record.clone());
         Ok(true)
     }
 
@@ -358,12 +374,38 @@ impl TaskBoard for LocalTaskBoard {
             Err(e) => Err(io(path, e)),
         }
     }
+
+    async fn verdict(&self, key: &str) -> Result<Option<VerdictRecord>, BoardError> {
+        // The S3 key's last part without `.json`, or the id itself.
+        let id = key
+            .rsplit('/')
+            .next()
+            .unwrap_or(key)
+            .trim_end_matches(".json");
+        Ok(self.verdicts()?.into_iter().find(|r| r.verdict_id == id))
+    }
+
+    async fn account_map(&self) -> Result<AccountMap, BoardError> {
+        let Some(path) = &self.mapping_path else {
+            return Ok(AccountMap::default());
+        };
+        match std::fs::read(path) {
+            Ok(bytes) => AccountMap::parse(&bytes).map_err(|reason| BoardError::Unreadable {
+                what: path.display().to_string(),
+                reason,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AccountMap::default()),
+            Err(e) => Err(io(path, e)),
+        }
+    }
 }
 
 /// Notices as files under `dir/outbox/`, one JSON file each, numbered in order.
 #[derive(Debug)]
 pub struct LocalOutbox {
     pub dir: PathBuf,
+    /// The sent log, read on first use.
+    sent: std::sync::Mutex<Option<std::collections::HashSet<String>>>,
     /// The next file number, counted once from the directory (one `justice` process writes a
     /// state directory at a time).
     next: std::sync::Mutex<Option<usize>>,
@@ -373,6 +415,7 @@ impl LocalOutbox {
     pub fn new(dir: &Path) -> Self {
         LocalOutbox {
             dir: dir.join("outbox"),
+            sent: std::sync::Mutex::new(None),
             next: std::sync::Mutex::new(None),
         }
     }
@@ -400,5 +443,85 @@ impl Outbox for LocalOutbox {
             source: Box::new(e),
         })?;
         std::fs::write(&path, bytes).map_err(fail)
+    }
+
+    async fn publish(&self, notice: &Notice) -> Result<(), OutboxError> {
+        let line = serde_json::json!({
+            "id": notice.id,
+            "kind": notice.kind,
+            "to": if notice.to_security { "security".to_owned() } else { notice.recipient.team.clone() },
+            "topic": notice.recipient.topic,
+            "attributes": notice.attributes,
+            "subject": notice.subject,
+            "text": notice.text,
+            "json": notice.json,
+            "chat": notice.chat,
+        });
+        self.append("notices.jsonl", &line.to_string())
+    }
+
+    async fn was_sent(&self, id: &str) -> Result<bool, OutboxError> {
+        self.with_sent(|ids| Ok(ids.contains(id)))
+    }
+
+    async fn mark_sent(&self, id: &str) -> Result<bool, OutboxError> {
+        self.with_sent(|ids| {
+            if ids.contains(id) {
+                return Ok(false);
+            }
+            self.append("sent.txt", id)?;
+            ids.insert(id.to_owned());
+            Ok(true)
+        })
+    }
+}
+
+impl LocalOutbox {
+    fn append(&self, name: &str, line: &str) -> Result<(), OutboxError> {
+        use std::io::Write;
+        let fail = |e: std::io::Error| OutboxError {
+            source: Box::new(e),
+        };
+        std::fs::create_dir_all(&self.dir).map_err(fail)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(name))
+            .map_err(fail)?;
+        writeln!(f, "{line}").map_err(fail)
+    }
+
+    fn with_sent<T>(
+        &self,
+        f: impl FnOnce(&mut std::collections::HashSet<String>) -> Result<T, OutboxError>,
+    ) -> Result<T, OutboxError> {
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        if sent.is_none() {
+            let ids = match std::fs::read_to_string(self.dir.join("sent.txt")) {
+                Ok(t) => t.lines().map(str::to_owned).collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+                Err(e) => {
+                    return Err(OutboxError {
+                        source: Box::new(e),
+                    })
+                }
+            };
+            *sent = Some(ids);
+        }
+        f(sent.get_or_insert_with(Default::default))
+    }
+
+    /// Every notice published so far, oldest first.
+    pub fn notices(&self) -> Result<Vec<serde_json::Value>, OutboxError> {
+        match std::fs::read_to_string(self.dir.join("notices.jsonl")) {
+            Ok(t) => Ok(t
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(OutboxError {
+                source: Box::new(e),
+            }),
+        }
     }
 }

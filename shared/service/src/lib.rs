@@ -4,11 +4,13 @@
 
 pub mod clock;
 pub mod judge;
+pub mod notifier;
 pub mod ports;
 pub mod scorer;
 
 pub use clock::{Clock, EventClock, FixedClock, SystemClock};
 pub use judge::{BatchReport, Change, Judge, JudgeError, JudgeSettings};
+pub use notifier::{Notified, Notifier, NotifierSettings, NotifyError};
 pub use ports::{
     BoardError, BoardRead, BoardWrite, Commit, ConfigSource, DiscoveredPage, DocketStore, Outbox,
     OutboxError, RiskStore, SecurityAlert, SourceError, StoreError, Stored, TaskBoard,

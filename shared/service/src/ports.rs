@@ -6,6 +6,7 @@ use std::future::Future;
 
 use justice_core::allow::AllowList;
 use justice_core::krampus::TasksFile;
+use justice_core::notice::{AccountMap, Notice};
 use justice_core::verdict::{Docket, VerdictRecord};
 
 use justice_core::time::Millis;
@@ -162,6 +163,15 @@ pub trait TaskBoard: Send + Sync {
 
     /// The allow-list (Krampus's `whitelist.json`); empty when there is none.
     fn allow_list(&self) -> impl Future<Output = Result<AllowList, BoardError>> + Send;
+
+    /// A verdict record by its key (as the S3 event names it); `None` when there is none.
+    fn verdict(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<VerdictRecord>, BoardError>> + Send;
+
+    /// The account → team mapping; empty when none is configured.
+    fn account_map(&self) -> impl Future<Output = Result<AccountMap, BoardError>> + Send;
 }
 
 /// The judge's memory: a docket per resource and board, and the blast-radius budget.
@@ -211,4 +221,14 @@ pub trait Outbox: Send + Sync {
         &self,
         alert: &SecurityAlert,
     ) -> impl Future<Output = Result<(), OutboxError>> + Send;
+
+    /// Publishes a notice: to the security topic, the recipient's own topic, or the owners'
+    /// topic with its message attributes.
+    fn publish(&self, notice: &Notice) -> impl Future<Output = Result<(), OutboxError>> + Send;
+
+    /// Whether the notice with this id was published already.
+    fn was_sent(&self, id: &str) -> impl Future<Output = Result<bool, OutboxError>> + Send;
+
+    /// Records the notice as published (once: false when it already was).
+    fn mark_sent(&self, id: &str) -> impl Future<Output = Result<bool, OutboxError>> + Send;
 }

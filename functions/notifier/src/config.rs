@@ -1,0 +1,76 @@
+//! The notifier's configuration, read once per cold start; a bad variable fails it by name.
+
+use std::time::Duration;
+
+pub use justice_aws::env::ConfigError;
+use justice_aws::env::Env;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `TASKS_BUCKET`: verdict records, the account mapping, the sent log, tasks.json.
+    pub bucket: String,
+    /// `VERDICT_PREFIX` (`verdicts/`): only objects under it are read.
+    pub verdict_prefix: String,
+    /// The tasks file the digest reads: `TASKS_KEY` (`tasks.json`), or `DRY_RUN_TASKS_KEY`
+    /// (`dry-run/tasks.json`) while `DRY_RUN` (true).
+    pub tasks_key: String,
+    /// `MAPPING_KEY`, optional: the account → team mapping (`mapping.json`).
+    pub mapping_key: Option<String>,
+    /// `SENT_PREFIX` (`notices/sent/`): the sent log.
+    pub sent_prefix: String,
+    /// `OWNER_TOPIC_ARN`: the owner-notices topic (filter policies on its attributes).
+    pub owner_topic: String,
+    /// `SECURITY_TOPIC_ARN`: held verdicts and errors.
+    pub security_topic: String,
+    /// `DEFAULT_TEAM` (`security`): the team of resources nothing else names.
+    pub default_team: String,
+    /// `SECURITY_CONTACT`: how owners reach the security team (shown in every notice).
+    pub security_contact: String,
+    /// `DIGEST_WINDOW_HOURS` (24): one digest per team per window.
+    pub digest_window_hours: u32,
+    /// `POLICY_S3_URI`, optional; `POLICY_REVALIDATE_SECONDS` (300).
+    pub policy: Option<(String, String)>,
+    pub policy_revalidate: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(get);
+        let dry_run = env.flag("DRY_RUN", true)?;
+        let tasks_key = if dry_run {
+            env.get("DRY_RUN_TASKS_KEY")
+                .unwrap_or_else(|| "dry-run/tasks.json".into())
+        } else {
+            env.get("TASKS_KEY").unwrap_or_else(|| "tasks.json".into())
+        };
+        let window = env.number("DIGEST_WINDOW_HOURS", 24)?;
+        if window == 0 || window > 24 * 7 {
+            return Err(ConfigError {
+                name: "DIGEST_WINDOW_HOURS",
+                reason: "must be between 1 and 168".into(),
+            });
+        }
+        Ok(Config {
+            bucket: env.required("TASKS_BUCKET")?,
+            verdict_prefix: env
+                .get("VERDICT_PREFIX")
+                .unwrap_or_else(|| "verdicts/".into()),
+            tasks_key,
+            mapping_key: env.get("MAPPING_KEY"),
+            sent_prefix: env
+                .get("SENT_PREFIX")
+                .unwrap_or_else(|| "notices/sent/".into()),
+            owner_topic: env.required("OWNER_TOPIC_ARN")?,
+            security_topic: env.required("SECURITY_TOPIC_ARN")?,
+            default_team: env.get("DEFAULT_TEAM").unwrap_or_else(|| "security".into()),
+            security_contact: env.required("SECURITY_CONTACT")?,
+            digest_window_hours: window as u32,
+            policy: env.s3_uri("POLICY_S3_URI")?,
+            policy_revalidate: Duration::from_secs(env.number("POLICY_REVALIDATE_SECONDS", 300)?),
+        })
+    }
+}

@@ -1,0 +1,708 @@
+//! Notices to owners (and to the security team): who gets one, and what it says, rendered for
+//! email (plain text), for queues and functions (the full JSON notice) and for chat (an AWS
+//! Chatbot custom notification).
+//!
+//! Names, tags and evidence come from whoever created the resource: untrusted. Every such
+//! value goes through [`clean`] (control and bidirectional-override characters removed, one
+//! line, length capped) and is shown inside quotes; in chat markdown it is escaped too. It can
+//! never add a line that looks like ours, change a subject, or inject markup.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::krampus::TaskAction;
+use crate::policy::Policy;
+use crate::time::{self, Millis};
+use crate::verdict::{DocketTask, TaskStatus, VerdictKind, VerdictRecord};
+
+/// What a notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoticeKind {
+    /// Tasks were scheduled: fix it before they run.
+    Warning,
+    /// A stronger task was added.
+    Escalated,
+    /// Every task was withdrawn (fixed, deleted, exempted).
+    Resolved,
+    /// Over a threshold without a task (warning level, or nothing Krampus can do): fix it.
+    Advisory,
+    /// Tasks were due but the blast radius held them: to the security team.
+    Held,
+    /// Pending tasks of one owner, on a schedule.
+    Digest,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Warning => "warning",
+            NoticeKind::Escalated => "escalated",
+            NoticeKind::Resolved => "resolved",
+            NoticeKind::Advisory => "advisory",
+            NoticeKind::Held => "held",
+            NoticeKind::Digest => "digest",
+        }
+    }
+}
+
+/// The notice a verdict calls for, if any.
+pub fn kind_of(r: &VerdictRecord) -> Option<NoticeKind> {
+    match r.kind {
+        VerdictKind::Held => Some(NoticeKind::Held),
+        VerdictKind::Act if r.previous_kind == VerdictKind::Act && r.level > r.previous_level => {
+            Some(NoticeKind::Escalated)
+        }
+        VerdictKind::Act if !r.scheduled.is_empty() => Some(NoticeKind::Warning),
+        VerdictKind::Warn | VerdictKind::Unactionable
+            if !matches!(
+                r.previous_kind,
+                VerdictKind::Warn | VerdictKind::Unactionable
+            ) =>
+        {
+            Some(NoticeKind::Advisory)
+        }
+        _ if !r.withdrawn.is_empty() && r.pending.is_empty() => Some(NoticeKind::Resolved),
+        _ => None,
+    }
+}
+
+/// One line of untrusted text: control and bidi-override characters dropped, whitespace runs
+/// made one space, cut to `max` characters with an ellipsis, double quotes made single.
+pub fn clean(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max * 4) + 3);
+    let mut n = 0;
+    let mut space = false;
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
+        if bidi || (c.is_control() && !c.is_whitespace()) || c == '\u{feff}' {
+            continue;
+        }
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if n >= max {
+            out.push('…');
+            return out;
+        }
+        if space {
+            out.push(' ');
+            n += 1;
+            space = false;
+        }
+        out.push(if c == '"' { '\'' } else { c });
+        n += 1;
+    }
+    out
+}
+
+/// Untrusted text for a chat message in markdown: cleaned, then every markup character escaped.
+pub fn markdown(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in clean(s, max).chars() {
+        if "\\`*_{}[]()<>#+-.!|~>&".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// SNS subjects: printable ASCII, one line, at most 100 characters.
+pub fn subject(s: &str) -> String {
+    let ascii: String = s
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() {
+                ' '
+            } else if c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    let mut out: String = clean(&ascii, 100).chars().filter(char::is_ascii).collect();
+    out.truncate(100);
+    out
+}
+
+/// `account → team, contact, topic`: the original Justice Engine's `mapping.json`. Accepts
+/// `[{"account", "team", "contact", "topic"}]` and Krampus's `AccountNumber`, `AccountName`,
+/// `ContactEmail`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountMap {
+    pub entries: BTreeMap<String, Team>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    #[serde(alias = "AccountName")]
+    pub team: String,
+    #[serde(
+        default,
+        alias = "ContactEmail",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub contact: Option<String>,
+    /// A dedicated SNS topic for this team's notices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MappingEntry {
+    #[serde(alias = "AccountNumber")]
+    account: String,
+    #[serde(flatten)]
+    team: Team,
+}
+
+impl AccountMap {
+    pub fn parse(bytes: &[u8]) -> Result<AccountMap, String> {
+        let list: Vec<MappingEntry> =
+            serde_json::from_slice(bytes).map_err(|e| format!("not an account mapping: {e}"))?;
+        let mut entries = BTreeMap::new();
+        for e in list {
+            if e.account.len() != 12 || !e.account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "`{}` is not a 12-digit account id",
+                    clean(&e.account, 40)
+                ));
+            }
+            entries.insert(e.account, e.team);
+        }
+        Ok(AccountMap { entries })
+    }
+}
+
+/// Who a notice goes to, and how that was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recipient {
+    /// A filter-policy value: lower-case `[a-z0-9._-]`, at most 64 characters.
+    pub team: String,
+    /// The owner named by the resource's tags (cleaned), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// `tag:<key>`, `account-mapping` or `default`.
+    pub found_by: String,
+}
+
+/// A value safe as an SNS filter-policy attribute: lower-case, `[a-z0-9._-]`, ≤ 64.
+pub fn attribute(s: &str) -> String {
+    let v: String = clean(s, 64)
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if v.is_empty() {
+        "unknown".into()
+    } else {
+        v
+    }
+}
+
+/// Tags (the policy's owner keys, case-insensitively, and a `team` tag), then the account
+/// mapping, then the security team's default.
+pub fn recipient(
+    tags: Option<&BTreeMap<String, String>>,
+    account: &str,
+    policy: &Policy,
+    map: &AccountMap,
+    default_team: &str,
+) -> Recipient {
+    let tag = |key: &str| -> Option<(String, String)> {
+        tags?.iter().find_map(|(k, v)| {
+            (k.eq_ignore_ascii_case(key) && !v.trim().is_empty()).then(|| (k.clone(), v.clone()))
+        })
+    };
+    let owner = policy.owner_tag_keys.iter().find_map(|k| tag(k));
+    let team_tag = tag("team");
+    let mapped = map.entries.get(account);
+    let (team, found_by) = match (&team_tag, mapped) {
+        (Some((k, v)), _) => (attribute(v), format!("tag:{}", clean(k, 64))),
+        (None, Some(t)) => (attribute(&t.team), "account-mapping".to_owned()),
+        (None, None) => match &owner {
+            Some((k, v)) => (attribute(v), format!("tag:{}", clean(k, 64))),
+            None => (attribute(default_team), "default".to_owned()),
+        },
+    };
+    Recipient {
+        team,
+        owner: owner.map(|(_, v)| clean(&v, 128)),
+        contact: mapped.and_then(|t| t.contact.as_deref().map(|c| clean(c, 254))),
+        topic: mapped.and_then(|t| t.topic.clone()),
+        found_by,
+    }
+}
+
+/// A notice ready to publish.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    /// What makes it once-only: the verdict id, or the digest's owner and window.
+    pub id: String,
+    pub recipient: Recipient,
+    /// Goes to the security topic rather than the owners'.
+    pub to_security: bool,
+    pub subject: String,
+    /// Plain text for email.
+    pub text: String,
+    /// The full notice for queues and functions.
+    pub json: Value,
+    /// An AWS Chatbot custom notification.
+    pub chat: Value,
+    /// SNS message attributes, for subscription filter policies.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// What the notice says about the engine: where to ask for an exemption.
+#[derive(Debug, Clone)]
+pub struct NoticeContext<'a> {
+    pub policy: &'a Policy,
+    pub accounts: &'a AccountMap,
+    pub default_team: &'a str,
+    /// How to reach the security team (an address or a channel), shown in every notice.
+    pub security_contact: &'a str,
+}
+
+const MAX_FINDINGS: usize = 40;
+const MAX_TASKS: usize = 60;
+
+/// The console page of a resource (the ARN deep link works for every type).
+pub fn console_link(arn: Option<&str>) -> Option<String> {
+    arn.map(|a| {
+        format!(
+            "https://console.aws.amazon.com/go/view?arn={}",
+            utf8_percent_encode(a, NON_ALPHANUMERIC)
+        )
+    })
+}
+
+fn when(action_time: i64, now: Millis) -> String {
+    let at = action_time.saturating_mul(1000);
+    let hours = (at - now) as f64 / 3_600_000.0;
+    let rel = if hours <= 0.0 {
+        "due now".to_owned()
+    } else if hours < 1.0 {
+        "in less than an hour".to_owned()
+    } else {
+        format!("in {} hours", hours.floor() as i64)
+    };
+    format!("{} ({rel})", time::format_rfc3339(at))
+}
+
+fn does(t: &DocketTask) -> String {
+    use crate::krampus::Effect;
+    let what = match t.effect {
+        Effect::Stop => "stop the resource",
+        Effect::RevokeIngressRule => "revoke the rule",
+        Effect::RevokeAllRules => "revoke every rule of the group",
+        Effect::RemoveGrant => "remove the grant",
+        Effect::StripAccess => "detach its policies and delete its access keys",
+        Effect::Delete => "DELETE the resource",
+        Effect::Refused => "nothing",
+    };
+    let action = match t.action {
+        TaskAction::Disable => "disable",
+        TaskAction::Kill => "kill",
+    };
+    format!("{action} ({what}; target: {})", clean(&t.target, 200))
+}
+
+/// The notice for one verdict record, or `None` when the verdict calls for none.
+pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice> {
+    let kind = kind_of(r)?;
+    let res = &r.resource;
+    let to = recipient(
+        res.tags.as_ref(),
+        &res.account,
+        ctx.policy,
+        ctx.accounts,
+        ctx.default_team,
+    );
+    let name = res.name.as_deref().unwrap_or(&res.resource_id);
+    let q = |s: &str, n: usize| format!("\"{}\"", clean(s, n));
+    let now = r.decided_at_ms;
+    let dry = if r.dry_run { " [dry run]" } else { "" };
+    let headline = match kind {
+        NoticeKind::Warning => "Action scheduled on your resource",
+        NoticeKind::Escalated => "Stronger action scheduled on your resource",
+        NoticeKind::Resolved => "Scheduled action withdrawn",
+        NoticeKind::Advisory => "Risky resource: please fix it",
+        NoticeKind::Held => "Verdict held by the blast-radius limit",
+        NoticeKind::Digest => "Pending actions",
+    };
+    let subject = subject(&format!(
+        "[Justice Engine]{dry} {headline}: {} {} in {}",
+        res.resource_type,
+        clean(name, 40),
+        res.account
+    ));
+
+    let mut text = String::new();
+    let mut line = |s: String| {
+        text.push_str(&s);
+        text.push('\n');
+    };
+    line(format!("{headline}.{dry}"));
+    if r.dry_run {
+        line("This is a dry run: nothing will be done to the resource.".into());
+    }
+    line(String::new());
+    line(format!("Resource:  {}", q(name, 200)));
+    line(format!("Type:      {}", clean(&res.resource_type, 100)));
+    line(format!(
+        "ARN:       {}",
+        q(res.arn.as_deref().unwrap_or("(none recorded)"), 300)
+    ));
+    line(format!(
+        "Account:   {}   Region: {}",
+        clean(&res.account, 20),
+        clean(&res.region, 30)
+    ));
+    if let Some(link) = console_link(res.arn.as_deref()) {
+        line(format!("Console:   {link}"));
+    }
+    line(format!(
+        "Owner:     {} (team {}, found by {})",
+        to.owner
+            .as_deref()
+            .map_or("unknown".to_owned(), |o| q(o, 128)),
+        to.team,
+        to.found_by
+    ));
+    line(format!("Score:     {} (level {})", r.score, r.level));
+    line(format!(
+        "Verdict:   {} — {}",
+        r.kind.as_str(),
+        q(&r.reason, 400)
+    ));
+    line(String::new());
+    if !r.findings.is_empty() {
+        line("Findings:".into());
+        for f in r.findings.iter().take(MAX_FINDINGS) {
+            line(format!(
+                "  - [{}] {} ({} points): {}",
+                f.severity,
+                f.rule,
+                f.points,
+                q(&f.evidence, 300)
+            ));
+            if !f.remediation.is_empty() {
+                line(format!("    How to fix: {}", clean(&f.remediation, 400)));
+            }
+        }
+        if r.findings.len() > MAX_FINDINGS {
+            line(format!("  … and {} more", r.findings.len() - MAX_FINDINGS));
+        }
+        line(String::new());
+    }
+    match kind {
+        NoticeKind::Warning | NoticeKind::Escalated => {
+            line("What will happen, unless the findings are fixed first:".into());
+            for t in r
+                .pending
+                .iter()
+                .filter(|t| t.status == TaskStatus::Pending)
+                .take(MAX_TASKS)
+            {
+                line(format!("  - {} at {}", does(t), when(t.action_time, now)));
+            }
+            line("Fixing every finding withdraws these actions automatically.".into());
+        }
+        NoticeKind::Resolved => {
+            line("These scheduled actions were withdrawn:".into());
+            for t in r.withdrawn.iter().take(MAX_TASKS) {
+                line(format!("  - {}", does(t)));
+            }
+        }
+        NoticeKind::Advisory => {
+            line(
+                "No automatic action is scheduled, but the resource is risky: please fix it."
+                    .into(),
+            );
+        }
+        NoticeKind::Held => {
+            line(
+                "Tasks were due but the blast-radius limit of new tasks this hour was reached."
+                    .into(),
+            );
+            line(
+                "Nothing was scheduled; the verdict is judged again as the resource is re-scored."
+                    .into(),
+            );
+        }
+        NoticeKind::Digest => {}
+    }
+    line(String::new());
+    line(format!(
+        "To ask for an exemption, write to the security team ({}) with the ARN and the reason; exemptions are granted with an expiry.",
+        clean(ctx.security_contact, 200)
+    ));
+    line(format!("Verdict id: {}", r.verdict_id));
+
+    let json = json!({
+        "kind": kind,
+        "subject": subject,
+        "text": text,
+        "verdict_id": r.verdict_id,
+        "dry_run": r.dry_run,
+        "recipient": to,
+        "resource": {
+            "name": clean(name, 200),
+            "type": res.resource_type,
+            "arn": res.arn.as_deref().map(|a| clean(a, 300)),
+            "account": res.account,
+            "region": res.region,
+            "console": console_link(res.arn.as_deref()),
+        },
+        "score": r.score,
+        "level": r.level,
+        "verdict": r.kind,
+        "reason": clean(&r.reason, 400),
+        "findings": r.findings.iter().take(MAX_FINDINGS).map(|f| json!({
+            "rule": f.rule, "severity": f.severity, "points": f.points,
+            "evidence": clean(&f.evidence, 300), "remediation": f.remediation,
+            "first_seen": f.first_seen,
+        })).collect::<Vec<_>>(),
+        "pending": r.pending.iter().take(MAX_TASKS).map(|t| json!({
+            "action": t.action, "effect": t.effect, "target": clean(&t.target, 200),
+            "action_time": t.action_time, "at": time::format_rfc3339(t.action_time.saturating_mul(1000)),
+        })).collect::<Vec<_>>(),
+        "withdrawn": r.withdrawn.iter().take(MAX_TASKS).map(|t| &t.unique_id).collect::<Vec<_>>(),
+        "decided_at": r.decided_at,
+    });
+    let chat = json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": subject,
+            "description": format!(
+                "*{}*: {} `{}` in {} ({})\nScore {} (level {}). {}{}",
+                headline,
+                markdown(&res.resource_type, 100),
+                markdown(name, 80),
+                res.account,
+                markdown(&res.region, 30),
+                r.score,
+                r.level,
+                markdown(&r.reason, 200),
+                match kind {
+                    NoticeKind::Warning | NoticeKind::Escalated => r
+                        .pending
+                        .iter()
+                        .filter(|t| t.status == TaskStatus::Pending)
+                        .map(|t| t.action_time)
+                        .min()
+                        .map(|at| format!("\nFirst action {}", markdown(&when(at, now), 80)))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                }
+            ),
+        },
+        "metadata": {"additionalContext": {"verdict_id": r.verdict_id}},
+    });
+    let action = r
+        .pending
+        .iter()
+        .filter(|t| t.status == TaskStatus::Pending)
+        .map(|t| t.action)
+        .max()
+        .map_or("none", |a| a.as_str());
+    let severity = r
+        .findings
+        .iter()
+        .map(|f| severity_rank(&f.severity))
+        .max()
+        .map_or("none", severity_name);
+    let attributes = BTreeMap::from([
+        ("team".to_owned(), to.team.clone()),
+        (
+            "owner".to_owned(),
+            attribute(to.owner.as_deref().unwrap_or("unknown")),
+        ),
+        ("account".to_owned(), res.account.clone()),
+        ("severity".to_owned(), severity.to_owned()),
+        ("action".to_owned(), action.to_owned()),
+        ("event".to_owned(), kind.as_str().to_owned()),
+    ]);
+    Some(Notice {
+        kind,
+        id: r.verdict_id.clone(),
+        to_security: kind == NoticeKind::Held,
+        recipient: to,
+        subject,
+        text,
+        json,
+        chat,
+        attributes,
+    })
+}
+
+fn severity_rank(s: &str) -> u8 {
+    match s {
+        "critical" => 4,
+        "high" => 3,
+        "medium" => 2,
+        "low" => 1,
+        _ => 0,
+    }
+}
+
+fn severity_name(r: u8) -> &'static str {
+    match r {
+        4 => "critical",
+        3 => "high",
+        2 => "medium",
+        1 => "low",
+        _ => "none",
+    }
+}
+
+impl Notice {
+    /// The SNS message with `MessageStructure=json`: text for email, the JSON notice for
+    /// SQS, Lambda and HTTP(S) (Chatbot reads the `https` one as a custom notification).
+    pub fn sns_message(&self) -> String {
+        let notice = self.json.to_string();
+        json!({
+            "default": self.text,
+            "email": self.text,
+            "email-json": notice,
+            "sqs": notice,
+            "lambda": notice,
+            "https": self.chat.to_string(),
+        })
+        .to_string()
+    }
+}
+
+/// One owner's pending tasks, for the digest.
+#[derive(Debug, Clone, Default)]
+pub struct DigestEntry {
+    pub resource: String,
+    pub arn: String,
+    pub action: String,
+    pub action_time: i64,
+    pub issues: Vec<String>,
+}
+
+/// The digest of one team's pending tasks in one window.
+pub fn digest(
+    team: &str,
+    window: &str,
+    entries: &[DigestEntry],
+    now: Millis,
+    security_contact: &str,
+) -> Notice {
+    let subject = subject(&format!(
+        "[Justice Engine] {} pending action(s) for team {}",
+        entries.len(),
+        attribute(team)
+    ));
+    let mut text = format!(
+        "Pending actions on your team's resources ({}), soonest first.\n\n",
+        entries.len()
+    );
+    let mut sorted: Vec<&DigestEntry> = entries.iter().collect();
+    sorted.sort_by_key(|e| e.action_time);
+    for e in sorted.iter().take(MAX_TASKS * 4) {
+        text.push_str(&format!(
+            "  - {} {} at {}\n",
+            clean(&e.action, 10),
+            format_args!("\"{}\"", clean(&e.arn, 300)),
+            when(e.action_time, now)
+        ));
+        for i in e.issues.iter().take(5) {
+            text.push_str(&format!("      \"{}\"\n", clean(i, 300)));
+        }
+    }
+    if sorted.len() > MAX_TASKS * 4 {
+        text.push_str(&format!("  … and {} more\n", sorted.len() - MAX_TASKS * 4));
+    }
+    text.push_str(&format!(
+        "\nFixing a resource withdraws its actions. Exemptions: write to the security team ({}).\n",
+        clean(security_contact, 200)
+    ));
+    let json = json!({
+        "kind": NoticeKind::Digest,
+        "team": attribute(team),
+        "window": window,
+        "tasks": sorted.iter().take(MAX_TASKS * 4).map(|e| json!({
+            "resource": clean(&e.resource, 300), "arn": clean(&e.arn, 300), "action": clean(&e.action, 10),
+            "action_time": e.action_time,
+        })).collect::<Vec<_>>(),
+    });
+    let chat = json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": subject,
+            "description": format!("{} pending action(s) for team {}", entries.len(), markdown(team, 64)),
+        },
+    });
+    let team_attr = attribute(team);
+    Notice {
+        kind: NoticeKind::Digest,
+        id: format!("digest-{window}-{team_attr}"),
+        recipient: Recipient {
+            team: team_attr.clone(),
+            owner: None,
+            contact: None,
+            topic: None,
+            found_by: "digest".into(),
+        },
+        to_security: false,
+        subject,
+        text,
+        json,
+        chat,
+        attributes: BTreeMap::from([
+            ("team".to_owned(), team_attr),
+            ("owner".to_owned(), "unknown".to_owned()),
+            ("account".to_owned(), "various".to_owned()),
+            ("severity".to_owned(), "none".to_owned()),
+            ("action".to_owned(), "none".to_owned()),
+            ("event".to_owned(), "digest".to_owned()),
+        ]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_keeps_one_line_and_no_tricks() {
+        assert_eq!(
+            clean("a\nSubject: x\r\n\u{202e}evil\u{202c}", 100),
+            "a Subject: x evil"
+        );
+        assert_eq!(clean("  padded  ", 100), "padded");
+        assert_eq!(clean("say \"hi\"", 100), "say 'hi'");
+        assert_eq!(clean(&"x".repeat(5000), 10), format!("{}…", "x".repeat(10)));
+        assert_eq!(
+            markdown("*bold* [link](http://x)", 100),
+            "\\*bold\\* \\[link\\]\\(http://x\\)"
+        );
+        assert_eq!(subject("é\nBcc: x"), "? Bcc: x");
+        assert_eq!(attribute("Team Platform!"), "team-platform-");
+    }
+}

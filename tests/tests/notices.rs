@@ -1,0 +1,226 @@
+//! Notices as owners read them: a snapshot of the email text and of the JSON notice for each
+//! kind, the recipient resolution, and hostile resource text neutralised.
+
+use std::collections::BTreeMap;
+
+use justice_core::allow::AllowList;
+use justice_core::krampus::TasksFile;
+use justice_core::notice::{self, AccountMap, DigestEntry, NoticeContext, NoticeKind};
+use justice_core::policy::Policy;
+use justice_core::time::HOUR_MS;
+use justice_core::verdict::{Decision, Docket, Judgement, VerdictRecord};
+use justice_core::RiskState;
+use justice_tests::states::{sg, ACCOUNT, T0};
+
+fn tagged(mut s: RiskState, tags: &[(&str, &str)]) -> RiskState {
+    s.tags = Some(
+        tags.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
+    s
+}
+
+fn decide(s: &RiskState, docket: Option<&Docket>, now: i64, budget: u32) -> Decision {
+    decide_on(s, docket, now, budget, &BTreeMap::new())
+}
+
+fn decide_on(
+    s: &RiskState,
+    docket: Option<&Docket>,
+    now: i64,
+    budget: u32,
+    board: &BTreeMap<String, i64>,
+) -> Decision {
+    let policy = Policy::default_policy();
+    let allow = AllowList::default();
+    let accounts = vec![ACCOUNT.to_owned()];
+    let j = Judgement {
+        policy: &policy,
+        allow: &allow,
+        accounts: &accounts,
+        now,
+        dry_run: false,
+    };
+    let mut budget = budget;
+    j.decide(&s.key, Some(s), docket, board, &mut budget)
+}
+
+fn owned(score: u32, revision: u64) -> RiskState {
+    let mut s = tagged(
+        sg(score, if score > 0 { &[22] } else { &[] }),
+        &[("Owner", "alice@example.com"), ("team", "Team-A")],
+    );
+    s.revision = revision;
+    s
+}
+
+/// The record of each kind, in order: warning, escalated, resolved, held, advisory.
+fn records() -> Vec<(NoticeKind, VerdictRecord)> {
+    // The tasks as they stand in tasks.json between the decisions.
+    let mut file = TasksFile::default();
+    let mut on_board = |d: &Decision| {
+        file.apply(&d.remove, &d.add);
+        file.ours()
+            .remove(d.docket.key.as_str())
+            .unwrap_or_default()
+    };
+    let d1 = decide(&owned(60, 1), None, T0, 10);
+    let b1 = on_board(&d1);
+    let d2 = decide_on(&owned(160, 2), Some(&d1.docket), T0 + 5 * HOUR_MS, 10, &b1);
+    let b2 = on_board(&d2);
+    let d3 = decide_on(&owned(0, 3), Some(&d2.docket), T0 + 6 * HOUR_MS, 10, &b2);
+    let held = decide(&owned(60, 1), None, T0, 0);
+    let warn = decide(&owned(30, 1), None, T0, 10);
+    vec![
+        (NoticeKind::Warning, d1.record.expect("record")),
+        (NoticeKind::Escalated, d2.record.expect("record")),
+        (NoticeKind::Resolved, d3.record.expect("record")),
+        (NoticeKind::Held, held.record.expect("record")),
+        (NoticeKind::Advisory, warn.record.expect("record")),
+    ]
+}
+
+fn ctx<'a>(policy: &'a Policy, map: &'a AccountMap) -> NoticeContext<'a> {
+    NoticeContext {
+        policy,
+        accounts: map,
+        default_team: "security",
+        security_contact: "security@example.com",
+    }
+}
+
+#[test]
+fn each_kind_of_notice_renders_as_snapshotted() {
+    let policy = Policy::default_policy();
+    let map = AccountMap::default();
+    for (kind, record) in records() {
+        let n = notice::for_verdict(&record, &ctx(&policy, &map)).expect("a notice");
+        assert_eq!(n.kind, kind);
+        assert_eq!(n.to_security, kind == NoticeKind::Held);
+        assert_eq!(n.attributes["team"], "team-a");
+        assert_eq!(n.attributes["event"], kind.as_str());
+        assert!(n.subject.len() <= 100 && n.subject.is_ascii());
+        insta::assert_snapshot!(format!("{}_text", kind.as_str()), n.text);
+        insta::assert_json_snapshot!(format!("{}_json", kind.as_str()), n.json);
+    }
+    let entries = vec![
+        DigestEntry {
+            resource: "web".into(),
+            arn: format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-1"),
+            action: "disable".into(),
+            action_time: T0 / 1000 + 24 * 3600,
+            issues: vec!["tcp/22 open to 0.0.0.0/0".into()],
+        },
+        DigestEntry {
+            resource: "db".into(),
+            arn: format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders"),
+            action: "disable".into(),
+            action_time: T0 / 1000 + 3 * 3600,
+            issues: vec!["publicly accessible".into()],
+        },
+    ];
+    let d = notice::digest(
+        "team-a",
+        "2026-09-21T00:00:00.000Z",
+        &entries,
+        T0,
+        "security@example.com",
+    );
+    insta::assert_snapshot!("digest_text", d.text);
+    insta::assert_json_snapshot!("digest_json", d.json);
+}
+
+#[test]
+fn owners_come_from_tags_then_the_account_mapping_then_the_default() {
+    let policy = Policy::default_policy();
+    let map = AccountMap::parse(
+        format!(r#"[{{"account": "{ACCOUNT}", "team": "payments", "contact": "pay@example.com", "topic": "arn:aws:sns:us-east-1:{ACCOUNT}:payments"}}]"#).as_bytes(),
+    )
+    .expect("mapping");
+    let tags = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let r = notice::recipient(
+        Some(&tags(&[("TEAM", "Web-Shop"), ("OWNER", "bob")])),
+        ACCOUNT,
+        &policy,
+        &map,
+        "security",
+    );
+    assert_eq!(
+        (r.team.as_str(), r.owner.as_deref(), r.found_by.as_str()),
+        ("web-shop", Some("bob"), "tag:TEAM")
+    );
+    let r = notice::recipient(
+        Some(&tags(&[("owner", "bob")])),
+        ACCOUNT,
+        &policy,
+        &map,
+        "security",
+    );
+    assert_eq!(
+        (r.team.as_str(), r.found_by.as_str()),
+        ("payments", "account-mapping")
+    );
+    assert_eq!(
+        r.topic.as_deref(),
+        Some(format!("arn:aws:sns:us-east-1:{ACCOUNT}:payments").as_str())
+    );
+    let r = notice::recipient(None, "999988887777", &policy, &map, "security");
+    assert_eq!(
+        (r.team.as_str(), r.found_by.as_str()),
+        ("security", "default")
+    );
+    // Krampus's mapping keys are read too.
+    let k = AccountMap::parse(br#"[{"AccountNumber": "210987654321", "AccountName": "prod_website", "ContactEmail": "prod@example.com"}]"#).expect("krampus mapping");
+    assert_eq!(k.entries["210987654321"].team, "prod_website");
+    assert!(AccountMap::parse(br#"[{"account": "12", "team": "x"}]"#).is_err());
+}
+
+#[test]
+fn hostile_resource_text_cannot_forge_lines_subjects_or_markup() {
+    let evil_name = format!(
+        "web\nSubject: URGENT wire money\r\nARN: arn:aws:iam::000000000000:root\u{202e}gnp.exe <script>alert(1)</script> *[click](http://evil)* {}",
+        "A".repeat(5000)
+    );
+    let mut s = tagged(
+        sg(60, &[22]),
+        &[
+            ("Owner", "mallory\nTeam: security"),
+            ("team", "team-a\u{2066}\n"),
+        ],
+    );
+    s.resource_name = Some(evil_name);
+    let d = decide(&s, None, T0, 10);
+    let policy = Policy::default_policy();
+    let map = AccountMap::default();
+    let n = notice::for_verdict(d.record.as_ref().expect("record"), &ctx(&policy, &map))
+        .expect("notice");
+    for line in n.text.lines() {
+        assert!(
+            !line.starts_with("Subject:") && !line.starts_with("ARN: arn:aws:iam::000000000000"),
+            "forged line: {line}"
+        );
+        assert!(
+            line.chars().count() < 1000,
+            "a line of {} characters",
+            line.chars().count()
+        );
+    }
+    assert_eq!(n.text.lines().filter(|l| l.starts_with("ARN:")).count(), 1);
+    assert!(!n.text.contains('\u{202e}') && !n.text.contains('\u{2066}') && !n.text.contains('\r'));
+    assert!(!n.subject.contains('\n') && n.subject.len() <= 100);
+    assert_eq!(n.attributes["team"], "team-a");
+    let chat = n.chat["content"]["description"]
+        .as_str()
+        .expect("chat text");
+    assert!(
+        !chat.contains("<script>") && !chat.contains("[click]"),
+        "{chat}"
+    );
+    assert!(n.sns_message().len() < 256 * 1024);
+}

@@ -1,0 +1,345 @@
+//! The notifier over the wire: verdict records written by the judge to moto's S3, the notifier
+//! Lambda's handler on their `ObjectCreated` events, SNS topics with SQS queues subscribed by
+//! team filter policies. Asserts on the bodies the queues receive.
+
+use std::sync::Arc;
+
+use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
+use justice_core::policy::Policy;
+use justice_core::RiskState;
+use justice_service::{Change, Judge, JudgeSettings};
+use justice_tests::aws::{
+    create_bucket, create_risk_table, drain_messages, dynamo, full_runtime, sdk, unique, RequestLog,
+};
+use justice_tests::states::{finding, sg, state, ACCOUNT, T0};
+use serde_json::{json, Value};
+
+struct World {
+    s3: aws_sdk_s3::Client,
+    sns: aws_sdk_sns::Client,
+    sqs: aws_sdk_sqs::Client,
+    store: DynamoRiskStore,
+    bucket: String,
+    owners: String,
+    security: String,
+    team_a: String,
+    team_b: String,
+    security_q: String,
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("q"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("arn");
+    (url, arn)
+}
+
+async fn topic(sns: &aws_sdk_sns::Client) -> String {
+    sns.create_topic()
+        .name(unique("topic"))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("arn")
+}
+
+async fn subscribe(sns: &aws_sdk_sns::Client, topic: &str, queue_arn: &str, filter: Option<Value>) {
+    let mut s = sns
+        .subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint(queue_arn);
+    if let Some(f) = filter {
+        s = s.attributes("FilterPolicy", f.to_string());
+    }
+    s.send().await.expect("subscribe");
+}
+
+async fn world() -> World {
+    let conf = sdk().await;
+    let s3 = justice_aws::s3_client(&conf);
+    let sns = aws_sdk_sns::Client::new(&conf);
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let ddb = dynamo(&conf, &RequestLog::default());
+    let table = create_risk_table(&ddb).await;
+    let bucket = create_bucket(&s3).await;
+    let owners = topic(&sns).await;
+    let security = topic(&sns).await;
+    let (team_a, a_arn) = queue(&sqs).await;
+    let (team_b, b_arn) = queue(&sqs).await;
+    let (security_q, s_arn) = queue(&sqs).await;
+    subscribe(&sns, &owners, &a_arn, Some(json!({"team": ["team-a"]}))).await;
+    subscribe(&sns, &owners, &b_arn, Some(json!({"team": ["team-b"]}))).await;
+    subscribe(&sns, &security, &s_arn, None).await;
+    World {
+        store: DynamoRiskStore::new(ddb, table, 90),
+        s3,
+        sns,
+        sqs,
+        bucket,
+        owners,
+        security,
+        team_a,
+        team_b,
+        security_q,
+    }
+}
+
+impl World {
+    fn board(&self) -> S3TaskBoard {
+        S3TaskBoard::new(
+            self.s3.clone(),
+            &self.bucket,
+            "tasks.json",
+            "verdicts/",
+            None,
+        )
+    }
+
+    fn outbox(&self) -> SnsOutbox {
+        SnsOutbox::new(self.sns.clone(), &self.security)
+            .with_owner_topic(&self.owners)
+            .with_sent_log(self.s3.clone(), &self.bucket, "notices/sent/")
+    }
+
+    fn notifier(&self) -> justice_notifier::App {
+        let config = justice_notifier::Config::from_lookup(|k| match k {
+            "TASKS_BUCKET" => Some(self.bucket.clone()),
+            "OWNER_TOPIC_ARN" => Some(self.owners.clone()),
+            "SECURITY_TOPIC_ARN" => Some(self.security.clone()),
+            "SECURITY_CONTACT" => Some("security@example.com".into()),
+            "DRY_RUN" => Some("false".into()),
+            _ => None,
+        })
+        .expect("config");
+        justice_notifier::App {
+            board: self.board(),
+            outbox: self.outbox(),
+            policy: PolicyProvider::Fixed(Arc::new(Policy::default_policy())),
+            settings: justice_notifier::settings(&config),
+            config,
+        }
+    }
+
+    async fn judge(&self, states: &[RiskState], blast: u32) {
+        let board = self.board();
+        let outbox = self.outbox();
+        let settings = JudgeSettings {
+            dry_run: false,
+            accounts: vec![ACCOUNT.to_owned()],
+            blast_per_hour: blast,
+            max_attempts: 8,
+        };
+        let judge = Judge {
+            board: &board,
+            dockets: &self.store,
+            outbox: &outbox,
+            settings: &settings,
+        };
+        let changes: Vec<Change> = states
+            .iter()
+            .map(|s| Change {
+                id: s.key.to_string(),
+                key: s.key.clone(),
+                state: Some(s.clone()),
+            })
+            .collect();
+        let r = judge
+            .judge(&changes, &Policy::default_policy(), T0)
+            .await
+            .expect("judge");
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+    }
+
+    /// The `ObjectCreated` event S3 sends for the verdict records, keys URL-encoded.
+    async fn verdict_event(&self) -> Value {
+        let listed = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix("verdicts/")
+            .send()
+            .await
+            .expect("list");
+        let keys: Vec<String> = listed
+            .contents()
+            .iter()
+            .map(|o| {
+                o.key()
+                    .unwrap_or_default()
+                    .replace('/', "%2F")
+                    .replace(' ', "+")
+            })
+            .collect();
+        s3_event(&self.bucket, &keys)
+    }
+
+    /// The notices a queue received: the `Message` of each SNS envelope, parsed.
+    async fn received(&self, queue: &str) -> Vec<(Value, Value)> {
+        drain_messages(&self.sqs, queue)
+            .await
+            .into_iter()
+            .map(|env| {
+                let msg: Value = serde_json::from_str(env["Message"].as_str().unwrap_or("null"))
+                    .unwrap_or(Value::Null);
+                (env, msg)
+            })
+            .collect()
+    }
+}
+
+/// An `ObjectCreated:Put` event as S3 sends it to Lambda (keys already URL-encoded).
+fn s3_event(bucket: &str, keys: &[String]) -> Value {
+    let records: Vec<Value> = keys
+        .iter()
+        .map(|key| {
+            json!({
+                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                "eventTime": "2026-11-26T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:AROAEXAMPLE:judge"},
+                "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+                "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "verdicts",
+                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"}, "arn": format!("arn:aws:s3:::{bucket}")},
+                    "object": {"key": key, "size": 1024, "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"}
+                }
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn of_team(id: &str, team: &str, name: &str) -> RiskState {
+    let mut s = sg(60, &[22]);
+    s.key = justice_core::ResourceKey::new(ACCOUNT, "us-east-1", "AWS::EC2::SecurityGroup", id);
+    s.resource_id = id.to_owned();
+    s.arn = Some(format!(
+        "arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{id}"
+    ));
+    s.resource_name = Some(name.to_owned());
+    s.tags = Some(
+        [
+            ("team".to_owned(), team.to_owned()),
+            ("owner".to_owned(), format!("{team}-lead")),
+        ]
+        .into(),
+    );
+    s
+}
+
+#[test]
+fn each_team_gets_only_its_notices_once_and_security_gets_the_holds() {
+    full_runtime().block_on(async {
+        let w = world().await;
+        let hostile = format!(
+            "web\nSubject: URGENT\r\nARN: arn:aws:iam::000000000000:root \u{202e}fdp.exe <b>bold</b> {}",
+            "x".repeat(5000)
+        );
+        // Hostile text in the name and in the owner tag alike.
+        let mut a1 = of_team("sg-a1", "team-a", &hostile);
+        if let Some(tags) = a1.tags.as_mut() {
+            tags.insert("owner".into(), format!("mallory\nTeam: security\n<a href=x>{}", "y".repeat(5000)));
+        }
+        w.judge(&[a1, of_team("sg-b1", "team-b", "api")], 10).await;
+        // A third resource over the budget: held, to security.
+        let inst = state(
+            "AWS::EC2::Instance",
+            "i-held",
+            Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-held")),
+            70,
+            vec![finding("ec2-public-imdsv1", "IMDSv1 on a public instance", vec![])],
+        );
+        w.judge(&[inst], 2).await;
+        drain_messages(&w.sqs, &w.security_q).await; // the judge's own hold alert
+
+        let app = w.notifier();
+        let event = w.verdict_event().await;
+        assert_eq!(event["Records"].as_array().map(Vec::len), Some(3));
+        let out = app.run(event.clone(), T0).await.expect("notified");
+        assert_eq!(out["notices"].as_array().map(Vec::len), Some(3), "{out}");
+
+        let a = w.received(&w.team_a).await;
+        let b = w.received(&w.team_b).await;
+        let s = w.received(&w.security_q).await;
+        assert_eq!((a.len(), b.len(), s.len()), (1, 1, 1), "a {a:?}\nb {b:?}\ns {s:?}");
+        assert_eq!(a[0].0["MessageAttributes"]["team"]["Value"], "team-a");
+        assert_eq!(b[0].1["recipient"]["team"], "team-b");
+        assert_eq!(s[0].1["kind"], "held");
+        for (env, msg) in [&a[0], &b[0]] {
+            assert_eq!(msg["kind"], "warning");
+            assert_eq!(env["MessageAttributes"]["event"]["Value"], "warning");
+            assert_eq!(env["MessageAttributes"]["action"]["Value"], "disable");
+            assert!(msg["pending"][0]["action_time"].is_i64());
+        }
+        // The hostile name arrives neutralised.
+        let text = a[0].1["text"].as_str().expect("text");
+        assert_eq!(text.lines().filter(|l| l.starts_with("ARN:")).count(), 1, "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("Subject:")), "{text}");
+        assert!(!text.contains('\u{202e}') && !text.contains('\r'));
+        assert!(!text.lines().any(|l| l.starts_with("Team:")), "{text}");
+        let owner = a[0].0["MessageAttributes"]["owner"]["Value"].as_str().expect("owner attribute");
+        assert!(owner.len() <= 64 && owner.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)), "{owner}");
+        let name = a[0].1["resource"]["name"].as_str().expect("name");
+        assert!(name.chars().count() <= 201 && !name.contains('\n'), "{name}");
+        let subject = a[0].0["Subject"].as_str().expect("subject");
+        assert!(subject.len() <= 100 && subject.is_ascii() && !subject.contains('\n'), "{subject}");
+
+        // A retried invocation publishes nothing again.
+        let again = app.run(event, T0).await.expect("notified");
+        assert!(again["notices"].as_array().expect("list").iter().all(|n| n["status"] == "already-sent"), "{again}");
+        assert!(w.received(&w.team_a).await.is_empty());
+        assert!(w.received(&w.team_b).await.is_empty());
+        assert!(w.received(&w.security_q).await.is_empty());
+
+        // The digest reaches each team once per window.
+        for _ in 0..2 {
+            app.run(json!({"justice": "digest"}), T0 + 3_600_000).await.expect("digest");
+        }
+        let a = w.received(&w.team_a).await;
+        let b = w.received(&w.team_b).await;
+        assert_eq!((a.len(), b.len()), (1, 1));
+        assert_eq!(a[0].1["kind"], "digest");
+        assert_eq!(a[0].1["tasks"].as_array().map(Vec::len), Some(1));
+    });
+}
+
+#[test]
+fn a_key_that_is_not_a_verdict_or_is_missing_is_handled_by_name() {
+    full_runtime().block_on(async {
+        let w = world().await;
+        let app = w.notifier();
+        let event = |key: &str| s3_event(&w.bucket, &[key.to_owned()]);
+        let out = app.run(event("tasks.json"), T0).await.expect("ignored");
+        assert_eq!(out["notices"].as_array().map(Vec::len), Some(0));
+        let e = app
+            .run(event("verdicts/v-missing-1.json"), T0)
+            .await
+            .expect_err("missing record");
+        assert!(e.to_string().contains("verdicts/v-missing-1.json"), "{e}");
+        assert_eq!(
+            justice_notifier::decode_key("verdicts/a+b%2Bc.json").expect("key"),
+            "verdicts/a b+c.json"
+        );
+    });
+}
