@@ -9,6 +9,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+bash infra/template.sh
 # shellcheck source=infra/moto.sh
 source infra/moto.sh
 echo "== cargo test"
@@ -17,3 +18,5 @@ trap 'kill "$moto_pid" 2>/dev/null || true; rm -f "$log" "$moto_log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # One closing line for the whole suite.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log"
+# The Lambda functions as SAM builds them: arm64, zipped, with their sizes.
+bash infra/lambda_build.sh
