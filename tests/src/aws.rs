@@ -292,3 +292,106 @@ pub async fn drain_messages(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<serde
         }
     }
 }
+
+/// An `ObjectCreated:Put` event as S3 sends it to Lambda (keys already URL-encoded).
+pub fn s3_event(bucket: &str, keys: &[String]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|key| {
+            serde_json::json!({
+                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                "eventTime": "2026-11-26T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:AROAEXAMPLE:judge"},
+                "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+                "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "verdicts",
+                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"}, "arn": format!("arn:aws:s3:::{bucket}")},
+                    "object": {"key": key, "size": 1024, "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"}
+                }
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+/// The stream's records since `after` (a sequence number), as Lambda delivers them.
+pub async fn stream_event(
+    conf: &aws_config::SdkConfig,
+    table: &str,
+    after: Option<&str>,
+) -> (serde_json::Value, Option<String>) {
+    let ddb = aws_sdk_dynamodb::Client::new(conf);
+    let streams = aws_sdk_dynamodbstreams::Client::new(conf);
+    let arn = ddb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe table")
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .expect("stream arn");
+    let shards = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .expect("describe stream")
+        .stream_description
+        .map(|d| d.shards.unwrap_or_default())
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    let mut last = after.map(str::to_owned);
+    for shard in shards {
+        let mut it = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id().unwrap_or_default());
+        it = match after {
+            Some(seq) => it
+                .shard_iterator_type(
+                    aws_sdk_dynamodbstreams::types::ShardIteratorType::AfterSequenceNumber,
+                )
+                .sequence_number(seq),
+            None => it.shard_iterator_type(
+                aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon,
+            ),
+        };
+        let iterator = it.send().await.expect("iterator").shard_iterator;
+        let got = streams
+            .get_records()
+            .set_shard_iterator(iterator)
+            .send()
+            .await
+            .expect("get records");
+        for r in got.records.unwrap_or_default() {
+            let d = r.dynamodb.clone().expect("stream record");
+            let item = |m: Option<
+                std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
+            >| {
+                serde_json::to_value(serde_dynamo::Item::from(m.unwrap_or_default()))
+                    .expect("item json")
+            };
+            last = d.sequence_number.clone();
+            records.push(serde_json::json!({
+                "eventID": r.event_id,
+                "eventName": r.event_name.map(|n| n.as_str().to_owned()),
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": arn,
+                "dynamodb": {
+                    "Keys": item(d.keys),
+                    "NewImage": item(d.new_image),
+                    "OldImage": item(d.old_image),
+                    "SequenceNumber": d.sequence_number,
+                    "SizeBytes": d.size_bytes,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES"
+                }
+            }));
+        }
+    }
+    (serde_json::json!({ "Records": records }), last)
+}

@@ -14,7 +14,7 @@ use justice_core::RiskState;
 use justice_service::{Change, DocketStore, Judge, JudgeSettings};
 use justice_tests::aws::{
     create_bucket, create_risk_table, drain_messages, dynamo, full_runtime, get_object,
-    objects_under, sdk, topic_with_queue, RequestLog,
+    objects_under, sdk, stream_event, topic_with_queue, RequestLog,
 };
 use justice_tests::states::{finding, ingress, sg, state, ACCOUNT, T0};
 use serde_json::{json, Value};
@@ -543,86 +543,6 @@ fn a_broken_tasks_file_is_never_overwritten() {
             .expect("dockets")
             .is_empty());
     });
-}
-
-/// The stream's records since `after` (a sequence number), as Lambda delivers them.
-async fn stream_event(
-    conf: &aws_config::SdkConfig,
-    table: &str,
-    after: Option<&str>,
-) -> (Value, Option<String>) {
-    let ddb = aws_sdk_dynamodb::Client::new(conf);
-    let streams = aws_sdk_dynamodbstreams::Client::new(conf);
-    let arn = ddb
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect("describe table")
-        .table
-        .and_then(|t| t.latest_stream_arn)
-        .expect("stream arn");
-    let shards = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .expect("describe stream")
-        .stream_description
-        .map(|d| d.shards.unwrap_or_default())
-        .unwrap_or_default();
-    let mut records = Vec::new();
-    let mut last = after.map(str::to_owned);
-    for shard in shards {
-        let mut it = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(shard.shard_id().unwrap_or_default());
-        it = match after {
-            Some(seq) => it
-                .shard_iterator_type(
-                    aws_sdk_dynamodbstreams::types::ShardIteratorType::AfterSequenceNumber,
-                )
-                .sequence_number(seq),
-            None => it.shard_iterator_type(
-                aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon,
-            ),
-        };
-        let iterator = it.send().await.expect("iterator").shard_iterator;
-        let got = streams
-            .get_records()
-            .set_shard_iterator(iterator)
-            .send()
-            .await
-            .expect("get records");
-        for r in got.records.unwrap_or_default() {
-            let d = r.dynamodb.clone().expect("stream record");
-            let item = |m: Option<
-                std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
-            >| {
-                serde_json::to_value(serde_dynamo::Item::from(m.unwrap_or_default()))
-                    .expect("item json")
-            };
-            last = d.sequence_number.clone();
-            records.push(json!({
-                "eventID": r.event_id,
-                "eventName": r.event_name.map(|n| n.as_str().to_owned()),
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": arn,
-                "dynamodb": {
-                    "Keys": item(d.keys),
-                    "NewImage": item(d.new_image),
-                    "OldImage": item(d.old_image),
-                    "SequenceNumber": d.sequence_number,
-                    "SizeBytes": d.size_bytes,
-                    "StreamViewType": "NEW_AND_OLD_IMAGES"
-                }
-            }));
-        }
-    }
-    (json!({ "Records": records }), last)
 }
 
 #[test]

@@ -9,7 +9,8 @@ use justice_core::policy::Policy;
 use justice_core::RiskState;
 use justice_service::{Change, Judge, JudgeSettings};
 use justice_tests::aws::{
-    create_bucket, create_risk_table, drain_messages, dynamo, full_runtime, sdk, unique, RequestLog,
+    create_bucket, create_risk_table, drain_messages, dynamo, full_runtime, s3_event, sdk, unique,
+    RequestLog,
 };
 use justice_tests::states::{finding, sg, state, ACCOUNT, T0};
 use serde_json::{json, Value};
@@ -205,29 +206,6 @@ impl World {
             })
             .collect()
     }
-}
-
-/// An `ObjectCreated:Put` event as S3 sends it to Lambda (keys already URL-encoded).
-fn s3_event(bucket: &str, keys: &[String]) -> Value {
-    let records: Vec<Value> = keys
-        .iter()
-        .map(|key| {
-            json!({
-                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-                "eventTime": "2026-11-26T00:00:00.000Z", "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:AROAEXAMPLE:judge"},
-                "requestParameters": {"sourceIPAddress": "10.0.0.1"},
-                "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "verdicts",
-                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"}, "arn": format!("arn:aws:s3:::{bucket}")},
-                    "object": {"key": key, "size": 1024, "eTag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5"}
-                }
-            })
-        })
-        .collect();
-    json!({ "Records": records })
 }
 
 fn of_team(id: &str, team: &str, name: &str) -> RiskState {
