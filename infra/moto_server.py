@@ -1,6 +1,12 @@
-"""moto in server mode, with one divergence from AWS corrected.
+"""moto in server mode, with two divergences from AWS corrected.
 
-AWS Config's JSON API (awsJson1_1) sends timestamps such as `configurationItemCaptureTime` as
+1. moto serves requests on many threads and checks the conditions of a write before making
+it, unlocked: two S3 PUTs with the same `If-Match` ETag, or two conditional DynamoDB writes,
+can both succeed when they arrive together (seen under load: a lost tasks.json update, and a
+blast-radius budget granted twice). In AWS each conditional write is atomic. This launcher
+serves one request at a time, so every condition is checked and acted on atomically.
+
+2. AWS Config's JSON API (awsJson1_1) sends timestamps such as `configurationItemCaptureTime` as
 epoch seconds. moto 5 writes them as text ("2026-11-26 19:18:43.101412+00:00"), which boto3
 tolerates and the Rust SDK rightly rejects. This launcher rewrites those values in moto's
 Config responses to epoch seconds and starts moto unchanged otherwise. It changes the fake,
@@ -14,8 +20,10 @@ import datetime
 import json
 import os
 import sys
+import threading
 
 from moto.config import responses
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 
 TIME_KEYS = {"configurationItemCaptureTime", "resourceCreationTime"}
@@ -53,6 +61,19 @@ for operation in (
     "batch_get_aggregate_resource_config",
 ):
     patch(operation)
+
+
+_one_at_a_time = threading.Lock()
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _serialized(self, environ, start_response):
+    # The whole response is built under the lock (moto builds it in memory anyway).
+    with _one_at_a_time:
+        return list(_dispatch(self, environ, start_response))
+
+
+DomainDispatcherApplication.__call__ = _serialized
 
 
 # Benchmarks only (never the tests): moto backs up the whole table before every

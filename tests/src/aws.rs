@@ -49,6 +49,32 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A moto account no other test (or earlier run against the same moto) has used: tests that
+/// list what an account holds (a back-fill) see only their own resources.
+pub fn fresh_account() -> String {
+    let h = justice_core::item::hash_parts(&[&unique("account")]);
+    format!("9{:011}", h % 100_000_000_000)
+}
+
+/// SDK configuration pointed at moto, acting in `account` (moto switches accounts on the
+/// credentials of an assumed role, as AWS does).
+pub async fn sdk_in(account: &str) -> aws_config::SdkConfig {
+    let base = sdk().await;
+    let role = aws_config::sts::AssumeRoleProvider::builder(format!(
+        "arn:aws:iam::{account}:role/justice-tests"
+    ))
+    .session_name("justice-tests")
+    .configure(&base)
+    .build()
+    .await;
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(role)
+        .load()
+        .await
+}
+
 /// Counts the requests a client sends, by operation (the `X-Amz-Target` of DynamoDB's
 /// JSON protocol).
 #[derive(Debug, Clone, Default)]

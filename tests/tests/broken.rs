@@ -195,7 +195,7 @@ fn any_json() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(justice_tests::proptest_config(512))]
 
     /// Replacing any node of any fixture with any JSON value never panics.
     #[test]

@@ -3,15 +3,20 @@
 //! moto every test here fails with instructions.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
+use justice_core::allow::AllowList;
 use justice_core::krampus::{TasksFile, TASK_SOURCE};
+use justice_core::notice::AccountMap;
 use justice_core::policy::Policy;
 use justice_core::time::{Millis, HOUR_MS};
+use justice_core::verdict::VerdictRecord;
 use justice_core::RiskState;
-use justice_service::{Change, DocketStore, Judge, JudgeSettings};
+use justice_service::{
+    BoardError, BoardRead, BoardWrite, Change, DocketStore, Judge, JudgeSettings, TaskBoard,
+};
 use justice_tests::aws::{
     create_bucket, create_risk_table, drain_messages, dynamo, full_runtime, get_object,
     objects_under, sdk, stream_event, topic_with_queue, RequestLog,
@@ -82,21 +87,6 @@ fn change(s: &RiskState) -> Change {
     }
 }
 
-/// A clock where an hour passes every `ms_per_hour` milliseconds, shared by the judges and
-/// the Krampus stand-in as the wall clock is in AWS.
-#[derive(Clone, Copy)]
-struct FastClock {
-    start: Instant,
-    ms_per_hour: u64,
-}
-
-impl FastClock {
-    fn now(&self) -> Millis {
-        let real = self.start.elapsed().as_millis() as i64;
-        T0 + real * HOUR_MS / self.ms_per_hour as i64
-    }
-}
-
 /// The state of resource `i` of worker `w` at round `r`: risky from round `i % 4`, escalated
 /// to kill three rounds later when `i % 3 == 0`, fixed for good the round after when
 /// `i % 5 == 4` (before its grace ends: its task is withdrawn, not run).
@@ -138,12 +128,14 @@ struct Rewriter {
     resurrected: Vec<String>,
     conflicts: usize,
     passes: usize,
+    /// Passes that rewrote the file after every judge had read it and before any judge wrote.
+    mid_batch_writes: usize,
 }
 
-/// One Krampus run, as `lib/krampus_tasks.py` does it (tasks whose time has passed are run and
-/// dropped; the rest and every other top-level key are written back), but with the
-/// conditional write Krampus lacks, retried on 412.
-async fn krampus_pass(aws: &Aws, clock: FastClock, log: &mut Rewriter) {
+/// One Krampus run at `now`, as `lib/krampus_tasks.py` does it (tasks whose time has passed are
+/// run and dropped; the rest and every other top-level key are written back), but with the
+/// conditional write Krampus lacks, retried on 412. True when it rewrote the file.
+async fn krampus_pass(aws: &Aws, now: Millis, log: &mut Rewriter) -> bool {
     loop {
         let out = aws
             .s3
@@ -152,11 +144,11 @@ async fn krampus_pass(aws: &Aws, clock: FastClock, log: &mut Rewriter) {
             .key("tasks.json")
             .send()
             .await;
-        let Ok(out) = out else { return };
+        let Ok(out) = out else { return false };
         let etag = out.e_tag().expect("etag").to_owned();
         let bytes = out.body.collect().await.expect("body").into_bytes();
         let mut file = TasksFile::parse(&bytes).expect("tasks file");
-        let now_s = clock.now() / 1000;
+        let now_s = now / 1000;
         let mut seen = BTreeSet::new();
         for t in &file.tasks {
             if let Some(id) = t.get("unique_id").and_then(Value::as_str) {
@@ -186,7 +178,7 @@ async fn krampus_pass(aws: &Aws, clock: FastClock, log: &mut Rewriter) {
         });
         if run.is_empty() {
             log.passes += 1;
-            return;
+            return false;
         }
         let put = aws
             .s3
@@ -201,13 +193,79 @@ async fn krampus_pass(aws: &Aws, clock: FastClock, log: &mut Rewriter) {
             Ok(_) => {
                 log.executed.extend(run);
                 log.passes += 1;
-                return;
+                return true;
             }
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
                 log.conflicts += 1;
             }
             Err(e) => panic!("Krampus stand-in put: {e:?}"),
         }
+    }
+}
+
+/// The interleaving of one round, decided by the test rather than by this machine's speed:
+/// every judge reads `tasks.json`, then Krampus runs, then the judges write. Krampus's write
+/// (when it has tasks due) makes every judge's write fail with 412, and the first judge to
+/// write makes the others' fail: the races happen by construction, every round, and the judges
+/// must recover from them through the real conditional writes of S3 (moto).
+struct Schedule {
+    aws: Arc<Aws>,
+    /// The round being played (the judges' boards gate their first read of each round).
+    round: AtomicUsize,
+    /// The clock of the round, shared by the judges and Krampus as the wall clock is in AWS.
+    now: AtomicI64,
+    barrier: tokio::sync::Barrier,
+    krampus: tokio::sync::Mutex<Rewriter>,
+}
+
+/// A judge's real S3 board, held to the schedule at its first read of each round.
+struct ScheduledBoard {
+    inner: S3TaskBoard,
+    schedule: Arc<Schedule>,
+    /// 1 + the last round whose first read was gated.
+    gated: AtomicUsize,
+}
+
+impl TaskBoard for ScheduledBoard {
+    async fn read(&self) -> Result<BoardRead, BoardError> {
+        let read = self.inner.read().await?;
+        let s = &self.schedule;
+        let round = s.round.load(Ordering::SeqCst) + 1;
+        if self.gated.swap(round, Ordering::SeqCst) != round {
+            // Every judge has read before anyone writes; one of them lets Krampus run.
+            if s.barrier.wait().await.is_leader() {
+                let mut krampus = s.krampus.lock().await;
+                if krampus_pass(&s.aws, s.now.load(Ordering::SeqCst), &mut krampus).await {
+                    krampus.mid_batch_writes += 1;
+                }
+            }
+            s.barrier.wait().await;
+        }
+        Ok(read)
+    }
+
+    async fn write(
+        &self,
+        file: &TasksFile,
+        version: Option<&str>,
+    ) -> Result<BoardWrite, BoardError> {
+        self.inner.write(file, version).await
+    }
+
+    async fn record_verdict(&self, record: &VerdictRecord) -> Result<bool, BoardError> {
+        self.inner.record_verdict(record).await
+    }
+
+    async fn allow_list(&self) -> Result<AllowList, BoardError> {
+        self.inner.allow_list().await
+    }
+
+    async fn verdict(&self, key: &str) -> Result<Option<VerdictRecord>, BoardError> {
+        self.inner.verdict(key).await
+    }
+
+    async fn account_map(&self) -> Result<AccountMap, BoardError> {
+        self.inner.account_map().await
     }
 }
 
@@ -234,51 +292,63 @@ fn racing_judges_and_a_krampus_rewriter_lose_resurrect_and_duplicate_nothing() {
             )
             .expect("policy"),
         );
-        let clock = FastClock {
-            start: Instant::now(),
-            ms_per_hour: 400,
-        };
         let (workers, per_worker, rounds) = (3usize, 6usize, 10usize);
+        let schedule = Arc::new(Schedule {
+            aws: aws.clone(),
+            round: AtomicUsize::new(0),
+            now: AtomicI64::new(T0),
+            barrier: tokio::sync::Barrier::new(workers),
+            krampus: tokio::sync::Mutex::new(Rewriter::default()),
+        });
         let settings = Arc::new(settings(false, 10_000));
-        let mut judges = tokio::task::JoinSet::new();
-        for w in 0..workers {
-            let (aws, policy, settings) = (aws.clone(), policy.clone(), settings.clone());
-            judges.spawn(async move {
-                let board = aws.board("tasks.json");
-                let outbox = aws.outbox();
-                let judge = Judge {
-                    board: &board,
-                    dockets: &aws.store,
-                    outbox: &outbox,
-                    settings: &settings,
-                };
-                let mut conflicts = 0;
-                for r in 0..rounds {
-                    let changes: Vec<Change> = (0..per_worker)
-                        .map(|i| change(&scripted(w, i, r)))
-                        .collect();
-                    let report = judge
-                        .judge(&changes, &policy, clock.now())
-                        .await
-                        .unwrap_or_else(|e| panic!("worker {w} round {r}: {e}"));
-                    assert!(report.failed.is_empty(), "{:?}", report.failed);
-                    conflicts += report.conflicts;
-                }
-                conflicts
-            });
-        }
-        let mut krampus = Rewriter::default();
         let mut judge_conflicts = 0;
-        loop {
-            krampus_pass(&aws, clock, &mut krampus).await;
-            if let Some(done) = judges.try_join_next() {
-                judge_conflicts += done.expect("judge worker");
-                if judges.is_empty() {
-                    break;
+        // A bound for a hang (a judge failing before its read would leave the others at the
+        // barrier), not a measure: the rounds take a few seconds.
+        let played = tokio::time::timeout(std::time::Duration::from_secs(600), async {
+            for r in 0..rounds {
+                // An hour a round: tasks come due (grace 3 h) and are run by Krampus while
+                // the judges go on deciding about the same resources.
+                let now = T0 + r as i64 * HOUR_MS;
+                schedule.round.store(r, Ordering::SeqCst);
+                schedule.now.store(now, Ordering::SeqCst);
+                let mut judges = tokio::task::JoinSet::new();
+                for w in 0..workers {
+                    let (schedule, policy, settings) =
+                        (schedule.clone(), policy.clone(), settings.clone());
+                    judges.spawn(async move {
+                        let board = ScheduledBoard {
+                            inner: schedule.aws.board("tasks.json"),
+                            schedule: schedule.clone(),
+                            gated: AtomicUsize::new(0),
+                        };
+                        let outbox = schedule.aws.outbox();
+                        let judge = Judge {
+                            board: &board,
+                            dockets: &schedule.aws.store,
+                            outbox: &outbox,
+                            settings: &settings,
+                        };
+                        let changes: Vec<Change> = (0..per_worker)
+                            .map(|i| change(&scripted(w, i, r)))
+                            .collect();
+                        let report = judge
+                            .judge(&changes, &policy, now)
+                            .await
+                            .unwrap_or_else(|e| panic!("worker {w} round {r}: {e}"));
+                        assert!(report.failed.is_empty(), "{:?}", report.failed);
+                        report.conflicts
+                    });
+                }
+                while let Some(done) = judges.join_next().await {
+                    judge_conflicts += done.expect("judge worker");
                 }
             }
-        }
-        krampus_pass(&aws, clock, &mut krampus).await;
+        })
+        .await;
+        assert!(played.is_ok(), "the rounds hung");
+        let mut krampus = std::mem::take(&mut *schedule.krampus.lock().await);
+        // Krampus's next run, after the judges' last decision.
+        krampus_pass(&aws, T0 + rounds as i64 * HOUR_MS, &mut krampus).await;
 
         let file = aws.tasks("tasks.json").await.expect("tasks.json");
         let on_file: BTreeSet<String> = file
@@ -301,14 +371,16 @@ fn racing_judges_and_a_krampus_rewriter_lose_resurrect_and_duplicate_nothing() {
             records.iter().flat_map(|r| ids(r, "withdrawn")).collect();
         eprintln!(
             "{} verdicts, {} tasks scheduled, {} run by the stand-in, {} withdrawn, {} on file; \
-             conflicts: judges {judge_conflicts}, stand-in {}; stand-in passes {}",
+             conflicts: judges {judge_conflicts}, stand-in {}; stand-in passes {}, {} of them \
+             between the judges' reads and writes",
             records.len(),
             scheduled.len(),
             krampus.executed.len(),
             withdrawn.len(),
             on_file.len(),
             krampus.conflicts,
-            krampus.passes
+            krampus.passes,
+            krampus.mid_batch_writes,
         );
         assert_eq!(krampus.duplicates, 0, "duplicate tasks in tasks.json");
         assert!(
@@ -356,10 +428,23 @@ fn racing_judges_and_a_krampus_rewriter_lose_resurrect_and_duplicate_nothing() {
             scheduled.len() >= workers * per_worker,
             "the race had work to do"
         );
-        assert!(!krampus.executed.is_empty() && !withdrawn.is_empty());
         assert!(
-            judge_conflicts + krampus.conflicts > 0,
-            "nobody raced: the test proves nothing"
+            !krampus.executed.is_empty(),
+            "the schedule brings tasks due"
+        );
+        assert!(
+            !withdrawn.is_empty(),
+            "the schedule fixes resources in time"
+        );
+        // The races happened: the judges' writes collided with each other's and with
+        // Krampus's, and every one was recovered from.
+        assert!(
+            judge_conflicts >= rounds,
+            "only {judge_conflicts} conflicts in {rounds} rounds: nobody raced"
+        );
+        assert!(
+            krampus.mid_batch_writes > 0,
+            "Krampus never wrote between the judges' reads and writes"
         );
         assert!(
             file.tasks.iter().any(|t| t["unique_id"] == "hand-1"),

@@ -51,7 +51,7 @@ fn replaying_in_order_scores_every_fixture() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(justice_tests::proptest_config(24))]
 
     #[test]
     fn twice_shuffled_equals_once_in_order(order in Just((0..payloads().len() * 2).collect::<Vec<_>>()).prop_shuffle()) {
