@@ -44,13 +44,20 @@ pub fn state(
 ) -> RiskState {
     let policy = Policy::default_policy();
     RiskState {
-        key: ResourceKey::new(ACCOUNT, "us-east-1", ty, id),
+        key: ResourceKey::new(ACCOUNT, "us-east-1", ty, id).expect("a valid test key"),
         account: ACCOUNT.into(),
         region: "us-east-1".into(),
         resource_type: ty.into(),
         resource_id: id.into(),
         arn: arn.map(str::to_owned),
-        resource_name: Some(format!("name of {id}")),
+        // The types Krampus names by their name carry it in their ARN.
+        resource_name: Some(match (ty, arn) {
+            (
+                "AWS::RDS::DBInstance" | "AWS::IAM::User" | "AWS::IAM::Role" | "AWS::IAM::Group",
+                Some(a),
+            ) => a.rsplit(['/', ':']).next().unwrap_or(id).to_owned(),
+            _ => format!("name of {id}"),
+        }),
         status: ResourceStatus::Active,
         capture_time: T0,
         state_id: "1".into(),
@@ -61,6 +68,7 @@ pub fn state(
         findings,
         tags: None,
         owner: Some("team-a".into()),
+        effects: vec![],
         episodes: 1,
         revision: 1,
     }
@@ -79,9 +87,9 @@ pub fn sg(score: u32, ports: &[i64]) -> RiskState {
         .collect();
     state(
         "AWS::EC2::SecurityGroup",
-        "sg-1",
+        "sg-0123abcd",
         Some(&format!(
-            "arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-1"
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-0123abcd"
         )),
         score,
         findings,
@@ -112,15 +120,15 @@ pub fn every_krampus_type() -> Vec<RiskState> {
         sg_all,
         state(
             "AWS::EC2::Instance",
-            "i-0abc",
-            Some(&arn("ec2", "instance/i-0abc")),
+            "i-0abc1234",
+            Some(&arn("ec2", "instance/i-0abc1234")),
             200,
             any("ec2-public-imdsv1"),
         ),
         state(
             "AWS::EC2::Volume",
-            "vol-0abc",
-            Some(&arn("ec2", "volume/vol-0abc")),
+            "vol-0abc1234",
+            Some(&arn("ec2", "volume/vol-0abc1234")),
             200,
             any("ebs-volume-unencrypted"),
         ),

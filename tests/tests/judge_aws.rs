@@ -91,7 +91,7 @@ fn change(s: &RiskState) -> Change {
 /// to kill three rounds later when `i % 3 == 0`, fixed for good the round after when
 /// `i % 5 == 4` (before its grace ends: its task is withdrawn, not run).
 fn scripted(w: usize, i: usize, r: usize) -> RiskState {
-    let id = format!("sg-{w}-{i}");
+    let id = format!("sg-{:08x}", w * 100 + i);
     let start = i % 4;
     let score = if r < start || (i % 5 == 4 && r > start) {
         0
@@ -461,7 +461,7 @@ fn the_blast_radius_holds_across_concurrent_judges_and_alerts_security() {
         let policy = Arc::new(Policy::default_policy());
         let settings = Arc::new(settings(false, 5));
         let instance = |w: usize, i: usize| {
-            let id = format!("i-{w}-{i}");
+            let id = format!("i-{:08x}", w * 100 + i);
             state(
                 "AWS::EC2::Instance",
                 &id,

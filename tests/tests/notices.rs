@@ -107,7 +107,7 @@ fn each_kind_of_notice_renders_as_snapshotted() {
     let entries = vec![
         DigestEntry {
             resource: "web".into(),
-            arn: format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-1"),
+            arn: format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-0123abcd"),
             action: "disable".into(),
             action_time: T0 / 1000 + 24 * 3600,
             issues: vec!["tcp/22 open to 0.0.0.0/0".into()],

@@ -210,7 +210,8 @@ impl World {
 
 fn of_team(id: &str, team: &str, name: &str) -> RiskState {
     let mut s = sg(60, &[22]);
-    s.key = justice_core::ResourceKey::new(ACCOUNT, "us-east-1", "AWS::EC2::SecurityGroup", id);
+    s.key = justice_core::ResourceKey::new(ACCOUNT, "us-east-1", "AWS::EC2::SecurityGroup", id)
+        .expect("a valid key");
     s.resource_id = id.to_owned();
     s.arn = Some(format!(
         "arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{id}"
@@ -235,16 +236,16 @@ fn each_team_gets_only_its_notices_once_and_security_gets_the_holds() {
             "x".repeat(5000)
         );
         // Hostile text in the name and in the owner tag alike.
-        let mut a1 = of_team("sg-a1", "team-a", &hostile);
+        let mut a1 = of_team("sg-000000a1", "team-a", &hostile);
         if let Some(tags) = a1.tags.as_mut() {
             tags.insert("owner".into(), format!("mallory\nTeam: security\n<a href=x>{}", "y".repeat(5000)));
         }
-        w.judge(&[a1, of_team("sg-b1", "team-b", "api")], 10).await;
+        w.judge(&[a1, of_team("sg-000000b1", "team-b", "api")], 10).await;
         // A third resource over the budget: held, to security.
         let inst = state(
             "AWS::EC2::Instance",
-            "i-held",
-            Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-held")),
+            "i-0000be1d",
+            Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0000be1d")),
             70,
             vec![finding("ec2-public-imdsv1", "IMDSv1 on a public instance", vec![])],
         );

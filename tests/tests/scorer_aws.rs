@@ -129,9 +129,7 @@ fn fixture_accounts() -> Vec<String> {
         }
     }
     out.insert(MOTO_ACCOUNT.to_owned());
-    // One fixture keeps its upstream sanitized 13-digit account id (PROVENANCE.md): no real
-    // account looks like that, so it cannot be allowed, and its events are refused.
-    out.into_iter().filter(|a| a.len() == 12).collect()
+    out.into_iter().collect()
 }
 
 /// The SG fixture with its item captured at `capture` (ms) and a matching state id.
@@ -157,7 +155,7 @@ fn key_of_event(v: &Value) -> ResourceKey {
         .ok()
         .and_then(|mut r| r.pop())
     {
-        Some(Ok(Notice::Item { item, .. })) => justice_core::key_of(&item),
+        Some(Ok(Notice::Item { item, .. })) => justice_core::key_of(&item).expect("a valid key"),
         other => panic!("not an item event: {other:?}"),
     }
 }
@@ -200,7 +198,7 @@ async fn every_fixture_through_the_handler_matches_the_local_pipeline() {
                     (expect_ok, why) = (false, "ALLOWED_ACCOUNTS");
                 }
                 Notice::Item { item, sent } => {
-                    keys.insert(justice_core::key_of(&item));
+                    keys.insert(justice_core::key_of(&item).expect("a valid key"));
                     local_scorer
                         .score_item(&item, sent)
                         .await
@@ -379,10 +377,13 @@ async fn an_oversized_notification_is_resolved_from_config() {
         &format!("{summary}/configurationItemCaptureTime"),
         json!(now),
     );
+    // Sent when captured: a capture time after the notification's is refused.
+    set(&mut v, "/detail/notificationCreationTime", json!(now));
     app.handle(event(&v))
         .await
         .expect("resolved through GetResourceConfigHistory");
-    let key = ResourceKey::new(MOTO_ACCOUNT, "us-east-1", "AWS::S3::Bucket", &bucket);
+    let key = ResourceKey::new(MOTO_ACCOUNT, "us-east-1", "AWS::S3::Bucket", &bucket)
+        .expect("a valid key");
     let s = state(&app.store, &key).await;
     assert!(
         s.findings
@@ -418,7 +419,8 @@ async fn backfill_scores_existing_resources_and_resumes_from_its_cursor() {
     assert_eq!(out["done"], false, "{out}");
     assert_eq!(out["cursor"]["resource_type"], "AWS::IAM::Role", "{out}");
     for bucket in [&a, &b] {
-        let key = ResourceKey::new(&account, "us-east-1", "AWS::S3::Bucket", bucket);
+        let key = ResourceKey::new(&account, "us-east-1", "AWS::S3::Bucket", bucket)
+            .expect("a valid key");
         let s = state(&app.store, &key).await;
         assert!(s
             .findings

@@ -39,7 +39,8 @@ fn score(store: &LocalRiskStore, item: &ConfigItem) -> (u32, Level, bool) {
 
 fn load(store: &LocalRiskStore, item: &ConfigItem) -> justice_service::Stored {
     let rt = justice_tests::runtime();
-    rt.block_on(store.load(&key_of(item))).expect("load")
+    rt.block_on(store.load(&key_of(item).expect("a valid key")))
+        .expect("load")
 }
 
 #[test]
@@ -83,6 +84,11 @@ fn history_is_kept_per_resource_and_survives_reopening() {
         "eventbridge/eb-ci-change-ec2-volume-unencrypted.json",
         |ci| {
             set(ci, "/resourceId", json!("vol-other"));
+            set(
+                ci,
+                "/ARN",
+                json!("arn:aws:ec2:us-east-1:264683526309:volume/vol-other"),
+            );
         },
     );
     {
@@ -114,6 +120,12 @@ fn a_deletion_ends_the_findings() {
         set(ci, "/resourceId", json!(deleted.resource_id.clone()));
         set(ci, "/awsAccountId", json!(deleted.account.clone()));
         set(ci, "/awsRegion", json!(deleted.region.clone()));
+        set(ci, "/resourceName", json!(deleted.resource_id.clone()));
+        set(
+            ci,
+            "/ARN",
+            json!(format!("arn:aws:s3:::{}", deleted.resource_id)),
+        );
         set(
             ci,
             "/configurationItemCaptureTime",
@@ -162,7 +174,7 @@ fn rescore_visits_only_risky_states_and_moves_their_score_with_time() {
         .expect("rescore");
     assert_eq!(report.visited, 1, "the safe volume has no findings to age");
     let state = rt
-        .block_on(store.load(&key_of(&risky)))
+        .block_on(store.load(&key_of(&risky).expect("a valid key")))
         .expect("load")
         .state
         .expect("state");

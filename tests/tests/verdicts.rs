@@ -235,7 +235,7 @@ fn its_own_task_found_in_the_file_is_adopted_with_its_time() {
 fn the_allow_list_matches_unix_wildcards_on_arns() {
     let mut w = World::new();
     w.allow = AllowList::parse(
-        format!(r#"{{"Whitelist": {{"arn:aws:ec2:*:{ACCOUNT}:security-group/sg-?": "bastion, reviewed"}}}}"#)
+        format!(r#"{{"Whitelist": {{"arn:aws:ec2:*:{ACCOUNT}:security-group/sg-0123abc?": "bastion, reviewed"}}}}"#)
             .as_bytes(),
     )
     .expect("whitelist");
@@ -298,8 +298,10 @@ fn krampus_quirks_decide_what_is_written_per_type() {
     // Disable on an EBS volume deletes it: written as kill, with the destructive grace.
     let vol = state(
         "AWS::EC2::Volume",
-        "vol-1",
-        Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-1")),
+        "vol-00000001",
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-00000001"
+        )),
         60,
         vec![finding("ebs-volume-unencrypted", "not encrypted", vec![])],
     );
@@ -403,8 +405,10 @@ fn krampus_quirks_decide_what_is_written_per_type() {
     );
     let odd = state(
         "AWS::EC2::Instance",
-        "i-1",
-        Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:volume/i-1")),
+        "i-00000001",
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:volume/i-00000001"
+        )),
         100,
         vec![finding("ec2-public-imdsv1", "x", vec![])],
     );
@@ -414,8 +418,8 @@ fn krampus_quirks_decide_what_is_written_per_type() {
     );
     let other_account = state(
         "AWS::EC2::Instance",
-        "i-2",
-        Some("arn:aws:ec2:us-east-1:999988887777:instance/i-2"),
+        "i-00000002",
+        Some("arn:aws:ec2:us-east-1:999988887777:instance/i-00000002"),
         100,
         vec![finding("ec2-public-imdsv1", "x", vec![])],
     );

@@ -99,7 +99,12 @@ fn change(r: &EventRecord) -> Result<Option<Change>, String> {
         // The event source's filter sends STATE items only; anything else is not ours to judge.
         return Ok(None);
     }
-    let key = ResourceKey::parse(pk).ok_or_else(|| format!("`{pk}` is not a resource key"))?;
+    let key = ResourceKey::parse(pk).map_err(|e| {
+        format!(
+            "`{}` is not a resource key: {e}",
+            justice_core::text::quote(pk, 300)
+        )
+    })?;
     let state = if r.event_name == "REMOVE" {
         None
     } else {

@@ -507,7 +507,8 @@ pub fn explain(
                 Err(e) => return Err(e.to_string()),
             },
         };
-        let record = match evaluate_item(&item, sent, policy) {
+        let record = match evaluate_item(&item, sent, policy).and_then(|r| Ok((r, key_of(&item)?)))
+        {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("{}: refused: {e}", path.display());
@@ -515,7 +516,8 @@ pub fn explain(
                 continue;
             }
         };
-        if let Some(state) = derive_state(&key_of(&item), &[record], sent, policy) {
+        let (record, key) = record;
+        if let Some(state) = derive_state(&key, &[record], sent, policy) {
             if json {
                 out.push(state);
             } else {

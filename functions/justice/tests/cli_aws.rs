@@ -54,7 +54,8 @@ async fn replay_through_dynamodb_scores_the_samples_into_the_table() {
         "eu-west-1",
         "AWS::EC2::SecurityGroup",
         "sg-e2fb6999",
-    );
+    )
+    .expect("a valid key");
     let stored = store.load(&key).await.expect("load");
     let state = stored.state.unwrap_or_else(|| panic!("no state for {key}"));
     assert!(state

@@ -338,9 +338,9 @@ impl RiskStore for DynamoRiskStore {
                 .map_err(|e| sdk("Query risky index", e))?;
             for item in page.items.unwrap_or_default() {
                 let pk = text(&item, PK).unwrap_or_default();
-                let key = ResourceKey::parse(pk).ok_or_else(|| StoreError::Corrupt {
-                    key: pk.to_owned(),
-                    reason: "not a resource key".into(),
+                let key = ResourceKey::parse(pk).map_err(|e| StoreError::Corrupt {
+                    key: justice_core::text::quote(pk, 300),
+                    reason: format!("not a resource key: {e}"),
                 })?;
                 keys.push(key);
             }

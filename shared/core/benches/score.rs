@@ -21,8 +21,8 @@ fn score_event(bytes: &[u8], policy: &Policy) -> u32 {
     let mut total = 0;
     for record in parse_event(bytes).into_iter().flatten().flatten() {
         if let Notice::Item { item, sent } = record {
-            if let Ok(rec) = evaluate_item(&item, sent, policy) {
-                if let Some(state) = derive_state(&key_of(&item), &[rec], sent, policy) {
+            if let (Ok(rec), Ok(key)) = (evaluate_item(&item, sent, policy), key_of(&item)) {
+                if let Some(state) = derive_state(&key, &[rec], sent, policy) {
                     total += state.score;
                 }
             }

@@ -424,13 +424,24 @@ fn oversized(s: &Value, sent: Option<Millis>) -> Result<OversizedSummary, Intake
         Some(Value::String(x)) if !x.is_empty() => Some(x.clone()),
         _ => None,
     };
+    let (account, region) = (need("awsAccountId")?, need("awsRegion")?);
+    let (resource_type, resource_id) = (need("resourceType")?, need("resourceId")?);
+    let (resource_name, arn) = (text("resourceName")?, text("ARN")?);
+    let who = crate::identity::Named {
+        account: &account,
+        region: &region,
+        resource_type: &resource_type,
+        resource_id: &resource_id,
+        resource_name: resource_name.as_deref(),
+    };
+    item::check_identity("awsAccountId", &who, arn.as_deref()).map_err(|e| fail(e.to_string()))?;
     Ok(OversizedSummary {
-        account: need("awsAccountId")?,
-        region: need("awsRegion")?,
-        resource_type: need("resourceType")?,
-        resource_id: need("resourceId")?,
-        resource_name: text("resourceName")?,
-        arn: text("ARN")?,
+        account,
+        region,
+        resource_type,
+        resource_id,
+        resource_name,
+        arn,
         capture_time,
         state_id,
         status,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::identity::{self, IdentityError, Named};
 use crate::json::{self, FieldError};
 use crate::time::{self, Millis};
 
@@ -201,11 +202,20 @@ impl ConfigItem {
         };
         let resource_name = json::opt_str(obj.get("resourceName"), "resourceName")
             .map_err(field)?
+            .filter(|s| !s.is_empty())
             .map(str::to_owned);
         let arn = json::opt_str(obj.get(shape.arn()), shape.arn())
             .map_err(field)?
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
+        let who = Named {
+            account: &account,
+            region: &region,
+            resource_type: &resource_type,
+            resource_id: &resource_id,
+            resource_name: resource_name.as_deref(),
+        };
+        check_identity(shape.account(), &who, arn.as_deref()).map_err(|e| err(e.to_string()))?;
 
         let relationships = relationships(obj.get("relationships")).map_err(&err)?;
         let configuration = match obj.remove("configuration") {
@@ -268,6 +278,26 @@ impl ConfigItem {
     pub fn config(&self, key: &str) -> Option<&Value> {
         self.configuration.as_ref().and_then(|c| c.get(key))
     }
+}
+
+/// The identity an item (or an oversized summary) claims, checked before anything is read
+/// from it: it decides which resource's records and tasks the item may touch.
+pub fn check_identity(
+    account_field: &'static str,
+    who: &Named<'_>,
+    arn: Option<&str>,
+) -> Result<(), IdentityError> {
+    identity::check_account(account_field, who.account)?;
+    identity::check_region("awsRegion", who.region)?;
+    identity::check_resource_type(who.resource_type)?;
+    identity::check_text("resourceId", who.resource_id, identity::MAX_ID)?;
+    if let Some(name) = who.resource_name {
+        identity::check_text("resourceName", name, identity::MAX_NAME)?;
+    }
+    if let Some(arn) = arn {
+        identity::check_config_arn(arn, who)?;
+    }
+    Ok(())
 }
 
 fn capture_time(v: Option<&Value>) -> Result<Millis, String> {

@@ -2,19 +2,24 @@
 //! task format it reads from `tasks.json`, and the merge of the judge's changes into a file
 //! Krampus (and people) also write.
 //!
-//! Read from Krampus's `lib/krampus_tasks.py` and `kinder/*.py`: it dispatches on the ARN's
-//! service (`ec2`, `s3`, `iam`, `rds`, `lambda`) and, for ec2, on its resource type (`instance`,
-//! `security-group`, `volume`); it assumes a role in the ARN's account; it defers a task while
-//! `action_time >= now`, comparing numbers, and drops it from the file once run.
+//! Read from Krampus 0.3.8's own code (`lib/krampus_tasks.py`, `kinder/*.py`) and checked by
+//! running it against moto: it dispatches on the ARN alone (arnparse: service, account,
+//! region, name); it assumes its role in the ARN's account for every due task before running
+//! any, so one malformed account stops every run; it defers a task while
+//! `action_time >= now`; and it writes back every task it ran successfully (its success log
+//! line raises), so a task runs again on every run until someone removes it. The judge removes
+//! a task once a Config item shows its effect (`effects_shown`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::item::hash_parts;
+use crate::identity::{self, Arn};
+use crate::item::{hash_parts, ConfigItem};
 use crate::rules::Remedy;
 use crate::state::RiskState;
+use crate::text::quote;
 
 /// An action as written in a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -69,8 +74,6 @@ pub struct KrampusKind {
     pub resource_type: &'static str,
     /// The ARN's service, which Krampus dispatches on.
     pub service: &'static str,
-    /// The ARN's resource type (`arnparse`'s `resource_type`), where Krampus checks it.
-    pub arn_resource_type: Option<&'static str>,
     pub disable: Effect,
     pub kill: Effect,
 }
@@ -80,14 +83,12 @@ pub static KRAMPUS_KINDS: &[KrampusKind] = &[
     KrampusKind {
         resource_type: "AWS::EC2::Instance",
         service: "ec2",
-        arn_resource_type: Some("instance"),
         disable: Effect::Stop,
         kill: Effect::Delete,
     },
     KrampusKind {
         resource_type: "AWS::EC2::SecurityGroup",
         service: "ec2",
-        arn_resource_type: Some("security-group"),
         disable: Effect::RevokeIngressRule,
         kill: Effect::RevokeAllRules,
     },
@@ -95,7 +96,6 @@ pub static KRAMPUS_KINDS: &[KrampusKind] = &[
     KrampusKind {
         resource_type: "AWS::EC2::Volume",
         service: "ec2",
-        arn_resource_type: Some("volume"),
         disable: Effect::Delete,
         kill: Effect::Delete,
     },
@@ -103,7 +103,6 @@ pub static KRAMPUS_KINDS: &[KrampusKind] = &[
     KrampusKind {
         resource_type: "AWS::Lambda::Function",
         service: "lambda",
-        arn_resource_type: Some("function"),
         disable: Effect::Delete,
         kill: Effect::Delete,
     },
@@ -111,7 +110,6 @@ pub static KRAMPUS_KINDS: &[KrampusKind] = &[
     KrampusKind {
         resource_type: "AWS::RDS::DBInstance",
         service: "rds",
-        arn_resource_type: Some("db"),
         disable: Effect::Stop,
         kill: Effect::Refused,
     },
@@ -119,28 +117,24 @@ pub static KRAMPUS_KINDS: &[KrampusKind] = &[
     KrampusKind {
         resource_type: "AWS::S3::Bucket",
         service: "s3",
-        arn_resource_type: None,
         disable: Effect::RemoveGrant,
         kill: Effect::Refused,
     },
     KrampusKind {
         resource_type: "AWS::IAM::User",
         service: "iam",
-        arn_resource_type: Some("user"),
         disable: Effect::StripAccess,
         kill: Effect::Delete,
     },
     KrampusKind {
         resource_type: "AWS::IAM::Role",
         service: "iam",
-        arn_resource_type: Some("role"),
         disable: Effect::StripAccess,
         kill: Effect::Delete,
     },
     KrampusKind {
         resource_type: "AWS::IAM::Group",
         service: "iam",
-        arn_resource_type: Some("group"),
         disable: Effect::StripAccess,
         kill: Effect::Delete,
     },
@@ -253,91 +247,98 @@ impl TaskTarget {
     }
 }
 
-/// The ARN Krampus needs. Config's own ARN, checked against what Krampus parses out of it,
-/// except for S3: a bucket's real ARN has neither region nor account, and Krampus assumes its
-/// role in the ARN's account, so it is written in Krampus's documented form
-/// `arn:aws:s3:<region>:<account>:<bucket>`.
-pub fn task_arn(state: &RiskState, kind: &KrampusKind) -> Result<String, String> {
-    if kind.service == "s3" {
-        return Ok(format!(
-            "arn:{}:s3:{}:{}:{}",
-            partition_of(state.arn.as_deref()),
-            state.region,
-            state.account,
-            state.resource_id
-        ));
-    }
-    let arn = state
-        .arn
-        .as_deref()
-        .ok_or_else(|| "Config recorded no ARN for it".to_owned())?;
-    let parsed = Arn::parse(arn).ok_or_else(|| format!("its ARN `{arn}` cannot be parsed"))?;
-    if parsed.service != kind.service || parsed.resource_type.as_deref() != kind.arn_resource_type {
+/// The ARN written in a task, built from the resource's checked identity (never copied from
+/// the event): Krampus reads the service, account, region and name from it alone. S3 uses
+/// Krampus's documented form `arn:aws:s3:<region>:<account>:<bucket>`, because a bucket's
+/// real ARN has no account and Krampus assumes its role in the ARN's account. `Err` says why
+/// Krampus cannot be given a task for this resource.
+pub fn task_arn(state: &RiskState) -> Result<String, String> {
+    let shape = identity::arn_shape(&state.resource_type)
+        .ok_or_else(|| format!("Krampus has no action for {}", state.resource_type))?;
+    let who = identity::Named {
+        account: &state.account,
+        region: &state.region,
+        resource_type: &state.resource_type,
+        resource_id: &state.resource_id,
+        resource_name: state.resource_name.as_deref(),
+    };
+    let name = who.arn_name(shape).ok_or_else(|| {
+        "Config recorded no name for it, and Krampus names it by its name".to_owned()
+    })?;
+    if !name_ok(shape.service, name) {
         return Err(format!(
-            "its ARN `{arn}` does not name a {} {} as Krampus expects",
-            kind.service,
-            kind.arn_resource_type.unwrap_or("resource")
+            "its name `{}` is not one Krampus can act on safely",
+            quote(name, 80)
         ));
     }
-    if kind.service == "iam" && parsed.resource.contains('/') {
-        // Krampus takes everything after `role/` as the name: a path would name another one.
-        return Err(format!(
-            "its ARN `{arn}` has an IAM path, which Krampus would read as part of the name"
-        ));
+    // Config's ARN was checked at intake to name this resource; checked again here, as the
+    // state may come from a store. For IAM it also carries the path, which Krampus would read
+    // as part of the name.
+    if let Some(arn) = state.arn.as_deref() {
+        identity::check_config_arn(arn, &who)
+            .map_err(|e| format!("its ARN is inconsistent: {e}"))?;
     }
-    if parsed.account != state.account {
-        return Err(format!(
-            "its ARN's account `{}` is not the resource's account {}",
-            parsed.account, state.account
-        ));
+    let config = state.arn.as_deref().and_then(Arn::parse);
+    if shape.path && config.as_ref().is_some_and(|a| a.resource != name) {
+        return Err(
+            "its ARN has an IAM path, which Krampus would read as part of the name".to_owned(),
+        );
     }
-    Ok(arn.to_owned())
-}
-
-fn partition_of(arn: Option<&str>) -> &str {
-    arn.and_then(|a| a.split(':').nth(1))
-        .filter(|p| !p.is_empty())
-        .unwrap_or("aws")
-}
-
-/// An ARN split the way Python's `arnparse` (which Krampus uses) splits it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arn {
-    pub partition: String,
-    pub service: String,
-    pub region: String,
-    pub account: String,
-    pub resource_type: Option<String>,
-    pub resource: String,
-}
-
-impl Arn {
-    pub fn parse(arn: &str) -> Option<Arn> {
-        let mut it = arn.splitn(6, ':');
-        if it.next()? != "arn" {
-            return None;
-        }
-        let partition = it.next()?.to_owned();
-        let service = it.next()?.to_owned();
-        let region = it.next()?.to_owned();
-        let account = it.next()?.to_owned();
-        let rest = it.next()?;
-        // arnparse: "type/resource" or "type:resource"; otherwise the whole is the resource.
-        let (resource_type, resource) = match rest.find(['/', ':']) {
-            Some(i) => (Some(rest[..i].to_owned()), rest[i + 1..].to_owned()),
-            None => (None, rest.to_owned()),
-        };
-        if service.is_empty() || resource.is_empty() {
-            return None;
-        }
-        Some(Arn {
-            partition,
-            service,
-            region,
-            account,
-            resource_type,
-            resource,
+    let partition = identity::partition_of(&state.region)
+        .or_else(|| {
+            config
+                .as_ref()
+                .map(|a| a.partition)
+                .and_then(|p| identity::PARTITIONS.iter().copied().find(|k| *k == p))
         })
+        .unwrap_or("aws");
+    let (region, account) = (&state.region, &state.account);
+    Ok(match (shape.service, shape.arn_type) {
+        ("iam", Some(t)) => format!("arn:{partition}:iam::{account}:{t}/{name}"),
+        (service, Some(t)) => format!(
+            "arn:{partition}:{service}:{region}:{account}:{t}{}{name}",
+            shape.separator
+        ),
+        (service, None) => format!("arn:{partition}:{service}:{region}:{account}:{name}"),
+    })
+}
+
+/// The names Krampus is given: each type's own naming rules, and nothing a CSV, arnparse or a
+/// wildcard match could read as more than one name.
+fn name_ok(service: &str, name: &str) -> bool {
+    let all = |f: fn(u8) -> bool| name.bytes().all(f);
+    let hex_id = |prefix: &str| {
+        name.strip_prefix(prefix).is_some_and(|h| {
+            (8..=17).contains(&h.len())
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+    };
+    let first_last_alnum = |n: &str| {
+        n.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
+            && n.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric)
+    };
+    match service {
+        "ec2" => hex_id("i-") || hex_id("sg-") || hex_id("vol-"),
+        "lambda" => {
+            (1..=64).contains(&name.len())
+                && all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }
+        "rds" => {
+            (1..=63).contains(&name.len())
+                && name.as_bytes()[0].is_ascii_alphabetic()
+                && all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        }
+        "s3" => {
+            (3..=63).contains(&name.len())
+                && all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+                && first_last_alnum(name)
+        }
+        "iam" => {
+            (1..=128).contains(&name.len())
+                && all(|b| b.is_ascii_alphanumeric() || b"+=.@_-".contains(&b))
+        }
+        _ => false,
     }
 }
 
@@ -364,9 +365,17 @@ pub fn targets(state: &RiskState, effect: Effect) -> Result<Vec<TaskTarget>, Str
                             continue;
                         }
                         // Config omits the ports of "all traffic" and of some ICMP rules; -1 is
-                        // what the EC2 API takes for "all" there.
+                        // what the EC2 API takes for "all" there. Protocol numbers are written
+                        // by name, as EC2 reports them and the gate expects.
+                        let proto = match proto.to_ascii_lowercase().as_str() {
+                            "6" => "tcp".to_owned(),
+                            "17" => "udp".to_owned(),
+                            "1" => "icmp".to_owned(),
+                            "all" => "-1".to_owned(),
+                            p => p.to_owned(),
+                        };
                         out.insert(TaskTarget::IngressRule {
-                            proto: proto.clone(),
+                            proto,
                             from_port: from_port.unwrap_or(-1),
                             to_port: to_port.unwrap_or(-1),
                             cidr: cidr.clone(),
@@ -411,6 +420,354 @@ pub fn targets(state: &RiskState, effect: Effect) -> Result<Vec<TaskTarget>, Str
         }
     }
     Ok(out.into_iter().collect())
+}
+
+/// S3's names of ACL permissions, which Krampus compares exactly (AWS Config spells them
+/// `Read`, `Write`, `ReadAcp`, `WriteAcp`, `FullControl`).
+pub const S3_PERMISSIONS: &[&str] = &["READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL"];
+
+/// The grantees of a public ACL grant, as Krampus matches them (`Group` grantees by URI).
+pub const S3_PUBLIC_GRANTEES: &[&str] = &[
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+];
+
+/// The services Krampus dispatches on (`SERVICES` in `lib/krampus_tasks.py`).
+pub const SERVICES: &[&str] = &["ec2", "s3", "iam", "rds", "lambda"];
+
+/// Checks a task exactly as Krampus will read it, before it is ever written: the fields it
+/// needs, the ARN as `arnparse` splits it (service and type it dispatches on, a 12-digit
+/// account on the allowed list in which it will assume its role, the region), the ARN being
+/// the one derived from this resource's own identity, and each type's parameters (a canonical
+/// IPv4 range, whole ports in range, S3's permission names). A task that fails is never
+/// written. `Err` says why, naming the field.
+pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), String> {
+    let obj = task.as_object().ok_or("the task is not a JSON object")?;
+    let text = |k: &str| obj.get(k).and_then(Value::as_str);
+    let int = |k: &str| {
+        obj.get(k)
+            .and_then(Value::as_i64)
+            .filter(|_| obj[k].is_i64())
+    };
+    let action = text("action").ok_or("`action` is missing")?;
+    if !matches!(action, "kill" | "disable") {
+        return Err(format!(
+            "`action` `{}` is neither kill nor disable",
+            quote(action, 20)
+        ));
+    }
+    if int("action_time").is_none_or(|t| t <= 0) {
+        return Err("`action_time` is not a whole number of Unix seconds".into());
+    }
+    let arn_text = text("aws_resource_name").ok_or("`aws_resource_name` is missing")?;
+    plain("aws_resource_name", arn_text)?;
+    let expected = task_arn(state)?;
+    if arn_text != expected {
+        return Err(format!(
+            "`aws_resource_name` `{}` is not the ARN of this resource ({expected})",
+            quote(arn_text, 200)
+        ));
+    }
+    let arn = Arn::parse(arn_text).ok_or("`aws_resource_name` does not parse as an ARN")?;
+    let shape = identity::arn_shape(&state.resource_type)
+        .ok_or_else(|| format!("Krampus has no action for {}", state.resource_type))?;
+    if !SERVICES.contains(&arn.service) || arn.service != shape.service {
+        return Err(format!(
+            "Krampus would not dispatch service `{}`",
+            arn.service
+        ));
+    }
+    if shape.service != "s3" && arn.resource_type != shape.arn_type {
+        return Err("Krampus would not dispatch the ARN's resource type".into());
+    }
+    let account = arn
+        .account
+        .ok_or("the ARN has no account for Krampus to assume its role in")?;
+    identity::check_account("account", account).map_err(|e| e.to_string())?;
+    if account != state.account || !accounts.iter().any(|a| a == account) {
+        return Err(format!(
+            "account {account} is not one the engine may act in"
+        ));
+    }
+    let region = match shape.service {
+        "iam" => None,
+        _ => Some(state.region.as_str()),
+    };
+    if arn.region != region {
+        return Err("the ARN's region is not the resource's".into());
+    }
+    if text("aws_region") != Some(state.region.as_str())
+        || text("aws_object_type") != Some(shape.service)
+    {
+        return Err("`aws_region` or `aws_object_type` does not match the ARN".into());
+    }
+    let kind = kind_of(&state.resource_type).ok_or("Krampus has no action for this type")?;
+    let written = if action == "kill" {
+        TaskAction::Kill
+    } else {
+        TaskAction::Disable
+    };
+    let effect = kind.effect(written);
+    if effect == Effect::Refused {
+        return Err(format!(
+            "Krampus refuses `{action}` on {}",
+            state.resource_type
+        ));
+    }
+    if effect == Effect::Delete && written == TaskAction::Disable {
+        return Err("Krampus's `disable` deletes this type: the task must say kill".into());
+    }
+    match effect {
+        Effect::RevokeIngressRule => gate_rule(obj),
+        Effect::RemoveGrant => gate_grant(obj),
+        _ => Ok(()),
+    }
+}
+
+/// Text Krampus reads as one name: no whitespace, control character, wildcard, comma, quote
+/// or escape.
+fn plain(field: &str, s: &str) -> Result<(), String> {
+    match s
+        .chars()
+        .find(|&c| c.is_whitespace() || crate::text::is_hidden(c) || "*?[],\\\"'".contains(c))
+    {
+        Some(c) => Err(format!("`{field}` holds {c:?}")),
+        None => Ok(()),
+    }
+}
+
+/// A security-group rule revocation: `proto`, a canonical IPv4 `cidr_range` (Krampus revokes
+/// IPv4 only) and whole ports as EC2 takes them.
+fn gate_rule(obj: &Map<String, Value>) -> Result<(), String> {
+    let proto = obj
+        .get("proto")
+        .and_then(Value::as_str)
+        .ok_or("`proto` is missing")?;
+    let cidr = obj
+        .get("cidr_range")
+        .and_then(Value::as_str)
+        .ok_or("`cidr_range` is missing")?;
+    plain("cidr_range", cidr)?;
+    if canonical_ipv4(cidr).as_deref() != Some(cidr) {
+        return Err(format!(
+            "`cidr_range` `{}` is not a canonical IPv4 range",
+            quote(cidr, 60)
+        ));
+    }
+    let port = |k: &str| -> Result<i64, String> {
+        match obj.get(k) {
+            Some(v @ Value::Number(_)) if v.is_i64() => Ok(v.as_i64().unwrap_or_default()),
+            _ => Err(format!("`{k}` is not a whole number")),
+        }
+    };
+    let (from, to) = (port("from_port")?, port("to_port")?);
+    match proto {
+        "-1" if from == -1 && to == -1 => Ok(()),
+        "-1" => Err("an all-traffic rule is revoked with ports -1".into()),
+        "icmp" if (-1..=255).contains(&from) && (-1..=255).contains(&to) => Ok(()),
+        "tcp" | "udp" if (0..=65535).contains(&from) && (0..=65535).contains(&to) && from <= to => {
+            Ok(())
+        }
+        "icmp" | "tcp" | "udp" => Err(format!("ports {from}-{to} are not valid for {proto}")),
+        other => Err(format!(
+            "`proto` `{}` is not tcp, udp, icmp or -1",
+            quote(other, 20)
+        )),
+    }
+}
+
+/// An S3 grant removal: a public grantee and S3's permission names.
+fn gate_grant(obj: &Map<String, Value>) -> Result<(), String> {
+    let principal = obj
+        .get("s3_principal")
+        .and_then(Value::as_str)
+        .ok_or("`s3_principal` is missing: Krampus would remove every grant")?;
+    if !S3_PUBLIC_GRANTEES.contains(&principal) {
+        return Err(format!(
+            "`s3_principal` `{}` is not a public group",
+            quote(principal, 80)
+        ));
+    }
+    let perms = obj
+        .get("s3_permission")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+        .ok_or("`s3_permission` is not a list of permissions")?;
+    for p in perms {
+        match p.as_str() {
+            Some(p) if S3_PERMISSIONS.contains(&p) => {}
+            _ => {
+                return Err(format!(
+                    "`s3_permission` {p} is not one of S3's names {S3_PERMISSIONS:?}, which Krampus compares exactly"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `a.b.c.d/n` with its host bits clear, in the one spelling EC2 reports; `None` when `s` is
+/// not an IPv4 range.
+pub fn canonical_ipv4(s: &str) -> Option<String> {
+    let (addr, len) = s.split_once('/')?;
+    let len: u32 = (!len.is_empty() && len.len() <= 2 && len.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| len.parse().ok())
+        .flatten()
+        .filter(|l| *l <= 32)?;
+    let mut ip: u32 = 0;
+    let octets: Vec<&str> = addr.split('.').collect();
+    if octets.len() != 4 {
+        return None;
+    }
+    for o in octets {
+        if o.is_empty() || o.len() > 3 || !o.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        ip = (ip << 8) | o.parse::<u8>().ok()? as u32;
+    }
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    let net = ip & mask;
+    Some(format!(
+        "{}.{}.{}.{}/{len}",
+        net >> 24,
+        (net >> 16) & 0xff,
+        (net >> 8) & 0xff,
+        net & 0xff
+    ))
+}
+
+/// The entries of a tasks file that would stop Krampus's whole run, every run (it reads and
+/// prepares every due task before it runs any, and one it cannot read raises), or that it
+/// would never run as written. Everyone's tasks are checked, not only the judge's: one bad
+/// hand-written task stops all remediation.
+pub fn hazards(file: &TasksFile) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, t) in file.tasks.iter().enumerate() {
+        let Some(obj) = t.as_object() else {
+            out.push(format!(
+                "task {i} is not an object: Krampus's run stops on it"
+            ));
+            continue;
+        };
+        let name = obj.get("aws_resource_name");
+        let label = name
+            .and_then(Value::as_str)
+            .map_or_else(|| "?".to_owned(), |n| quote(n, 200));
+        let mut why = |what: &str| out.push(format!("task {i} ({label}): {what}"));
+        match name {
+            Some(Value::String(arn)) => match Arn::parse(arn) {
+                None => why(
+                    "`aws_resource_name` is not an ARN arnparse reads: Krampus's run stops on it",
+                ),
+                Some(a) => {
+                    if a.account
+                        .is_none_or(|acct| identity::check_account("a", acct).is_err())
+                    {
+                        why("the ARN has no 12-digit account: Krampus's run stops when it is due (AssumeRole fails)");
+                    }
+                }
+            },
+            _ => why("no `aws_resource_name` string: Krampus's run stops on it"),
+        }
+        match obj.get("action_time") {
+            None => why("no `action_time`: Krampus's run stops on it"),
+            Some(Value::Number(_)) => {}
+            Some(_) => why("`action_time` is not a number: Krampus never runs it (or stops on it)"),
+        }
+        if !obj.get("action").is_some_and(Value::is_string) {
+            why("no `action`: Krampus's run stops when it is due");
+        }
+    }
+    out
+}
+
+/// What a configuration item shows of Krampus's actions on the resource: how the judge knows a
+/// task has taken effect (Krampus re-queues the tasks it ran, so it cannot tell).
+pub fn effects_shown(item: &ConfigItem) -> Vec<Effect> {
+    if item.status.is_deletion() {
+        return vec![
+            Effect::Stop,
+            Effect::RevokeIngressRule,
+            Effect::RevokeAllRules,
+            Effect::RemoveGrant,
+            Effect::StripAccess,
+            Effect::Delete,
+        ];
+    }
+    let text = |ptr: &str| {
+        item.configuration
+            .as_ref()
+            .and_then(|c| c.pointer(ptr))
+            .and_then(Value::as_str)
+    };
+    let empty = |key: &str| {
+        item.config(key)
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+    };
+    match item.resource_type.as_str() {
+        "AWS::EC2::Instance" => match text("/state/name") {
+            Some("stopping" | "stopped") => vec![Effect::Stop],
+            Some("shutting-down" | "terminated") => vec![Effect::Stop, Effect::Delete],
+            _ => vec![],
+        },
+        "AWS::RDS::DBInstance" => match text("/dBInstanceStatus") {
+            Some("stopping" | "stopped") => vec![Effect::Stop],
+            _ => vec![],
+        },
+        "AWS::EC2::SecurityGroup" if empty("ipPermissions") && empty("ipPermissionsEgress") => {
+            vec![Effect::RevokeAllRules]
+        }
+        "AWS::IAM::User"
+            if empty("attachedManagedPolicies")
+                && empty("userPolicyList")
+                && empty("groupList") =>
+        {
+            vec![Effect::StripAccess]
+        }
+        "AWS::IAM::Role" if empty("attachedManagedPolicies") && empty("rolePolicyList") => {
+            vec![Effect::StripAccess]
+        }
+        "AWS::IAM::Group" if empty("attachedManagedPolicies") && empty("groupPolicyList") => {
+            vec![Effect::StripAccess]
+        }
+        _ => vec![],
+    }
+}
+
+/// What Krampus's action does besides its purpose, as its code does it, for the owner's
+/// notice and the verdict record.
+pub fn side_effects(resource_type: &str, effect: Effect) -> &'static str {
+    match (resource_type, effect) {
+        (_, Effect::RemoveGrant) => {
+            "Krampus rewrites the bucket ACL keeping only the other group grants: every grant to an \
+             account or canonical user, the owner's FULL_CONTROL included, is dropped too"
+        }
+        ("AWS::RDS::DBInstance", Effect::Stop) => {
+            "if the instance cannot be stopped (already stopped, a read replica, some Multi-AZ \
+             setups), Krampus replaces its VPC security groups with sg-c6d41cae, a group hard-coded \
+             in Krampus"
+        }
+        ("AWS::EC2::Volume", Effect::Delete) => {
+            "a volume attached to an instance: Krampus stops the instance, then detaches and \
+             deletes the volume on its next run"
+        }
+        (_, Effect::RevokeAllRules) => {
+            "egress rules included: what runs behind the group loses its outbound access too"
+        }
+        ("AWS::IAM::User", Effect::StripAccess) => {
+            "inline policies deleted, managed policies detached, group memberships removed, \
+             access keys and signing certificates deleted"
+        }
+        ("AWS::IAM::Role", Effect::StripAccess) => {
+            "inline policies deleted, managed policies detached, the role removed from its \
+             instance profiles"
+        }
+        ("AWS::IAM::Group", Effect::StripAccess) => {
+            "members removed, inline policies deleted, managed policies detached"
+        }
+        _ => "",
+    }
 }
 
 /// `tasks.json` as read: the `tasks` list and every other top-level key, kept as they are.
@@ -501,27 +858,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arns_split_as_arnparse_does() {
-        let a =
-            Arn::parse("arn:aws:ec2:us-east-1:123456789012:security-group/sg-1").expect("valid");
-        assert_eq!(
-            (
-                a.service.as_str(),
-                a.resource_type.as_deref(),
-                a.resource.as_str()
-            ),
-            ("ec2", Some("security-group"), "sg-1")
-        );
-        let l = Arn::parse("arn:aws:lambda:us-east-1:123456789012:function:f").expect("valid");
-        assert_eq!(l.resource_type.as_deref(), Some("function"));
-        let s = Arn::parse("arn:aws:s3:::bucket").expect("valid");
-        assert_eq!((s.account.as_str(), s.resource_type), ("", None));
-        let i = Arn::parse("arn:aws:iam::123456789012:role/path/r").expect("valid");
-        assert_eq!(
-            (i.resource_type.as_deref(), i.resource.as_str()),
-            (Some("role"), "path/r")
-        );
-        assert!(Arn::parse("not:an:arn").is_none());
+    fn canonical_ipv4_ranges() {
+        assert_eq!(canonical_ipv4("0.0.0.0/0").as_deref(), Some("0.0.0.0/0"));
+        assert_eq!(canonical_ipv4("10.1.2.3/8").as_deref(), Some("10.0.0.0/8"));
+        for bad in [
+            "0.0.0.0/00",
+            "0.0.0.0/33",
+            "::/0",
+            "1.2.3/8",
+            "01.2.3.4/32",
+            "1.2.3.4",
+            "256.0.0.0/8",
+            "1.2.3.4/ 8",
+        ] {
+            let c = canonical_ipv4(bad);
+            assert!(c.as_deref() != Some(bad), "{bad} read as canonical");
+        }
+    }
+
+    #[test]
+    fn hazards_name_what_stops_krampus() {
+        let f = TasksFile::parse(
+            br#"{"tasks":[
+                {"action":"kill","action_time":1,"aws_resource_name":"arn:aws:ec2:us-east-1:1234567890123:instance/i-1"},
+                {"action":"kill","aws_resource_name":"arn:aws:ec2:us-east-1:123456789012:instance/i-1"},
+                {"action":"kill","action_time":1,"aws_resource_name":"i-1"},
+                {"action":"kill","action_time":"1","aws_resource_name":"arn:aws:ec2:us-east-1:123456789012:instance/i-1"},
+                {"action_time":1,"aws_resource_name":"arn:aws:ec2:us-east-1:123456789012:instance/i-1"},
+                "text",
+                {"action":"kill","action_time":1,"aws_resource_name":"arn:aws:ec2:us-east-1:123456789012:instance/i-1"}
+            ]}"#,
+        )
+        .expect("valid");
+        let h = hazards(&f);
+        assert_eq!(h.len(), 6, "{h:#?}");
+        for (i, want) in [
+            "12-digit account",
+            "no `action_time`",
+            "not an ARN",
+            "not a number",
+            "no `action`",
+            "not an object",
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert!(h[i].contains(want), "{}: {want}", h[i]);
+        }
     }
 
     #[test]

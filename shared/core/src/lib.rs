@@ -5,6 +5,7 @@ pub mod allow;
 pub mod doc;
 pub mod event;
 pub mod explain;
+pub mod identity;
 pub mod item;
 pub mod json;
 pub mod krampus;
@@ -22,12 +23,14 @@ pub use item::{ConfigItem, ItemError, ItemStatus};
 pub use policy::{Level, Policy};
 pub use state::{HistoryRecord, ResourceKey, RiskState};
 
-/// The key of the resource an item describes.
-pub fn key_of(item: &ConfigItem) -> ResourceKey {
+/// The key of the resource an item describes (its identity was checked when it was read; a
+/// hand-built item is checked here).
+pub fn key_of(item: &ConfigItem) -> Result<ResourceKey, ItemError> {
     ResourceKey::new(
         &item.account,
         &item.region,
         &item.resource_type,
         &item.resource_id,
     )
+    .map_err(|e| ItemError::new(item.label(), e.to_string()))
 }

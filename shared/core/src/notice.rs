@@ -77,8 +77,7 @@ pub fn clean(s: &str, max: usize) -> String {
     let mut n = 0;
     let mut space = false;
     for c in s.chars() {
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
-        if bidi || (c.is_control() && !c.is_whitespace()) || c == '\u{feff}' {
+        if crate::text::is_hidden(c) && !c.is_whitespace() {
             continue;
         }
         if c.is_whitespace() {
@@ -322,7 +321,14 @@ fn does(t: &DocketTask) -> String {
         TaskAction::Disable => "disable",
         TaskAction::Kill => "kill",
     };
-    format!("{action} ({what}; target: {})", clean(&t.target, 200))
+    let mut out = format!("{action} ({what}; target: {}", clean(&t.target, 200));
+    if !t.side_effects.is_empty() {
+        // What Krampus's code really does besides: the owner must know before it happens.
+        out.push_str("; also: ");
+        out.push_str(&t.side_effects);
+    }
+    out.push(')');
+    out
 }
 
 /// The notice for one verdict record, or `None` when the verdict calls for none.

@@ -199,6 +199,45 @@ impl Default for Grace {
     }
 }
 
+/// What the scorer accepts from an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Intake {
+    /// How far a capture time may lie after the notification's time or the clock: more is an
+    /// item from the future, which would pin the state and hide every later change.
+    pub clock_skew_minutes: u32,
+}
+
+impl Default for Intake {
+    fn default() -> Self {
+        Intake {
+            clock_skew_minutes: 5,
+        }
+    }
+}
+
+impl Intake {
+    pub fn skew_ms(&self) -> crate::time::Millis {
+        i64::from(self.clock_skew_minutes) * 60_000
+    }
+}
+
+/// What the judge expects of Krampus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KrampusSettings {
+    /// Krampus keeps a task it ran in `tasks.json` and runs it again on every run; the judge
+    /// removes it once a Config item shows its effect. A task past its time and still not
+    /// confirmed after this many hours is reported to the security team, once.
+    pub confirm_hours: u32,
+}
+
+impl Default for KrampusSettings {
+    fn default() -> Self {
+        KrampusSettings { confirm_hours: 24 }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Owner {
@@ -266,6 +305,10 @@ pub struct PolicyFile {
     pub ports: Ports,
     #[serde(default)]
     pub grace: Grace,
+    #[serde(default)]
+    pub intake: Intake,
+    #[serde(default)]
+    pub krampus: KrampusSettings,
     #[serde(default = "default_caps")]
     pub caps: BTreeMap<String, ActionCap>,
     #[serde(default)]
@@ -363,6 +406,8 @@ pub struct Policy {
     pub reachability: Reachability,
     pub ports: Ports,
     pub grace: Grace,
+    pub intake: Intake,
+    pub krampus: KrampusSettings,
     pub caps: BTreeMap<String, ActionCap>,
     pub owner_tag_keys: Vec<String>,
     pub rules: BTreeMap<String, RuleSettings>,
@@ -478,6 +523,18 @@ impl Policy {
             errors.push(invalid(
                 "grace",
                 "kill_hours and destructive_hours must be at least disable_hours: destroying gets the longer grace",
+            ));
+        }
+        if file.intake.clock_skew_minutes > 60 {
+            errors.push(invalid(
+                "intake.clock_skew_minutes",
+                "must be at most 60: a later capture time is an item from the future",
+            ));
+        }
+        if !(1..=720).contains(&file.krampus.confirm_hours) {
+            errors.push(invalid(
+                "krampus.confirm_hours",
+                "must be between 1 and 720",
             ));
         }
         if !file.caps.contains_key("default") {
@@ -596,6 +653,8 @@ impl Policy {
             reachability: file.reachability.clone(),
             ports: file.ports.clone(),
             grace: file.grace.clone(),
+            intake: file.intake.clone(),
+            krampus: file.krampus.clone(),
             caps: file.caps.clone(),
             owner_tag_keys: file.owner.tag_keys.clone(),
             rules: file.rules.clone(),
@@ -642,11 +701,7 @@ impl Policy {
 }
 
 fn is_resource_type(s: &str) -> bool {
-    let parts: Vec<&str> = s.split("::").collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
+    crate::identity::check_resource_type(s).is_ok()
 }
 
 #[cfg(test)]

@@ -17,6 +17,18 @@ pub fn evaluate_item(
     sent: Millis,
     policy: &Policy,
 ) -> Result<HistoryRecord, ItemError> {
+    // An item from the future would stay the newest for good, pinning the state and hiding
+    // every real change after it.
+    if item.capture_time > sent.saturating_add(policy.intake.skew_ms()) {
+        return Err(ItemError::new(
+            item.label(),
+            format!(
+                "configurationItemCaptureTime {} is later than the notification's time {}",
+                crate::time::format_rfc3339(item.capture_time),
+                crate::time::format_rfc3339(sent)
+            ),
+        ));
+    }
     let findings = if item.status.is_deletion() {
         Vec::new()
     } else {
@@ -44,6 +56,7 @@ pub fn evaluate_item(
         resource_name: item.resource_name.clone(),
         tags: item.tags.recorded().cloned(),
         findings,
+        effects: crate::krampus::effects_shown(item),
     })
 }
 
@@ -79,7 +92,7 @@ pub fn derive_state(
     policy: &Policy,
 ) -> Option<RiskState> {
     let newest = history.last()?;
-    let (account, region, resource_type, resource_id) = key.parts().unwrap_or(("", "", "", ""));
+    let (account, region, resource_type, resource_id) = key.parts();
     let episodes = episodes_in_window(history, now, policy);
     let recidivism_factor = if episodes >= 2 {
         (1.0 + policy.recidivism.per_episode * f64::from(episodes - 1))
@@ -136,6 +149,7 @@ pub fn derive_state(
         findings,
         owner: newest.tags.as_ref().and_then(|t| owner(t, policy)),
         tags: newest.tags.clone(),
+        effects: newest.effects.clone(),
         episodes,
         revision: history.len() as u64,
     })
@@ -230,6 +244,7 @@ mod tests {
             arn: Some("arn:aws:ec2:us-east-1:1:volume/vol-1".into()),
             resource_name: None,
             tags: None,
+            effects: vec![],
             findings: findings
                 .iter()
                 .map(|(r, p)| RecordedFinding {
@@ -241,7 +256,8 @@ mod tests {
     }
 
     fn key() -> ResourceKey {
-        ResourceKey::new("1", "us-east-1", "AWS::EC2::Volume", "vol-1")
+        ResourceKey::new("123456789012", "us-east-1", "AWS::EC2::Volume", "vol-1")
+            .expect("valid key")
     }
 
     #[test]

@@ -6,39 +6,61 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::{self, IdentityError};
 use crate::item::ItemStatus;
+use crate::krampus::Effect;
 use crate::policy::Level;
 use crate::rules::Finding;
 use crate::time::{self, Millis};
 
-/// The stable key of a resource: account, region, type and id. The id comes last because it
-/// may itself hold slashes (an SQS queue URL).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// The stable key of a resource: account, region, type and id, each checked as `identity`
+/// checks them at intake. Written `account/region/type/id`: account, region and type cannot
+/// hold a `/` (nor any id a control character), so the text names exactly one resource, and
+/// the id, which may hold slashes (an SQS queue URL), comes last.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct ResourceKey(String);
 
 impl ResourceKey {
-    pub fn new(account: &str, region: &str, resource_type: &str, resource_id: &str) -> Self {
-        ResourceKey(format!("{account}/{region}/{resource_type}/{resource_id}"))
+    pub fn new(
+        account: &str,
+        region: &str,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Self, IdentityError> {
+        identity::check_account("awsAccountId", account)?;
+        identity::check_region("awsRegion", region)?;
+        identity::check_resource_type(resource_type)?;
+        identity::check_text("resourceId", resource_id, identity::MAX_ID)?;
+        Ok(ResourceKey(format!(
+            "{account}/{region}/{resource_type}/{resource_id}"
+        )))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// Account, region, type and id, if the key is well formed.
-    pub fn parts(&self) -> Option<(&str, &str, &str, &str)> {
+    /// Account, region, type and id.
+    pub fn parts(&self) -> (&str, &str, &str, &str) {
         let mut it = self.0.splitn(4, '/');
-        Some((it.next()?, it.next()?, it.next()?, it.next()?))
+        let mut next = || it.next().unwrap_or_default();
+        (next(), next(), next(), next())
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        let k = ResourceKey(s.to_owned());
-        if k.parts().is_some() {
-            Some(k)
-        } else {
-            None
-        }
+    /// A key as stored (a table's partition key, a task's `resource_key`), checked again.
+    pub fn parse(s: &str) -> Result<Self, IdentityError> {
+        let mut it = s.splitn(4, '/');
+        let mut next = || it.next().unwrap_or_default();
+        let (account, region, resource_type, id) = (next(), next(), next(), next());
+        ResourceKey::new(account, region, resource_type, id)
+    }
+}
+
+impl<'de> Deserialize<'de> for ResourceKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        ResourceKey::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -76,6 +98,9 @@ pub struct HistoryRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
     pub findings: Vec<RecordedFinding>,
+    /// What the item shows of Krampus's actions (`krampus::effects_shown`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<Effect>,
 }
 
 impl HistoryRecord {
@@ -155,6 +180,9 @@ pub struct RiskState {
     pub tags: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// What the newest item shows of Krampus's actions: how a task is confirmed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<Effect>,
     /// Risky episodes that started within the recidivism window.
     pub episodes: u32,
     /// Writes of this state so far: the optimistic-lock version.

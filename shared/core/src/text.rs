@@ -1,5 +1,13 @@
 //! Text from resources (names, tag values, policy ids) is untrusted: quoted and cut.
 
+/// Control characters, bidirectional overrides and invisible characters: what can end a line,
+/// hide text or reorder what a reader sees. Identity fields refuse them; displayed text drops
+/// or replaces them.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200f}' | '\u{2060}' | '\u{061c}' | '\u{feff}')
+}
+
 /// Cuts to `max` characters, replaces control and bidirectional-override characters, and
 /// escapes the backtick so the text stays inside its quotes.
 pub fn quote(s: &str, max: usize) -> String {
@@ -9,8 +17,7 @@ pub fn quote(s: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
-        if c.is_control() || bidi {
+        if is_hidden(c) {
             out.push('\u{fffd}');
         } else if c == '`' {
             out.push('\'');

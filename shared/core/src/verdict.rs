@@ -3,8 +3,12 @@
 //!
 //! The rules that make this safe:
 //! - a task's `action_time` is fixed when it is first scheduled; later changes never postpone it;
-//! - a task Krampus has run (gone from `tasks.json` after its time) is never written again while
-//!   the verdict stands, and a task someone removed before its time is not restored either;
+//! - every task passes `krampus::gate` (checked as Krampus will read it) or is never written;
+//! - Krampus keeps the tasks it ran and runs them again: a task past its time and still in
+//!   `tasks.json` is "run, unconfirmed" until a Config item shows its effect, then the judge
+//!   removes it ("confirmed"); one unconfirmed for too long is reported to the security team;
+//! - a task that left `tasks.json` (run, confirmed, or removed by someone before its time) is
+//!   never written again while the verdict stands, and is removed again if it reappears;
 //! - escalation adds the stronger task with its own grace; a fix, a deletion, an allow-list
 //!   entry, an exemption or an account outside the list withdraws every pending task;
 //! - new tasks spend a budget (the blast radius); when it runs out the verdict is held.
@@ -66,10 +70,24 @@ impl VerdictKind {
 pub enum TaskStatus {
     /// In `tasks.json`, waiting for its time.
     Pending,
-    /// Gone from `tasks.json` after its time: Krampus ran it.
+    /// In `tasks.json` past its time: Krampus has run it (and keeps it: it re-queues the tasks
+    /// it ran) or is about to; no Config item shows its effect yet.
+    Unconfirmed,
+    /// A Config item showed its effect (or that it is no longer needed) after its time; the
+    /// judge took it out of `tasks.json`, so that Krampus stops running it.
+    Confirmed,
+    /// Gone from `tasks.json` after its time: Krampus dropped it (it drops what it cannot act
+    /// on: a resource already gone, an RDS kill, an allow-listed ARN).
     Executed,
     /// Gone from `tasks.json` before its time: someone removed it. Not restored.
     Removed,
+}
+
+impl TaskStatus {
+    /// Whether the task is in `tasks.json` as the judge last left it.
+    pub fn on_file(self) -> bool {
+        matches!(self, TaskStatus::Pending | TaskStatus::Unconfirmed)
+    }
 }
 
 /// A task as the judge remembers it.
@@ -83,6 +101,12 @@ pub struct DocketTask {
     pub status: TaskStatus,
     /// What it targets, for people: "tcp/22 from 0.0.0.0/0", "the resource".
     pub target: String,
+    /// What Krampus's code does besides the task's purpose (`krampus::side_effects`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub side_effects: String,
+    /// The security team was told it stayed unconfirmed too long.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alerted: bool,
 }
 
 /// The judge's memory of one resource on one board (live or dry run).
@@ -119,10 +143,9 @@ impl Docket {
         }
     }
 
+    /// The tasks in `tasks.json`: waiting, or past their time and unconfirmed.
     pub fn pending(&self) -> impl Iterator<Item = &DocketTask> {
-        self.tasks
-            .iter()
-            .filter(|t| t.status == TaskStatus::Pending)
+        self.tasks.iter().filter(|t| t.status.on_file())
     }
 }
 
@@ -182,6 +205,9 @@ pub struct VerdictRecord {
     /// Tasks found run by Krampus, or removed by someone else, since the last decision.
     pub executed: Vec<DocketTask>,
     pub removed_by_others: Vec<DocketTask>,
+    /// Tasks past their time whose effect a Config item showed: taken out of `tasks.json`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confirmed: Vec<DocketTask>,
 }
 
 /// Everything a decision depends on besides the resource.
@@ -206,6 +232,8 @@ pub struct Decision {
     pub remove: BTreeSet<String>,
     /// New tasks written, which spent the budget.
     pub new_tasks: u32,
+    /// For the security team: tasks the gate refused, tasks unconfirmed too long.
+    pub alerts: Vec<String>,
 }
 
 /// A task the state calls for.
@@ -215,6 +243,7 @@ struct Wanted {
     effect: Effect,
     target: TaskTarget,
     grace_hours: u32,
+    side_effects: &'static str,
 }
 
 /// What the state calls for, before the docket and the board are looked at.
@@ -223,6 +252,8 @@ struct Assessment {
     level: Level,
     reason: String,
     wanted: BTreeMap<String, Wanted>,
+    /// Why the security team must hear of it (a task the gate refused).
+    alert: Option<String>,
 }
 
 impl Judgement<'_> {
@@ -253,41 +284,84 @@ impl Judgement<'_> {
         let mut tasks = Vec::new();
         let mut remove = BTreeSet::new();
         let (mut withdrawn, mut executed, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut confirmed, mut alerts) = (Vec::new(), Vec::new());
+        let shown = |e: Effect| state.is_some_and(|s| s.effects.contains(&e));
+        let confirm_after = i64::from(self.policy.krampus.confirm_hours) * 3600;
         for t in &old.tasks {
             let still_wanted = a.wanted.contains_key(&t.unique_id);
-            match t.status {
-                TaskStatus::Pending if still_wanted => {
-                    if let Some(&at) = board.get(&t.unique_id) {
-                        tasks.push(DocketTask {
-                            action_time: at,
+            let on_board = board.get(&t.unique_id).copied();
+            match (t.status.on_file(), on_board) {
+                (true, Some(at)) if still_wanted => {
+                    let mut t = DocketTask {
+                        action_time: at,
+                        ..t.clone()
+                    };
+                    if at >= now_s {
+                        t.status = TaskStatus::Pending;
+                    } else if shown(t.effect) {
+                        // Krampus would run it again on its next run: take it out.
+                        t.status = TaskStatus::Confirmed;
+                        remove.insert(t.unique_id.clone());
+                        confirmed.push(t.clone());
+                    } else {
+                        t.status = TaskStatus::Unconfirmed;
+                        if !t.alerted && now_s - at > confirm_after {
+                            t.alerted = true;
+                            alerts.push(format!(
+                                "{}: Krampus task {} ({} {}) is {} h past its time and no AWS \
+                                 Config item shows its effect; it stays in tasks.json and Krampus \
+                                 runs it again on every run",
+                                quote(key.as_str(), 300),
+                                t.unique_id,
+                                t.action.as_str(),
+                                t.target,
+                                (now_s - at) / 3600
+                            ));
+                        }
+                    }
+                    tasks.push(t);
+                }
+                (true, None) if still_wanted => {
+                    let status = if t.action_time < now_s {
+                        TaskStatus::Executed
+                    } else {
+                        TaskStatus::Removed
+                    };
+                    let gone = DocketTask {
+                        status,
+                        ..t.clone()
+                    };
+                    if status == TaskStatus::Executed {
+                        executed.push(gone.clone());
+                    } else {
+                        removed.push(gone.clone());
+                    }
+                    tasks.push(gone);
+                }
+                (true, Some(at)) => {
+                    // No longer called for: withdrawn before its time; after it, the need is
+                    // gone (Krampus's action showed, or the owner fixed it).
+                    remove.insert(t.unique_id.clone());
+                    if at < now_s {
+                        confirmed.push(DocketTask {
+                            status: TaskStatus::Confirmed,
                             ..t.clone()
                         });
                     } else {
-                        let status = if t.action_time <= now_s {
-                            TaskStatus::Executed
-                        } else {
-                            TaskStatus::Removed
-                        };
-                        let gone = DocketTask {
-                            status,
-                            ..t.clone()
-                        };
-                        if status == TaskStatus::Executed {
-                            executed.push(gone.clone());
-                        } else {
-                            removed.push(gone.clone());
-                        }
-                        tasks.push(gone);
-                    }
-                }
-                TaskStatus::Pending => {
-                    if board.contains_key(&t.unique_id) {
-                        remove.insert(t.unique_id.clone());
                         withdrawn.push(t.clone());
                     }
                 }
-                TaskStatus::Executed | TaskStatus::Removed if still_wanted => tasks.push(t.clone()),
-                TaskStatus::Executed | TaskStatus::Removed => {}
+                (true, None) => {}
+                (false, on_board) => {
+                    // Off the file as far as the judge knows; back on it only through an
+                    // unconditional rewrite (Krampus's) that undid a removal: remove it again.
+                    if on_board.is_some() {
+                        remove.insert(t.unique_id.clone());
+                    }
+                    if still_wanted {
+                        tasks.push(t.clone());
+                    }
+                }
             }
         }
         // Ours in the file but not remembered: written by an attempt whose docket was never
@@ -311,6 +385,9 @@ impl Judgement<'_> {
             .collect();
 
         let mut kind = a.kind;
+        if let Some(alert) = &a.alert {
+            alerts.push(format!("{}: {alert}", quote(key.as_str(), 300)));
+        }
         let mut add = Vec::new();
         let verdict_revision = old.revision + 1;
         let verdict_id = verdict_id(key, self.dry_run, verdict_revision);
@@ -355,7 +432,8 @@ impl Judgement<'_> {
                 && !matches!(new.kind, VerdictKind::Act | VerdictKind::Clear)
             || new.tasks != old.tasks
             || !remove.is_empty()
-            || !add.is_empty();
+            || !add.is_empty()
+            || !alerts.is_empty();
         if !significant {
             // Nothing to write: the re-score sends every risky state again and again, and a
             // docket write each time would cost more than the stale-image guard it refreshes
@@ -389,6 +467,7 @@ impl Judgement<'_> {
             withdrawn,
             executed,
             removed_by_others: removed,
+            confirmed,
         };
         let new_tasks = add.len() as u32;
         Decision {
@@ -398,6 +477,7 @@ impl Judgement<'_> {
             add,
             remove,
             new_tasks,
+            alerts,
         }
     }
 
@@ -407,6 +487,7 @@ impl Judgement<'_> {
             level,
             reason: reason.to_owned(),
             wanted: BTreeMap::new(),
+            alert: None,
         };
         let Some(s) = state else {
             return quiet(
@@ -450,7 +531,7 @@ impl Judgement<'_> {
             Level::Disable | Level::Kill => {}
         }
         let kind = krampus::kind_of(&s.resource_type);
-        let task_arn = kind.and_then(|k| krampus::task_arn(s, k).ok());
+        let task_arn = kind.and_then(|_| krampus::task_arn(s).ok());
         let mut names: Vec<&str> = vec![key.as_str()];
         names.extend(s.arn.as_deref());
         names.extend(task_arn.as_deref());
@@ -483,7 +564,7 @@ impl Judgement<'_> {
                 &format!("Krampus has no action for {}", s.resource_type),
             );
         };
-        if let Err(why) = krampus::task_arn(s, kind) {
+        if let Err(why) = krampus::task_arn(s) {
             return quiet(
                 VerdictKind::Unactionable,
                 s.level,
@@ -515,11 +596,32 @@ impl Judgement<'_> {
                 &format!("no task: {}", why_not.join("; ")),
             );
         }
+        // Every task as it would be written, read as Krampus will read it: one that Krampus
+        // would not carry out as intended is never written, and the security team hears of it.
+        let now_s = self.now.div_euclid(1000);
+        for (id, w) in &wanted {
+            let task = self.task(s, id, w, now_s + i64::from(w.grace_hours) * 3600, "");
+            let checked = serde_json::to_value(&task)
+                .map_err(|e| e.to_string())
+                .and_then(|v| krampus::gate(&v, self.accounts, s));
+            if let Err(why) = checked {
+                let reason = format!(
+                    "no task: Krampus would not carry out `{} {}` as intended: {why}",
+                    w.action.as_str(),
+                    docket_task(id, w, 0, TaskStatus::Pending).target
+                );
+                return Assessment {
+                    alert: Some(reason.clone()),
+                    ..quiet(VerdictKind::Unactionable, s.level, &reason)
+                };
+            }
+        }
         Assessment {
             kind: VerdictKind::Act,
             level: s.level,
             reason: format!("score {} reached the {} level", s.score, s.level),
             wanted,
+            alert: None,
         }
     }
 
@@ -570,6 +672,7 @@ impl Judgement<'_> {
                 effect,
                 target,
                 grace_hours: grace,
+                side_effects: krampus::side_effects(&s.resource_type, effect),
             })
             .collect())
     }
@@ -583,9 +686,7 @@ impl Judgement<'_> {
         verdict_id: &str,
     ) -> KrampusTask {
         let kind = krampus::kind_of(&s.resource_type);
-        let arn = kind
-            .and_then(|k| krampus::task_arn(s, k).ok())
-            .unwrap_or_default();
+        let arn = krampus::task_arn(s).unwrap_or_default();
         let mut t = KrampusTask {
             action: w.action,
             action_time,
@@ -652,6 +753,7 @@ fn unchanged(old: Docket) -> Decision {
         add: Vec::new(),
         remove: BTreeSet::new(),
         new_tasks: 0,
+        alerts: Vec::new(),
     }
 }
 
@@ -662,6 +764,8 @@ fn docket_task(id: &str, w: &Wanted, action_time: i64, status: TaskStatus) -> Do
         action_time,
         effect: w.effect,
         status,
+        side_effects: w.side_effects.to_owned(),
+        alerted: false,
         target: match &w.target {
             TaskTarget::Resource => "the resource".to_owned(),
             TaskTarget::IngressRule {
@@ -727,7 +831,7 @@ fn resource_note(key: &ResourceKey, state: Option<&RiskState>) -> ResourceNote {
             tags: s.tags.clone(),
         },
         None => {
-            let (account, region, ty, id) = key.parts().unwrap_or_default();
+            let (account, region, ty, id) = key.parts();
             ResourceNote {
                 key: key.as_str().to_owned(),
                 account: account.to_owned(),

@@ -10,12 +10,12 @@
 //! 5. dockets are saved. A retry after a crash before this point finds its own tasks in the
 //!    file and adopts them with their `action_time`: nothing is postponed or duplicated.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use justice_core::policy::Policy;
 use justice_core::time::{Millis, HOUR_MS};
-use justice_core::verdict::{Decision, Judgement, VerdictKind};
+use justice_core::verdict::{Decision, Docket, Judgement, VerdictKind};
 use justice_core::{ResourceKey, RiskState};
 
 use crate::ports::{
@@ -47,6 +47,11 @@ pub struct Change {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchReport {
     pub resources: usize,
+    /// Tasks of other resources that were back in `tasks.json` after the judge had taken them
+    /// out (Krampus rewrites the file unconditionally), taken out again.
+    pub swept: usize,
+    /// Entries of `tasks.json` that would stop Krampus's run, reported to the security team.
+    pub hazards: usize,
     pub verdicts: usize,
     pub scheduled: usize,
     pub withdrawn: usize,
@@ -153,12 +158,18 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
         };
 
         let mut attempt = 0;
+        let mut others: HashMap<ResourceKey, Option<Docket>> = HashMap::new();
+        let mut hazards: Vec<String>;
         let decisions = loop {
             attempt += 1;
             let read = self.board.read().await?;
-            let decisions = decide_all(&read.file.ours(), granted);
+            let ours = read.file.ours();
+            let decisions = decide_all(&ours, granted);
+            let stale = self.stale(&ours, &latest, &mut others, now).await?;
+            hazards = justice_core::krampus::hazards(&read.file);
             let mut file = read.file;
-            let mut changed = false;
+            let mut changed = file.apply(&stale, &[]);
+            report.swept = stale.len();
             for d in &decisions {
                 changed |= file.apply(&d.remove, &d.add);
             }
@@ -180,7 +191,12 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
             }
         };
 
+        report.hazards = hazards.len();
+        if !hazards.is_empty() {
+            self.report_hazards(&hazards).await;
+        }
         let mut held = Vec::new();
+        let mut alerts: Vec<(ResourceKey, String)> = Vec::new();
         let fail = |key: &ResourceKey, reason: String, report: &mut BatchReport| {
             for id in ids.get(key).into_iter().flatten() {
                 report.failed.push((id.clone(), format!("{key}: {reason}")));
@@ -199,6 +215,7 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
                 if record.kind == VerdictKind::Held {
                     held.push(d.docket.key.clone());
                 }
+                alerts.extend(d.alerts.iter().map(|a| (d.docket.key.clone(), a.clone())));
             }
             if d.save {
                 to_save.push(d);
@@ -213,8 +230,20 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
                 alerted = false;
             }
         }
+        let mut told = true;
+        if !alerts.is_empty() {
+            if let Err(e) = self.outbox.alert_security(&task_alert(&alerts)).await {
+                tracing::error!(error = %e, "could not alert the security team about tasks");
+                told = false;
+            }
+        }
         let mut saves = Vec::with_capacity(to_save.len());
         for d in &to_save {
+            if !told && !d.alerts.is_empty() {
+                // Not saved: the retry decides the same and alerts again.
+                fail(&d.docket.key, "security alert not sent".into(), &mut report);
+                continue;
+            }
             if !alerted && d.docket.kind == VerdictKind::Held {
                 // Not saved: the retry decides "held" again and alerts again.
                 fail(&d.docket.key, "security alert not sent".into(), &mut report);
@@ -238,6 +267,126 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
             }
         }
         Ok(report)
+    }
+}
+
+impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
+    /// The judge's tasks of resources outside this batch that are past their time and back in
+    /// the file although their docket says the judge took them out (or never lists them):
+    /// Krampus rewrites `tasks.json` with what it read before its run, undoing removals made
+    /// meanwhile, and would run them again. A resource without a docket is left alone.
+    async fn stale(
+        &self,
+        ours: &BTreeMap<String, BTreeMap<String, i64>>,
+        batch: &BTreeMap<ResourceKey, usize>,
+        known: &mut HashMap<ResourceKey, Option<Docket>>,
+        now: Millis,
+    ) -> Result<BTreeSet<String>, JudgeError> {
+        let now_s = now.div_euclid(1000);
+        let due: Vec<(ResourceKey, &BTreeMap<String, i64>)> = ours
+            .iter()
+            .filter(|(_, tasks)| tasks.values().any(|&at| at < now_s))
+            .filter_map(|(k, tasks)| Some((ResourceKey::parse(k).ok()?, tasks)))
+            .filter(|(k, _)| !batch.contains_key(k))
+            .collect();
+        let missing: Vec<ResourceKey> = due
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !known.contains_key(k))
+            .collect();
+        if !missing.is_empty() {
+            let mut found = self
+                .dockets
+                .dockets(&missing, self.settings.dry_run)
+                .await?;
+            for k in missing {
+                let d = found.remove(&k);
+                known.insert(k, d);
+            }
+        }
+        let mut stale = BTreeSet::new();
+        for (key, tasks) in due {
+            let Some(Some(docket)) = known.get(&key) else {
+                continue;
+            };
+            for (id, &at) in tasks {
+                let on_file = docket
+                    .tasks
+                    .iter()
+                    .any(|t| &t.unique_id == id && t.status.on_file());
+                if at < now_s && !on_file {
+                    tracing::warn!(resource = %key, task = %id, "a task the judge took out of tasks.json is back: taken out again");
+                    stale.insert(id.clone());
+                }
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Tells the security team, once per distinct set, about entries of `tasks.json` that
+    /// would stop Krampus's run (anyone's: one bad task stops all remediation). They are not
+    /// removed: the file is shared, and they may be someone's work.
+    async fn report_hazards(&self, hazards: &[String]) {
+        let parts: Vec<&str> = hazards.iter().map(String::as_str).collect();
+        let id = format!(
+            "tasks-hazards-{:016x}",
+            justice_core::item::hash_parts(&parts)
+        );
+        match self.outbox.was_sent(&id).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "could not check the sent log for a hazard report");
+                return;
+            }
+        }
+        let mut body = String::from(
+            "Krampus's tasks.json holds entries that stop its whole run (it prepares every due task \
+             before it runs any, and raises on one it cannot read) or that it will never run as \
+             written. Nothing in the file is carried out until they are fixed or removed; the \
+             judge does not remove other people's tasks:\n",
+        );
+        for h in hazards.iter().take(50) {
+            body.push_str("- ");
+            body.push_str(h);
+            body.push('\n');
+        }
+        let alert = SecurityAlert {
+            subject: format!(
+                "Justice Engine: {} entr{} in tasks.json would stop Krampus",
+                hazards.len(),
+                if hazards.len() == 1 { "y" } else { "ies" }
+            ),
+            body,
+        };
+        match self.outbox.alert_security(&alert).await {
+            Ok(()) => {
+                if let Err(e) = self.outbox.mark_sent(&id).await {
+                    tracing::error!(error = %e, "hazard report sent but not marked: it may be sent again");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not report tasks.json hazards"),
+        }
+    }
+}
+
+fn task_alert(alerts: &[(ResourceKey, String)]) -> SecurityAlert {
+    let mut body =
+        String::from("The judge needs a person for these Krampus tasks (each is reported once):\n");
+    for (_, a) in alerts.iter().take(50) {
+        body.push_str("- ");
+        body.push_str(a);
+        body.push('\n');
+    }
+    if alerts.len() > 50 {
+        body.push_str(&format!("… and {} more\n", alerts.len() - 50));
+    }
+    SecurityAlert {
+        subject: format!(
+            "Justice Engine: {} Krampus task problem(s) need attention",
+            alerts.len()
+        ),
+        body,
     }
 }
 

@@ -122,7 +122,7 @@ pub fn prepare_item(
 ) -> Result<PreparedRecord, ScoreError> {
     Ok(PreparedRecord {
         record: evaluate_item(item, sent, policy)?,
-        key: key_of(item),
+        key: key_of(item)?,
         sent,
         label: item.label(),
     })
@@ -184,6 +184,19 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
             resource: label.clone(),
             source,
         };
+        // An item captured after the clock (plus the policy's skew) is from the future: it
+        // would stay the newest for good and hide every later change.
+        let clock = self.clock.now(sent);
+        if record.capture_time > clock.saturating_add(self.policy.intake.skew_ms()) {
+            return Err(ScoreError::Item(ItemError::new(
+                label,
+                format!(
+                    "configurationItemCaptureTime {} is later than the clock ({})",
+                    justice_core::time::format_rfc3339(record.capture_time),
+                    justice_core::time::format_rfc3339(clock)
+                ),
+            )));
+        }
         for _ in 0..MAX_ATTEMPTS {
             let stored = self.store.load(&key).await.map_err(store_err)?;
             let mut history = stored.history;
@@ -191,10 +204,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                 return self.unchanged(&key, stored.state, history);
             }
             let previous = stored.state.as_ref();
-            let now = self
-                .clock
-                .now(sent)
-                .max(previous.map_or(Millis::MIN, |s| s.evaluated_at));
+            let now = clock.max(previous.map_or(Millis::MIN, |s| s.evaluated_at));
             let Some(mut state) = derive_state(&key, &history, now, self.policy) else {
                 continue;
             };

@@ -69,6 +69,19 @@ fn group_uri(grantee: &Value) -> Option<&'static str> {
     }
 }
 
+/// S3's name of an ACL permission, from AWS Config's spelling (`Read`, `Write`, `ReadAcp`,
+/// `WriteAcp`, `FullControl`) or S3's own.
+pub fn s3_permission(config: &str) -> Option<&'static str> {
+    Some(match config {
+        "Read" | "READ" => "READ",
+        "Write" | "WRITE" => "WRITE",
+        "ReadAcp" | "READ_ACP" => "READ_ACP",
+        "WriteAcp" | "WRITE_ACP" => "WRITE_ACP",
+        "FullControl" | "FULL_CONTROL" => "FULL_CONTROL",
+        _ => return None,
+    })
+}
+
 pub struct S3PublicAcl;
 static S3_ACL: RuleInfo = RuleInfo {
     id: "s3-public-acl",
@@ -104,8 +117,10 @@ impl Rule for S3PublicAcl {
                     continue;
                 };
                 let perm = json::opt_str(g.get("permission"), "grantList[].permission")?
-                    .unwrap_or("unknown")
-                    .to_owned();
+                    .unwrap_or("unknown");
+                // Config spells S3's permissions `Read`, `FullControl`...; Krampus compares
+                // S3's own names, exactly. An unknown one stays as it is: no task carries it.
+                let perm = s3_permission(perm).unwrap_or(perm).to_owned();
                 match grants.iter_mut().find(|(u, _)| *u == uri) {
                     Some((_, perms)) if !perms.contains(&perm) => perms.push(perm),
                     Some(_) => {}
