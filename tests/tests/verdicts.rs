@@ -511,3 +511,227 @@ fn ids_are_stable_and_tasks_carry_what_people_and_krampus_need() {
         "Krampus reads cidr_range, not cidr_ip"
     );
 }
+
+/// Krampus keeps the tasks it ran and runs them again on every run: the judge keeps a task
+/// past its time as "unconfirmed" until a Config item shows its effect, then takes it out;
+/// a removed task that reappears (Krampus's unconditional rewrite) is taken out again.
+#[test]
+fn a_task_krampus_ran_is_removed_once_config_shows_its_effect() {
+    let mut w = World::new();
+    let mut file = TasksFile::default();
+    let running = |revision: u64, effects: Vec<justice_core::krampus::Effect>| {
+        let mut s = state(
+            "AWS::EC2::Instance",
+            "i-0123abcd",
+            Some(&format!(
+                "arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0123abcd"
+            )),
+            70,
+            vec![finding(
+                "ec2-public-ip-imdsv1",
+                "public IP with IMDSv1",
+                vec![],
+            )],
+        );
+        s.revision = revision;
+        s.effects = effects;
+        s
+    };
+    let s1 = running(1, vec![]);
+    let d1 = w.decide(T0, Some(&s1), &s1.key, None, &BTreeMap::new());
+    assert_eq!(d1.add.len(), 1);
+    let board = board_after(&mut file, &d1);
+
+    // Past its time and still in the file: Krampus ran it and re-queued it. No effect yet.
+    let s2 = running(2, vec![]);
+    let after = T0 + 25 * HOUR_MS;
+    let d2 = w.decide(after, Some(&s2), &s2.key, Some(&d1.docket), &board);
+    assert!(d2.remove.is_empty() && d2.add.is_empty(), "{d2:?}");
+    assert_eq!(d2.docket.tasks[0].status, TaskStatus::Unconfirmed);
+    assert!(d2.alerts.is_empty(), "not overdue yet");
+
+    // A day later, still no effect: the security team hears of it, once.
+    let s3 = running(3, vec![]);
+    let overdue = after + 25 * HOUR_MS;
+    let d3 = w.decide(overdue, Some(&s3), &s3.key, Some(&d2.docket), &board);
+    assert_eq!(d3.alerts.len(), 1, "{d3:?}");
+    assert!(d3.alerts[0].contains("no AWS Config item shows its effect"));
+    assert!(d3.docket.tasks[0].alerted);
+    let s4 = running(4, vec![]);
+    let d4 = w.decide(
+        overdue + HOUR_MS,
+        Some(&s4),
+        &s4.key,
+        Some(&d3.docket),
+        &board,
+    );
+    assert!(d4.alerts.is_empty() && d4.record.is_none(), "{d4:?}");
+
+    // Config records the instance stopped: the task is confirmed and leaves the file, so
+    // Krampus stops stopping it (an owner who restarts it is not overridden).
+    let stopped = running(5, vec![justice_core::krampus::Effect::Stop]);
+    let d5 = w.decide(
+        overdue + 2 * HOUR_MS,
+        Some(&stopped),
+        &stopped.key,
+        Some(&d3.docket),
+        &board,
+    );
+    assert_eq!(d5.remove.len(), 1, "{d5:?}");
+    assert_eq!(d5.docket.tasks[0].status, TaskStatus::Confirmed);
+    assert_eq!(d5.record.as_ref().map(|r| r.confirmed.len()), Some(1));
+    let board = board_after(&mut file, &d5);
+    assert!(board.is_empty());
+
+    // Krampus's rewrite puts it back: taken out again, never run twice.
+    let mut resurrected = file.clone();
+    resurrected.apply(&Default::default(), &d1.add);
+    let back = resurrected
+        .ours()
+        .remove(stopped.key.as_str())
+        .unwrap_or_default();
+    let s6 = running(6, vec![]);
+    let d6 = w.decide(
+        overdue + 3 * HOUR_MS,
+        Some(&s6),
+        &s6.key,
+        Some(&d5.docket),
+        &back,
+    );
+    assert_eq!(d6.remove.len(), 1, "{d6:?}");
+    assert!(d6.add.is_empty());
+}
+
+/// A rule revoked by Krampus shows as the finding gone: the task past its time leaves the file
+/// as confirmed, not as withdrawn.
+#[test]
+fn a_revoked_rule_confirms_its_task() {
+    let mut w = World::new();
+    let mut file = TasksFile::default();
+    let s1 = sg(60, &[22]);
+    let d1 = w.decide(T0, Some(&s1), &s1.key, None, &BTreeMap::new());
+    let board = board_after(&mut file, &d1);
+    let mut fixed = sg(0, &[]);
+    fixed.revision = 2;
+    let d2 = w.decide(
+        T0 + 25 * HOUR_MS,
+        Some(&fixed),
+        &fixed.key,
+        Some(&d1.docket),
+        &board,
+    );
+    let r = d2.record.expect("record");
+    assert_eq!((r.confirmed.len(), r.withdrawn.len()), (1, 0), "{r:?}");
+    assert_eq!(d2.remove.len(), 1);
+}
+
+/// Every task is read as Krampus will read it before it is written: a task Krampus would not
+/// carry out as intended is never written, the verdict says why, and security is alerted.
+#[test]
+fn a_task_the_gate_refuses_is_never_written_and_alerts_security() {
+    let mut w = World::new();
+    let cases: Vec<(&str, RiskState)> = vec![
+        ("a rule that is not canonical IPv4", {
+            let mut s = sg(60, &[]);
+            s.findings = vec![finding(
+                "sg-world-admin-ports",
+                "tcp/22",
+                vec![ingress(22, "0.0.0.0/00")],
+            )];
+            s
+        }),
+        ("a port out of range", {
+            let mut s = sg(60, &[]);
+            s.findings = vec![finding(
+                "sg-world-admin-ports",
+                "tcp/65536",
+                vec![ingress(65536, "0.0.0.0/0")],
+            )];
+            s
+        }),
+        ("tcp with the all-traffic ports", {
+            let mut s = sg(60, &[]);
+            s.findings = vec![finding(
+                "sg-world-admin-ports",
+                "tcp/-1",
+                vec![Remedy::RevokeIngress {
+                    proto: "tcp".into(),
+                    from_port: None,
+                    to_port: None,
+                    cidr: "0.0.0.0/0".into(),
+                }],
+            )];
+            s
+        }),
+        ("Config's permission spelling", {
+            let mut s = state(
+                "AWS::S3::Bucket",
+                "bucket-a",
+                Some("arn:aws:s3:::bucket-a"),
+                70,
+                vec![finding(
+                    "s3-public-acl",
+                    "AllUsers Read",
+                    vec![Remedy::RemoveS3Grant {
+                        principal: "http://acs.amazonaws.com/groups/global/AllUsers".into(),
+                        permissions: vec!["Read".into()],
+                    }],
+                )],
+            );
+            s.resource_name = Some("bucket-a".into());
+            s
+        }),
+        ("an id Krampus would misread", {
+            state(
+                "AWS::EC2::Instance",
+                "i-1,i-2",
+                None,
+                70,
+                vec![finding("ec2-public-ip-imdsv1", "x", vec![])],
+            )
+        }),
+    ];
+    for (what, s) in cases {
+        let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+        assert!(d.add.is_empty(), "{what}: {:?}", d.add);
+        let r = d.record.expect("record");
+        assert_eq!(r.kind, VerdictKind::Unactionable, "{what}");
+        assert!(!d.alerts.is_empty(), "{what}: security not alerted");
+    }
+}
+
+/// S3 grant tasks name S3's permissions and say what Krampus does besides: it drops every
+/// grant of the other grantee type, the owner's FULL_CONTROL included.
+#[test]
+fn an_s3_task_says_what_krampus_really_does() {
+    let mut w = World::new();
+    let s = state(
+        "AWS::S3::Bucket",
+        "bucket-a",
+        Some("arn:aws:s3:::bucket-a"),
+        70,
+        vec![finding(
+            "s3-public-acl",
+            "AllUsers READ",
+            vec![Remedy::RemoveS3Grant {
+                principal: "http://acs.amazonaws.com/groups/global/AllUsers".into(),
+                permissions: vec!["READ".into()],
+            }],
+        )],
+    );
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert_eq!(d.add.len(), 1, "{d:?}");
+    assert_eq!(
+        d.add[0].s3_permission.as_deref(),
+        Some(&["READ".to_owned()][..])
+    );
+    assert_eq!(
+        d.add[0].aws_resource_name,
+        format!("arn:aws:s3:us-east-1:{ACCOUNT}:bucket-a")
+    );
+    let pending = &d.record.expect("record").pending;
+    assert!(
+        pending[0].side_effects.contains("FULL_CONTROL"),
+        "{pending:?}"
+    );
+}

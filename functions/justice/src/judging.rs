@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use justice_core::krampus::TasksFile;
+
 use justice_core::notice::NoticeKind;
 use justice_core::policy::Policy;
 use justice_core::time::{self, Millis};
@@ -231,10 +232,10 @@ pub fn list_tasks(dir: &Path, now: Millis, json: bool) -> Result<ExitCode, Strin
                 "resource": d.key, "kind": d.kind, "level": d.level, "reason": d.reason,
             })).collect::<Vec<_>>(),
         });
-        println!("{v:#}");
+        say!("{v:#}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    say!(
         "{} task(s) in {} (as of {})",
         tasks.len(),
         path.display(),
@@ -260,7 +261,7 @@ pub fn list_tasks(dir: &Path, now: Millis, json: bool) -> Result<ExitCode, Strin
             (_, Some(p)) => format!(" grant of {}", p.as_str().unwrap_or("")),
             _ => String::new(),
         };
-        println!(
+        say!(
             "  {}  {:<10} {:<7} {}{}",
             time::format_rfc3339(when),
             due,
@@ -269,13 +270,13 @@ pub fn list_tasks(dir: &Path, now: Millis, json: bool) -> Result<ExitCode, Strin
             target
         );
         if t.get("source").and_then(|v| v.as_str()) != Some(justice_core::krampus::TASK_SOURCE) {
-            println!("      (not written by the judge)");
+            say!("      (not written by the judge)");
         }
     }
     if !quiet.is_empty() {
-        println!("{} verdict(s) without a task", quiet.len());
+        say!("{} verdict(s) without a task", quiet.len());
         for d in quiet {
-            println!(
+            say!(
                 "  {:<12} {:<8} {}: {}",
                 d.kind.as_str(),
                 d.level.as_str(),

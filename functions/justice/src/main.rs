@@ -1,6 +1,8 @@
 //! `justice`: the Justice Engine on your machine. Replays recorded AWS Config events through
 //! the same scorer the Lambda function runs, over an embedded store.
 
+#[macro_use]
+mod out;
 mod inputs;
 mod judging;
 mod replay;
@@ -143,6 +145,11 @@ fn main() -> ExitCode {
             now,
             no_judge,
         } => load_policy(policy.as_deref()).and_then(|p| {
+            // Krampus assumes its role in the account of each task: only real account ids.
+            for a in accounts.iter().flatten() {
+                justice_core::identity::check_account("--accounts", a)
+                    .map_err(|e| e.to_string())?;
+            }
             let backend = match (backend, table) {
                 (BackendKind::Local, _) => replay::Backend::Local,
                 (BackendKind::Aws, Some(table)) => replay::Backend::Aws { table },
@@ -186,7 +193,7 @@ fn main() -> ExitCode {
         Command::Policy {
             command: PolicyCommand::Default,
         } => {
-            print!("{}", justice_core::policy::DEFAULT_POLICY);
+            out::stdout(justice_core::policy::DEFAULT_POLICY);
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules => {
@@ -197,7 +204,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("justice: {message}");
+            note!("justice: {message}");
             ExitCode::from(2)
         }
     }
@@ -212,15 +219,21 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
     let Some(path) = path else {
         return Ok(Policy::default_policy());
     };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_text(path)?;
     Policy::from_toml(&text).map_err(|e| format!("{}: policy refused:\n{e}", path.display()))
 }
 
+/// A policy file: a regular file of UTF-8 text.
+fn read_text(path: &Path) -> Result<String, String> {
+    String::from_utf8(inputs::read_one(path)?)
+        .map_err(|_| format!("{}: not UTF-8 text", path.display()))
+}
+
 fn check_policy(path: &Path) -> Result<ExitCode, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_text(path)?;
     match Policy::from_toml(&text) {
         Ok(p) => {
-            println!(
+            say!(
                 "{}: ok — thresholds warn {} / disable {} / kill {}, {} rule override(s), {} required tag(s)",
                 path.display(),
                 p.thresholds.warn,
@@ -233,7 +246,7 @@ fn check_policy(path: &Path) -> Result<ExitCode, String> {
         }
         Err(errors) => {
             for e in &errors.0 {
-                eprintln!("{}: {e}", path.display());
+                note!("{}: {e}", path.display());
             }
             Ok(ExitCode::FAILURE)
         }
@@ -248,7 +261,7 @@ fn list_rules() {
         } else {
             i.resource_types.join(", ")
         };
-        println!("{:<28} {:<8} {}", i.id, i.severity.as_str(), types);
-        println!("    {}", i.checks);
+        say!("{:<28} {:<8} {}", i.id, i.severity.as_str(), types);
+        say!("    {}", i.checks);
     }
 }

@@ -256,36 +256,39 @@ fn pending_tasks(dir: &Path) -> Result<usize, String> {
 }
 
 fn print_judge(j: &JudgeTotals, pending: usize, dir: &Path) {
-    println!(
+    say!(
         "verdicts         {:>7}  (tasks scheduled {}, withdrawn {}, held by the blast radius {})",
-        j.verdicts, j.scheduled, j.withdrawn, j.held
+        j.verdicts,
+        j.scheduled,
+        j.withdrawn,
+        j.held
     );
-    println!(
+    say!(
         "tasks pending    {:>7}  ({}; `justice tasks --state {}` lists them)",
         pending,
         dir.join("tasks.json").display(),
         dir.display()
     );
     let notices: u64 = j.notices.values().sum();
-    println!(
+    say!(
         "notices          {:>7}  ({}/outbox/notices.jsonl)",
         notices,
         dir.display()
     );
     for (to, n) in &j.notices {
-        println!("      {n:>5}  to {to}");
+        say!("      {n:>5}  to {to}");
     }
     for (to, kind, what) in &j.first_notices {
-        println!("             {kind:<10} to {to}: {what}");
+        say!("             {kind:<10} to {to}: {what}");
     }
     if notices > j.first_notices.len() as u64 {
-        println!(
+        say!(
             "             … {} more in the outbox",
             notices - j.first_notices.len() as u64
         );
     }
     for (id, why) in &j.failed {
-        println!("  judge failed   {id}: {why}");
+        say!("  judge failed   {id}: {why}");
     }
 }
 
@@ -309,7 +312,7 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
     let mut sum = Summary::default();
     let mut touched = BTreeMap::new();
     let refuse = |sum: &mut Summary, origin: &str, why: String| {
-        eprintln!("refused  {origin}: {why}");
+        note!("refused  {origin}: {why}");
         sum.refused.push((origin.to_owned(), why));
     };
     // Two stages on two threads: reading, parsing and rule evaluation (pure) run ahead of the
@@ -392,24 +395,25 @@ fn by_level(states: &[StateSummary]) -> BTreeMap<Level, usize> {
 
 fn print_text(sum: &Summary, states: &[StateSummary], place: &str) {
     let ignored: u64 = sum.ignored.values().sum();
-    println!("events read      {:>7}", sum.events);
-    println!("notifications    {:>7}", sum.notifications);
-    println!(
+    say!("events read      {:>7}", sum.events);
+    say!("notifications    {:>7}", sum.notifications);
+    say!(
         "  scored         {:>7}  ({} already scored: redeliveries, nothing written)",
-        sum.scored, sum.redelivered
+        sum.scored,
+        sum.redelivered
     );
-    println!("  ignored        {:>7}", ignored);
+    say!("  ignored        {:>7}", ignored);
     for (reason, n) in &sum.ignored {
-        println!("      {n:>5}  {reason}");
+        say!("      {n:>5}  {reason}");
     }
-    println!("  refused        {:>7}", sum.refused.len());
+    say!("  refused        {:>7}", sum.refused.len());
     for (origin, why) in &sum.refused {
-        println!("             {origin}: {why}");
+        say!("             {origin}: {why}");
     }
     let levels = by_level(states);
-    println!("resources        {:>7}  (store: {place})", states.len());
+    say!("resources        {:>7}  (store: {place})", states.len());
     for l in Level::ALL.iter().rev() {
-        println!(
+        say!(
             "  {:<14} {:>7}",
             l.as_str(),
             levels.get(l).copied().unwrap_or(0)
@@ -418,9 +422,9 @@ fn print_text(sum: &Summary, states: &[StateSummary], place: &str) {
     let mut risky: Vec<&StateSummary> = states.iter().filter(|s| s.level > Level::None).collect();
     risky.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
     if !risky.is_empty() {
-        println!("riskiest");
+        say!("riskiest");
         for s in risky.iter().take(20) {
-            println!(
+            say!(
                 "  {:>5} {:<8} {}  [{}]",
                 s.score,
                 s.level.as_str(),
@@ -460,7 +464,7 @@ fn print_json(
             "notices": j.notices,
         })),
     });
-    println!("{v:#}");
+    say!("{v:#}");
 }
 
 /// Scores each item of one event on its own (no stored history) at the event's time.
@@ -470,7 +474,7 @@ pub fn explain(
     history: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = inputs::read_one(path)?;
     let records = parse_event(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let source = config_source(history)?;
     let rt = runtime()?;
@@ -480,7 +484,7 @@ pub fn explain(
         let notice = match record {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("{}: refused: {e}", path.display());
+                note!("{}: refused: {e}", path.display());
                 failed = true;
                 continue;
             }
@@ -488,7 +492,7 @@ pub fn explain(
         let (item, sent) = match notice {
             Notice::Ignored { reason } => {
                 if !json {
-                    println!("ignored: {reason}");
+                    say!("ignored: {reason}");
                 }
                 continue;
             }
@@ -496,7 +500,7 @@ pub fn explain(
             Notice::Oversized(summary) => match rt.block_on(source.fetch(&summary)) {
                 Ok(Some(item)) => (item, summary.sent),
                 Ok(None) => {
-                    eprintln!(
+                    note!(
                         "{}: refused: {}: oversized item not found (pass --config-history DIR)",
                         path.display(),
                         summary.label()
@@ -511,7 +515,7 @@ pub fn explain(
         {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("{}: refused: {e}", path.display());
+                note!("{}: refused: {e}", path.display());
                 failed = true;
                 continue;
             }
@@ -521,13 +525,13 @@ pub fn explain(
             if json {
                 out.push(state);
             } else {
-                print!("{}", render::render(&state, policy));
+                crate::out::stdout(&render::render(&state, policy));
             }
         }
     }
     if json {
         let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
-        println!("{text}");
+        say!("{text}");
     }
     Ok(if failed {
         ExitCode::FAILURE

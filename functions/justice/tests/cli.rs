@@ -191,3 +191,92 @@ fn replay_judges_into_local_tasks_and_verdicts_and_never_postpones_on_replay() {
         "{listing}"
     );
 }
+
+/// A recording is input like any other: only regular files are read, a line longer than an
+/// event is an error naming the file and line, and `--accounts` takes real account ids only.
+#[test]
+fn only_regular_files_of_event_size_are_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let state = state.to_str().expect("path");
+    let fifo = dir.path().join("events.json");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let out = justice(&["replay", fifo.to_str().expect("path"), "--state", state]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a regular file"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let long = dir.path().join("long.jsonl");
+    std::fs::write(&long, format!("{{}}\n{}\n", "x".repeat(5 << 20))).expect("write");
+    let out = justice(&["replay", long.to_str().expect("path"), "--state", state]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("long.jsonl:2") && err.contains("longer than"),
+        "{err}"
+    );
+
+    let out = justice(&[
+        "replay",
+        "tests/fixtures/config-events/sns",
+        "--state",
+        state,
+        "--accounts",
+        "12345678901234567890",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("12-digit"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Event text never reaches the terminal raw: an escape sequence in a refused event's type
+/// cannot rewrite the refusal line.
+#[test]
+fn escape_sequences_from_events_are_neutralised() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ev = dir.path().join("esc.json");
+    std::fs::write(&ev, r#"{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{"messageType":"ConfigurationItemChangeNotification","configurationItem":{"resourceType":"AWS::EC2::Instance\u001b[2K\r","resourceId":"i-1\u0007","awsAccountId":"123456789012"}}}"#).expect("write");
+    let state = dir.path().join("state");
+    let out = justice(&[
+        "replay",
+        ev.to_str().expect("path"),
+        "--state",
+        state.to_str().expect("path"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    for stream in [&out.stdout, &out.stderr] {
+        let t = text(stream);
+        assert!(t.contains("refused"), "{t}");
+        assert!(
+            !t.contains('\u{1b}') && !t.contains('\r') && !t.contains('\u{7}'),
+            "{t:?}"
+        );
+    }
+}
+
+/// `justice rules | head` ends quietly when the reader goes away: here the reader is gone
+/// before the command starts, so its first write fails, every time.
+#[test]
+fn a_closed_output_ends_the_command_quietly() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_justice"))
+        .arg("rules")
+        .current_dir(root())
+        .stdout(writer)
+        .output()
+        .expect("run justice");
+    let err = text(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -565,11 +565,12 @@ impl Judgement<'_> {
             );
         };
         if let Err(why) = krampus::task_arn(s) {
-            return quiet(
-                VerdictKind::Unactionable,
-                s.level,
-                &format!("no task: {why}"),
-            );
+            // Krampus could act on the type, but not safely on this resource: a person must.
+            let reason = format!("no task: {why}");
+            return Assessment {
+                alert: Some(reason.clone()),
+                ..quiet(VerdictKind::Unactionable, s.level, &reason)
+            };
         }
         let cap = self.policy.cap(&s.resource_type);
         let mut wanted = BTreeMap::new();
