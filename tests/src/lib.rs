@@ -2,6 +2,7 @@
 //! (in [`aws`]) the local AWS the adapters are tested against.
 
 pub mod aws;
+pub mod krampus;
 pub mod states;
 
 use std::path::{Path, PathBuf};

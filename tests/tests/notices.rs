@@ -55,7 +55,7 @@ fn owned(score: u32, revision: u64) -> RiskState {
     s
 }
 
-/// The record of each kind, in order: warning, escalated, resolved, held, advisory.
+/// The record of each kind, in order: warning, escalated, resolved, done, held, advisory.
 fn records() -> Vec<(NoticeKind, VerdictRecord)> {
     // The tasks as they stand in tasks.json between the decisions.
     let mut file = TasksFile::default();
@@ -70,12 +70,15 @@ fn records() -> Vec<(NoticeKind, VerdictRecord)> {
     let d2 = decide_on(&owned(160, 2), Some(&d1.docket), T0 + 5 * HOUR_MS, 10, &b1);
     let b2 = on_board(&d2);
     let d3 = decide_on(&owned(0, 3), Some(&d2.docket), T0 + 6 * HOUR_MS, 10, &b2);
+    // Krampus revoked the rule after its time and Config shows it: done.
+    let done = decide_on(&owned(0, 2), Some(&d1.docket), T0 + 25 * HOUR_MS, 10, &b1);
     let held = decide(&owned(60, 1), None, T0, 0);
     let warn = decide(&owned(30, 1), None, T0, 10);
     vec![
         (NoticeKind::Warning, d1.record.expect("record")),
         (NoticeKind::Escalated, d2.record.expect("record")),
         (NoticeKind::Resolved, d3.record.expect("record")),
+        (NoticeKind::Done, done.record.expect("record")),
         (NoticeKind::Held, held.record.expect("record")),
         (NoticeKind::Advisory, warn.record.expect("record")),
     ]

@@ -735,3 +735,45 @@ fn an_s3_task_says_what_krampus_really_does() {
         "{pending:?}"
     );
 }
+
+/// An owner who fixes the finding after the task's time has withdrawn it, not seen it done:
+/// the instance runs, so Krampus's stop is not what happened.
+#[test]
+fn a_fix_after_the_time_is_a_withdrawal_not_a_confirmation() {
+    let mut w = World::new();
+    let mut file = TasksFile::default();
+    let s1 = state(
+        "AWS::EC2::Instance",
+        "i-0123abcd",
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0123abcd"
+        )),
+        70,
+        vec![finding(
+            "ec2-public-ip-imdsv1",
+            "public IP with IMDSv1",
+            vec![],
+        )],
+    );
+    let d1 = w.decide(T0, Some(&s1), &s1.key, None, &BTreeMap::new());
+    let board = board_after(&mut file, &d1);
+    let mut fixed = state(
+        "AWS::EC2::Instance",
+        "i-0123abcd",
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0123abcd"
+        )),
+        0,
+        vec![],
+    );
+    fixed.revision = 2;
+    let d2 = w.decide(
+        T0 + 30 * HOUR_MS,
+        Some(&fixed),
+        &fixed.key,
+        Some(&d1.docket),
+        &board,
+    );
+    let r = d2.record.expect("record");
+    assert_eq!((r.withdrawn.len(), r.confirmed.len()), (1, 0), "{r:?}");
+}

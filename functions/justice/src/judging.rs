@@ -23,6 +23,7 @@ pub struct JudgeTotals {
     pub verdicts: u64,
     pub scheduled: u64,
     pub withdrawn: u64,
+    pub confirmed: u64,
     pub held: u64,
     pub failed: Vec<(String, String)>,
     /// Notices the notifier would have sent, by recipient (team, or `security topic`).
@@ -144,6 +145,7 @@ impl LocalJudge {
         t.verdicts += r.verdicts as u64;
         t.scheduled += r.scheduled as u64;
         t.withdrawn += r.withdrawn as u64;
+        t.confirmed += r.confirmed as u64;
         t.held += r.held as u64;
         t.failed.extend(r.failed);
         self.notify(rt, policy)

@@ -257,10 +257,11 @@ fn pending_tasks(dir: &Path) -> Result<usize, String> {
 
 fn print_judge(j: &JudgeTotals, pending: usize, dir: &Path) {
     say!(
-        "verdicts         {:>7}  (tasks scheduled {}, withdrawn {}, held by the blast radius {})",
+        "verdicts         {:>7}  (tasks scheduled {}, withdrawn {}, confirmed done by Krampus {}, held by the blast radius {})",
         j.verdicts,
         j.scheduled,
         j.withdrawn,
+        j.confirmed,
         j.held
     );
     say!(
@@ -458,6 +459,7 @@ fn print_json(
             "verdicts": j.verdicts,
             "scheduled": j.scheduled,
             "withdrawn": j.withdrawn,
+            "confirmed": j.confirmed,
             "held": j.held,
             "failed": j.failed.len(),
             "tasks_pending": pending,

@@ -28,6 +28,8 @@ pub enum NoticeKind {
     Escalated,
     /// Every task was withdrawn (fixed, deleted, exempted).
     Resolved,
+    /// Krampus carried out a task and AWS Config shows it: what was done, to undo or fix.
+    Done,
     /// Over a threshold without a task (warning level, or nothing Krampus can do): fix it.
     Advisory,
     /// Tasks were due but the blast radius held them: to the security team.
@@ -42,6 +44,7 @@ impl NoticeKind {
             NoticeKind::Warning => "warning",
             NoticeKind::Escalated => "escalated",
             NoticeKind::Resolved => "resolved",
+            NoticeKind::Done => "done",
             NoticeKind::Advisory => "advisory",
             NoticeKind::Held => "held",
             NoticeKind::Digest => "digest",
@@ -65,6 +68,7 @@ pub fn kind_of(r: &VerdictRecord) -> Option<NoticeKind> {
         {
             Some(NoticeKind::Advisory)
         }
+        _ if !r.confirmed.is_empty() => Some(NoticeKind::Done),
         _ if !r.withdrawn.is_empty() && r.pending.is_empty() => Some(NoticeKind::Resolved),
         _ => None,
     }
@@ -350,6 +354,7 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
         NoticeKind::Warning => "Action scheduled on your resource",
         NoticeKind::Escalated => "Stronger action scheduled on your resource",
         NoticeKind::Resolved => "Scheduled action withdrawn",
+        NoticeKind::Done => "Krampus acted on your resource",
         NoticeKind::Advisory => "Risky resource: please fix it",
         NoticeKind::Held => "Verdict held by the blast-radius limit",
         NoticeKind::Digest => "Pending actions",
@@ -431,6 +436,17 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
                 line(format!("  - {} at {}", does(t), when(t.action_time, now)));
             }
             line("Fixing every finding withdraws these actions automatically.".into());
+        }
+        NoticeKind::Done => {
+            line("Krampus carried out these actions, and AWS Config shows their effect:".into());
+            for t in r.confirmed.iter().take(MAX_TASKS) {
+                line(format!("  - {}", does(t)));
+            }
+            line(
+                "Fix the findings before you undo them (restart, restore the rule or grant), \
+                 or the verdict will be reached again."
+                    .into(),
+            );
         }
         NoticeKind::Resolved => {
             line("These scheduled actions were withdrawn:".into());

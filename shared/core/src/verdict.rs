@@ -285,7 +285,26 @@ impl Judgement<'_> {
         let mut remove = BTreeSet::new();
         let (mut withdrawn, mut executed, mut removed) = (Vec::new(), Vec::new(), Vec::new());
         let (mut confirmed, mut alerts) = (Vec::new(), Vec::new());
-        let shown = |e: Effect| state.is_some_and(|s| s.effects.contains(&e));
+        // Whether the resource now shows a task's effect: a rule or grant no finding names any
+        // more, the resource gone, or what its item records (an instance stopped, an IAM
+        // entity without policies). A fix by the owner shows no effect: that is a withdrawal.
+        let present: BTreeSet<String> = state
+            .into_iter()
+            .flat_map(|s| {
+                [Effect::RevokeIngressRule, Effect::RemoveGrant]
+                    .into_iter()
+                    .flat_map(|e| krampus::targets(s, e).unwrap_or_default())
+            })
+            .map(|target| target.unique_id(key.as_str(), TaskAction::Disable))
+            .collect();
+        let shown = |t: &DocketTask| match state {
+            None => true,
+            Some(s) if s.status == ResourceStatus::Deleted => true,
+            Some(s) => match t.effect {
+                Effect::RevokeIngressRule | Effect::RemoveGrant => !present.contains(&t.unique_id),
+                e => s.effects.contains(&e),
+            },
+        };
         let confirm_after = i64::from(self.policy.krampus.confirm_hours) * 3600;
         for t in &old.tasks {
             let still_wanted = a.wanted.contains_key(&t.unique_id);
@@ -298,7 +317,7 @@ impl Judgement<'_> {
                     };
                     if at >= now_s {
                         t.status = TaskStatus::Pending;
-                    } else if shown(t.effect) {
+                    } else if shown(&t) {
                         // Krampus would run it again on its next run: take it out.
                         t.status = TaskStatus::Confirmed;
                         remove.insert(t.unique_id.clone());
@@ -334,15 +353,26 @@ impl Judgement<'_> {
                     if status == TaskStatus::Executed {
                         executed.push(gone.clone());
                     } else {
+                        // A person removed it, or Krampus's unconditional rewrite of the file
+                        // lost it: the judge cannot tell, does not restore it, and says so.
+                        alerts.push(format!(
+                            "{}: Krampus task {} ({} {}) left tasks.json before its time, \
+                             removed by someone or lost to Krampus's unconditional rewrite of \
+                             the file; it is not restored: re-add it or exempt the resource",
+                            quote(key.as_str(), 300),
+                            t.unique_id,
+                            t.action.as_str(),
+                            t.target
+                        ));
                         removed.push(gone.clone());
                     }
                     tasks.push(gone);
                 }
                 (true, Some(at)) => {
-                    // No longer called for: withdrawn before its time; after it, the need is
-                    // gone (Krampus's action showed, or the owner fixed it).
+                    // No longer called for: confirmed when it ran and its effect shows,
+                    // withdrawn otherwise (fixed by the owner, exempted, the policy changed).
                     remove.insert(t.unique_id.clone());
-                    if at < now_s {
+                    if at < now_s && shown(t) {
                         confirmed.push(DocketTask {
                             status: TaskStatus::Confirmed,
                             ..t.clone()

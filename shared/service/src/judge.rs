@@ -55,6 +55,8 @@ pub struct BatchReport {
     pub verdicts: usize,
     pub scheduled: usize,
     pub withdrawn: usize,
+    /// Tasks Krampus ran whose effect AWS Config showed: taken out of `tasks.json`.
+    pub confirmed: usize,
     pub held: usize,
     pub board_writes: usize,
     pub conflicts: usize,
@@ -205,7 +207,10 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
         let mut to_save = Vec::new();
         for d in decisions {
             report.scheduled += d.add.len();
-            report.withdrawn += d.remove.len();
+            if let Some(r) = &d.record {
+                report.withdrawn += r.withdrawn.len();
+                report.confirmed += r.confirmed.len();
+            }
             if let Some(record) = &d.record {
                 if let Err(e) = self.board.record_verdict(record).await {
                     fail(&d.docket.key, format!("verdict record: {e}"), &mut report);
