@@ -26,6 +26,7 @@ REQUIRED = ["action", "action_time", "aws_resource_name", "aws_region", "aws_obj
 SERVICES = ["ec2", "s3", "iam", "rds", "lambda"]
 EC2_TYPES = ["instance", "security-group", "volume"]
 IAM_TYPES = ["user", "role", "group"]
+S3_PERMISSIONS = ["READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL"]
 
 
 def problems(task):
@@ -71,6 +72,21 @@ def problems(task):
             for k in ("from_port", "to_port"):
                 if k in task and type(task[k]) is not int:
                     out.append("%s is not an integer" % k)
+            ports = (task.get("from_port"), task.get("to_port"))
+            if task.get("proto") == "-1":
+                if ports != (-1, -1):
+                    out.append("an all-traffic rule is revoked with ports -1")
+            elif task.get("proto") in ("tcp", "udp"):
+                if not all(type(p) is int and 0 <= p <= 65535 for p in ports) or ports[0] > ports[1]:
+                    out.append("ports %r are not a tcp/udp range" % (ports,))
+            elif task.get("proto") != "icmp":
+                out.append("proto %r is not tcp, udp, icmp or -1" % task.get("proto"))
+            try:
+                net = ipaddress.ip_network(task.get("cidr_range", ""), strict=True)
+                if str(net) != task.get("cidr_range"):
+                    out.append("cidr_range %r is not canonical" % task.get("cidr_range"))
+            except ValueError:
+                pass
     elif arn.service == "s3":
         if action != "disable":
             out.append("Krampus only disables S3 buckets")
@@ -81,6 +97,11 @@ def problems(task):
             out.append("no grant named: Krampus would remove every grant of the bucket")
         elif not (isinstance(task["s3_permission"], list) and all(isinstance(p, str) for p in task["s3_permission"])):
             out.append("s3_permission is not a list of strings")
+        else:
+            # kinder/s3.py compares S3's names exactly ("READ"); Config spells them "Read".
+            for p in task["s3_permission"]:
+                if p not in S3_PERMISSIONS:
+                    out.append("s3_permission %r is not one of S3's names %s" % (p, S3_PERMISSIONS))
         if arn.resource_type is not None or "/" in arn.resource:
             out.append("S3 ARN resource %r is not a bucket name" % arn.resource)
     elif arn.service == "rds":

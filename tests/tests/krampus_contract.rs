@@ -85,6 +85,8 @@ fn the_contract_check_catches_what_krampus_would_mishandle() {
         {"action": "kill", "action_time": 1, "aws_resource_name": format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders"), "aws_region": "us-east-1", "aws_object_type": "rds"},
         {"action": "disable", "action_time": 1, "aws_resource_name": format!("arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-1"), "aws_region": "us-east-1", "aws_object_type": "ec2"},
         {"action": "disable", "action_time": 1, "aws_resource_name": format!("arn:aws:sqs:us-east-1:{ACCOUNT}:q"), "aws_region": "us-east-1", "aws_object_type": "sqs"},
+        {"action": "disable", "action_time": 1, "aws_resource_name": format!("arn:aws:s3:us-east-1:{ACCOUNT}:bucket-a"), "aws_region": "us-east-1", "aws_object_type": "s3", "s3_principal": "http://acs.amazonaws.com/groups/global/AllUsers", "s3_permission": ["Read"]},
+        {"action": "disable", "action_time": 1, "aws_resource_name": format!("arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-0123abcd"), "aws_region": "us-east-1", "aws_object_type": "ec2", "cidr_range": "0.0.0.0/0", "from_port": -1, "to_port": -1, "proto": "tcp"},
         {"action": "disable", "aws_resource_name": "x"}
     ]});
     let dir = tempfile::tempdir().expect("tempdir");
@@ -100,6 +102,8 @@ fn the_contract_check_catches_what_krampus_would_mishandle() {
         "must say kill",
         "not one Krampus dispatches on",
         "missing required key 'action_time'",
+        "'Read' is not one of S3's names",
+        "ports (-1, -1) are not a tcp/udp range",
     ] {
         assert!(out.contains(expected), "`{expected}` not reported:\n{out}");
     }

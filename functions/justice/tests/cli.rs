@@ -280,3 +280,43 @@ fn a_closed_output_ends_the_command_quietly() {
     );
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// Every task the replay of the bundled events writes, once every grace period has run out,
+/// reads as Krampus reads it (tests/krampus/contract.py, with the `arnparse` Krampus uses).
+/// Needs JUSTICE_PYTHON (set by infra/moto.sh); fails, never skips, without.
+#[test]
+fn the_replayed_fixtures_tasks_pass_krampus_contract() {
+    let python = std::env::var("JUSTICE_PYTHON")
+        .expect("JUSTICE_PYTHON is not set: run the tests through infra/test.sh");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().to_str().expect("utf-8 path");
+    let out = justice(&[
+        "replay",
+        "tests/fixtures/config-events/eventbridge",
+        "tests/fixtures/config-events/sns",
+        "--config-history",
+        "tests/fixtures/config-history",
+        "--fresh",
+        "--state",
+        state,
+        "--now",
+        "2026-11-30T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tasks = dir.path().join("tasks.json");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&tasks).expect("tasks.json")).expect("json");
+    let n = file["tasks"].as_array().map_or(0, Vec::len);
+    assert!(n >= 4, "{n} tasks");
+    let check = Command::new(python)
+        .arg(root().join("tests/krampus/contract.py"))
+        .arg(&tasks)
+        .output()
+        .expect("run the contract check");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        text(&check.stdout),
+        text(&check.stderr)
+    );
+}

@@ -56,7 +56,13 @@ impl NoticeKind {
 pub fn kind_of(r: &VerdictRecord) -> Option<NoticeKind> {
     match r.kind {
         VerdictKind::Held => Some(NoticeKind::Held),
-        VerdictKind::Act if r.previous_kind == VerdictKind::Act && r.level > r.previous_level => {
+        // A higher level with nothing new scheduled (Krampus has no stronger action for the
+        // type) is no escalation to announce.
+        VerdictKind::Act
+            if r.previous_kind == VerdictKind::Act
+                && r.level > r.previous_level
+                && !r.scheduled.is_empty() =>
+        {
             Some(NoticeKind::Escalated)
         }
         VerdictKind::Act if !r.scheduled.is_empty() => Some(NoticeKind::Warning),
