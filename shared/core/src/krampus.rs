@@ -443,12 +443,21 @@ pub const SERVICES: &[&str] = &["ec2", "s3", "iam", "rds", "lambda"];
 /// written. `Err` says why, naming the field.
 pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), String> {
     let obj = task.as_object().ok_or("the task is not a JSON object")?;
+    // The state's fields are the ones its key was built from (a state read back from a store
+    // is checked again here).
+    let (account, region, resource_type, id) = state.key.parts();
+    if (account, region, resource_type, id)
+        != (
+            state.account.as_str(),
+            state.region.as_str(),
+            state.resource_type.as_str(),
+            state.resource_id.as_str(),
+        )
+    {
+        return Err("the state's identity is not its key's".into());
+    }
     let text = |k: &str| obj.get(k).and_then(Value::as_str);
-    let int = |k: &str| {
-        obj.get(k)
-            .and_then(Value::as_i64)
-            .filter(|_| obj[k].is_i64())
-    };
+    let int = |k: &str| obj.get(k).filter(|v| v.is_i64()).and_then(Value::as_i64);
     let action = text("action").ok_or("`action` is missing")?;
     if !matches!(action, "kill" | "disable") {
         return Err(format!(

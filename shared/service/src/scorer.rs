@@ -152,14 +152,19 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                         resource: resource.clone(),
                         reason: "the configuration source has no such item".into(),
                     })?;
+                // The item fetched must be the one the summary names, in its account and
+                // region too: a source that answers for several accounts (an aggregator) must
+                // not lend one resource's item to another's notification.
                 if item.resource_type != summary.resource_type
                     || item.resource_id != summary.resource_id
+                    || item.account != summary.account
+                    || item.region != summary.region
                 {
                     return Err(ScoreError::Unresolved {
                         resource,
                         reason: format!(
-                            "the configuration source returned {} {} instead",
-                            item.resource_type, item.resource_id
+                            "the configuration source returned {} {} in {}/{} instead",
+                            item.resource_type, item.resource_id, item.account, item.region
                         ),
                     });
                 }
