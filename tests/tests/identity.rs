@@ -361,3 +361,23 @@ fn an_item_from_the_future_is_refused() {
     );
     assert!(tasks_of(&event).is_none());
 }
+
+/// A deletion item without `resourceName` (the ARN names an RDS instance by it) is read, so
+/// the deletion withdraws the tasks; it cannot get a task itself.
+#[test]
+fn a_deletion_without_its_name_is_still_read() {
+    let mut event = read_json("eventbridge/eb-ci-change-rds-dbinstance-public-unencrypted.json");
+    set(
+        &mut event,
+        &format!("{CI}/configurationItemStatus"),
+        json!("ResourceDeleted"),
+    );
+    set(&mut event, &format!("{CI}/configuration"), Value::Null);
+    set(&mut event, &format!("{CI}/resourceName"), Value::Null);
+    let bytes = serde_json::to_vec(&event).expect("json");
+    let notice = parse_event(&bytes)
+        .expect("envelope")
+        .pop()
+        .expect("record");
+    assert!(matches!(notice, Ok(Notice::Item { .. })), "{notice:?}");
+}

@@ -777,3 +777,152 @@ fn a_fix_after_the_time_is_a_withdrawal_not_a_confirmation() {
     let r = d2.record.expect("record");
     assert_eq!((r.withdrawn.len(), r.confirmed.len()), (1, 0), "{r:?}");
 }
+
+/// A renamed RDS instance keeps its id but not its name: the task written under the old name
+/// (which another database may take next) is taken out, and the same action on the new name
+/// keeps the old action time and spends no budget.
+#[test]
+fn a_rename_moves_the_task_to_the_new_name_at_the_same_time() {
+    let mut w = World::new();
+    let mut file = TasksFile::default();
+    let db = |name: &str, revision: u64| {
+        let mut s = state(
+            "AWS::RDS::DBInstance",
+            "db-KOCU7UR74VM3AC4R3H2UXX7PE4",
+            Some(&format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:{name}")),
+            70,
+            vec![finding(
+                "rds-instance-public",
+                "publicly accessible",
+                vec![],
+            )],
+        );
+        s.revision = revision;
+        s
+    };
+    let s1 = db("orders", 1);
+    let d1 = w.decide(T0, Some(&s1), &s1.key, None, &BTreeMap::new());
+    assert_eq!(d1.add.len(), 1);
+    let first_time = d1.add[0].action_time;
+    let board = board_after(&mut file, &d1);
+    let budget = w.budget;
+
+    let s2 = db("orders-old", 2);
+    let d2 = w.decide(
+        T0 + 2 * HOUR_MS,
+        Some(&s2),
+        &s2.key,
+        Some(&d1.docket),
+        &board,
+    );
+    assert_eq!(d2.remove.len(), 1, "{d2:?}");
+    assert_eq!(d2.add.len(), 1, "{d2:?}");
+    assert_eq!(
+        d2.add[0].aws_resource_name,
+        format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders-old")
+    );
+    assert_eq!(
+        d2.add[0].action_time, first_time,
+        "a rename postpones nothing"
+    );
+    assert_eq!(w.budget, budget, "nor spends the budget again");
+    let after = board_after(&mut file, &d2);
+    assert_eq!(after.len(), 1);
+    assert!(file
+        .tasks
+        .iter()
+        .all(|t| t["aws_resource_name"] != format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders")));
+}
+
+/// One rule Krampus could not revoke as written does not shield the others, and the gate
+/// refuses what Krampus would send to a wrong endpoint or a wrong type.
+#[test]
+fn the_gate_refuses_task_by_task() {
+    let mut w = World::new();
+    let mut s = sg(60, &[22]);
+    s.findings[0].finding.remedies.push(Remedy::RevokeIngress {
+        proto: "tcp".into(),
+        from_port: Some(70_000),
+        to_port: Some(70_000),
+        cidr: "0.0.0.0/0".into(),
+    });
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert_eq!(d.add.len(), 1, "{d:?}");
+    assert_eq!(d.add[0].from_port, Some(22));
+    assert_eq!(d.alerts.len(), 1, "{:?}", d.alerts);
+    assert_eq!(d.record.expect("record").kind, VerdictKind::Act);
+
+    // All traffic is revoked with ports -1, whatever Config recorded.
+    let mut all = sg(60, &[]);
+    all.findings = vec![finding(
+        "sg-world-all-traffic",
+        "all traffic",
+        vec![Remedy::RevokeIngress {
+            proto: "-1".into(),
+            from_port: Some(0),
+            to_port: Some(65535),
+            cidr: "0.0.0.0/0".into(),
+        }],
+    )];
+    let d = w.decide(T0, Some(&all), &all.key, None, &BTreeMap::new());
+    assert_eq!((d.add[0].from_port, d.add[0].to_port), (Some(-1), Some(-1)));
+
+    for (ty, id, region) in [
+        ("AWS::EC2::SecurityGroup", "i-0123abcd", "us-east-1"),
+        ("AWS::EC2::Volume", "i-0123abcd", "us-east-1"),
+        ("AWS::EC2::Instance", "i-0123abcd", "global"),
+    ] {
+        let mut odd = state(ty, id, None, 70, vec![finding("x", "x", vec![])]);
+        odd.key = justice_core::ResourceKey::new(ACCOUNT, region, ty, id).expect("key");
+        odd.region = region.into();
+        let d = w.decide(T0, Some(&odd), &odd.key, None, &BTreeMap::new());
+        assert!(d.add.is_empty(), "{ty} {id} in {region}: {:?}", d.add);
+    }
+}
+
+/// An IAM role under a path gets its task by name: Krampus reads everything after `role/`.
+#[test]
+fn an_iam_role_under_a_path_is_tasked_by_its_name() {
+    let mut w = World::new();
+    w.policy = Policy::from_toml("version = 1\n[caps]\ndefault = \"kill\"\n").expect("policy");
+    let s = state(
+        "AWS::IAM::Role",
+        "AROAEXAMPLE",
+        Some(&format!(
+            "arn:aws:iam::{ACCOUNT}:role/service-role/deployer"
+        )),
+        70,
+        vec![finding("iam-role-trust-public", "x", vec![])],
+    );
+    let mut s = s;
+    s.region = "global".into();
+    s.key = justice_core::ResourceKey::new(ACCOUNT, "global", "AWS::IAM::Role", "AROAEXAMPLE")
+        .expect("key");
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert_eq!(d.add.len(), 1, "{d:?}");
+    assert_eq!(
+        d.add[0].aws_resource_name,
+        format!("arn:aws:iam::{ACCOUNT}:role/deployer")
+    );
+}
+
+/// Times written by hand into the judge's own tasks cannot overflow its arithmetic.
+#[test]
+fn extreme_action_times_on_file_do_not_panic() {
+    let mut w = World::new();
+    let s1 = sg(60, &[22]);
+    let d1 = w.decide(T0, Some(&s1), &s1.key, None, &BTreeMap::new());
+    let id = d1.add[0].unique_id.clone();
+    for at in [i64::MIN, i64::MAX, 0] {
+        let board = BTreeMap::from([(id.clone(), at)]);
+        let mut s2 = sg(60, &[22]);
+        s2.revision = 2;
+        let _ = w.decide(
+            T0 + 30 * HOUR_MS,
+            Some(&s2),
+            &s2.key,
+            Some(&d1.docket),
+            &board,
+        );
+    }
+}

@@ -234,7 +234,7 @@ pub fn list_tasks(dir: &Path, now: Millis, json: bool) -> Result<ExitCode, Strin
                 "resource": d.key, "kind": d.kind, "level": d.level, "reason": d.reason,
             })).collect::<Vec<_>>(),
         });
-        say!("{v:#}");
+        crate::out::stdout_text(&format!("{v:#}\n"));
         return Ok(ExitCode::SUCCESS);
     }
     say!(
@@ -245,8 +245,8 @@ pub fn list_tasks(dir: &Path, now: Millis, json: bool) -> Result<ExitCode, Strin
     );
     for t in &tasks {
         let s = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("");
-        let when = at(t) * 1000;
-        let hours = (when - now) as f64 / 3_600_000.0;
+        let when = at(t).saturating_mul(1000);
+        let hours = when.saturating_sub(now) as f64 / 3_600_000.0;
         let due = if hours <= 0.0 {
             "due now".to_owned()
         } else {

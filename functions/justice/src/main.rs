@@ -193,7 +193,7 @@ fn main() -> ExitCode {
         Command::Policy {
             command: PolicyCommand::Default,
         } => {
-            out::stdout(justice_core::policy::DEFAULT_POLICY);
+            out::stdout_text(justice_core::policy::DEFAULT_POLICY);
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules => {
@@ -220,7 +220,13 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
         return Ok(Policy::default_policy());
     };
     let text = read_text(path)?;
-    Policy::from_toml(&text).map_err(|e| format!("{}: policy refused:\n{e}", path.display()))
+    Policy::from_toml(&text).map_err(|e| {
+        format!(
+            "{}: policy refused: {}",
+            path.display(),
+            e.to_string().replace('\n', "; ")
+        )
+    })
 }
 
 /// A policy file: a regular file of UTF-8 text.

@@ -13,7 +13,8 @@ use justice_core::RiskState;
 use justice_core::{explain as render, key_of};
 use justice_local::{LocalConfigSource, LocalRiskStore, StateSummary};
 use justice_service::{
-    prepare, Change, ConfigSource, EventClock, FixedClock, Outcome, RiskStore, Scorer,
+    prepare, Change, Clock, ConfigSource, FixedClock, Outcome, RecordedClock, RiskStore, Scorer,
+    SystemClock,
 };
 
 use crate::inputs;
@@ -308,7 +309,9 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
         store,
         source,
         policy,
-        clock: &EventClock,
+        clock: &RecordedClock {
+            limit: SystemClock.now(0),
+        },
     };
     let mut sum = Summary::default();
     let mut touched = BTreeMap::new();
@@ -466,7 +469,7 @@ fn print_json(
             "notices": j.notices,
         })),
     });
-    say!("{v:#}");
+    crate::out::stdout_text(&format!("{v:#}\n"));
 }
 
 /// Scores each item of one event on its own (no stored history) at the event's time.
@@ -527,13 +530,13 @@ pub fn explain(
             if json {
                 out.push(state);
             } else {
-                crate::out::stdout(&render::render(&state, policy));
+                crate::out::stdout_text(&render::render(&state, policy));
             }
         }
     }
     if json {
         let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
-        say!("{text}");
+        crate::out::stdout_text(&format!("{text}\n"));
     }
     Ok(if failed {
         ExitCode::FAILURE

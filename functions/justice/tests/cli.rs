@@ -320,3 +320,100 @@ fn the_replayed_fixtures_tasks_pass_krampus_contract() {
         text(&check.stderr)
     );
 }
+
+/// A line break in event text cannot forge a line of the summary.
+#[test]
+fn line_breaks_from_events_cannot_forge_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ev = dir.path().join("nl.json");
+    std::fs::write(&ev, r#"{"source":"aws.config","detail-type":"Config Configuration Item Change","detail":{"messageType":"ConfigurationItemChangeNotification\n  refused              0\nALL CLEAR"}}"#).expect("write");
+    let state = dir.path().join("state");
+    let out = justice(&[
+        "replay",
+        ev.to_str().expect("path"),
+        "--state",
+        state.to_str().expect("path"),
+    ]);
+    let all = text(&out.stdout) + &text(&out.stderr);
+    let forged: Vec<&str> = all.lines().filter(|l| l.contains("ALL CLEAR")).collect();
+    assert!(
+        !forged.is_empty() && forged.iter().all(|l| l.contains("message type")),
+        "{all}"
+    );
+}
+
+/// A recorded notification from the future cannot set the replay's clock: its item is refused,
+/// and a real exposure replayed after it is still seen.
+#[test]
+fn a_notification_from_the_future_cannot_pin_the_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("tests/fixtures/config-events/eventbridge/eb-ci-change-ec2-securitygroup-open-world.json"))
+            .expect("fixture"),
+    )
+    .expect("json");
+    let mut clean = open.clone();
+    clean["detail"]["configurationItem"]["configuration"]["ipPermissions"] = serde_json::json!([]);
+    clean["detail"]["configurationItem"]["configurationItemCaptureTime"] =
+        "2099-01-01T00:00:00.000Z".into();
+    clean["detail"]["configurationItem"]["configurationStateId"] =
+        serde_json::json!(4070908800000u64);
+    clean["detail"]["notificationCreationTime"] = "2099-01-01T00:00:01.000Z".into();
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, format!("{clean}\n{open}\n")).expect("write");
+    let state = dir.path().join("state");
+    let out = justice(&[
+        "replay",
+        events.to_str().expect("path"),
+        "--state",
+        state.to_str().expect("path"),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("later than the clock"),
+        "{}",
+        text(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["resources_by_level"]["none"], 0, "{v}");
+}
+
+/// `justice tasks` on a file whose times were written by hand does not overflow.
+#[test]
+fn tasks_lists_extreme_times_without_panicking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("tasks.json"),
+        r#"{"tasks":[{"action":"kill","action_time":9223372036854775807,"aws_resource_name":"arn:aws:ec2:us-east-1:123456789012:instance/i-0123abcd"},{"action":"kill","action_time":-9223372036854775808,"aws_resource_name":"x"}]}"#,
+    )
+    .expect("write");
+    let out = justice(&["tasks", "--state", dir.path().to_str().expect("path")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// An oversized notification is resolved with the item of its own account and region, not
+/// with a same-named resource elsewhere (the history holds a newer one in another region).
+#[test]
+fn an_oversized_item_is_resolved_in_its_own_region() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().to_str().expect("path");
+    let out = justice(&[
+        "replay",
+        "tests/fixtures/hostile/oversized-other-region/lambda-us-east-2-oversized.json",
+        "--config-history",
+        "tests/fixtures/hostile/oversized-other-region/history",
+        "--state",
+        state,
+        "--fresh",
+        "--now",
+        "2026-12-31T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tasks = std::fs::read_to_string(dir.path().join("tasks.json")).expect("tasks.json");
+    assert!(
+        tasks.contains("arn:aws:lambda:us-east-2:644160558196:function:shared-name"),
+        "{tasks}"
+    );
+    assert!(!tasks.contains("eu-west-1"), "{tasks}");
+}

@@ -36,7 +36,7 @@ pub fn render(state: &RiskState, policy: &Policy) -> String {
         state.score, state.level, t.warn, t.disable, t.kill
     );
     if let Some(owner) = &state.owner {
-        let _ = writeln!(s, "owner     {owner}");
+        let _ = writeln!(s, "owner     {}", quote(owner, 256));
     }
     if state.episodes > 1 {
         let _ = writeln!(
@@ -63,7 +63,7 @@ pub fn render(state: &RiskState, policy: &Policy) -> String {
             f.recidivism_factor,
             format_rfc3339(f.first_seen)
         );
-        let _ = writeln!(s, "      evidence: {}", f.finding.evidence);
+        let _ = writeln!(s, "      evidence: {}", quote(&f.finding.evidence, 2000));
         if !f.finding.reachable {
             let _ = writeln!(
                 s,

@@ -378,12 +378,11 @@ pub fn check_config_arn(arn: &str, who: &Named<'_>) -> Result<(), IdentityError>
     if shape.service != "s3" && shape.service != "iam" && a.account.is_none() {
         return Err(bad("has no account".into()));
     }
-    let name = who.arn_name(shape).ok_or_else(|| {
-        IdentityError::new(
-            "resourceName",
-            "is missing, and the ARN names the resource by it",
-        )
-    })?;
+    // Without the name (some deletion items lack it) only the rest can be compared; such an
+    // item never gets a task (`krampus::task_arn` needs the name) but must still be read.
+    let Some(name) = who.arn_name(shape) else {
+        return Ok(());
+    };
     let named = if shape.path {
         a.resource.rsplit('/').next().unwrap_or(a.resource)
     } else {

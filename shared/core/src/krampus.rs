@@ -39,7 +39,7 @@ impl TaskAction {
 }
 
 /// What Krampus really does when it runs an action on a type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Effect {
     /// Stops the instance; the owner can start it again.
@@ -217,10 +217,13 @@ pub enum TaskTarget {
 }
 
 impl TaskTarget {
-    /// The stable id of the task: the same resource, action and target always give the same id.
-    pub fn unique_id(&self, resource_key: &str, action: TaskAction) -> String {
+    /// The stable id of the task: the same resource, name (the task's ARN), action and target
+    /// always give the same id. A renamed resource (an RDS instance, an IAM user) gets tasks
+    /// with other ids: the task written under the old name, which another resource may take
+    /// next, is withdrawn, never left for Krampus to run.
+    pub fn unique_id(&self, resource_key: &str, arn: &str, action: TaskAction) -> String {
         let h = match self {
-            TaskTarget::Resource => hash_parts(&[resource_key, action.as_str()]),
+            TaskTarget::Resource => hash_parts(&[resource_key, arn, action.as_str()]),
             TaskTarget::IngressRule {
                 proto,
                 from_port,
@@ -228,6 +231,7 @@ impl TaskTarget {
                 cidr,
             } => hash_parts(&[
                 resource_key,
+                arn,
                 action.as_str(),
                 "ingress",
                 proto,
@@ -240,7 +244,14 @@ impl TaskTarget {
                 permissions,
             } => {
                 let perms = permissions.join(",");
-                hash_parts(&[resource_key, action.as_str(), "grant", principal, &perms])
+                hash_parts(&[
+                    resource_key,
+                    arn,
+                    action.as_str(),
+                    "grant",
+                    principal,
+                    &perms,
+                ])
             }
         };
         format!("je-{h:016x}")
@@ -265,25 +276,21 @@ pub fn task_arn(state: &RiskState) -> Result<String, String> {
     let name = who.arn_name(shape).ok_or_else(|| {
         "Config recorded no name for it, and Krampus names it by its name".to_owned()
     })?;
-    if !name_ok(shape.service, name) {
+    if !name_ok(&state.resource_type, name) {
         return Err(format!(
             "its name `{}` is not one Krampus can act on safely",
             quote(name, 80)
         ));
     }
     // Config's ARN was checked at intake to name this resource; checked again here, as the
-    // state may come from a store. For IAM it also carries the path, which Krampus would read
-    // as part of the name.
+    // state may come from a store. An IAM ARN's path is left out of the task: Krampus reads
+    // everything after `role/` as the name, and an IAM name is unique in its account whatever
+    // its path.
     if let Some(arn) = state.arn.as_deref() {
         identity::check_config_arn(arn, &who)
             .map_err(|e| format!("its ARN is inconsistent: {e}"))?;
     }
     let config = state.arn.as_deref().and_then(Arn::parse);
-    if shape.path && config.as_ref().is_some_and(|a| a.resource != name) {
-        return Err(
-            "its ARN has an IAM path, which Krampus would read as part of the name".to_owned(),
-        );
-    }
     let partition = identity::partition_of(&state.region)
         .or_else(|| {
             config
@@ -304,8 +311,8 @@ pub fn task_arn(state: &RiskState) -> Result<String, String> {
 }
 
 /// The names Krampus is given: each type's own naming rules, and nothing a CSV, arnparse or a
-/// wildcard match could read as more than one name.
-fn name_ok(service: &str, name: &str) -> bool {
+/// wildcard match could read as more than one name. EC2 ids carry their type's prefix.
+fn name_ok(resource_type: &str, name: &str) -> bool {
     let all = |f: fn(u8) -> bool| name.bytes().all(f);
     let hex_id = |prefix: &str| {
         name.strip_prefix(prefix).is_some_and(|h| {
@@ -318,23 +325,26 @@ fn name_ok(service: &str, name: &str) -> bool {
         n.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
             && n.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric)
     };
-    match service {
-        "ec2" => hex_id("i-") || hex_id("sg-") || hex_id("vol-"),
-        "lambda" => {
+    match resource_type {
+        "AWS::EC2::Instance" => hex_id("i-"),
+        "AWS::EC2::SecurityGroup" => hex_id("sg-"),
+        "AWS::EC2::Volume" => hex_id("vol-"),
+        "AWS::Lambda::Function" => {
             (1..=64).contains(&name.len())
                 && all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         }
-        "rds" => {
+        "AWS::RDS::DBInstance" => {
             (1..=63).contains(&name.len())
                 && name.as_bytes()[0].is_ascii_alphabetic()
                 && all(|b| b.is_ascii_alphanumeric() || b == b'-')
         }
-        "s3" => {
-            (3..=63).contains(&name.len())
-                && all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        // Buckets made before 2018 in us-east-1 may hold capitals and underscores.
+        "AWS::S3::Bucket" => {
+            (3..=255).contains(&name.len())
+                && all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
                 && first_last_alnum(name)
         }
-        "iam" => {
+        "AWS::IAM::User" | "AWS::IAM::Role" | "AWS::IAM::Group" => {
             (1..=128).contains(&name.len())
                 && all(|b| b.is_ascii_alphanumeric() || b"+=.@_-".contains(&b))
         }
@@ -374,10 +384,12 @@ pub fn targets(state: &RiskState, effect: Effect) -> Result<Vec<TaskTarget>, Str
                             "all" => "-1".to_owned(),
                             p => p.to_owned(),
                         };
+                        // All traffic is revoked with ports -1, whatever Config recorded.
+                        let all = proto == "-1";
                         out.insert(TaskTarget::IngressRule {
                             proto,
-                            from_port: from_port.unwrap_or(-1),
-                            to_port: to_port.unwrap_or(-1),
+                            from_port: if all { -1 } else { from_port.unwrap_or(-1) },
+                            to_port: if all { -1 } else { to_port.unwrap_or(-1) },
                             cidr: cidr.clone(),
                         });
                     }
@@ -504,6 +516,10 @@ pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), 
     };
     if arn.region != region {
         return Err("the ARN's region is not the resource's".into());
+    }
+    // Krampus calls the ARN's region's endpoint: a regional type needs a real region there.
+    if region == Some("global") {
+        return Err(format!("{} is regional, not global", state.resource_type));
     }
     if text("aws_region") != Some(state.region.as_str())
         || text("aws_object_type") != Some(shape.service)
@@ -832,13 +848,6 @@ impl TasksFile {
         out
     }
 
-    fn has_ours(&self, id: &str) -> bool {
-        self.tasks.iter().any(|t| {
-            t.get("source").and_then(Value::as_str) == Some(TASK_SOURCE)
-                && t.get("unique_id").and_then(Value::as_str) == Some(id)
-        })
-    }
-
     /// Removes the judge's tasks named in `remove` and adds `add` (unless a task with that id
     /// is already there). Everything else stays as it was. True when the file changed.
     pub fn apply(&mut self, remove: &BTreeSet<String>, add: &[KrampusTask]) -> bool {
@@ -849,8 +858,19 @@ impl TasksFile {
             !(ours && id.is_some_and(|id| remove.contains(id)))
         });
         let mut changed = self.tasks.len() != before;
+        // Built once: a batch may add thousands of tasks to a file of thousands.
+        let mut present: BTreeSet<String> = self
+            .tasks
+            .iter()
+            .filter(|t| t.get("source").and_then(Value::as_str) == Some(TASK_SOURCE))
+            .filter_map(|t| {
+                t.get("unique_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
         for task in add {
-            if self.has_ours(&task.unique_id) {
+            if !present.insert(task.unique_id.clone()) {
                 continue;
             }
             if let Ok(v) = serde_json::to_value(task) {

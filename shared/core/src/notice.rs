@@ -305,7 +305,7 @@ pub fn console_link(arn: Option<&str>) -> Option<String> {
 
 fn when(action_time: i64, now: Millis) -> String {
     let at = action_time.saturating_mul(1000);
-    let hours = (at - now) as f64 / 3_600_000.0;
+    let hours = at.saturating_sub(now) as f64 / 3_600_000.0;
     let rel = if hours <= 0.0 {
         "due now".to_owned()
     } else if hours < 1.0 {

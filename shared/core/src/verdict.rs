@@ -291,11 +291,12 @@ impl Judgement<'_> {
         let present: BTreeSet<String> = state
             .into_iter()
             .flat_map(|s| {
+                let arn = krampus::task_arn(s).unwrap_or_default();
                 [Effect::RevokeIngressRule, Effect::RemoveGrant]
                     .into_iter()
                     .flat_map(|e| krampus::targets(s, e).unwrap_or_default())
+                    .map(move |target| target.unique_id(key.as_str(), &arn, TaskAction::Disable))
             })
-            .map(|target| target.unique_id(key.as_str(), TaskAction::Disable))
             .collect();
         let shown = |t: &DocketTask| match state {
             None => true,
@@ -324,7 +325,7 @@ impl Judgement<'_> {
                         confirmed.push(t.clone());
                     } else {
                         t.status = TaskStatus::Unconfirmed;
-                        if !t.alerted && now_s - at > confirm_after {
+                        if !t.alerted && now_s.saturating_sub(at) > confirm_after {
                             t.alerted = true;
                             alerts.push(format!(
                                 "{}: Krampus task {} ({} {}) is {} h past its time and no AWS \
@@ -334,7 +335,7 @@ impl Judgement<'_> {
                                 t.unique_id,
                                 t.action.as_str(),
                                 t.target,
-                                (now_s - at) / 3600
+                                now_s.saturating_sub(at) / 3600
                             ));
                         }
                     }
@@ -414,6 +415,22 @@ impl Judgement<'_> {
             .filter(|(id, _)| !known.contains(*id))
             .collect();
 
+        // A task taken out because the resource's name changed (its ARN names the old name) is
+        // replaced by the same action on the new name, at the same time: a rename neither
+        // postpones an action nor spends the budget again.
+        let renamed: BTreeMap<(TaskAction, Effect, String), i64> = old
+            .tasks
+            .iter()
+            .filter(|t| t.status.on_file() && remove.contains(&t.unique_id))
+            .map(|t| ((t.action, t.effect, t.target.clone()), t.action_time))
+            .collect();
+        let (fresh, carried): (Vec<_>, Vec<_>) = fresh.into_iter().partition(|(id, w)| {
+            !renamed.contains_key(&(
+                w.action,
+                w.effect,
+                docket_task(id, w, 0, TaskStatus::Pending).target,
+            ))
+        });
         let mut kind = a.kind;
         if let Some(alert) = &a.alert {
             alerts.push(format!("{}: {alert}", quote(key.as_str(), 300)));
@@ -421,13 +438,29 @@ impl Judgement<'_> {
         let mut add = Vec::new();
         let verdict_revision = old.revision + 1;
         let verdict_id = verdict_id(key, self.dry_run, verdict_revision);
+        for (id, w) in &carried {
+            let target = docket_task(id, w, 0, TaskStatus::Pending).target;
+            let at = renamed
+                .get(&(w.action, w.effect, target))
+                .copied()
+                .unwrap_or(now_s);
+            if let Some(s) = state {
+                add.push(self.task(s, id, w, at, &verdict_id));
+            }
+            let status = if at < now_s {
+                TaskStatus::Unconfirmed
+            } else {
+                TaskStatus::Pending
+            };
+            tasks.push(docket_task(id, w, at, status));
+        }
         if !fresh.is_empty() {
             if fresh.len() as u64 > u64::from(*budget) {
                 kind = VerdictKind::Held;
             } else {
                 *budget -= fresh.len() as u32;
                 for (id, w) in &fresh {
-                    let at = now_s + i64::from(w.grace_hours) * 3600;
+                    let at = now_s.saturating_add(i64::from(w.grace_hours) * 3600);
                     if let Some(s) = state {
                         add.push(self.task(s, id, w, at, &verdict_id));
                     }
@@ -594,14 +627,17 @@ impl Judgement<'_> {
                 &format!("Krampus has no action for {}", s.resource_type),
             );
         };
-        if let Err(why) = krampus::task_arn(s) {
-            // Krampus could act on the type, but not safely on this resource: a person must.
-            let reason = format!("no task: {why}");
-            return Assessment {
-                alert: Some(reason.clone()),
-                ..quiet(VerdictKind::Unactionable, s.level, &reason)
-            };
-        }
+        let arn = match krampus::task_arn(s) {
+            Ok(arn) => arn,
+            Err(why) => {
+                // Krampus could act on the type, but not safely on this resource: a person must.
+                let reason = format!("no task: {why}");
+                return Assessment {
+                    alert: Some(reason.clone()),
+                    ..quiet(VerdictKind::Unactionable, s.level, &reason)
+                };
+            }
+        };
         let cap = self.policy.cap(&s.resource_type);
         let mut wanted = BTreeMap::new();
         let mut why_not = Vec::new();
@@ -613,7 +649,7 @@ impl Judgement<'_> {
             match self.plan(s, kind, action, cap) {
                 Ok(list) => {
                     for w in list {
-                        let id = w.target.unique_id(key.as_str(), w.action);
+                        let id = w.target.unique_id(key.as_str(), &arn, w.action);
                         wanted.insert(id, w);
                     }
                 }
@@ -628,31 +664,42 @@ impl Judgement<'_> {
             );
         }
         // Every task as it would be written, read as Krampus will read it: one that Krampus
-        // would not carry out as intended is never written, and the security team hears of it.
+        // would not carry out as intended is never written, and the security team hears of
+        // it; the others still are (one odd rule does not shield the rest of the resource).
         let now_s = self.now.div_euclid(1000);
-        for (id, w) in &wanted {
-            let task = self.task(s, id, w, now_s + i64::from(w.grace_hours) * 3600, "");
+        let mut refused = Vec::new();
+        wanted.retain(|id, w| {
+            let at = now_s.saturating_add(i64::from(w.grace_hours) * 3600);
+            let task = self.task(s, id, w, at, "");
             let checked = serde_json::to_value(&task)
                 .map_err(|e| e.to_string())
                 .and_then(|v| krampus::gate(&v, self.accounts, s));
-            if let Err(why) = checked {
-                let reason = format!(
-                    "no task: Krampus would not carry out `{} {}` as intended: {why}",
-                    w.action.as_str(),
-                    docket_task(id, w, 0, TaskStatus::Pending).target
-                );
-                return Assessment {
-                    alert: Some(reason.clone()),
-                    ..quiet(VerdictKind::Unactionable, s.level, &reason)
-                };
+            match checked {
+                Ok(()) => true,
+                Err(why) => {
+                    refused.push(format!(
+                        "Krampus would not carry out `{} {}` as intended: {why}",
+                        w.action.as_str(),
+                        docket_task(id, w, 0, TaskStatus::Pending).target
+                    ));
+                    false
+                }
             }
+        });
+        let alert = (!refused.is_empty()).then(|| format!("no task: {}", refused.join("; ")));
+        if wanted.is_empty() {
+            let reason = alert.unwrap_or_default();
+            return Assessment {
+                alert: Some(reason.clone()),
+                ..quiet(VerdictKind::Unactionable, s.level, &reason)
+            };
         }
         Assessment {
             kind: VerdictKind::Act,
             level: s.level,
             reason: format!("score {} reached the {} level", s.score, s.level),
             wanted,
-            alert: None,
+            alert,
         }
     }
 

@@ -77,6 +77,7 @@ impl LocalConfigSource {
                 i.resource_type == s.resource_type
                     && i.resource_id == s.resource_id
                     && i.account == s.account
+                    && i.region == s.region
                     && i.capture_time <= s.capture_time
             })
             .max_by_key(|i| i.capture_time)

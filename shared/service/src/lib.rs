@@ -8,7 +8,7 @@ pub mod notifier;
 pub mod ports;
 pub mod scorer;
 
-pub use clock::{Clock, EventClock, FixedClock, SystemClock};
+pub use clock::{Clock, EventClock, FixedClock, RecordedClock, SystemClock};
 pub use judge::{BatchReport, Change, Judge, JudgeError, JudgeSettings};
 pub use notifier::{Notified, Notifier, NotifierSettings, NotifyError};
 pub use ports::{
