@@ -70,6 +70,11 @@ pub fn state(
         owner: Some("team-a".into()),
         effects: vec![],
         episodes: 1,
+        episode_starts: vec![T0],
+        risky_newest: score > 0,
+        risky_before: false,
+        rank: 3,
+        policy_version: policy.version.clone(),
         revision: 1,
     }
 }

@@ -59,6 +59,15 @@ proptest! {
         let (once, _) = replay(&all);
         let shuffled: Vec<Vec<u8>> = order.iter().map(|i| all[i % all.len()].clone()).collect();
         let (twice, _) = replay(&shuffled);
-        prop_assert_eq!(once, twice);
+        // The revision counts writes (the optimistic lock): a poorer copy of an item that comes
+        // after the richer one writes nothing, before it one write more. The state is the same.
+        let content = |states: Vec<RiskState>| -> Vec<RiskState> {
+            states.into_iter().map(|s| RiskState { revision: 0, ..s }).collect()
+        };
+        let (once, twice) = (content(once), content(twice));
+        for (a, b) in once.iter().zip(&twice) {
+            prop_assert_eq!(a, b);
+        }
+        prop_assert_eq!(once.len(), twice.len());
     }
 }

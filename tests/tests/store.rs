@@ -43,6 +43,12 @@ fn load(store: &LocalRiskStore, item: &ConfigItem) -> justice_service::Stored {
         .expect("load")
 }
 
+fn history(store: &LocalRiskStore, item: &ConfigItem) -> Vec<justice_core::HistoryRecord> {
+    let rt = justice_tests::runtime();
+    rt.block_on(store.history(&key_of(item).expect("a valid key")))
+        .expect("history")
+}
+
 #[test]
 fn a_redelivered_item_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -69,7 +75,7 @@ fn an_older_item_adds_history_but_the_state_stays_on_the_newest() {
         "the state still describes the newer, fixed item"
     );
     let stored = load(&store, &fixed);
-    assert_eq!(stored.history.len(), 2);
+    assert_eq!(history(&store, &fixed).len(), 2);
     let state = stored.state.expect("state");
     assert_eq!(state.state_id, "2");
     assert_eq!(state.revision, 2);
@@ -99,8 +105,8 @@ fn history_is_kept_per_resource_and_survives_reopening() {
         score(&store, &b);
     }
     let store = LocalRiskStore::open(dir.path()).expect("reopen");
-    assert_eq!(load(&store, &a).history.len(), 2);
-    assert_eq!(load(&store, &b).history.len(), 1);
+    assert_eq!(history(&store, &a).len(), 2);
+    assert_eq!(history(&store, &b).len(), 1);
     assert_eq!(store.states().expect("states").len(), 2);
     let s = load(&store, &a).state.expect("state");
     assert_eq!(s.findings[0].first_seen + 12 * HOUR_MS, s.capture_time);

@@ -12,6 +12,7 @@ use justice_aws::{AwsConfigSource, DynamoRiskStore};
 use justice_core::event::{parse_event, Notice, RecordResult};
 use justice_core::time::Millis;
 use justice_core::Policy;
+use justice_service::jobs::{self, BackfillCursor};
 use justice_service::{Clock, ConfigSource, Outcome, RiskStore, Scorer, SystemClock};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,9 @@ pub use config::{Config, ConfigError};
 use metrics::Counts;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// States read per page of a re-evaluation (a Scan page in AWS).
+const REEVALUATE_PAGE: usize = 500;
 
 pub use justice_aws::PolicyProvider as PolicySource;
 
@@ -73,17 +77,11 @@ enum Job {
         #[serde(default)]
         max_pages: Option<usize>,
     },
-}
-
-/// The back-fill's saved position in the store.
-const BACKFILL_JOB: &str = "BACKFILL";
-
-/// Where a back-fill stopped: pass it back in the next invocation's `cursor` to resume.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackfillCursor {
-    pub resource_type: String,
-    #[serde(default)]
-    pub token: Option<String>,
+    /// After a policy change: every state evaluated with another policy, again.
+    Reevaluate {
+        #[serde(default)]
+        max_pages: Option<usize>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -277,100 +275,51 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
             } => {
                 let types = resource_types.unwrap_or_else(|| self.config.backfill_types.clone());
                 let max_pages = max_pages.unwrap_or(self.config.backfill_max_pages);
-                self.backfill(&scorer, &types, cursor, max_pages).await
-            }
-        }
-    }
-
-    async fn backfill(
-        &self,
-        scorer: &Scorer<'_, S, C, K>,
-        types: &[String],
-        cursor: Option<BackfillCursor>,
-        max_pages: usize,
-    ) -> Result<Value, Error> {
-        // Without a cursor in the event, resume where the last invocation paused (a schedule
-        // sends the same input every time); finishing clears the saved position.
-        let (cursor, saved) = match cursor {
-            Some(c) => (Some(c), false),
-            None => match scorer.store.job_cursor(BACKFILL_JOB).await? {
-                Some(saved) => (serde_json::from_str::<BackfillCursor>(&saved).ok(), true),
-                None => (None, false),
-            },
-        };
-        let position = cursor
-            .as_ref()
-            .map(|c| types.iter().position(|t| *t == c.resource_type));
-        let (mut start, cursor) = match position {
-            None => (0, None),
-            Some(Some(i)) => (i, cursor),
-            // A saved position for a type no longer listed: start over.
-            Some(None) if saved => (0, None),
-            Some(None) => {
-                return Err(format!(
-                    "back-fill cursor names {} which is not among the types",
-                    cursor.map(|c| c.resource_type).unwrap_or_default()
-                )
-                .into())
-            }
-        };
-        let mut token = cursor.and_then(|c| c.token);
-        let (mut pages, mut scored, mut refused) = (0usize, 0usize, Vec::new());
-        while start < types.len() {
-            if pages == max_pages {
-                let next = BackfillCursor {
-                    resource_type: types[start].clone(),
-                    token,
-                };
-                tracing::info!(pages, scored, ?next, "back-fill paused");
-                let saved = serde_json::to_string(&next)?;
-                scorer
-                    .store
-                    .set_job_cursor(BACKFILL_JOB, Some(&saved))
-                    .await?;
-                return Ok(
-                    json!({"done": false, "scored": scored, "refused": refused, "cursor": next}),
+                let report =
+                    jobs::backfill(&scorer, &types, cursor, max_pages, |a| self.foreign(a)).await?;
+                tracing::info!(
+                    done = report.done,
+                    scored = report.scored,
+                    refused = report.refused.len(),
+                    "back-fill"
                 );
+                Ok(serde_json::to_value(&report)?)
             }
-            let page = scorer
-                .source
-                .discover(&types[start], token.as_deref())
+            Job::Reevaluate { max_pages } => {
+                let now = self.clock.now(Millis::MIN);
+                let report = jobs::reevaluate(
+                    &scorer,
+                    now,
+                    REEVALUATE_PAGE,
+                    max_pages.unwrap_or(self.config.backfill_max_pages),
+                )
                 .await?;
-            pages += 1;
-            for item in page.items {
-                let item = match item {
-                    Ok(i) => i,
-                    Err(e) => {
-                        tracing::error!(resource = %e.resource, reason = %e.reason, "back-fill item refused");
-                        refused.push(e.to_string());
-                        continue;
-                    }
-                };
-                if let Some(reason) = self.foreign(&item.account) {
-                    refused.push(format!("{}: {reason}", item.label()));
-                    continue;
+                tracing::info!(
+                    policy = %report.policy,
+                    done = report.done,
+                    visited = report.visited,
+                    reevaluated = report.reevaluated,
+                    changed = report.changed,
+                    failed = report.failed.len(),
+                    "re-evaluation"
+                );
+                Counts {
+                    rescored: report.reevaluated as u64,
+                    refused: report.failed.len() as u64,
+                    ..Counts::default()
                 }
-                if item.status.is_deletion() {
-                    continue;
-                }
-                match scorer.score_item(&item, item.capture_time).await {
-                    Ok(_) => scored += 1,
-                    Err(e) => {
-                        tracing::error!(resource = %item.label(), reason = %e, "back-fill scoring failed");
-                        refused.push(e.to_string());
-                    }
-                }
-            }
-            match page.next {
-                Some(t) => token = Some(t),
-                None => {
-                    start += 1;
-                    token = None;
+                .publish("scorer");
+                let out = serde_json::to_value(&report)?;
+                if report.failed.is_empty() {
+                    Ok(out)
+                } else {
+                    Err(format!(
+                        "re-evaluation: {} states failed: {out}",
+                        report.failed.len()
+                    )
+                    .into())
                 }
             }
         }
-        scorer.store.set_job_cursor(BACKFILL_JOB, None).await?;
-        tracing::info!(pages, scored, refused = refused.len(), "back-fill done");
-        Ok(json!({"done": true, "scored": scored, "refused": refused}))
     }
 }

@@ -1,21 +1,24 @@
 //! `DynamoRiskStore`: the risk table of DESIGN.md on DynamoDB.
 //!
-//! One item per resource state (`pk` = resource key, `sk = STATE`) and one per history record
-//! (`sk = H#<capture time>#<state id>#<digest>`, expiring through the table's TTL attribute).
-//! A change event costs one write request: a transaction that puts the history record if it
-//! is new and the state if it is still at the revision read. DynamoDB checks both conditions
-//! server-side, so a redelivery writes nothing and two scorers racing on one resource cannot
-//! both win.
+//! One item per resource state (`pk` = resource key, `sk = STATE`, with the newest item it
+//! keeps in the binary attribute `item`) and one per history record (`sk = H#<capture
+//! time>#<state id>`, expiring through the table's TTL attribute). A change event costs one
+//! consistent `GetItem` of the state and one transaction that puts the history record if it is
+//! new (or replaces a poorer copy of the same item) and the state if it is still at the
+//! revision read, however long the history. DynamoDB checks both conditions server-side, so a
+//! redelivery writes nothing and two scorers racing on one resource cannot both win.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use justice_core::time::Millis;
 use justice_core::{HistoryRecord, ResourceKey, RiskState};
+use justice_service::ports::{KeyPage, Write};
 use justice_service::{Commit, RiskStore, StoreError, Stored};
 
 pub const PK: &str = "pk";
@@ -24,6 +27,8 @@ pub const STATE_SK: &str = "STATE";
 pub const HISTORY_PREFIX: &str = "H#";
 /// The TTL attribute of history items (epoch seconds).
 pub const EXPIRES_AT: &str = "expires_at";
+/// The state's kept newest item (binary, `justice_core::kept`).
+pub const ITEM: &str = "item";
 /// Present (value `"1"`) only on states that need re-scoring: the sparse index's key.
 pub const RISKY: &str = "risky";
 /// The sparse global secondary index over `risky` (hash) and `evaluated_at` (range).
@@ -75,13 +80,20 @@ impl DynamoRiskStore {
         &self.client
     }
 
-    fn state_item(&self, state: &RiskState) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    fn state_item(
+        &self,
+        state: &RiskState,
+        kept: Option<&[u8]>,
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
         let mut item: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(state).map_err(|e| corrupt(&state.key, e))?;
         item.insert(PK.into(), AttributeValue::S(state.key.as_str().to_owned()));
         item.insert(SK.into(), AttributeValue::S(STATE_SK.into()));
         if state.needs_rescore() {
             item.insert(RISKY.into(), AttributeValue::S("1".into()));
+        }
+        if let Some(bytes) = kept {
+            item.insert(ITEM.into(), AttributeValue::B(Blob::new(bytes)));
         }
         Ok(item)
     }
@@ -101,14 +113,11 @@ impl DynamoRiskStore {
     }
 
     /// The state's put, guarded by the revision it was read at.
-    fn state_put(
-        &self,
-        state: &RiskState,
-        expected_revision: Option<u64>,
-    ) -> Result<Put, StoreError> {
+    fn state_put(&self, w: &Write<'_>) -> Result<Put, StoreError> {
+        let expected_revision = w.expected_revision;
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(self.state_item(state)?));
+            .set_item(Some(self.state_item(w.state, w.item)?));
         let put = match expected_revision {
             None => put
                 .condition_expression("attribute_not_exists(#pk)")
@@ -121,12 +130,8 @@ impl DynamoRiskStore {
         put.build().map_err(backend)
     }
 
-    async fn put_state_alone(
-        &self,
-        state: &RiskState,
-        expected_revision: Option<u64>,
-    ) -> Result<Commit, StoreError> {
-        let put = self.state_put(state, expected_revision)?;
+    async fn put_state_alone(&self, w: &Write<'_>) -> Result<Commit, StoreError> {
+        let put = self.state_put(w)?;
         let result = self
             .client
             .put_item()
@@ -164,16 +169,46 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a
 
 impl RiskStore for DynamoRiskStore {
     async fn load(&self, key: &ResourceKey) -> Result<Stored, StoreError> {
-        let mut stored = Stored::default();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(key.as_str().to_owned()))
+            .key(SK, AttributeValue::S(STATE_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        let Some(mut item) = out.item else {
+            return Ok(Stored::default());
+        };
+        let kept = match item.remove(ITEM) {
+            Some(AttributeValue::B(b)) => Some(b.into_inner()),
+            _ => None,
+        };
+        let state = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+            key: format!("{key} {STATE_SK}"),
+            reason: e.to_string(),
+        })?;
+        Ok(Stored {
+            state: Some(state),
+            item: kept,
+        })
+    }
+
+    async fn history(&self, key: &ResourceKey) -> Result<Vec<HistoryRecord>, StoreError> {
+        let mut history = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let page = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :h)")
                 .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
                 .expression_attribute_values(":pk", AttributeValue::S(key.as_str().to_owned()))
+                .expression_attribute_values(":h", AttributeValue::S(HISTORY_PREFIX.into()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -181,50 +216,45 @@ impl RiskStore for DynamoRiskStore {
                 .map_err(|e| sdk("Query", e))?;
             for item in page.items.unwrap_or_default() {
                 let sk = text(&item, SK).unwrap_or_default().to_owned();
-                let fail = |e: serde_dynamo::Error| StoreError::Corrupt {
-                    key: format!("{key} {sk}"),
-                    reason: e.to_string(),
-                };
-                if sk == STATE_SK {
-                    stored.state = Some(serde_dynamo::from_item(item).map_err(fail)?);
-                } else if sk.starts_with(HISTORY_PREFIX) {
-                    // Query returns items in sort-key order: the history comes out oldest first.
-                    stored
-                        .history
-                        .push(serde_dynamo::from_item(item).map_err(fail)?);
-                }
+                // Query returns items in sort-key order: the history comes out oldest first.
+                history.push(
+                    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                        key: format!("{key} {sk}"),
+                        reason: e.to_string(),
+                    })?,
+                );
             }
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(stored),
+                _ => return Ok(history),
             }
         }
     }
 
-    async fn commit(
-        &self,
-        key: &ResourceKey,
-        record: Option<&HistoryRecord>,
-        state: &RiskState,
-        expected_revision: Option<u64>,
-    ) -> Result<Commit, StoreError> {
-        let Some(record) = record else {
-            return self.put_state_alone(state, expected_revision).await;
+    async fn commit(&self, key: &ResourceKey, w: Write<'_>) -> Result<Commit, StoreError> {
+        let Some(record) = w.record else {
+            return self.put_state_alone(&w).await;
         };
         let history = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(self.history_item(key, record)?))
-            .condition_expression("attribute_not_exists(#sk)")
-            .expression_attribute_names("#sk", SK)
-            .build()
-            .map_err(backend)?;
+            .set_item(Some(self.history_item(key, record)?));
+        // A richer copy of an item replaces the poorer one: the state's revision guards it.
+        let history = if w.replace {
+            history
+        } else {
+            history
+                .condition_expression("attribute_not_exists(#sk)")
+                .expression_attribute_names("#sk", SK)
+        }
+        .build()
+        .map_err(backend)?;
         let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(history).build())
             .transact_items(
                 TransactWriteItem::builder()
-                    .put(self.state_put(state, expected_revision)?)
+                    .put(self.state_put(&w)?)
                     .build(),
             )
             .send()
@@ -263,6 +293,62 @@ impl RiskStore for DynamoRiskStore {
             },
             Err(e) => Err(sdk("TransactWriteItems", e)),
         }
+    }
+
+    /// A Scan of the table for its `STATE` items, from a cursor (the last key scanned, as
+    /// JSON). The re-evaluation runs it only after the policy changed.
+    async fn resources(&self, cursor: Option<&str>, limit: usize) -> Result<KeyPage, StoreError> {
+        let start = match cursor {
+            Some(c) => {
+                let (pk, sk): (String, String) =
+                    serde_json::from_str(c).map_err(|e| StoreError::Corrupt {
+                        key: "re-evaluation cursor".into(),
+                        reason: e.to_string(),
+                    })?;
+                Some(HashMap::from([
+                    (PK.to_owned(), AttributeValue::S(pk)),
+                    (SK.to_owned(), AttributeValue::S(sk)),
+                ]))
+            }
+            None => None,
+        };
+        let page = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("#sk = :state")
+            .projection_expression("#pk, #sk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":state", AttributeValue::S(STATE_SK.into()))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| sdk("Scan", e))?;
+        let mut keys = Vec::new();
+        for item in page.items.unwrap_or_default() {
+            let pk = text(&item, PK).unwrap_or_default();
+            if let Ok(key) = ResourceKey::parse(pk) {
+                keys.push(key);
+            }
+        }
+        let next = match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => {
+                let (pk, sk) = (
+                    text(&k, PK).unwrap_or_default(),
+                    text(&k, SK).unwrap_or_default(),
+                );
+                Some(
+                    serde_json::to_string(&(pk, sk)).map_err(|e| StoreError::Corrupt {
+                        key: "re-evaluation cursor".into(),
+                        reason: e.to_string(),
+                    })?,
+                )
+            }
+            _ => None,
+        };
+        Ok(KeyPage { keys, next })
     }
 
     async fn job_cursor(&self, job: &str) -> Result<Option<String>, StoreError> {

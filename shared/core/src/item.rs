@@ -59,7 +59,7 @@ impl ItemStatus {
 
 /// What the item says about tags. Config does not record tags for every type, and an item whose
 /// tags cannot be read must not look untagged: only `Recorded` feeds the tag rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Tags {
     Recorded(BTreeMap<String, String>),
     NotRecorded,
@@ -75,14 +75,14 @@ impl Tags {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Relationship {
     pub resource_type: String,
     pub resource_id: Option<String>,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConfigItem {
     pub account: String,
     pub region: String,
@@ -96,6 +96,9 @@ pub struct ConfigItem {
     pub status: ItemStatus,
     pub tags: Tags,
     pub relationships: Vec<Relationship>,
+    /// False when the item carries no `relationships` at all (`BatchGetResourceConfig` items):
+    /// unknown, which is not "attached to nothing".
+    pub relationships_known: bool,
     /// `None` when Config recorded no configuration (deletions).
     pub configuration: Option<Value>,
     pub supplementary: Map<String, Value>,
@@ -217,6 +220,7 @@ impl ConfigItem {
         };
         check_identity(shape.account(), &who, arn.as_deref()).map_err(|e| err(e.to_string()))?;
 
+        let relationships_known = obj.get("relationships").is_some_and(|r| !r.is_null());
         let relationships = relationships(obj.get("relationships")).map_err(&err)?;
         let configuration = match obj.remove("configuration") {
             None | Some(Value::Null) => None,
@@ -268,10 +272,18 @@ impl ConfigItem {
             status,
             tags,
             relationships,
+            relationships_known,
             configuration,
             supplementary,
             digest,
         })
+    }
+
+    /// How complete this copy of the item is: tags recorded, relationships known. Two copies of
+    /// one item (the event's and the one a back-fill reads, which has neither) are one item, and
+    /// the richer is kept.
+    pub fn rank(&self) -> u8 {
+        u8::from(matches!(self.tags, Tags::Recorded(_))) * 2 + u8::from(self.relationships_known)
     }
 
     /// A top-level key of `configuration`, if there is a configuration.

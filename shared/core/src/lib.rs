@@ -8,6 +8,7 @@ pub mod explain;
 pub mod identity;
 pub mod item;
 pub mod json;
+pub mod kept;
 pub mod krampus;
 pub mod notice;
 pub mod policy;

@@ -415,6 +415,9 @@ pub struct Policy {
     pub exemptions: Vec<Exemption>,
     /// The file as read, for display.
     pub file: PolicyFile,
+    /// A content hash of the policy (of what it says, not how the file is laid out): a state
+    /// records the version it was evaluated with, and is evaluated again under another.
+    pub version: String,
 }
 
 /// One thing wrong with a policy file.
@@ -645,6 +648,8 @@ impl Policy {
         if !errors.is_empty() {
             return Err(PolicyErrors(errors));
         }
+        let canonical = serde_json::to_string(&file).unwrap_or_default();
+        let version = format!("p-{:016x}", crate::item::hash_parts(&[&canonical]));
         Ok(Policy {
             thresholds: file.thresholds.clone(),
             points: file.points.clone(),
@@ -661,6 +666,7 @@ impl Policy {
             required_tags,
             exemptions,
             file,
+            version,
         })
     }
 

@@ -1,6 +1,10 @@
 //! Risk over time. A configuration item is evaluated once into a history record (findings with
-//! base points); the state is then a pure function of the resource's whole history and the
-//! clock, so it does not depend on the order the items arrived in.
+//! base points). The state is what the resource's history and the clock say, and it carries
+//! what the next item needs to be folded in with no history at all (`fold`): each open
+//! finding's first-seen time, the starts of the risky episodes inside the recidivism window,
+//! whether the newest items were risky. An item older than the newest (out of order) takes the
+//! slow path (`derive_state` over the history), which gives the same state: the result does
+//! not depend on the order the items arrived in.
 
 use crate::item::{ConfigItem, ItemError};
 use crate::policy::{Level, Policy};
@@ -56,6 +60,7 @@ pub fn evaluate_item(
         resource_name: item.resource_name.clone(),
         tags: item.tags.recorded().cloned(),
         findings,
+        rank: item.rank(),
         effects: crate::krampus::effects_shown(item),
     })
 }
@@ -83,17 +88,160 @@ fn round(x: f64) -> u32 {
     }
 }
 
-/// The state of a resource from its history (sorted by sort key, oldest first) at `now`.
-/// `None` for an empty history.
-pub fn derive_state(
+/// What a new item does to a resource's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fold {
+    /// A newer item: the state it makes.
+    Advance(RiskState),
+    /// A richer copy of the newest item (same capture time and state id): the state it makes;
+    /// its history record replaces the poorer copy's.
+    Replace(RiskState),
+    /// The newest item again (a redelivery), or a poorer copy of it: nothing to write.
+    Unchanged,
+    /// Older than the newest item: only the history can place it (`derive_state`).
+    Older,
+}
+
+/// Where an item stands relative to the state's newest: capture time, then state id (as the
+/// history's sort keys order them).
+fn position(record: &HistoryRecord, state: &RiskState) -> std::cmp::Ordering {
+    let order_id = |id: &str| -> (usize, String) {
+        if id.bytes().all(|b| b.is_ascii_digit()) {
+            (1, format!("{id:0>20}"))
+        } else {
+            (0, id.to_owned())
+        }
+    };
+    record.capture_time.cmp(&state.capture_time).then_with(|| {
+        order_id(&record.state_id)
+            .1
+            .cmp(&order_id(&state.state_id).1)
+    })
+}
+
+/// Folds one evaluated item into the resource's state, at `now`, in O(1) of the history: the
+/// fast path of every change event.
+pub fn fold(
     key: &ResourceKey,
-    history: &[HistoryRecord],
+    previous: Option<&RiskState>,
+    record: &HistoryRecord,
     now: Millis,
     policy: &Policy,
-) -> Option<RiskState> {
-    let newest = history.last()?;
+) -> Fold {
+    let Some(prev) = previous else {
+        return Fold::Advance(build(key, None, record, false, &[], now, policy));
+    };
+    let now = now.max(prev.evaluated_at);
+    match position(record, prev) {
+        std::cmp::Ordering::Greater => Fold::Advance(build(
+            key,
+            Some(prev),
+            record,
+            prev.risky_newest,
+            &prev.episode_starts,
+            now,
+            policy,
+        )),
+        std::cmp::Ordering::Less => Fold::Older,
+        std::cmp::Ordering::Equal => {
+            if record.digest == prev.digest
+                || (record.rank, record.digest.as_str()) <= (prev.rank, prev.digest.as_str())
+            {
+                return Fold::Unchanged;
+            }
+            // The same item, richer: the state as if this copy had come instead.
+            let starts: Vec<Millis> = prev
+                .episode_starts
+                .iter()
+                .copied()
+                .filter(|&t| t != prev.capture_time || prev.risky_before)
+                .collect();
+            Fold::Replace(build(
+                key,
+                Some(prev),
+                record,
+                prev.risky_before,
+                &starts,
+                now,
+                policy,
+            ))
+        }
+    }
+}
+
+/// The state whose newest item is `record`, after a state `prev` (whose open findings keep
+/// their first-seen times) whose newest item was risky or not (`risky_before`), with the
+/// episodes that started before.
+fn build(
+    key: &ResourceKey,
+    prev: Option<&RiskState>,
+    record: &HistoryRecord,
+    risky_before: bool,
+    starts_before: &[Millis],
+    now: Millis,
+    policy: &Policy,
+) -> RiskState {
+    let risky = record.is_risky(policy.thresholds.warn);
+    let mut starts = starts_before.to_vec();
+    if risky && !risky_before {
+        starts.push(record.capture_time);
+    }
+    let first_seen = |f: &Finding| {
+        prev.filter(|p| p.status == ResourceStatus::Active)
+            .and_then(|p| {
+                p.findings
+                    .iter()
+                    .find(|o| o.finding.rule == f.rule && o.finding.subject == f.subject)
+            })
+            .map_or(record.capture_time, |o| {
+                o.first_seen.min(record.capture_time)
+            })
+    };
+    let findings: Vec<(Finding, u32, Millis)> = if record.is_deletion() {
+        Vec::new()
+    } else {
+        record
+            .findings
+            .iter()
+            .map(|rf| (rf.finding.clone(), rf.base_points, first_seen(&rf.finding)))
+            .collect()
+    };
+    let latest = |new: &Option<String>, old: Option<&Option<String>>| {
+        new.clone().or_else(|| old.cloned().flatten())
+    };
+    let parts = Parts {
+        arn: latest(&record.arn, prev.map(|p| &p.arn)),
+        resource_name: latest(&record.resource_name, prev.map(|p| &p.resource_name)),
+        risky_newest: risky,
+        risky_before,
+        episode_starts: starts,
+    };
+    assemble(key, record, findings, parts, now, policy)
+}
+
+/// The fields of a state that come from before its newest item.
+struct Parts {
+    arn: Option<String>,
+    resource_name: Option<String>,
+    risky_newest: bool,
+    risky_before: bool,
+    episode_starts: Vec<Millis>,
+}
+
+/// The state at `now` whose newest item is `newest`, with its findings (base points and
+/// first-seen times) and what came before.
+fn assemble(
+    key: &ResourceKey,
+    newest: &HistoryRecord,
+    findings: Vec<(Finding, u32, Millis)>,
+    mut parts: Parts,
+    now: Millis,
+    policy: &Policy,
+) -> RiskState {
     let (account, region, resource_type, resource_id) = key.parts();
-    let episodes = episodes_in_window(history, now, policy);
+    let since = now.saturating_sub(i64::from(policy.recidivism.window_days) * DAY_MS);
+    parts.episode_starts.retain(|&t| t > since);
+    let episodes = parts.episode_starts.len() as u32;
     let recidivism_factor = if episodes >= 2 {
         (1.0 + policy.recidivism.per_episode * f64::from(episodes - 1))
             .min(policy.recidivism.max_factor)
@@ -101,40 +249,29 @@ pub fn derive_state(
         1.0
     };
     let deleted = newest.is_deletion();
-    let findings: Vec<ScoredFinding> = if deleted {
-        Vec::new()
-    } else {
-        newest
-            .findings
-            .iter()
-            .map(|rf| {
-                let first_seen = first_seen(history, &rf.finding);
-                let age_factor = age_factor(now.saturating_sub(first_seen), policy);
-                ScoredFinding {
-                    finding: rf.finding.clone(),
-                    base_points: rf.base_points,
-                    first_seen,
-                    age_factor,
-                    recidivism_factor,
-                    points: round(f64::from(rf.base_points) * age_factor * recidivism_factor),
-                }
-            })
-            .collect()
-    };
+    let findings: Vec<ScoredFinding> = findings
+        .into_iter()
+        .map(|(finding, base_points, first_seen)| {
+            let age_factor = age_factor(now.saturating_sub(first_seen), policy);
+            ScoredFinding {
+                finding,
+                base_points,
+                first_seen,
+                age_factor,
+                recidivism_factor,
+                points: round(f64::from(base_points) * age_factor * recidivism_factor),
+            }
+        })
+        .collect();
     let score: u32 = findings.iter().map(|f| f.points).sum();
-    let level = if deleted {
-        Level::None
-    } else {
-        policy.thresholds.level(score)
-    };
-    Some(RiskState {
+    RiskState {
         key: key.clone(),
         account: account.to_owned(),
         region: region.to_owned(),
         resource_type: resource_type.to_owned(),
         resource_id: resource_id.to_owned(),
-        arn: latest(history, |r| r.arn.clone()),
-        resource_name: latest(history, |r| r.resource_name.clone()),
+        arn: parts.arn,
+        resource_name: parts.resource_name,
         status: if deleted {
             ResourceStatus::Deleted
         } else {
@@ -145,14 +282,154 @@ pub fn derive_state(
         digest: newest.digest.clone(),
         evaluated_at: now,
         score,
-        level,
+        level: if deleted {
+            Level::None
+        } else {
+            policy.thresholds.level(score)
+        },
         findings,
         owner: newest.tags.as_ref().and_then(|t| owner(t, policy)),
         tags: newest.tags.clone(),
         effects: newest.effects.clone(),
         episodes,
-        revision: history.len() as u64,
-    })
+        episode_starts: parts.episode_starts,
+        risky_newest: parts.risky_newest,
+        risky_before: parts.risky_before,
+        rank: newest.rank,
+        policy_version: policy.version.clone(),
+        revision: 0,
+    }
+}
+
+/// The state of a resource from its whole history (sorted by sort key, oldest first) at
+/// `now`: the slow path, for an item that arrived out of order. `None` for an empty history.
+pub fn derive_state(
+    key: &ResourceKey,
+    history: &[HistoryRecord],
+    now: Millis,
+    policy: &Policy,
+) -> Option<RiskState> {
+    let newest = history.last()?;
+    let warn = policy.thresholds.warn;
+    let mut starts = Vec::new();
+    let mut was_risky = false;
+    for r in history {
+        let risky = r.is_risky(warn);
+        if risky && !was_risky {
+            starts.push(r.capture_time);
+        }
+        was_risky = risky;
+    }
+    let risky_before = history
+        .len()
+        .checked_sub(2)
+        .is_some_and(|i| history[i].is_risky(warn));
+    let findings = if newest.is_deletion() {
+        Vec::new()
+    } else {
+        newest
+            .findings
+            .iter()
+            .map(|rf| {
+                (
+                    rf.finding.clone(),
+                    rf.base_points,
+                    first_seen(history, &rf.finding),
+                )
+            })
+            .collect()
+    };
+    let parts = Parts {
+        arn: latest(history, |r| r.arn.clone()),
+        resource_name: latest(history, |r| r.resource_name.clone()),
+        risky_newest: newest.is_risky(warn),
+        risky_before,
+        episode_starts: starts,
+    };
+    let mut state = assemble(key, newest, findings, parts, now, policy);
+    state.revision = history.len() as u64;
+    Some(state)
+}
+
+/// The state evaluated again under `policy` from its kept newest item, at `now`: a finding
+/// still open keeps its first-seen time; one the new policy finds for the first time is seen
+/// from `now` (the owner gets the full grace from the policy change). The episodes stay.
+pub fn reevaluate(
+    state: &RiskState,
+    item: &ConfigItem,
+    now: Millis,
+    policy: &Policy,
+) -> Result<RiskState, ItemError> {
+    let record = evaluate_item(item, item.capture_time, policy)?;
+    let now = now.max(state.evaluated_at);
+    let findings: Vec<(Finding, u32, Millis)> = if record.is_deletion() {
+        Vec::new()
+    } else {
+        record
+            .findings
+            .iter()
+            .map(|rf| {
+                let seen = state
+                    .findings
+                    .iter()
+                    .find(|o| {
+                        o.finding.rule == rf.finding.rule && o.finding.subject == rf.finding.subject
+                    })
+                    .map_or(now, |o| o.first_seen);
+                (rf.finding.clone(), rf.base_points, seen)
+            })
+            .collect()
+    };
+    let parts = Parts {
+        arn: state.arn.clone(),
+        resource_name: state.resource_name.clone(),
+        risky_newest: state.risky_newest,
+        risky_before: state.risky_before,
+        episode_starts: state.episode_starts.clone(),
+    };
+    let mut out = assemble(&state.key, &record, findings, parts, now, policy);
+    out.revision = state.revision;
+    Ok(out)
+}
+
+/// The state at a later `now`, its items unchanged: findings age, episodes leave the
+/// recidivism window. What the scheduled re-score writes.
+pub fn rescore(state: &RiskState, now: Millis, policy: &Policy) -> RiskState {
+    let now = now.max(state.evaluated_at);
+    let findings = state
+        .findings
+        .iter()
+        .map(|f| (f.finding.clone(), f.base_points, f.first_seen))
+        .collect();
+    let parts = Parts {
+        arn: state.arn.clone(),
+        resource_name: state.resource_name.clone(),
+        risky_newest: state.risky_newest,
+        risky_before: state.risky_before,
+        episode_starts: state.episode_starts.clone(),
+    };
+    let newest = HistoryRecord {
+        capture_time: state.capture_time,
+        state_id: state.state_id.clone(),
+        digest: state.digest.clone(),
+        sent: state.capture_time,
+        status: if state.status == ResourceStatus::Deleted {
+            crate::item::ItemStatus::ResourceDeleted
+        } else {
+            crate::item::ItemStatus::Ok
+        },
+        arn: None,
+        resource_name: None,
+        tags: state.tags.clone(),
+        findings: Vec::new(),
+        rank: state.rank,
+        effects: state.effects.clone(),
+    };
+    let mut out = assemble(&state.key, &newest, findings, parts, now, policy);
+    // The findings were evaluated with the state's policy; only the clock moved.
+    out.policy_version = state.policy_version.clone();
+    out.revision = state.revision;
+    out
 }
 
 /// The newest non-empty value (deletions carry no name, for instance).
@@ -181,21 +458,6 @@ pub fn age_factor(age: Millis, policy: &Policy) -> f64 {
     1.0 + policy.age.max_extra * share
 }
 
-/// Risky episodes (base score crossing `warn` from below) that started within the window.
-fn episodes_in_window(history: &[HistoryRecord], now: Millis, policy: &Policy) -> u32 {
-    let since = now.saturating_sub(i64::from(policy.recidivism.window_days) * DAY_MS);
-    let mut was_risky = false;
-    let mut count = 0;
-    for r in history {
-        let risky = !r.is_deletion() && r.base_total() >= policy.thresholds.warn;
-        if risky && !was_risky && r.capture_time > since && r.capture_time <= now {
-            count += 1;
-        }
-        was_risky = risky;
-    }
-    count
-}
-
 /// The owner named by the first owner tag key present, matched case-insensitively.
 pub fn owner(tags: &std::collections::BTreeMap<String, String>, policy: &Policy) -> Option<String> {
     policy.owner_tag_keys.iter().find_map(|want| {
@@ -205,14 +467,33 @@ pub fn owner(tags: &std::collections::BTreeMap<String, String>, policy: &Policy)
     })
 }
 
-/// Inserts a record in sort-key order; `false` if the same record (same key) is already there.
-pub fn insert_record(history: &mut Vec<HistoryRecord>, record: HistoryRecord) -> bool {
+/// What inserting a record into a history did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// A new item.
+    New,
+    /// A richer copy of an item already there replaced it.
+    Replaced,
+    /// The same item, or a poorer copy: nothing changed.
+    Unchanged,
+}
+
+/// Inserts a record in sort-key order. Two copies of one item (same sort key) are one item:
+/// the preferred copy stays.
+pub fn insert_record(history: &mut Vec<HistoryRecord>, record: HistoryRecord) -> Inserted {
     let key = record.sort_key();
     match history.binary_search_by(|r| r.sort_key().cmp(&key)) {
-        Ok(_) => false,
+        Ok(at) => {
+            if record.preference() > history[at].preference() {
+                history[at] = record;
+                Inserted::Replaced
+            } else {
+                Inserted::Unchanged
+            }
+        }
         Err(at) => {
             history.insert(at, record);
-            true
+            Inserted::New
         }
     }
 }
@@ -244,6 +525,7 @@ mod tests {
             arn: Some("arn:aws:ec2:us-east-1:1:volume/vol-1".into()),
             resource_name: None,
             tags: None,
+            rank: 3,
             effects: vec![],
             findings: findings
                 .iter()
@@ -319,12 +601,73 @@ mod tests {
     #[test]
     fn records_insert_in_order_once() {
         let mut h = Vec::new();
-        assert!(insert_record(&mut h, record(2, &[], ItemStatus::Ok)));
-        assert!(insert_record(&mut h, record(1, &[], ItemStatus::Ok)));
-        assert!(!insert_record(&mut h, record(2, &[], ItemStatus::Ok)));
+        assert_eq!(
+            insert_record(&mut h, record(2, &[], ItemStatus::Ok)),
+            Inserted::New
+        );
+        assert_eq!(
+            insert_record(&mut h, record(1, &[], ItemStatus::Ok)),
+            Inserted::New
+        );
+        assert_eq!(
+            insert_record(&mut h, record(2, &[], ItemStatus::Ok)),
+            Inserted::Unchanged
+        );
+        let mut poorer = record(2, &[("x", 60)], ItemStatus::Ok);
+        poorer.rank = 0;
+        poorer.digest = "ffff".into();
+        assert_eq!(insert_record(&mut h, poorer), Inserted::Unchanged);
+        let mut richer = record(2, &[("x", 60)], ItemStatus::Ok);
+        richer.digest = "ffff".into();
+        assert_eq!(insert_record(&mut h, richer), Inserted::Replaced);
+        assert_eq!(h[1].findings.len(), 1);
         assert_eq!(
             h.iter().map(|r| r.capture_time).collect::<Vec<_>>(),
             vec![1, 2]
         );
+    }
+
+    /// Folding items in order gives what the whole history gives.
+    #[test]
+    fn folding_in_order_equals_deriving_from_the_history() {
+        let p = Policy::default_policy();
+        let k = key();
+        let steps: Vec<HistoryRecord> = vec![
+            record(0, &[("x", 60)], ItemStatus::Ok),
+            record(HOUR_MS, &[("x", 60), ("y", 30)], ItemStatus::Ok),
+            record(2 * HOUR_MS, &[], ItemStatus::Ok),
+            record(3 * HOUR_MS, &[("y", 30)], ItemStatus::Ok),
+            record(4 * HOUR_MS, &[("y", 30)], ItemStatus::ResourceDeleted),
+            record(50 * DAY_MS, &[("x", 60)], ItemStatus::Ok),
+            record(50 * DAY_MS + HOUR_MS, &[("x", 60)], ItemStatus::Ok),
+        ];
+        let mut state: Option<RiskState> = None;
+        for (i, r) in steps.iter().enumerate() {
+            let now = r.capture_time + 10;
+            let next = match fold(&k, state.as_ref(), r, now, &p) {
+                Fold::Advance(s) => s,
+                other => panic!("step {i}: {other:?}"),
+            };
+            let mut derived = derive_state(&k, &steps[..=i], now, &p).expect("state");
+            derived.revision = 0;
+            assert_eq!(next, derived, "step {i}");
+            state = Some(next);
+        }
+        // Older, the same again, a poorer and a richer copy of the newest.
+        let s = state.expect("state");
+        assert_eq!(fold(&k, Some(&s), &steps[0], 0, &p), Fold::Older);
+        assert_eq!(fold(&k, Some(&s), &steps[6], 0, &p), Fold::Unchanged);
+        let mut poorer = steps[6].clone();
+        poorer.rank = 0;
+        poorer.digest = "ffff".into();
+        assert_eq!(fold(&k, Some(&s), &poorer, 0, &p), Fold::Unchanged);
+        let mut richer = steps[6].clone();
+        richer.digest = "ffff".into();
+        richer.findings.clear();
+        let Fold::Replace(r) = fold(&k, Some(&s), &richer, 0, &p) else {
+            panic!("richer copy not taken")
+        };
+        assert!(r.findings.is_empty());
+        assert_eq!(r.episode_starts, s.episode_starts);
     }
 }

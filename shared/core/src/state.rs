@@ -1,5 +1,7 @@
-//! What is kept per resource: a history record per configuration item scored, and the current
-//! risk state, which is derived from the history (see `score::derive_state`).
+//! What is kept per resource: the current risk state, which carries what the next change needs
+//! to be folded in without the history (`score::fold`), and a history record per configuration
+//! item scored, for the audit trail and the rare item that arrives out of order
+//! (`score::derive_state`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -98,25 +100,35 @@ pub struct HistoryRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
     pub findings: Vec<RecordedFinding>,
+    /// How complete this copy of the item was (`ConfigItem::rank`): the richer copy of one
+    /// item is kept.
+    #[serde(default)]
+    pub rank: u8,
     /// What the item shows of Krampus's actions (`krampus::effects_shown`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effects: Vec<Effect>,
 }
 
 impl HistoryRecord {
-    /// The sort key: `H#<capture time>#<state id>#<digest>`. Sorting it as text sorts by time.
+    /// The sort key: `H#<capture time>#<state id>`. Sorting it as text sorts by time. Two
+    /// copies of one item (same capture time and state id) share it: they are one item.
     pub fn sort_key(&self) -> String {
         let id = if self.state_id.bytes().all(|b| b.is_ascii_digit()) {
             format!("{:0>20}", self.state_id)
         } else {
             self.state_id.clone()
         };
-        format!(
-            "H#{}#{}#{}",
-            time::format_rfc3339(self.capture_time),
-            id,
-            self.digest
-        )
+        format!("H#{}#{}", time::format_rfc3339(self.capture_time), id)
+    }
+
+    /// Which of two copies of one item is kept: the richer, then (for a stable choice between
+    /// copies that differ otherwise) the larger digest.
+    pub fn preference(&self) -> (u8, &str) {
+        (self.rank, &self.digest)
+    }
+
+    pub fn is_risky(&self, warn: u32) -> bool {
+        !self.is_deletion() && self.base_total() >= warn
     }
 
     pub fn is_deletion(&self) -> bool {
@@ -185,6 +197,23 @@ pub struct RiskState {
     pub effects: Vec<Effect>,
     /// Risky episodes that started within the recidivism window.
     pub episodes: u32,
+    /// When those episodes started, oldest first: the next item is folded in without the
+    /// history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub episode_starts: Vec<Millis>,
+    /// Whether the newest item (and the one before it) was risky: a risky item after a safe
+    /// one starts an episode.
+    #[serde(default)]
+    pub risky_newest: bool,
+    #[serde(default)]
+    pub risky_before: bool,
+    /// The newest item's copy rank (`ConfigItem::rank`).
+    #[serde(default)]
+    pub rank: u8,
+    /// The policy the findings were evaluated with (`Policy::version`): a state evaluated with
+    /// another is evaluated again from its kept item.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub policy_version: String,
     /// Writes of this state so far: the optimistic-lock version.
     pub revision: u64,
 }

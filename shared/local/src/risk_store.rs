@@ -11,15 +11,22 @@ use std::sync::Mutex;
 use justice_core::policy::Level;
 use justice_core::time::Millis;
 use justice_core::{HistoryRecord, ResourceKey, RiskState};
+use justice_service::ports::{KeyPage, Write};
 use justice_service::{Commit, RiskStore, StoreError, Stored};
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
 
-/// key → state JSON
-const STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states");
-/// `<key>\0<sort key>` → history record JSON
-const HISTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("history");
+/// key → the state's revision (8 bytes, little-endian), then the state as JSON: a write's
+/// revision check reads 8 bytes, not the state.
+const STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states-v2");
+/// key → the newest item as the state keeps it (`justice_core::kept`)
+const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items-v2");
+/// `<key>\0<sort key>` → history record JSON. No key holds a NUL (identity checks refuse
+/// control characters), so a resource's range holds its own records only.
+const HISTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("history-v2");
+/// The tables of the store before states were folded in O(1).
+const OLD_STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states");
 /// job name → saved position
 const JOBS: TableDefinition<&str, &str> = TableDefinition::new("jobs");
 
@@ -41,6 +48,10 @@ pub enum LocalStoreError {
     Db(#[from] redb::Error),
     #[error("local store holds an unreadable item under {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error(
+        "the local store {path} was written by an older version of justice: replay with --fresh"
+    )]
+    OldFormat { path: PathBuf },
 }
 
 impl From<LocalStoreError> for StoreError {
@@ -104,10 +115,19 @@ impl LocalRiskStore {
             source,
         })?;
         let path = dir.join("risk.redb");
-        let db =
-            Database::create(&path).map_err(|source| LocalStoreError::Open { path, source })?;
+        let db = Database::create(&path).map_err(|source| LocalStoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        {
+            let read = db.begin_read().map_err(db_err)?;
+            if read.open_table(OLD_STATES).is_ok() {
+                return Err(LocalStoreError::OldFormat { path });
+            }
+        }
         let txn = db.begin_write().map_err(db_err)?;
         txn.open_table(STATES).map_err(db_err)?;
+        txn.open_table(ITEMS).map_err(db_err)?;
         txn.open_table(HISTORY).map_err(db_err)?;
         txn.commit().map_err(db_err)?;
         Ok(LocalRiskStore {
@@ -194,7 +214,7 @@ impl LocalRiskStore {
         let mut out = Vec::new();
         for entry in table.iter().map_err(db_err)? {
             let (k, v) = entry.map_err(db_err)?;
-            out.push(decode(k.value(), v.value())?);
+            out.push(decode(k.value(), state_json(k.value(), v.value())?)?);
         }
         Ok(out)
     }
@@ -207,7 +227,7 @@ impl LocalRiskStore {
         let mut out = Vec::new();
         for entry in table.iter().map_err(db_err)? {
             let (k, v) = entry.map_err(db_err)?;
-            let s: SlimState = decode(k.value(), v.value())?;
+            let s: SlimState = decode(k.value(), state_json(k.value(), v.value())?)?;
             out.push(StateSummary {
                 key: s.key,
                 score: s.score,
@@ -223,23 +243,43 @@ impl LocalRiskStore {
         // Within a batch, read through the open transaction: it sees the batch's own writes.
         if let Some(txn) = &batch.open {
             let states = txn.open_table(STATES).map_err(db_err)?;
-            let history = txn.open_table(HISTORY).map_err(db_err)?;
-            return read_resource(&states, &history, key);
+            let items = txn.open_table(ITEMS).map_err(db_err)?;
+            return read_resource(&states, &items, key);
         }
         drop(batch);
         let txn = self.db.begin_read().map_err(db_err)?;
         let states = txn.open_table(STATES).map_err(db_err)?;
-        let history = txn.open_table(HISTORY).map_err(db_err)?;
-        read_resource(&states, &history, key)
+        let items = txn.open_table(ITEMS).map_err(db_err)?;
+        read_resource(&states, &items, key)
     }
 
-    fn commit_sync(
-        &self,
-        key: &ResourceKey,
-        record: Option<&HistoryRecord>,
-        state: &RiskState,
-        expected_revision: Option<u64>,
-    ) -> Result<Commit, LocalStoreError> {
+    fn history_sync(&self, key: &ResourceKey) -> Result<Vec<HistoryRecord>, LocalStoreError> {
+        let (from, to) = history_range(key);
+        let mut out = Vec::new();
+        let mut push = |k: &str, v: &[u8]| -> Result<(), LocalStoreError> {
+            out.push(decode(k, v)?);
+            Ok(())
+        };
+        let batch = self.lock();
+        if let Some(txn) = &batch.open {
+            let history = txn.open_table(HISTORY).map_err(db_err)?;
+            for entry in history.range(from.as_str()..to.as_str()).map_err(db_err)? {
+                let (k, v) = entry.map_err(db_err)?;
+                push(k.value(), v.value())?;
+            }
+            return Ok(out);
+        }
+        drop(batch);
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let history = txn.open_table(HISTORY).map_err(db_err)?;
+        for entry in history.range(from.as_str()..to.as_str()).map_err(db_err)? {
+            let (k, v) = entry.map_err(db_err)?;
+            push(k.value(), v.value())?;
+        }
+        Ok(out)
+    }
+
+    fn commit_sync(&self, key: &ResourceKey, w: Write<'_>) -> Result<Commit, LocalStoreError> {
         let mut batch = self.lock();
         let txn = match batch.open.take() {
             Some(txn) => txn,
@@ -255,26 +295,40 @@ impl LocalRiskStore {
         let outcome = {
             let mut history = txn.open_table(HISTORY).map_err(db_err)?;
             let mut states = txn.open_table(STATES).map_err(db_err)?;
-            let hkey = record.map(|r| format!("{}\0{}", key.as_str(), r.sort_key()));
+            let mut items = txn.open_table(ITEMS).map_err(db_err)?;
+            let hkey = w
+                .record
+                .map(|r| format!("{}\0{}", key.as_str(), r.sort_key()));
             let stored_revision = match states.get(key.as_str()).map_err(db_err)? {
-                Some(v) => Some(decode::<RiskState>(key.as_str(), v.value())?.revision),
+                Some(v) => Some(revision_of(key.as_str(), v.value())?),
                 None => None,
             };
             let duplicate = match &hkey {
-                Some(h) => history.get(h.as_str()).map_err(db_err)?.is_some(),
-                None => false,
+                Some(h) if !w.replace => history.get(h.as_str()).map_err(db_err)?.is_some(),
+                _ => false,
             };
             if duplicate {
                 Commit::Duplicate
-            } else if stored_revision != expected_revision {
+            } else if stored_revision != w.expected_revision {
                 Commit::Conflict
             } else {
-                if let (Some(h), Some(record)) = (&hkey, record) {
+                if let (Some(h), Some(record)) = (&hkey, w.record) {
                     let r = serde_json::to_vec(record).map_err(|e| corrupt(key, e))?;
                     history.insert(h.as_str(), r.as_slice()).map_err(db_err)?;
                 }
-                let s = serde_json::to_vec(state).map_err(|e| corrupt(key, e))?;
-                states.insert(key.as_str(), s.as_slice()).map_err(db_err)?;
+                let mut value = w.state.revision.to_le_bytes().to_vec();
+                serde_json::to_writer(&mut value, w.state).map_err(|e| corrupt(key, e))?;
+                states
+                    .insert(key.as_str(), value.as_slice())
+                    .map_err(db_err)?;
+                match w.item {
+                    Some(bytes) => {
+                        items.insert(key.as_str(), bytes).map_err(db_err)?;
+                    }
+                    None => {
+                        items.remove(key.as_str()).map_err(db_err)?;
+                    }
+                }
                 Commit::Written
             }
         };
@@ -293,27 +347,71 @@ impl LocalRiskStore {
         }
         Ok(outcome)
     }
+
+    fn resources_sync(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, LocalStoreError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let states = txn.open_table(STATES).map_err(db_err)?;
+        let mut keys = Vec::new();
+        let range = match cursor {
+            Some(c) => {
+                states.range::<&str>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
+            }
+            None => states.range::<&str>(..),
+        }
+        .map_err(db_err)?;
+        for entry in range {
+            let (k, _) = entry.map_err(db_err)?;
+            if keys.len() == limit {
+                break;
+            }
+            let key = ResourceKey::parse(k.value()).map_err(|e| LocalStoreError::Corrupt {
+                key: k.value().to_owned(),
+                reason: e.to_string(),
+            })?;
+            keys.push(key);
+        }
+        let next = (keys.len() == limit)
+            .then(|| keys.last().map(|k| k.as_str().to_owned()))
+            .flatten();
+        Ok(KeyPage { keys, next })
+    }
 }
 
 fn read_resource(
     states: &impl ReadableTable<&'static str, &'static [u8]>,
-    history_table: &impl ReadableTable<&'static str, &'static [u8]>,
+    items: &impl ReadableTable<&'static str, &'static [u8]>,
     key: &ResourceKey,
 ) -> Result<Stored, LocalStoreError> {
     let state = match states.get(key.as_str()).map_err(db_err)? {
-        Some(v) => Some(decode(key.as_str(), v.value())?),
+        Some(v) => Some(decode(key.as_str(), state_json(key.as_str(), v.value())?)?),
         None => None,
     };
-    let (from, to) = history_range(key);
-    let mut history = Vec::new();
-    for entry in history_table
-        .range(from.as_str()..to.as_str())
+    let item = items
+        .get(key.as_str())
         .map_err(db_err)?
-    {
-        let (k, v) = entry.map_err(db_err)?;
-        history.push(decode(k.value(), v.value())?);
-    }
-    Ok(Stored { state, history })
+        .map(|v| v.value().to_vec());
+    Ok(Stored { state, item })
+}
+
+/// The JSON of a stored state value, after its revision.
+fn state_json<'a>(key: &str, value: &'a [u8]) -> Result<&'a [u8], LocalStoreError> {
+    value.get(8..).ok_or_else(|| LocalStoreError::Corrupt {
+        key: key.to_owned(),
+        reason: "a state value shorter than its revision".into(),
+    })
+}
+
+fn revision_of(key: &str, value: &[u8]) -> Result<u64, LocalStoreError> {
+    let mut r = [0u8; 8];
+    r.copy_from_slice(value.get(..8).ok_or_else(|| LocalStoreError::Corrupt {
+        key: key.to_owned(),
+        reason: "a state value shorter than its revision".into(),
+    })?);
+    Ok(u64::from_le_bytes(r))
 }
 
 fn history_range(key: &ResourceKey) -> (String, String) {
@@ -345,14 +443,16 @@ impl RiskStore for LocalRiskStore {
         Ok(self.load_sync(key)?)
     }
 
-    async fn commit(
-        &self,
-        key: &ResourceKey,
-        record: Option<&HistoryRecord>,
-        state: &RiskState,
-        expected_revision: Option<u64>,
-    ) -> Result<Commit, StoreError> {
-        Ok(self.commit_sync(key, record, state, expected_revision)?)
+    async fn history(&self, key: &ResourceKey) -> Result<Vec<HistoryRecord>, StoreError> {
+        Ok(self.history_sync(key)?)
+    }
+
+    async fn commit(&self, key: &ResourceKey, write: Write<'_>) -> Result<Commit, StoreError> {
+        Ok(self.commit_sync(key, write)?)
+    }
+
+    async fn resources(&self, cursor: Option<&str>, limit: usize) -> Result<KeyPage, StoreError> {
+        Ok(self.resources_sync(cursor, limit)?)
     }
 
     async fn job_cursor(&self, job: &str) -> Result<Option<String>, StoreError> {

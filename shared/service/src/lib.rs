@@ -3,6 +3,7 @@
 //! `justice-aws`) implement the ports; the Lambda handlers and the `justice` command wire them.
 
 pub mod clock;
+pub mod jobs;
 pub mod judge;
 pub mod notifier;
 pub mod ports;
@@ -12,7 +13,8 @@ pub use clock::{Clock, EventClock, FixedClock, RecordedClock, SystemClock};
 pub use judge::{BatchReport, Change, Judge, JudgeError, JudgeSettings};
 pub use notifier::{Notified, Notifier, NotifierSettings, NotifyError};
 pub use ports::{
-    BoardError, BoardRead, BoardWrite, Commit, ConfigSource, DiscoveredPage, DocketStore, Outbox,
-    OutboxError, RiskStore, SecurityAlert, SourceError, StoreError, Stored, TaskBoard,
+    BoardError, BoardRead, BoardWrite, Commit, ConfigSource, DiscoveredPage, DocketStore, KeyPage,
+    Outbox, OutboxError, RiskStore, SecurityAlert, SourceError, StoreError, Stored, TaskBoard,
+    Write,
 };
 pub use scorer::{prepare, Outcome, Prepared, RescoreReport, ScoreError, Scorer};

@@ -12,11 +12,12 @@ use justice_core::verdict::{Docket, VerdictRecord};
 use justice_core::time::Millis;
 use justice_core::{ConfigItem, HistoryRecord, OversizedSummary, ResourceKey, RiskState};
 
-/// A resource as stored: its current state and its history, oldest first.
+/// What the fast path reads of a resource: its current state and the newest item it keeps
+/// (compressed, `justice_core::kept`), in one consistent read. The history is not read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stored {
     pub state: Option<RiskState>,
-    pub history: Vec<HistoryRecord>,
+    pub item: Option<Vec<u8>>,
 }
 
 /// The result of a conditional write.
@@ -41,20 +42,46 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
 }
 
+/// One write of a resource: its new state (with the item it keeps), and the history record of
+/// the item that made it, together.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    /// `None` for a re-score or a re-evaluation: the state alone.
+    pub record: Option<&'a HistoryRecord>,
+    /// The record replaces a poorer copy of the same item (same sort key).
+    pub replace: bool,
+    pub state: &'a RiskState,
+    /// The newest item, kept next to the state.
+    pub item: Option<&'a [u8]>,
+    /// The revision the state was read at (`None`: there was none).
+    pub expected_revision: Option<u64>,
+}
+
+/// One page of stored resources, in key order, and where the next starts.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPage {
+    pub keys: Vec<ResourceKey>,
+    pub next: Option<String>,
+}
+
 /// Per-resource risk state and history, with DynamoDB's semantics: a record already stored is
 /// never written twice, and the state is replaced only at the revision it was read at.
 pub trait RiskStore: Send + Sync {
+    /// The state and the kept item: one consistent read, however long the history.
     fn load(&self, key: &ResourceKey) -> impl Future<Output = Result<Stored, StoreError>> + Send;
 
-    /// Writes `record` and `state` together, if `record` is new and the stored state is still
-    /// at `expected_revision` (`None`: no state yet). A re-score writes the state alone
-    /// (`record: None`).
+    /// The history, oldest first: for an item that arrives out of order, and for people.
+    fn history(
+        &self,
+        key: &ResourceKey,
+    ) -> impl Future<Output = Result<Vec<HistoryRecord>, StoreError>> + Send;
+
+    /// Writes the record (if any) and the state together, if the record is new (or replaces a
+    /// poorer copy) and the stored state is still at the expected revision.
     fn commit(
         &self,
         key: &ResourceKey,
-        record: Option<&HistoryRecord>,
-        state: &RiskState,
-        expected_revision: Option<u64>,
+        write: Write<'_>,
     ) -> impl Future<Output = Result<Commit, StoreError>> + Send;
 
     /// A scheduled job's saved position (the back-fill's cursor), if any.
@@ -77,6 +104,14 @@ pub trait RiskStore: Send + Sync {
         evaluated_before: Millis,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ResourceKey>, StoreError>> + Send;
+
+    /// Up to about `limit` stored resources from `cursor` (`None`: the first page): the
+    /// re-evaluation's walk over every state.
+    fn resources(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<KeyPage, StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,15 +1,17 @@
 //! The scorer function: a notice in, a history record and a new risk state out, through the
-//! ports. Idempotent (a redelivery writes nothing) and order-safe (the state is derived from
-//! the whole history, under an optimistic lock on its revision).
+//! ports. One read of the state and one conditional write per change, however long the
+//! history (`justice_core::score::fold`); an item that arrives out of order reads the history
+//! (the slow path). Idempotent (a redelivery writes nothing) and order-safe (under an
+//! optimistic lock on the state's revision).
 
 use justice_core::event::{Notice, OversizedSummary};
 use justice_core::policy::Level;
-use justice_core::score::{derive_state, evaluate_item, insert_record};
+use justice_core::score::{self, derive_state, evaluate_item, insert_record, Fold, Inserted};
 use justice_core::time::Millis;
 use justice_core::{key_of, ConfigItem, HistoryRecord, ItemError, Policy, ResourceKey, RiskState};
 
 use crate::clock::Clock;
-use crate::ports::{Commit, ConfigSource, RiskStore, SourceError, StoreError};
+use crate::ports::{Commit, ConfigSource, RiskStore, SourceError, StoreError, Write};
 
 /// Tries before a resource that keeps changing under us is reported as an error (to be
 /// retried by the caller).
@@ -99,6 +101,8 @@ pub enum Prepared {
 pub struct PreparedRecord {
     pub key: ResourceKey,
     pub record: HistoryRecord,
+    /// The item as the state keeps it (compressed here, off the store's path).
+    pub kept: Vec<u8>,
     pub sent: Millis,
     /// The resource's name for messages.
     pub label: String,
@@ -123,6 +127,7 @@ pub fn prepare_item(
     Ok(PreparedRecord {
         record: evaluate_item(item, sent, policy)?,
         key: key_of(item)?,
+        kept: justice_core::kept::keep(item),
         sent,
         label: item.label(),
     })
@@ -182,6 +187,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
         let PreparedRecord {
             key,
             record,
+            kept,
             sent,
             label,
         } = p;
@@ -204,24 +210,42 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
         }
         for _ in 0..MAX_ATTEMPTS {
             let stored = self.store.load(&key).await.map_err(store_err)?;
-            let mut history = stored.history;
-            if !insert_record(&mut history, record.clone()) {
-                return self.unchanged(&key, stored.state, history);
-            }
             let previous = stored.state.as_ref();
-            let now = clock.max(previous.map_or(Millis::MIN, |s| s.evaluated_at));
-            let Some(mut state) = derive_state(&key, &history, now, self.policy) else {
-                continue;
-            };
+            let (mut state, replace, item) =
+                match score::fold(&key, previous, &record, clock, self.policy) {
+                    Fold::Advance(state) => (state, false, Some(kept.as_slice())),
+                    Fold::Replace(state) => (state, true, Some(kept.as_slice())),
+                    Fold::Unchanged => return self.unchanged(stored.state, &label),
+                    Fold::Older => {
+                        // The rare case: the history places the item; the newest stays.
+                        let mut history = self.store.history(&key).await.map_err(store_err)?;
+                        let inserted = insert_record(&mut history, record.clone());
+                        if inserted == Inserted::Unchanged {
+                            return self.unchanged(stored.state, &label);
+                        }
+                        let now = clock.max(previous.map_or(Millis::MIN, |s| s.evaluated_at));
+                        let Some(derived) = derive_state(&key, &history, now, self.policy) else {
+                            continue;
+                        };
+                        let state = self.current(derived, stored.item.as_deref(), now)?;
+                        (
+                            state,
+                            inserted == Inserted::Replaced,
+                            stored.item.as_deref(),
+                        )
+                    }
+                };
             // The lock's version counts writes, so it never repeats even when DynamoDB's TTL
             // has shortened the history.
             state.revision = previous.map_or(1, |s| s.revision + 1);
-            match self
-                .store
-                .commit(&key, Some(&record), &state, previous.map(|s| s.revision))
-                .await
-                .map_err(store_err)?
-            {
+            let write = Write {
+                record: Some(&record),
+                replace,
+                state: &state,
+                item,
+                expected_revision: previous.map(|s| s.revision),
+            };
+            match self.store.commit(&key, write).await.map_err(store_err)? {
                 Commit::Written => {
                     return Ok(Outcome::Scored {
                         state: Box::new(state),
@@ -230,12 +254,39 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                 }
                 Commit::Duplicate => {
                     let stored = self.store.load(&key).await.map_err(store_err)?;
-                    return self.unchanged(&key, stored.state, stored.history);
+                    return self.unchanged(stored.state, &label);
                 }
                 Commit::Conflict => continue,
             }
         }
         Err(ScoreError::Contended { resource: label })
+    }
+
+    /// A state derived from the history has its newest item's findings as recorded; under a
+    /// policy other than the one they were recorded with, they are evaluated again from the
+    /// kept item, as the re-evaluation job would.
+    fn current(
+        &self,
+        derived: RiskState,
+        item: Option<&[u8]>,
+        now: Millis,
+    ) -> Result<RiskState, ScoreError> {
+        let Some(bytes) = item else {
+            return Ok(derived);
+        };
+        let item = justice_core::kept::restore(bytes, &derived.key).map_err(|reason| {
+            ScoreError::Store {
+                resource: derived.key.to_string(),
+                source: StoreError::Corrupt {
+                    key: derived.key.to_string(),
+                    reason,
+                },
+            }
+        })?;
+        if item.capture_time != derived.capture_time || item.state_id != derived.state_id {
+            return Ok(derived);
+        }
+        Ok(score::reevaluate(&derived, &item, now, self.policy)?)
     }
 
     /// Re-derives the state of up to `limit` resources with open findings last evaluated
@@ -287,22 +338,16 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
             let Some(previous) = stored.state else {
                 return Ok(None);
             };
-            let now = now.max(previous.evaluated_at);
-            // With its whole history expired (DynamoDB TTL) nothing can be re-derived: keep
-            // the state as it is but move its evaluation time, so that it leaves the head of
-            // the work list instead of taking a place in every re-score.
-            let mut state =
-                derive_state(key, &stored.history, now, self.policy).unwrap_or_else(|| RiskState {
-                    evaluated_at: now,
-                    ..previous.clone()
-                });
+            let mut state = score::rescore(&previous, now, self.policy);
             state.revision = previous.revision + 1;
-            match self
-                .store
-                .commit(key, None, &state, Some(previous.revision))
-                .await
-                .map_err(store_err)?
-            {
+            let write = Write {
+                record: None,
+                replace: false,
+                state: &state,
+                item: stored.item.as_deref(),
+                expected_revision: Some(previous.revision),
+            };
+            match self.store.commit(key, write).await.map_err(store_err)? {
                 Commit::Written => {
                     return Ok(Some((
                         (previous.score, previous.level),
@@ -317,25 +362,70 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
         })
     }
 
-    fn unchanged(
+    /// Evaluates one stored state again under the scorer's policy, from the item it keeps, if
+    /// it was evaluated with another: `Some((before, after))` when it was written.
+    pub async fn reevaluate_one(
         &self,
         key: &ResourceKey,
-        state: Option<RiskState>,
-        history: Vec<justice_core::HistoryRecord>,
-    ) -> Result<Outcome, ScoreError> {
-        let state = match state {
-            Some(s) => s,
-            // History without a state should not exist; derive what it would be.
-            None => derive_state(key, &history, Millis::MIN, self.policy).ok_or_else(|| {
-                ScoreError::Store {
+        now: Millis,
+    ) -> Result<Option<((u32, Level), (u32, Level))>, ScoreError> {
+        let store_err = |source| ScoreError::Store {
+            resource: key.to_string(),
+            source,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let stored = self.store.load(key).await.map_err(store_err)?;
+            let Some(previous) = stored.state else {
+                return Ok(None);
+            };
+            if previous.policy_version == self.policy.version {
+                return Ok(None);
+            }
+            let Some(bytes) = stored.item.as_deref() else {
+                // Nothing kept (a state written before items were kept): its next change
+                // brings the item.
+                return Ok(None);
+            };
+            let item =
+                justice_core::kept::restore(bytes, key).map_err(|reason| ScoreError::Store {
                     resource: key.to_string(),
                     source: StoreError::Corrupt {
                         key: key.to_string(),
-                        reason: "empty history".into(),
+                        reason,
                     },
+                })?;
+            let mut state = score::reevaluate(&previous, &item, now, self.policy)?;
+            state.revision = previous.revision + 1;
+            let write = Write {
+                record: None,
+                replace: false,
+                state: &state,
+                item: Some(bytes),
+                expected_revision: Some(previous.revision),
+            };
+            match self.store.commit(key, write).await.map_err(store_err)? {
+                Commit::Written => {
+                    return Ok(Some((
+                        (previous.score, previous.level),
+                        (state.score, state.level),
+                    )))
                 }
-            })?,
-        };
+                Commit::Duplicate | Commit::Conflict => continue,
+            }
+        }
+        Err(ScoreError::Contended {
+            resource: key.to_string(),
+        })
+    }
+
+    fn unchanged(&self, state: Option<RiskState>, label: &str) -> Result<Outcome, ScoreError> {
+        let state = state.ok_or_else(|| ScoreError::Store {
+            resource: label.to_owned(),
+            source: StoreError::Corrupt {
+                key: label.to_owned(),
+                reason: "a stored record without a state".into(),
+            },
+        })?;
         Ok(Outcome::Scored {
             state: Box::new(state),
             written: false,

@@ -123,10 +123,12 @@ fn open_permissions(item: &ConfigItem) -> Result<Vec<OpenPermission>, FieldError
 }
 
 /// A group reaches something when it is attached to anything but its VPC or other groups.
+/// Relationships that were not recorded (a back-filled item) are unknown, not "nothing".
 fn group_is_attached(item: &ConfigItem) -> bool {
-    item.relationships
-        .iter()
-        .any(|r| r.resource_type != "AWS::EC2::VPC" && r.resource_type != "AWS::EC2::SecurityGroup")
+    !item.relationships_known
+        || item.relationships.iter().any(|r| {
+            r.resource_type != "AWS::EC2::VPC" && r.resource_type != "AWS::EC2::SecurityGroup"
+        })
 }
 
 fn intersects(from: i64, to: i64, ports: &[u16]) -> Vec<u16> {

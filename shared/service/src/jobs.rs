@@ -1,0 +1,248 @@
+//! The scorer's scheduled jobs, written once against the ports: the scorer Lambda runs them
+//! from its schedules and the `justice` command runs them on a recorded store.
+//!
+//! - re-score ([`Scorer::rescore`]): risky states move with the clock (age, recidivism window);
+//! - re-evaluation ([`reevaluate`]): after the policy changed, every state evaluated with
+//!   another policy is evaluated again from the item it keeps, in bounded, resumable pages;
+//! - back-fill ([`backfill`]): resources that existed before the engine, read through the
+//!   `ConfigSource`, in bounded, resumable pages.
+
+use serde::{Deserialize, Serialize};
+
+use justice_core::time::Millis;
+
+use crate::clock::Clock;
+use crate::ports::{ConfigSource, RiskStore, StoreError};
+use crate::scorer::{ScoreError, Scorer};
+
+/// The back-fill's saved position in the store.
+pub const BACKFILL_JOB: &str = "BACKFILL";
+/// The re-evaluation's saved position (the policy version it runs for and the cursor).
+pub const REEVALUATE_JOB: &str = "REEVALUATE";
+/// The policy version every stored state was last evaluated with, once a re-evaluation ended.
+pub const REEVALUATED_JOB: &str = "REEVALUATED";
+
+/// Where a back-fill stopped: pass it back in the next run's `cursor` to resume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillCursor {
+    pub resource_type: String,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct BackfillReport {
+    pub done: bool,
+    pub scored: usize,
+    /// Items that could not be read or scored, with the reason: picked up again by the next
+    /// back-fill, or by the resource's next change.
+    pub refused: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<BackfillCursor>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Source(#[from] crate::ports::SourceError),
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+    #[error("back-fill cursor names {0}, which is not among the types")]
+    Cursor(String),
+}
+
+impl JobError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JobError::Store(StoreError::Backend { .. }) => true,
+            JobError::Source(crate::ports::SourceError::Backend { .. }) => true,
+            JobError::Score(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// Scores the resources of `types` that the configuration source lists, at most `max_pages`
+/// pages per run; the position is saved in the store (so a schedule that sends the same input
+/// every time carries on) and cleared when done. `refuse` says why an account's resources may
+/// not be scored, if they may not. Deleted resources are skipped; a copy of an item already
+/// known from its change event changes nothing (the richer copy is kept).
+pub async fn backfill<S: RiskStore, C: ConfigSource, K: Clock>(
+    scorer: &Scorer<'_, S, C, K>,
+    types: &[String],
+    cursor: Option<BackfillCursor>,
+    max_pages: usize,
+    refuse: impl Fn(&str) -> Option<String>,
+) -> Result<BackfillReport, JobError> {
+    // Without a cursor, resume where the last run paused.
+    let (cursor, saved) = match cursor {
+        Some(c) => (Some(c), false),
+        None => match scorer.store.job_cursor(BACKFILL_JOB).await? {
+            Some(saved) => (serde_json::from_str::<BackfillCursor>(&saved).ok(), true),
+            None => (None, false),
+        },
+    };
+    let position = cursor
+        .as_ref()
+        .map(|c| types.iter().position(|t| *t == c.resource_type));
+    let (mut start, cursor) = match position {
+        None => (0, None),
+        Some(Some(i)) => (i, cursor),
+        // A saved position for a type no longer listed: start over.
+        Some(None) if saved => (0, None),
+        Some(None) => {
+            return Err(JobError::Cursor(
+                cursor.map(|c| c.resource_type).unwrap_or_default(),
+            ))
+        }
+    };
+    let mut token = cursor.and_then(|c| c.token);
+    let mut report = BackfillReport::default();
+    let mut pages = 0usize;
+    while start < types.len() {
+        if pages == max_pages {
+            let next = BackfillCursor {
+                resource_type: types[start].clone(),
+                token,
+            };
+            let saved = serde_json::to_string(&next).unwrap_or_default();
+            scorer
+                .store
+                .set_job_cursor(BACKFILL_JOB, Some(&saved))
+                .await?;
+            report.cursor = Some(next);
+            return Ok(report);
+        }
+        let page = scorer
+            .source
+            .discover(&types[start], token.as_deref())
+            .await?;
+        pages += 1;
+        for item in page.items {
+            let item = match item {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::error!(resource = %e.resource, reason = %e.reason, "back-fill item refused");
+                    report.refused.push(e.to_string());
+                    continue;
+                }
+            };
+            if let Some(reason) = refuse(&item.account) {
+                report.refused.push(format!("{}: {reason}", item.label()));
+                continue;
+            }
+            if item.status.is_deletion() {
+                continue;
+            }
+            match scorer.score_item(&item, item.capture_time).await {
+                Ok(_) => report.scored += 1,
+                Err(e) => {
+                    tracing::error!(resource = %item.label(), reason = %e, "back-fill scoring failed");
+                    report.refused.push(e.to_string());
+                }
+            }
+        }
+        match page.next {
+            Some(t) => token = Some(t),
+            None => {
+                start += 1;
+                token = None;
+            }
+        }
+    }
+    scorer.store.set_job_cursor(BACKFILL_JOB, None).await?;
+    report.done = true;
+    Ok(report)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ReevaluateCursor {
+    policy: String,
+    after: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ReevaluateReport {
+    /// The policy version the states are evaluated with.
+    pub policy: String,
+    /// Every state is evaluated with it (nothing left to do).
+    pub done: bool,
+    pub visited: usize,
+    /// States evaluated again and written.
+    pub reevaluated: usize,
+    /// Of those, the ones whose score or level moved.
+    pub changed: usize,
+    pub failed: Vec<String>,
+}
+
+/// After a policy change, evaluates every stored state recorded with another policy again,
+/// from the item it keeps, at `now`: a rule turned off withdraws what rested on it, a rule
+/// turned on finds what already breaks it, with no new Config event. At most `max_pages`
+/// pages of `page` resources per run; the position is saved and resumed; a run that finds
+/// the policy unchanged since the last complete pass costs one read.
+pub async fn reevaluate<S: RiskStore, C: ConfigSource, K: Clock>(
+    scorer: &Scorer<'_, S, C, K>,
+    now: Millis,
+    page: usize,
+    max_pages: usize,
+) -> Result<ReevaluateReport, JobError> {
+    let version = scorer.policy.version.clone();
+    let mut report = ReevaluateReport {
+        policy: version.clone(),
+        ..ReevaluateReport::default()
+    };
+    if scorer.store.job_cursor(REEVALUATED_JOB).await?.as_deref() == Some(version.as_str()) {
+        report.done = true;
+        return Ok(report);
+    }
+    // A saved position counts only for the policy it was made under.
+    let mut after = match scorer.store.job_cursor(REEVALUATE_JOB).await? {
+        Some(saved) => serde_json::from_str::<ReevaluateCursor>(&saved)
+            .ok()
+            .filter(|c| c.policy == version)
+            .and_then(|c| c.after),
+        None => None,
+    };
+    for _ in 0..max_pages {
+        let keys = scorer.store.resources(after.as_deref(), page).await?;
+        for key in &keys.keys {
+            report.visited += 1;
+            match scorer.reevaluate_one(key, now).await {
+                Ok(Some((before, after))) => {
+                    report.reevaluated += 1;
+                    report.changed += usize::from(before != after);
+                }
+                Ok(None) => {}
+                Err(e) => report.failed.push(e.to_string()),
+            }
+        }
+        match keys.next {
+            Some(next) => after = Some(next),
+            None => {
+                // A pass that failed somewhere is done again by the next run.
+                if report.failed.is_empty() {
+                    scorer
+                        .store
+                        .set_job_cursor(REEVALUATED_JOB, Some(&version))
+                        .await?;
+                }
+                scorer.store.set_job_cursor(REEVALUATE_JOB, None).await?;
+                report.done = report.failed.is_empty();
+                return Ok(report);
+            }
+        }
+    }
+    let saved = serde_json::to_string(&ReevaluateCursor {
+        policy: version,
+        after,
+    })
+    .unwrap_or_default();
+    scorer
+        .store
+        .set_job_cursor(REEVALUATE_JOB, Some(&saved))
+        .await?;
+    Ok(report)
+}
