@@ -71,7 +71,11 @@ fn records() -> Vec<(NoticeKind, VerdictRecord)> {
     let b2 = on_board(&d2);
     let d3 = decide_on(&owned(0, 3), Some(&d2.docket), T0 + 6 * HOUR_MS, 10, &b2);
     // Krampus revoked the rule after its time and Config shows it: done.
-    let done = decide_on(&owned(0, 2), Some(&d1.docket), T0 + 25 * HOUR_MS, 10, &b1);
+    let revoked = RiskState {
+        capture_time: T0 + 25 * HOUR_MS,
+        ..owned(0, 2)
+    };
+    let done = decide_on(&revoked, Some(&d1.docket), T0 + 25 * HOUR_MS, 10, &b1);
     let held = decide(&owned(60, 1), None, T0, 0);
     let warn = decide(&owned(30, 1), None, T0, 10);
     vec![

@@ -180,3 +180,125 @@ fn a_config_event_ends_as_a_task_and_a_warning_on_the_owners_queue() {
         assert_eq!(got[0]["MessageAttributes"]["team"]["Value"], "platform");
     });
 }
+
+/// The security team's new standard reaches what is already stored: with the policy object
+/// replaced in S3 (a rule turned off), the scorer's re-evaluation job evaluates the stored
+/// state again, its stream record reaches the judge, and the task that rested on the rule is
+/// withdrawn, with no new Config event.
+#[test]
+fn a_rule_turned_off_in_the_policy_object_withdraws_its_task() {
+    full_runtime().block_on(async {
+        let conf = sdk().await;
+        let s3 = justice_aws::s3_client(&conf);
+        let sns = aws_sdk_sns::Client::new(&conf);
+        let ddb = dynamo(&conf, &RequestLog::default());
+        let table = create_risk_table(&ddb).await;
+        let store = DynamoRiskStore::new(ddb, table.clone(), 90);
+        let bucket = create_bucket(&s3).await;
+        let security = sns
+            .create_topic()
+            .name(unique("security"))
+            .send()
+            .await
+            .expect("topic")
+            .topic_arn
+            .expect("arn");
+        let put_policy = |text: &'static str| {
+            let (s3, bucket) = (s3.clone(), bucket.clone());
+            async move {
+                s3.put_object()
+                    .bucket(&bucket)
+                    .key("policy.toml")
+                    .body(text.as_bytes().to_vec().into())
+                    .send()
+                    .await
+                    .expect("put policy");
+            }
+        };
+        put_policy("version = 1\n").await;
+        let policy = || {
+            PolicyProvider::S3(justice_aws::S3PolicySource::new(
+                s3.clone(),
+                bucket.clone(),
+                "policy.toml".into(),
+                std::time::Duration::ZERO,
+            ))
+        };
+        let scorer = justice_scorer::App {
+            store: store.clone(),
+            source: justice_local::LocalConfigSource::empty(),
+            policy: policy(),
+            clock: justice_service::FixedClock(
+                justice_core::time::parse_rfc3339("2023-06-21T10:00:00Z").expect("time"),
+            ),
+            config: justice_scorer::Config::from_lookup(|k| match k {
+                "RISK_TABLE" => Some(table.clone()),
+                "ALLOWED_ACCOUNTS" => Some("123456789012".into()),
+                _ => None,
+            })
+            .expect("scorer config"),
+        };
+        let judge = justice_judge::App {
+            dockets: store.clone(),
+            board: S3TaskBoard::new(s3.clone(), &bucket, "tasks.json", "verdicts/", None),
+            outbox: SnsOutbox::new(sns.clone(), &security),
+            policy: policy(),
+            settings: JudgeSettings {
+                dry_run: false,
+                accounts: vec!["123456789012".into()],
+                blast_per_hour: 10,
+                max_attempts: 8,
+            },
+        };
+        let invoke = |payload: serde_json::Value| {
+            lambda_runtime::LambdaEvent::new(
+                serde_json::value::to_raw_value(&payload).expect("raw"),
+                lambda_runtime::Context::default(),
+            )
+        };
+        scorer
+            .handle(invoke(justice_tests::read_json(EVENT)))
+            .await
+            .expect("scored");
+        let (stream, last) = stream_event(&conf, &table, None).await;
+        let now = justice_core::time::parse_rfc3339("2023-06-21T10:05:00Z").expect("time");
+        let stream: aws_lambda_events::dynamodb::Event =
+            serde_json::from_value(stream).expect("stream event");
+        judge.judge(&stream, now).await.expect("judged");
+        let ours = |bytes: Option<Vec<u8>>| {
+            TasksFile::parse(&bytes.expect("tasks.json"))
+                .expect("tasks file")
+                .ours()
+                .len()
+        };
+        assert_eq!(ours(get_object(&s3, &bucket, "tasks.json").await), 1);
+
+        // The security team turns the rule off.
+        put_policy("version = 1\n[rules.sg-world-admin-ports]\nenabled = false\n").await;
+        let out = scorer
+            .handle(invoke(json!({"justice": "reevaluate"})))
+            .await
+            .expect("re-evaluation");
+        assert_eq!(out["reevaluated"], 1, "{out}");
+        assert_eq!(out["done"], true, "{out}");
+        let (stream, _) = stream_event(&conf, &table, last.as_deref()).await;
+        let stream: aws_lambda_events::dynamodb::Event =
+            serde_json::from_value(stream).expect("stream event");
+        judge.judge(&stream, now + 60_000).await.expect("judged");
+        assert_eq!(
+            ours(get_object(&s3, &bucket, "tasks.json").await),
+            0,
+            "the task on the rule turned off is withdrawn"
+        );
+        // Nothing left to do: the next run reads one marker.
+        let again = scorer
+            .handle(invoke(json!({"justice": "reevaluate"})))
+            .await
+            .expect("re-evaluation");
+        assert_eq!(
+            (again["done"].as_bool(), again["visited"].as_u64()),
+            (Some(true), Some(0)),
+            "{again}"
+        );
+    });
+}

@@ -562,3 +562,61 @@ async fn the_policy_object_is_used_and_a_broken_one_keeps_the_last_good() {
         .iter()
         .any(|f| f.finding.rule == "sg-world-admin-ports"));
 }
+
+/// However long a resource's history, a change costs one consistent `GetItem` of its state and
+/// one `TransactWriteItems`: the history is never read on the way (1,000 records here, seeded
+/// in batches as the scorer would have written them).
+#[tokio::test]
+async fn a_long_history_costs_the_same_per_event() {
+    let Env { app, log } = env(&fixture_accounts(), TestClock::Event, default_policy()).await;
+    let t0 = 1_700_000_000_000;
+    let first = sg_event(SG, t0);
+    app.handle(event(&first)).await.expect("first");
+    let key = key_of_event(&first);
+    let template = app.store.history(&key).await.expect("history").remove(0);
+    let client = app.store.client();
+    for chunk in (1..=1000i64).collect::<Vec<_>>().chunks(25) {
+        let puts: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+            .iter()
+            .map(|i| {
+                let mut r = template.clone();
+                r.capture_time = t0 - i * 60_000;
+                r.state_id = r.capture_time.to_string();
+                let mut item: std::collections::HashMap<
+                    String,
+                    aws_sdk_dynamodb::types::AttributeValue,
+                > = serde_dynamo::to_item(&r).expect("item");
+                item.insert(
+                    justice_aws::risk_store::PK.into(),
+                    aws_sdk_dynamodb::types::AttributeValue::S(key.as_str().to_owned()),
+                );
+                item.insert(
+                    justice_aws::risk_store::SK.into(),
+                    aws_sdk_dynamodb::types::AttributeValue::S(r.sort_key()),
+                );
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("put"),
+                    )
+                    .build()
+            })
+            .collect();
+        client
+            .batch_write_item()
+            .request_items(app.store.table(), puts)
+            .send()
+            .await
+            .expect("seed history");
+    }
+    assert_eq!(app.store.history(&key).await.expect("history").len(), 1001);
+    for step in 1..=3 {
+        log.take();
+        let next = sg_event(SG, t0 + step * 60_000);
+        app.handle(event(&next)).await.expect("next");
+        let ops = log.take();
+        assert_eq!(ops, ["GetItem", "TransactWriteItems"], "step {step}");
+    }
+}

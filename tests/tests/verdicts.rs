@@ -613,6 +613,8 @@ fn a_revoked_rule_confirms_its_task() {
     let board = board_after(&mut file, &d1);
     let mut fixed = sg(0, &[]);
     fixed.revision = 2;
+    // Config recorded the group after the task came due.
+    fixed.capture_time = T0 + 25 * HOUR_MS;
     let d2 = w.decide(
         T0 + 25 * HOUR_MS,
         Some(&fixed),

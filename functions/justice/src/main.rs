@@ -4,6 +4,7 @@
 #[macro_use]
 mod out;
 mod inputs;
+mod jobs;
 mod judging;
 mod replay;
 
@@ -81,6 +82,46 @@ enum Command {
         #[arg(long, conflicts_with = "now")]
         no_judge: bool,
     },
+    /// Move every risky stored state to a time (ages grow, episodes leave the window) and judge.
+    Rescore {
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Evaluate every stored state recorded under another policy again, from the item it
+    /// keeps, and judge: a rule turned off withdraws its tasks, one turned on finds what already
+    /// breaks it.
+    Reevaluate {
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Score the resources recorded as Config API items (what a back-fill reads), and judge.
+    Backfill {
+        /// Directory of recorded Config API items (`BatchGetResourceConfig` or
+        /// `GetResourceConfigHistory` output).
+        #[arg(long)]
+        config_history: PathBuf,
+        /// Resource types to back-fill (comma-separated); every type Krampus acts on by default.
+        #[arg(long, value_delimiter = ',')]
+        types: Option<Vec<String>>,
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Print one stored resource: its state, every point traced to a finding, and its history.
+    Show {
+        /// The resource key: account/region/type/id.
+        resource: String,
+        #[arg(long, default_value = ".justice")]
+        state: PathBuf,
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// `local` (the store under --state) or `aws` (the DynamoDB table of --table).
+        #[arg(long, value_enum, default_value = "local")]
+        backend: BackendKind,
+        #[arg(long, env = "RISK_TABLE")]
+        table: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// List the Krampus tasks waiting in the local tasks.json, soonest first, and the verdicts
     /// that hold no task.
     Tasks {
@@ -111,6 +152,47 @@ enum Command {
     },
     /// List the rules.
     Rules,
+}
+
+/// What the job commands share.
+#[derive(clap::Args)]
+struct JobArgs {
+    /// Directory of the local store.
+    #[arg(long, default_value = ".justice")]
+    state: PathBuf,
+    /// Policy file (TOML); the embedded default otherwise.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// The time to run at (RFC 3339); the wall clock otherwise.
+    #[arg(long, value_parser = parse_time)]
+    now: Option<i64>,
+    /// Accounts the judge may write tasks for (12-digit ids, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    accounts: Option<Vec<String>>,
+    /// New tasks per hour before verdicts are held.
+    #[arg(long, default_value_t = 10)]
+    blast_radius: u32,
+}
+
+impl JobArgs {
+    fn options(self) -> Result<jobs::JobOptions, String> {
+        for a in self.accounts.iter().flatten() {
+            justice_core::identity::check_account("--accounts", a).map_err(|e| e.to_string())?;
+        }
+        Ok(jobs::JobOptions {
+            policy: load_policy(self.policy.as_deref())?,
+            now: self.now.unwrap_or_else(wall_clock),
+            state: self.state,
+            accounts: self.accounts,
+            blast_per_hour: self.blast_radius,
+        })
+    }
+}
+
+fn wall_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -173,13 +255,48 @@ fn main() -> ExitCode {
             })
         }),
         Command::Tasks { state, now, json } => {
-            let now = now.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64)
-            });
-            judging::list_tasks(&state, now, json)
+            judging::list_tasks(&state, now.unwrap_or_else(wall_clock), json)
         }
+        Command::Rescore { job } => job.options().and_then(|o| jobs::rescore(&o)),
+        Command::Reevaluate { job } => job.options().and_then(|o| jobs::reevaluate(&o)),
+        Command::Backfill {
+            config_history,
+            types,
+            job,
+        } => job.options().and_then(|o| {
+            let types = types.unwrap_or_else(|| {
+                justice_core::krampus::KRAMPUS_KINDS
+                    .iter()
+                    .map(|k| k.resource_type.to_owned())
+                    .collect()
+            });
+            jobs::backfill(&o, &config_history, &types)
+        }),
+        Command::Show {
+            resource,
+            state,
+            policy,
+            backend,
+            table,
+            json,
+        } => load_policy(policy.as_deref()).and_then(|p| match (backend, table) {
+            (BackendKind::Local, _) => {
+                let store =
+                    justice_local::LocalRiskStore::open(&state).map_err(|e| e.to_string())?;
+                jobs::show(&store, &resource, &p, json)
+            }
+            (BackendKind::Aws, Some(table)) => {
+                let rt = replay::runtime()?;
+                let sdk = rt.block_on(justice_aws::sdk_config());
+                let store = justice_aws::DynamoRiskStore::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    table,
+                    90,
+                );
+                jobs::show(&store, &resource, &p, json)
+            }
+            (BackendKind::Aws, None) => Err("--backend aws needs --table (or RISK_TABLE)".into()),
+        }),
         Command::Explain {
             event,
             policy,

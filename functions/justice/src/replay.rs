@@ -62,7 +62,7 @@ struct Summary {
     refused: Vec<(String, String)>,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     // Timers and sockets for the AWS SDK (--backend aws); idle for the local store.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -70,7 +70,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-fn config_source(dir: Option<&Path>) -> Result<LocalConfigSource, String> {
+pub(crate) fn config_source(dir: Option<&Path>) -> Result<LocalConfigSource, String> {
     match dir {
         Some(d) => LocalConfigSource::from_dir(d).map_err(|e| e.to_string()),
         None => Ok(LocalConfigSource::empty()),
@@ -206,6 +206,18 @@ fn rescore_and_judge(
     if let Some(e) = report.failed.first() {
         return Err(format!("re-score at --now: {e}"));
     }
+    judge_everything(rt, store, policy, judge, now)
+}
+
+/// Judges at `now` every resource with open findings or a docket: what the stream would bring
+/// the judge after a re-score or a re-evaluation touched them.
+pub(crate) fn judge_everything(
+    rt: &tokio::runtime::Runtime,
+    store: &LocalRiskStore,
+    policy: &Policy,
+    judge: &mut LocalJudge,
+    now: Millis,
+) -> Result<Vec<StateSummary>, String> {
     let dockets: std::collections::BTreeSet<String> = store
         .all_dockets(false)
         .map_err(|e| e.to_string())?
@@ -245,7 +257,7 @@ fn summary_of(state: &RiskState) -> StateSummary {
     }
 }
 
-fn pending_tasks(dir: &Path) -> Result<usize, String> {
+pub(crate) fn pending_tasks(dir: &Path) -> Result<usize, String> {
     let path = dir.join("tasks.json");
     match std::fs::read(&path) {
         Ok(b) => justice_core::krampus::TasksFile::parse(&b)
@@ -256,7 +268,7 @@ fn pending_tasks(dir: &Path) -> Result<usize, String> {
     }
 }
 
-fn print_judge(j: &JudgeTotals, pending: usize, dir: &Path) {
+pub(crate) fn print_judge(j: &JudgeTotals, pending: usize, dir: &Path) {
     say!(
         "verdicts         {:>7}  (tasks scheduled {}, withdrawn {}, confirmed done by Krampus {}, held by the blast radius {})",
         j.verdicts,

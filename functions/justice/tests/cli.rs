@@ -417,3 +417,180 @@ fn an_oversized_item_is_resolved_in_its_own_region() {
     );
     assert!(!tasks.contains("eu-west-1"), "{tasks}");
 }
+
+/// The API copy of an event's item, as `BatchGetResourceConfig` returns it: no tags, no
+/// relationships, the configuration and supplementary values as JSON strings.
+fn base_item(ci: &serde_json::Value) -> serde_json::Value {
+    let supp: serde_json::Map<String, serde_json::Value> = ci["supplementaryConfiguration"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "version": "1.3",
+        "accountId": ci["awsAccountId"],
+        "configurationItemCaptureTime": ci["configurationItemCaptureTime"],
+        "configurationItemStatus": ci["configurationItemStatus"],
+        "configurationStateId": ci["configurationStateId"].to_string().trim_matches('"'),
+        "arn": ci["ARN"],
+        "resourceType": ci["resourceType"],
+        "resourceId": ci["resourceId"],
+        "resourceName": ci["resourceName"],
+        "awsRegion": ci["awsRegion"],
+        "configuration": ci["configuration"].to_string(),
+        "supplementaryConfiguration": supp,
+    })
+}
+
+/// A back-fill over resources already scored from their events changes nothing: the API copy
+/// of an item (no tags, no relationships) is the same item, poorer, and the richer copy stays;
+/// no state moves, no verdict or notice is written.
+#[test]
+fn a_backfill_of_resources_known_from_events_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let state = state.to_str().expect("path");
+    let events = "tests/fixtures/config-events/eventbridge";
+    let out = justice(&[
+        "replay",
+        events,
+        "--config-history",
+        "tests/fixtures/config-history",
+        "--fresh",
+        "--state",
+        state,
+        "--now",
+        "2026-11-30T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut items = Vec::new();
+    for entry in std::fs::read_dir(root().join(events)).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        let ci = &v["detail"]["configurationItem"];
+        if ci.is_object() && ci["configurationItemStatus"] != "ResourceDeleted" {
+            items.push(base_item(ci));
+        }
+    }
+    assert!(items.len() >= 10, "{} items", items.len());
+    let history = dir.path().join("api");
+    std::fs::create_dir_all(&history).expect("dir");
+    std::fs::write(
+        history.join("batch.json"),
+        serde_json::json!({ "baseConfigurationItems": items }).to_string(),
+    )
+    .expect("write");
+    let snapshot =
+        |name: &str| std::fs::read(dir.path().join("state").join(name)).unwrap_or_default();
+    let (verdicts, notices, tasks) = (
+        snapshot("verdicts/verdicts.jsonl"),
+        snapshot("outbox/notices.jsonl"),
+        snapshot("tasks.json"),
+    );
+    let show = |key: &str| text(&justice(&["show", key, "--state", state, "--json"]).stdout);
+    let keys = [
+        "123456789012/eu-west-1/AWS::EC2::SecurityGroup/sg-e2fb6999",
+        "644160558196/us-east-1/AWS::S3::Bucket/custodian-test-data-23",
+        "264683526309/us-east-1/AWS::EC2::Volume/vol-a416b170",
+    ];
+    let before: Vec<String> = keys.iter().map(|k| show(k)).collect();
+    let out = justice(&[
+        "backfill",
+        "--config-history",
+        history.to_str().expect("path"),
+        "--types",
+        "AWS::EC2::SecurityGroup,AWS::S3::Bucket,AWS::EC2::Volume,AWS::EC2::Instance,AWS::RDS::DBInstance",
+        "--state",
+        state,
+        "--now",
+        "2026-11-30T00:00:00Z",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let scored: usize = text(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("back-filled"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        scored >= 8,
+        "the back-fill visited {scored} resources: {}",
+        text(&out.stdout)
+    );
+    let after: Vec<String> = keys.iter().map(|k| show(k)).collect();
+    assert_eq!(
+        before, after,
+        "a back-fill changed a state known from events"
+    );
+    assert_eq!(
+        snapshot("verdicts/verdicts.jsonl"),
+        verdicts,
+        "new verdicts"
+    );
+    assert_eq!(snapshot("outbox/notices.jsonl"), notices, "new notices");
+    assert_eq!(snapshot("tasks.json"), tasks, "tasks changed");
+}
+
+/// The security team's new standard reaches stored resources: turning a rule off withdraws
+/// the tasks that rested on it, with no new Config event.
+#[test]
+fn a_rule_turned_off_withdraws_its_tasks_after_reevaluation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let state = state.to_str().expect("path");
+    let out = justice(&[
+        "replay",
+        "tests/fixtures/config-events/eventbridge/eb-ci-change-ec2-securitygroup-open-world.json",
+        "--fresh",
+        "--state",
+        state,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tasks = || std::fs::read_to_string(dir.path().join("state/tasks.json")).unwrap_or_default();
+    assert!(tasks().contains("sg-e2fb6999"), "{}", tasks());
+    let policy = dir.path().join("off.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[rules.sg-world-admin-ports]\nenabled = false\n",
+    )
+    .expect("write");
+    let out = justice(&[
+        "reevaluate",
+        "--state",
+        state,
+        "--policy",
+        policy.to_str().expect("path"),
+        "--now",
+        "2023-06-21T12:00:00Z",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("re-evaluated"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!tasks().contains("sg-e2fb6999"), "{}", tasks());
+    // Turned on again, the rule finds the exposure again.
+    let out = justice(&[
+        "reevaluate",
+        "--state",
+        state,
+        "--now",
+        "2023-06-21T13:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(tasks().contains("sg-e2fb6999"), "{}", tasks());
+}

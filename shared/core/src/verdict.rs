@@ -302,7 +302,13 @@ impl Judgement<'_> {
             None => true,
             Some(s) if s.status == ResourceStatus::Deleted => true,
             Some(s) => match t.effect {
-                Effect::RevokeIngressRule | Effect::RemoveGrant => !present.contains(&t.unique_id),
+                // A rule or grant no finding names: Krampus's doing only if the item that
+                // shows it was captured after the task came due (before, it was the owner's
+                // fix, or a policy that no longer asks for it).
+                Effect::RevokeIngressRule | Effect::RemoveGrant => {
+                    !present.contains(&t.unique_id)
+                        && s.capture_time > t.action_time.saturating_mul(1000)
+                }
                 e => s.effects.contains(&e),
             },
         };

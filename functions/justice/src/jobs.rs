@@ -1,0 +1,199 @@
+//! `justice rescore`, `justice reevaluate`, `justice backfill` and `justice show`: the scorer's
+//! jobs (written once in `justice_service::jobs`, as the scorer Lambda runs them) on a recorded
+//! local store, each followed by the judge on what they changed; and one resource as stored.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use justice_core::policy::Policy;
+use justice_core::time::{self, Millis};
+use justice_core::{explain as render, ResourceKey};
+use justice_local::{LocalConfigSource, LocalRiskStore};
+use justice_service::jobs;
+use justice_service::{FixedClock, RiskStore, Scorer};
+
+use crate::judging::LocalJudge;
+use crate::replay::{judge_everything, pending_tasks, print_judge, runtime};
+
+/// What the job commands share: the store, the policy, the clock, the judge's settings.
+pub struct JobOptions {
+    pub state: PathBuf,
+    pub policy: Policy,
+    pub now: Millis,
+    pub accounts: Option<Vec<String>>,
+    pub blast_per_hour: u32,
+}
+
+fn open(dir: &Path) -> Result<LocalRiskStore, String> {
+    if !dir.join("risk.redb").exists() {
+        return Err(format!(
+            "{}: no local store here (run `justice replay` first)",
+            dir.display()
+        ));
+    }
+    LocalRiskStore::open(dir).map_err(|e| e.to_string())
+}
+
+/// Judges what the job touched and prints the judge's summary.
+fn judge_after(
+    o: &JobOptions,
+    rt: &tokio::runtime::Runtime,
+    store: &LocalRiskStore,
+) -> Result<bool, String> {
+    let mut judge = LocalJudge::new(&o.state, o.accounts.clone(), o.blast_per_hour);
+    judge_everything(rt, store, &o.policy, &mut judge, o.now)?;
+    let pending = pending_tasks(&o.state)?;
+    print_judge(&judge.totals, pending, &o.state);
+    Ok(judge.totals.failed.is_empty())
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Every risky state moved to `now` (ages grow, episodes leave the window), then judged.
+pub fn rescore(o: &JobOptions) -> Result<ExitCode, String> {
+    let rt = runtime()?;
+    let store = open(&o.state)?;
+    let source = LocalConfigSource::empty();
+    let scorer = Scorer {
+        store: &store,
+        source: &source,
+        policy: &o.policy,
+        clock: &FixedClock(o.now),
+    };
+    let report = rt
+        .block_on(scorer.rescore(o.now, o.now, usize::MAX))
+        .map_err(|e| format!("re-score: {e}"))?;
+    say!(
+        "re-scored        {:>7}  ({} changed score or level, at {})",
+        report.visited,
+        report.changed,
+        time::format_rfc3339(o.now)
+    );
+    for e in &report.failed {
+        note!("re-score failed: {e}");
+    }
+    let judged = judge_after(o, &rt, &store)?;
+    Ok(exit(report.failed.is_empty() && judged))
+}
+
+/// Every state evaluated with another policy than `--policy`, evaluated again from the item it
+/// keeps, then judged: a rule turned off withdraws its tasks, one turned on finds what already
+/// breaks it.
+pub fn reevaluate(o: &JobOptions) -> Result<ExitCode, String> {
+    let rt = runtime()?;
+    let store = open(&o.state)?;
+    let source = LocalConfigSource::empty();
+    let scorer = Scorer {
+        store: &store,
+        source: &source,
+        policy: &o.policy,
+        clock: &FixedClock(o.now),
+    };
+    let report = rt
+        .block_on(jobs::reevaluate(&scorer, o.now, 1000, usize::MAX))
+        .map_err(|e| format!("re-evaluation: {e}"))?;
+    say!(
+        "re-evaluated     {:>7}  of {} states ({} changed score or level) under policy {}",
+        report.reevaluated,
+        report.visited,
+        report.changed,
+        report.policy
+    );
+    for e in &report.failed {
+        note!("re-evaluation failed: {e}");
+    }
+    let judged = judge_after(o, &rt, &store)?;
+    Ok(exit(report.failed.is_empty() && judged))
+}
+
+/// The resources recorded under `history` (Config API items), scored as a back-fill scores
+/// them, then judged.
+pub fn backfill(o: &JobOptions, history: &Path, types: &[String]) -> Result<ExitCode, String> {
+    let rt = runtime()?;
+    let store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
+    let source = LocalConfigSource::from_dir(history).map_err(|e| e.to_string())?;
+    let scorer = Scorer {
+        store: &store,
+        source: &source,
+        policy: &o.policy,
+        clock: &FixedClock(o.now),
+    };
+    let accounts = o.accounts.clone();
+    let refuse = |account: &str| {
+        let allowed = accounts
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|a| a == account));
+        (!allowed).then(|| format!("account {account} is not in --accounts"))
+    };
+    let report = rt
+        .block_on(jobs::backfill(&scorer, types, None, usize::MAX, refuse))
+        .map_err(|e| format!("back-fill: {e}"))?;
+    say!(
+        "back-filled      {:>7}  ({} refused)",
+        report.scored,
+        report.refused.len()
+    );
+    for r in &report.refused {
+        note!("refused  {r}");
+    }
+    let judged = judge_after(o, &rt, &store)?;
+    Ok(exit(report.refused.is_empty() && judged))
+}
+
+/// One stored resource: its state with every point traced to a finding, and its history
+/// (score over time), from the local store or the DynamoDB table.
+pub fn show<S: RiskStore>(
+    store: &S,
+    key: &str,
+    policy: &Policy,
+    json: bool,
+) -> Result<ExitCode, String> {
+    let key = ResourceKey::parse(key)
+        .map_err(|e| format!("`{key}` is not a resource key (account/region/type/id): {e}"))?;
+    let rt = runtime()?;
+    let stored = rt.block_on(store.load(&key)).map_err(|e| e.to_string())?;
+    let Some(state) = stored.state else {
+        return Err(format!("{key}: not in the store"));
+    };
+    let history = rt
+        .block_on(store.history(&key))
+        .map_err(|e| e.to_string())?;
+    if json {
+        let v = serde_json::json!({ "state": state, "history": history });
+        crate::out::stdout_text(&format!("{v:#}\n"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::out::stdout_text(&render::render(&state, policy));
+    say!(
+        "policy    {}{}",
+        if state.policy_version.is_empty() {
+            "unknown"
+        } else {
+            &state.policy_version
+        },
+        if state.policy_version == policy.version {
+            " (current)"
+        } else {
+            " (not the current one: `justice reevaluate`)"
+        }
+    );
+    say!("history   {} item(s), oldest first", history.len());
+    for r in &history {
+        let findings: Vec<&str> = r.findings.iter().map(|f| f.finding.rule.as_str()).collect();
+        say!(
+            "  {}  state {:<15} base {:>4}  {:?}  [{}]",
+            time::format_rfc3339(r.capture_time),
+            r.state_id,
+            r.base_total(),
+            r.status,
+            findings.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
