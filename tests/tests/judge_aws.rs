@@ -721,7 +721,7 @@ fn the_judge_lambda_reads_the_real_stream_and_reports_a_poison_record_alone() {
         // A poison record: a STATE image that is not a risk state.
         let mut poison = state.clone();
         poison["dynamodb"]["SequenceNumber"] = json!("999999999999999999999");
-        poison["dynamodb"]["NewImage"]["score"] = json!({"S": "very high"});
+        poison["dynamodb"]["NewImage"]["state"] = json!({"B": "bm90IGEgc3RhdGU="});
         records.insert(0, poison);
 
         let judge = justice_judge::App {

@@ -582,18 +582,8 @@ async fn a_long_history_costs_the_same_per_event() {
                 let mut r = template.clone();
                 r.capture_time = t0 - i * 60_000;
                 r.state_id = r.capture_time.to_string();
-                let mut item: std::collections::HashMap<
-                    String,
-                    aws_sdk_dynamodb::types::AttributeValue,
-                > = serde_dynamo::to_item(&r).expect("item");
-                item.insert(
-                    justice_aws::risk_store::PK.into(),
-                    aws_sdk_dynamodb::types::AttributeValue::S(key.as_str().to_owned()),
-                );
-                item.insert(
-                    justice_aws::risk_store::SK.into(),
-                    aws_sdk_dynamodb::types::AttributeValue::S(r.sort_key()),
-                );
+                let item = justice_aws::risk_store::history_attributes(&key, &r, 90 * 86_400)
+                    .expect("item");
                 aws_sdk_dynamodb::types::WriteRequest::builder()
                     .put_request(
                         aws_sdk_dynamodb::types::PutRequest::builder()

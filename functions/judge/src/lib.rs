@@ -9,7 +9,7 @@ use aws_lambda_events::dynamodb::{Event, EventRecord};
 use justice_aws::risk_store::{PK, SK, STATE_SK};
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::time::Millis;
-use justice_core::{ResourceKey, RiskState};
+use justice_core::ResourceKey;
 use justice_service::{BatchReport, Change, DocketStore, Judge, JudgeSettings, Outbox, TaskBoard};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
@@ -108,14 +108,8 @@ fn change(r: &EventRecord) -> Result<Option<Change>, String> {
     let state = if r.event_name == "REMOVE" {
         None
     } else {
-        let s: RiskState = serde_dynamo::from_item(r.change.new_image.clone())
+        let s = justice_aws::risk_store::state_from_image(&r.change.new_image, &key)
             .map_err(|e| format!("{key}: the new image is not a risk state: {e}"))?;
-        if s.key != key {
-            return Err(format!(
-                "{key}: the image names another resource, {}",
-                s.key
-            ));
-        }
         Some(s)
     };
     Ok(Some(Change {

@@ -27,8 +27,17 @@ pub const STATE_SK: &str = "STATE";
 pub const HISTORY_PREFIX: &str = "H#";
 /// The TTL attribute of history items (epoch seconds).
 pub const EXPIRES_AT: &str = "expires_at";
-/// The state's kept newest item (binary, `justice_core::kept`).
-pub const ITEM: &str = "item";
+/// The state and the newest item it keeps (binary: deflated JSON). An item is billed by its
+/// size, attribute names included: one compressed attribute costs a fraction of a map of
+/// every field.
+pub const STATE: &str = "state";
+/// A history record (binary, as the state).
+pub const RECORD: &str = "record";
+/// The state's revision, its evaluation time and level, in plain attributes: the conditions,
+/// the re-score index and people read them.
+pub const REVISION: &str = "revision";
+pub const EVALUATED_AT: &str = "evaluated_at";
+pub const LEVEL: &str = "level";
 /// Present (value `"1"`) only on states that need re-scoring: the sparse index's key.
 pub const RISKY: &str = "risky";
 /// The sparse global secondary index over `risky` (hash) and `evaluated_at` (range).
@@ -85,17 +94,10 @@ impl DynamoRiskStore {
         state: &RiskState,
         kept: Option<&[u8]>,
     ) -> Result<HashMap<String, AttributeValue>, StoreError> {
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(state).map_err(|e| corrupt(&state.key, e))?;
-        item.insert(PK.into(), AttributeValue::S(state.key.as_str().to_owned()));
-        item.insert(SK.into(), AttributeValue::S(STATE_SK.into()));
-        if state.needs_rescore() {
-            item.insert(RISKY.into(), AttributeValue::S("1".into()));
-        }
-        if let Some(bytes) = kept {
-            item.insert(ITEM.into(), AttributeValue::B(Blob::new(bytes)));
-        }
-        Ok(item)
+        state_attributes(state, kept).map_err(|reason| StoreError::Corrupt {
+            key: state.key.to_string(),
+            reason,
+        })
     }
 
     fn history_item(
@@ -103,13 +105,12 @@ impl DynamoRiskStore {
         key: &ResourceKey,
         record: &HistoryRecord,
     ) -> Result<HashMap<String, AttributeValue>, StoreError> {
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(record).map_err(|e| corrupt(key, e))?;
-        item.insert(PK.into(), AttributeValue::S(key.as_str().to_owned()));
-        item.insert(SK.into(), AttributeValue::S(record.sort_key()));
-        let expires = record.capture_time.div_euclid(1000) + self.history_ttl_secs;
-        item.insert(EXPIRES_AT.into(), AttributeValue::N(expires.to_string()));
-        Ok(item)
+        history_attributes(key, record, self.history_ttl_secs).map_err(|reason| {
+            StoreError::Corrupt {
+                key: key.to_string(),
+                reason,
+            }
+        })
     }
 
     /// The state's put, guarded by the revision it was read at.
@@ -124,7 +125,7 @@ impl DynamoRiskStore {
                 .expression_attribute_names("#pk", PK),
             Some(rev) => put
                 .condition_expression("#rev = :rev")
-                .expression_attribute_names("#rev", "revision")
+                .expression_attribute_names("#rev", REVISION)
                 .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
         };
         put.build().map_err(backend)
@@ -154,11 +155,142 @@ impl DynamoRiskStore {
     }
 }
 
-fn corrupt(key: &ResourceKey, e: serde_dynamo::Error) -> StoreError {
-    StoreError::Corrupt {
-        key: key.to_string(),
-        reason: e.to_string(),
+/// JSON, deflated: DynamoDB bills every kilobyte written twice in a transaction, and
+/// deflate's few microseconds per item cost far less than the bytes it saves.
+fn pack<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    let json = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    Ok(miniz_oxide::deflate::compress_to_vec(&json, 6))
+}
+
+/// At most this much JSON is inflated from one attribute (an item holds at most 400 KB).
+const MAX_INFLATED: usize = 16 << 20;
+
+fn unpack<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(bytes, MAX_INFLATED)
+        .map_err(|e| format!("does not inflate: {e:?}"))?;
+    serde_json::from_slice(&json).map_err(|e| e.to_string())
+}
+
+/// The state and its kept item, in one compressed attribute: the item's text and the state's
+/// evidence repeat each other, and one stream of both compresses better than two.
+#[derive(serde::Serialize)]
+struct Packed<'a> {
+    state: &'a RiskState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct Unpacked {
+    state: RiskState,
+    #[serde(default)]
+    item: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// A state as the table stores it (`state_put` adds the condition).
+pub fn state_attributes(
+    state: &RiskState,
+    kept: Option<&[u8]>,
+) -> Result<HashMap<String, AttributeValue>, String> {
+    let item_json = match kept {
+        Some(k) => {
+            Some(lz4_flex::decompress_size_prepended(k).map_err(|e| format!("kept item: {e}"))?)
+        }
+        None => None,
+    };
+    let raw = match &item_json {
+        Some(j) => Some(
+            serde_json::from_slice::<&serde_json::value::RawValue>(j)
+                .map_err(|e| format!("kept item: {e}"))?,
+        ),
+        None => None,
+    };
+    let packed = pack(&Packed { state, item: raw })?;
+    let mut item = HashMap::from([
+        (
+            PK.to_owned(),
+            AttributeValue::S(state.key.as_str().to_owned()),
+        ),
+        (SK.to_owned(), AttributeValue::S(STATE_SK.into())),
+        (
+            REVISION.to_owned(),
+            AttributeValue::N(state.revision.to_string()),
+        ),
+        (
+            EVALUATED_AT.to_owned(),
+            AttributeValue::N(state.evaluated_at.to_string()),
+        ),
+        (
+            LEVEL.to_owned(),
+            AttributeValue::S(state.level.as_str().into()),
+        ),
+        (STATE.to_owned(), AttributeValue::B(Blob::new(packed))),
+    ]);
+    if state.needs_rescore() {
+        item.insert(RISKY.into(), AttributeValue::S("1".into()));
     }
+    Ok(item)
+}
+
+/// A history record as the table stores it, expiring `ttl_secs` after its capture.
+pub fn history_attributes(
+    key: &ResourceKey,
+    record: &HistoryRecord,
+    ttl_secs: i64,
+) -> Result<HashMap<String, AttributeValue>, String> {
+    let expires = record.capture_time.div_euclid(1000) + ttl_secs;
+    Ok(HashMap::from([
+        (PK.to_owned(), AttributeValue::S(key.as_str().to_owned())),
+        (SK.to_owned(), AttributeValue::S(record.sort_key())),
+        (
+            EXPIRES_AT.to_owned(),
+            AttributeValue::N(expires.to_string()),
+        ),
+        (
+            RECORD.to_owned(),
+            AttributeValue::B(Blob::new(pack(record)?)),
+        ),
+    ]))
+}
+
+fn blob<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Result<&'a [u8], String> {
+    match item.get(name) {
+        Some(AttributeValue::B(b)) => Ok(b.as_ref()),
+        _ => Err(format!("no binary `{name}` attribute")),
+    }
+}
+
+/// The state in a table item, and the item it keeps (`justice_core::kept`'s form).
+pub fn state_from_item(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<(RiskState, Option<Vec<u8>>), String> {
+    let u: Unpacked = unpack(blob(item, STATE)?)?;
+    let kept = u
+        .item
+        .map(|raw| lz4_flex::compress_prepend_size(raw.get().as_bytes()));
+    Ok((u.state, kept))
+}
+
+/// The state in a stream record's image (the judge's input), checked to be the resource the
+/// record's key names.
+pub fn state_from_image(
+    image: &serde_dynamo::Item,
+    key: &ResourceKey,
+) -> Result<RiskState, String> {
+    let bytes = match image.get(STATE) {
+        Some(serde_dynamo::AttributeValue::B(b)) => b,
+        _ => return Err(format!("no binary `{STATE}` attribute")),
+    };
+    let state = unpack::<Unpacked>(bytes)?.state;
+    if &state.key != key {
+        return Err(format!("the image names another resource, {}", state.key));
+    }
+    Ok(state)
+}
+
+/// The history record in a table item.
+pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> Result<HistoryRecord, String> {
+    unpack(blob(item, RECORD)?)
 }
 
 fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
@@ -179,16 +311,12 @@ impl RiskStore for DynamoRiskStore {
             .send()
             .await
             .map_err(|e| sdk("GetItem", e))?;
-        let Some(mut item) = out.item else {
+        let Some(item) = out.item else {
             return Ok(Stored::default());
         };
-        let kept = match item.remove(ITEM) {
-            Some(AttributeValue::B(b)) => Some(b.into_inner()),
-            _ => None,
-        };
-        let state = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+        let (state, kept) = state_from_item(&item).map_err(|reason| StoreError::Corrupt {
             key: format!("{key} {STATE_SK}"),
-            reason: e.to_string(),
+            reason,
         })?;
         Ok(Stored {
             state: Some(state),
@@ -218,9 +346,9 @@ impl RiskStore for DynamoRiskStore {
                 let sk = text(&item, SK).unwrap_or_default().to_owned();
                 // Query returns items in sort-key order: the history comes out oldest first.
                 history.push(
-                    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                    record_from_item(&item).map_err(|reason| StoreError::Corrupt {
                         key: format!("{key} {sk}"),
-                        reason: e.to_string(),
+                        reason,
                     })?,
                 );
             }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use justice_core::allow::AllowList;
-use justice_core::item::hash_parts;
 use justice_core::krampus::TasksFile;
 use justice_core::notice::{AccountMap, Notice};
 use justice_core::verdict::{Docket, VerdictRecord};
@@ -197,10 +196,18 @@ fn io(what: &Path, e: std::io::Error) -> BoardError {
     }
 }
 
-fn version_of(bytes: &[u8]) -> String {
-    // Hashing the bytes as text keeps the fixed hash of the core; non-UTF-8 content is
-    // refused by the parse before it matters.
-    format!("{:016x}", hash_parts(&[&String::from_utf8_lossy(bytes)]))
+/// The file's version, as S3's ETag is the object's: its inode (a rename makes a new one),
+/// size and modification time, read without reading the file (which may hold thousands of
+/// tasks).
+fn version_of(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{}-{}-{}.{}",
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    )
 }
 
 impl LocalTaskBoard {
@@ -245,20 +252,26 @@ impl LocalTaskBoard {
     }
 
     fn read_sync(&self) -> Result<BoardRead, BoardError> {
-        match std::fs::read(&self.tasks_path) {
-            Ok(bytes) => {
-                let file = TasksFile::parse(&bytes).map_err(|reason| BoardError::Unreadable {
-                    what: self.tasks_path.display().to_string(),
-                    reason,
-                })?;
-                Ok(BoardRead {
-                    file,
-                    version: Some(version_of(&bytes)),
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BoardRead::default()),
-            Err(e) => Err(io(&self.tasks_path, e)),
-        }
+        use std::io::Read;
+        let mut f = match std::fs::File::open(&self.tasks_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BoardRead::default()),
+            Err(e) => return Err(io(&self.tasks_path, e)),
+        };
+        // The version of the file read, taken from the open file: a rename in between would
+        // show as a conflict at the write, never as a lost update.
+        let meta = f.metadata().map_err(|e| io(&self.tasks_path, e))?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)
+            .map_err(|e| io(&self.tasks_path, e))?;
+        let file = TasksFile::parse(&bytes).map_err(|reason| BoardError::Unreadable {
+            what: self.tasks_path.display().to_string(),
+            reason,
+        })?;
+        Ok(BoardRead {
+            file,
+            version: Some(version_of(&meta)),
+        })
     }
 
     fn write_sync(
@@ -266,8 +279,8 @@ impl LocalTaskBoard {
         file: &TasksFile,
         version: Option<&str>,
     ) -> Result<BoardWrite, BoardError> {
-        let current = match std::fs::read(&self.tasks_path) {
-            Ok(bytes) => Some(version_of(&bytes)),
+        let current = match std::fs::metadata(&self.tasks_path) {
+            Ok(meta) => Some(version_of(&meta)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io(&self.tasks_path, e)),
         };

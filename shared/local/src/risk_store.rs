@@ -17,16 +17,18 @@ use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
 };
 
-/// key → the state's revision (8 bytes, little-endian), then the state as JSON: a write's
-/// revision check reads 8 bytes, not the state.
+/// key → the state's revision (8 bytes, little-endian), the length of the state's JSON (4
+/// bytes), the state as JSON, then the newest item it keeps (`justice_core::kept`): one
+/// lookup reads both, and a write's revision check reads 8 bytes.
 const STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states-v2");
-/// key → the newest item as the state keeps it (`justice_core::kept`)
-const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items-v2");
 /// `<key>\0<sort key>` → history record JSON. No key holds a NUL (identity checks refuse
 /// control characters), so a resource's range holds its own records only.
 const HISTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("history-v2");
 /// The tables of the store before states were folded in O(1).
 const OLD_STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states");
+/// The page cache of the store.
+const CACHE_BYTES: usize = 16 << 20;
+
 /// job name → saved position
 const JOBS: TableDefinition<&str, &str> = TableDefinition::new("jobs");
 
@@ -115,10 +117,16 @@ impl LocalRiskStore {
             source,
         })?;
         let path = dir.join("risk.redb");
-        let db = Database::create(&path).map_err(|source| LocalStoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        // A bounded page cache: redb's default (1 GiB) keeps every page written, so memory
+        // would grow with the store, and each new page would cost the kernel a fresh zeroed
+        // page. Reads are by key: a small cache serves them.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|source| LocalStoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         {
             let read = db.begin_read().map_err(db_err)?;
             if read.open_table(OLD_STATES).is_ok() {
@@ -127,7 +135,6 @@ impl LocalRiskStore {
         }
         let txn = db.begin_write().map_err(db_err)?;
         txn.open_table(STATES).map_err(db_err)?;
-        txn.open_table(ITEMS).map_err(db_err)?;
         txn.open_table(HISTORY).map_err(db_err)?;
         txn.commit().map_err(db_err)?;
         Ok(LocalRiskStore {
@@ -243,14 +250,12 @@ impl LocalRiskStore {
         // Within a batch, read through the open transaction: it sees the batch's own writes.
         if let Some(txn) = &batch.open {
             let states = txn.open_table(STATES).map_err(db_err)?;
-            let items = txn.open_table(ITEMS).map_err(db_err)?;
-            return read_resource(&states, &items, key);
+            return read_resource(&states, key);
         }
         drop(batch);
         let txn = self.db.begin_read().map_err(db_err)?;
         let states = txn.open_table(STATES).map_err(db_err)?;
-        let items = txn.open_table(ITEMS).map_err(db_err)?;
-        read_resource(&states, &items, key)
+        read_resource(&states, key)
     }
 
     fn history_sync(&self, key: &ResourceKey) -> Result<Vec<HistoryRecord>, LocalStoreError> {
@@ -295,7 +300,6 @@ impl LocalRiskStore {
         let outcome = {
             let mut history = txn.open_table(HISTORY).map_err(db_err)?;
             let mut states = txn.open_table(STATES).map_err(db_err)?;
-            let mut items = txn.open_table(ITEMS).map_err(db_err)?;
             let hkey = w
                 .record
                 .map(|r| format!("{}\0{}", key.as_str(), r.sort_key()));
@@ -316,19 +320,16 @@ impl LocalRiskStore {
                     let r = serde_json::to_vec(record).map_err(|e| corrupt(key, e))?;
                     history.insert(h.as_str(), r.as_slice()).map_err(db_err)?;
                 }
-                let mut value = w.state.revision.to_le_bytes().to_vec();
-                serde_json::to_writer(&mut value, w.state).map_err(|e| corrupt(key, e))?;
+                let json = serde_json::to_vec(w.state).map_err(|e| corrupt(key, e))?;
+                let item = w.item.unwrap_or_default();
+                let mut value = Vec::with_capacity(12 + json.len() + item.len());
+                value.extend_from_slice(&w.state.revision.to_le_bytes());
+                value.extend_from_slice(&(json.len() as u32).to_le_bytes());
+                value.extend_from_slice(&json);
+                value.extend_from_slice(item);
                 states
                     .insert(key.as_str(), value.as_slice())
                     .map_err(db_err)?;
-                match w.item {
-                    Some(bytes) => {
-                        items.insert(key.as_str(), bytes).map_err(db_err)?;
-                    }
-                    None => {
-                        items.remove(key.as_str()).map_err(db_err)?;
-                    }
-                }
                 Commit::Written
             }
         };
@@ -383,26 +384,30 @@ impl LocalRiskStore {
 
 fn read_resource(
     states: &impl ReadableTable<&'static str, &'static [u8]>,
-    items: &impl ReadableTable<&'static str, &'static [u8]>,
     key: &ResourceKey,
 ) -> Result<Stored, LocalStoreError> {
-    let state = match states.get(key.as_str()).map_err(db_err)? {
-        Some(v) => Some(decode(key.as_str(), state_json(key.as_str(), v.value())?)?),
-        None => None,
+    let Some(v) = states.get(key.as_str()).map_err(db_err)? else {
+        return Ok(Stored::default());
     };
-    let item = items
-        .get(key.as_str())
-        .map_err(db_err)?
-        .map(|v| v.value().to_vec());
-    Ok(Stored { state, item })
+    let value = v.value();
+    let json = state_json(key.as_str(), value)?;
+    let item = &value[12 + json.len()..];
+    Ok(Stored {
+        state: Some(decode(key.as_str(), json)?),
+        item: (!item.is_empty()).then(|| item.to_vec()),
+    })
 }
 
-/// The JSON of a stored state value, after its revision.
+/// The JSON of a stored state value, after its revision and length.
 fn state_json<'a>(key: &str, value: &'a [u8]) -> Result<&'a [u8], LocalStoreError> {
-    value.get(8..).ok_or_else(|| LocalStoreError::Corrupt {
+    let corrupt = || LocalStoreError::Corrupt {
         key: key.to_owned(),
-        reason: "a state value shorter than its revision".into(),
-    })
+        reason: "a state value shorter than its header".into(),
+    };
+    let mut len = [0u8; 4];
+    len.copy_from_slice(value.get(8..12).ok_or_else(corrupt)?);
+    let len = u32::from_le_bytes(len) as usize;
+    value.get(12..12 + len).ok_or_else(corrupt)
 }
 
 fn revision_of(key: &str, value: &[u8]) -> Result<u64, LocalStoreError> {

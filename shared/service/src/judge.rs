@@ -170,11 +170,15 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
             let stale = self.stale(&ours, &latest, &mut others, now).await?;
             hazards = justice_core::krampus::hazards(&read.file);
             let mut file = read.file;
-            let mut changed = file.apply(&stale, &[]);
             report.swept = stale.len();
+            // One pass over the file for the whole batch: it may hold thousands of tasks.
+            let mut remove = stale;
+            let mut add = Vec::new();
             for d in &decisions {
-                changed |= file.apply(&d.remove, &d.add);
+                remove.extend(d.remove.iter().cloned());
+                add.extend(d.add.iter().cloned());
             }
+            let changed = file.apply(&remove, &add);
             if !changed {
                 break decisions;
             }
