@@ -22,6 +22,8 @@ pub struct JobOptions {
     pub now: Millis,
     pub accounts: Option<Vec<String>>,
     pub blast_per_hour: u32,
+    /// Run the judge on what the job changed.
+    pub judge: bool,
 }
 
 fn open(dir: &Path) -> Result<LocalRiskStore, String> {
@@ -31,7 +33,10 @@ fn open(dir: &Path) -> Result<LocalRiskStore, String> {
             dir.display()
         ));
     }
-    LocalRiskStore::open(dir).map_err(|e| e.to_string())
+    let mut store = LocalRiskStore::open(dir).map_err(|e| e.to_string())?;
+    // Writes in batches of a transaction each, made durable by `flush` at the end.
+    store.set_batch_size(1000);
+    Ok(store)
 }
 
 /// Judges what the job touched and prints the judge's summary.
@@ -40,6 +45,9 @@ fn judge_after(
     rt: &tokio::runtime::Runtime,
     store: &LocalRiskStore,
 ) -> Result<bool, String> {
+    if !o.judge {
+        return Ok(true);
+    }
     let mut judge = LocalJudge::new(&o.state, o.accounts.clone(), o.blast_per_hour);
     judge_everything(rt, store, &o.policy, &mut judge, o.now)?;
     let pending = pending_tasks(&o.state)?;
@@ -78,6 +86,7 @@ pub fn rescore(o: &JobOptions) -> Result<ExitCode, String> {
     for e in &report.failed {
         note!("re-score failed: {e}");
     }
+    store.flush().map_err(|e| e.to_string())?;
     let judged = judge_after(o, &rt, &store)?;
     Ok(exit(report.failed.is_empty() && judged))
 }
@@ -108,6 +117,7 @@ pub fn reevaluate(o: &JobOptions) -> Result<ExitCode, String> {
     for e in &report.failed {
         note!("re-evaluation failed: {e}");
     }
+    store.flush().map_err(|e| e.to_string())?;
     let judged = judge_after(o, &rt, &store)?;
     Ok(exit(report.failed.is_empty() && judged))
 }
@@ -116,7 +126,8 @@ pub fn reevaluate(o: &JobOptions) -> Result<ExitCode, String> {
 /// them, then judged.
 pub fn backfill(o: &JobOptions, history: &Path, types: &[String]) -> Result<ExitCode, String> {
     let rt = runtime()?;
-    let store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
+    let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
+    store.set_batch_size(1000);
     let source = LocalConfigSource::from_dir(history).map_err(|e| e.to_string())?;
     let scorer = Scorer {
         store: &store,
@@ -142,6 +153,7 @@ pub fn backfill(o: &JobOptions, history: &Path, types: &[String]) -> Result<Exit
     for r in &report.refused {
         note!("refused  {r}");
     }
+    store.flush().map_err(|e| e.to_string())?;
     let judged = judge_after(o, &rt, &store)?;
     Ok(exit(report.refused.is_empty() && judged))
 }

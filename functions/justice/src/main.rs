@@ -172,6 +172,9 @@ struct JobArgs {
     /// New tasks per hour before verdicts are held.
     #[arg(long, default_value_t = 10)]
     blast_radius: u32,
+    /// The job alone: no verdicts, no tasks.
+    #[arg(long)]
+    no_judge: bool,
 }
 
 impl JobArgs {
@@ -185,6 +188,7 @@ impl JobArgs {
             state: self.state,
             accounts: self.accounts,
             blast_per_hour: self.blast_radius,
+            judge: !self.no_judge,
         })
     }
 }

@@ -224,24 +224,34 @@ pub(crate) fn judge_everything(
         .into_iter()
         .map(|d| d.key.to_string())
         .collect();
-    let states: Vec<RiskState> = store
-        .states()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|s| s.needs_rescore() || dockets.contains(s.key.as_str()))
-        .collect();
-    let changes: Vec<Change> = states
-        .iter()
-        .map(|s| Change {
-            id: s.key.to_string(),
-            key: s.key.clone(),
-            state: Some(s.clone()),
-        })
-        .collect();
-    for chunk in changes.chunks(500) {
-        judge.judge_at(rt, store, policy, chunk, now)?;
+    // Page by page, as the stream would bring them: memory stays flat however many states.
+    let mut summaries = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = rt
+            .block_on(store.resources(cursor.as_deref(), 500))
+            .map_err(|e| e.to_string())?;
+        let mut changes = Vec::with_capacity(page.keys.len());
+        for key in &page.keys {
+            let stored = rt.block_on(store.load(key)).map_err(|e| e.to_string())?;
+            let Some(s) = stored.state else { continue };
+            if s.needs_rescore() || dockets.contains(s.key.as_str()) {
+                summaries.push(summary_of(&s));
+                changes.push(Change {
+                    id: s.key.to_string(),
+                    key: s.key.clone(),
+                    state: Some(s),
+                });
+            }
+        }
+        if !changes.is_empty() {
+            judge.judge_at(rt, store, policy, &changes, now)?;
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(summaries),
+        }
     }
-    Ok(states.iter().map(summary_of).collect())
 }
 
 fn summary_of(state: &RiskState) -> StateSummary {

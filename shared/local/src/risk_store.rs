@@ -461,21 +461,22 @@ impl RiskStore for LocalRiskStore {
     }
 
     async fn job_cursor(&self, job: &str) -> Result<Option<String>, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let table = match txn.open_table(JOBS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(db_err(e).into()),
-        };
-        Ok(table
-            .get(job)
-            .map_err(db_err)?
-            .map(|v| v.value().to_owned()))
+        // Through the open batch (if any), which a second write transaction would wait for.
+        Ok(self.read_with(|txn| {
+            let table = match txn.open_table(JOBS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(db_err(e)),
+            };
+            Ok(table
+                .get(job)
+                .map_err(db_err)?
+                .map(|v| v.value().to_owned()))
+        })?)
     }
 
     async fn set_job_cursor(&self, job: &str, cursor: Option<&str>) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db_err)?;
-        {
+        Ok(self.write_with(|txn| {
             let mut table = txn.open_table(JOBS).map_err(db_err)?;
             match cursor {
                 Some(c) => {
@@ -485,9 +486,8 @@ impl RiskStore for LocalRiskStore {
                     table.remove(job).map_err(db_err)?;
                 }
             }
-        }
-        txn.commit().map_err(db_err)?;
-        Ok(())
+            Ok(())
+        })?)
     }
 
     async fn risky(
