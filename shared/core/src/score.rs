@@ -228,6 +228,19 @@ struct Parts {
     episode_starts: Vec<Millis>,
 }
 
+impl Parts {
+    /// A state's own, for a state rewritten on the same newest item.
+    fn of(state: &RiskState) -> Parts {
+        Parts {
+            arn: state.arn.clone(),
+            resource_name: state.resource_name.clone(),
+            risky_newest: state.risky_newest,
+            risky_before: state.risky_before,
+            episode_starts: state.episode_starts.clone(),
+        }
+    }
+}
+
 /// The state at `now` whose newest item is `newest`, with its findings (base points and
 /// first-seen times) and what came before.
 fn assemble(
@@ -380,13 +393,7 @@ pub fn reevaluate(
             })
             .collect()
     };
-    let parts = Parts {
-        arn: state.arn.clone(),
-        resource_name: state.resource_name.clone(),
-        risky_newest: state.risky_newest,
-        risky_before: state.risky_before,
-        episode_starts: state.episode_starts.clone(),
-    };
+    let parts = Parts::of(state);
     let mut out = assemble(&state.key, &record, findings, parts, now, policy);
     out.revision = state.revision;
     Ok(out)
@@ -401,13 +408,7 @@ pub fn rescore(state: &RiskState, now: Millis, policy: &Policy) -> RiskState {
         .iter()
         .map(|f| (f.finding.clone(), f.base_points, f.first_seen))
         .collect();
-    let parts = Parts {
-        arn: state.arn.clone(),
-        resource_name: state.resource_name.clone(),
-        risky_newest: state.risky_newest,
-        risky_before: state.risky_before,
-        episode_starts: state.episode_starts.clone(),
-    };
+    let parts = Parts::of(state);
     let newest = HistoryRecord {
         capture_time: state.capture_time,
         state_id: state.state_id.clone(),

@@ -75,6 +75,9 @@ pub struct Scorer<'a, S, C, K> {
     pub clock: &'a K,
 }
 
+/// A state's score and level before and after a rewrite; `None` when nothing was written.
+pub type Moved = Option<((u32, Level), (u32, Level))>;
+
 /// What a re-score did.
 #[derive(Debug, Default)]
 pub struct RescoreReport {
@@ -324,42 +327,11 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
     }
 
     /// `Some((score and level before, after))` when a state was written.
-    async fn rescore_one(
-        &self,
-        key: &ResourceKey,
-        now: Millis,
-    ) -> Result<Option<((u32, Level), (u32, Level))>, ScoreError> {
-        let store_err = |source| ScoreError::Store {
-            resource: key.to_string(),
-            source,
-        };
-        for _ in 0..MAX_ATTEMPTS {
-            let stored = self.store.load(key).await.map_err(store_err)?;
-            let Some(previous) = stored.state else {
-                return Ok(None);
-            };
-            let mut state = score::rescore(&previous, now, self.policy);
-            state.revision = previous.revision + 1;
-            let write = Write {
-                record: None,
-                replace: false,
-                state: &state,
-                item: stored.item.as_deref(),
-                expected_revision: Some(previous.revision),
-            };
-            match self.store.commit(key, write).await.map_err(store_err)? {
-                Commit::Written => {
-                    return Ok(Some((
-                        (previous.score, previous.level),
-                        (state.score, state.level),
-                    )))
-                }
-                Commit::Duplicate | Commit::Conflict => continue,
-            }
-        }
-        Err(ScoreError::Contended {
-            resource: key.to_string(),
+    async fn rescore_one(&self, key: &ResourceKey, now: Millis) -> Result<Moved, ScoreError> {
+        self.rewrite(key, |previous, _| {
+            Ok(Some(score::rescore(previous, now, self.policy)))
         })
+        .await
     }
 
     /// Evaluates one stored state again under the scorer's policy, from the item it keeps, if
@@ -368,7 +340,34 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
         &self,
         key: &ResourceKey,
         now: Millis,
-    ) -> Result<Option<((u32, Level), (u32, Level))>, ScoreError> {
+    ) -> Result<Moved, ScoreError> {
+        self.rewrite(key, |previous, kept| {
+            if previous.policy_version == self.policy.version {
+                return Ok(None);
+            }
+            // Nothing kept (a state written before items were kept): its next change brings
+            // the item.
+            let Some(bytes) = kept else { return Ok(None) };
+            let item =
+                justice_core::kept::restore(bytes, key).map_err(|reason| ScoreError::Store {
+                    resource: key.to_string(),
+                    source: StoreError::Corrupt {
+                        key: key.to_string(),
+                        reason,
+                    },
+                })?;
+            Ok(Some(score::reevaluate(previous, &item, now, self.policy)?))
+        })
+        .await
+    }
+
+    /// Rewrites a stored state (its history and kept item unchanged) as `next` makes it from
+    /// the state and its kept item (`None`: leave it), under the optimistic lock.
+    async fn rewrite(
+        &self,
+        key: &ResourceKey,
+        next: impl Fn(&RiskState, Option<&[u8]>) -> Result<Option<RiskState>, ScoreError>,
+    ) -> Result<Moved, ScoreError> {
         let store_err = |source| ScoreError::Store {
             resource: key.to_string(),
             source,
@@ -378,29 +377,15 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
             let Some(previous) = stored.state else {
                 return Ok(None);
             };
-            if previous.policy_version == self.policy.version {
-                return Ok(None);
-            }
-            let Some(bytes) = stored.item.as_deref() else {
-                // Nothing kept (a state written before items were kept): its next change
-                // brings the item.
+            let Some(mut state) = next(&previous, stored.item.as_deref())? else {
                 return Ok(None);
             };
-            let item =
-                justice_core::kept::restore(bytes, key).map_err(|reason| ScoreError::Store {
-                    resource: key.to_string(),
-                    source: StoreError::Corrupt {
-                        key: key.to_string(),
-                        reason,
-                    },
-                })?;
-            let mut state = score::reevaluate(&previous, &item, now, self.policy)?;
             state.revision = previous.revision + 1;
             let write = Write {
                 record: None,
                 replace: false,
                 state: &state,
-                item: Some(bytes),
+                item: stored.item.as_deref(),
                 expected_revision: Some(previous.revision),
             };
             match self.store.commit(key, write).await.map_err(store_err)? {
