@@ -635,6 +635,73 @@ fn a_dry_run_writes_its_own_file_and_never_krampus_file() {
     });
 }
 
+/// The judge Lambda's outbox keeps its sent log in the risk table: a tasks.json entry that
+/// would stop Krampus is reported to the security team once, not on every batch (and, before
+/// the sent log, not at all: the check failed and the report was skipped).
+#[test]
+fn a_hazard_in_tasks_json_is_reported_to_security_once() {
+    full_runtime().block_on(async {
+        let aws = aws().await;
+        let bad = json!({"tasks": [{
+            "action": "disable",
+            "action_time": 1,
+            "aws_resource_name": "arn:aws:ec2:us-east-1:1234567890123:instance/i-0123456789abcdef0",
+            "source": "someone-else"
+        }]});
+        aws.s3
+            .put_object()
+            .bucket(&aws.bucket)
+            .key("tasks.json")
+            .body(bad.to_string().into_bytes().into())
+            .send()
+            .await
+            .expect("put");
+        let board = aws.board("tasks.json");
+        let outbox = aws
+            .outbox()
+            .with_sent_log(aws.store.client().clone(), aws.store.table());
+        let settings = settings(false, 100);
+        let judge = Judge {
+            board: &board,
+            dockets: &aws.store,
+            outbox: &outbox,
+            settings: &settings,
+        };
+        for (round, score) in [(0, 130), (1, 0), (2, 130)] {
+            let mut s = sg(score, &[22]);
+            s.revision = round + 1;
+            judge
+                .judge(
+                    &[change(&s)],
+                    &Policy::default_policy(),
+                    T0 + round as i64 * HOUR_MS,
+                )
+                .await
+                .expect("judged");
+        }
+        let messages = drain_messages(&aws.sqs, &aws.queue).await;
+        let reports: Vec<&Value> = messages
+            .iter()
+            .filter(|m| {
+                m["Subject"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("would stop Krampus"))
+            })
+            .collect();
+        assert_eq!(reports.len(), 1, "{messages:#?}");
+        assert!(
+            reports[0]["Message"]
+                .as_str()
+                .is_some_and(|m| m.contains("1234567890123")),
+            "{:#?}",
+            reports[0]
+        );
+        // The other person's entry is still there: reported, never removed.
+        let file = aws.tasks("tasks.json").await.expect("tasks.json");
+        assert!(file.tasks.iter().any(|t| t["source"] == "someone-else"));
+    });
+}
+
 #[test]
 fn a_broken_tasks_file_is_never_overwritten() {
     full_runtime().block_on(async {

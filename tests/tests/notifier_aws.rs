@@ -119,12 +119,13 @@ impl World {
     fn outbox(&self) -> SnsOutbox {
         SnsOutbox::new(self.sns.clone(), &self.security)
             .with_owner_topic(&self.owners)
-            .with_sent_log(self.s3.clone(), &self.bucket, "notices/sent/")
+            .with_sent_log(self.store.client().clone(), self.store.table())
     }
 
     fn notifier(&self) -> justice_notifier::App {
         let config = justice_notifier::Config::from_lookup(|k| match k {
             "TASKS_BUCKET" => Some(self.bucket.clone()),
+            "RISK_TABLE" => Some(self.store.table().to_owned()),
             "OWNER_TOPIC_ARN" => Some(self.owners.clone()),
             "SECURITY_TOPIC_ARN" => Some(self.security.clone()),
             "SECURITY_CONTACT" => Some("security@example.com".into()),

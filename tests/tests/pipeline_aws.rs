@@ -148,6 +148,7 @@ fn a_config_event_ends_as_a_task_and_a_warning_on_the_owners_queue() {
         assert_eq!(keys.len(), 1);
         let notifier_config = justice_notifier::Config::from_lookup(|k| match k {
             "TASKS_BUCKET" => Some(bucket.clone()),
+            "RISK_TABLE" => Some(table.clone()),
             "OWNER_TOPIC_ARN" => Some(owners.clone()),
             "SECURITY_TOPIC_ARN" => Some(security.clone()),
             "SECURITY_CONTACT" => Some("security@example.com".into()),
@@ -159,7 +160,7 @@ fn a_config_event_ends_as_a_task_and_a_warning_on_the_owners_queue() {
             board: S3TaskBoard::new(s3.clone(), &bucket, "tasks.json", "verdicts/", None),
             outbox: SnsOutbox::new(sns.clone(), &security)
                 .with_owner_topic(&owners)
-                .with_sent_log(s3.clone(), &bucket, "notices/sent/"),
+                .with_sent_log(store.client().clone(), &table),
             policy: PolicyProvider::Fixed(Arc::new(Policy::default_policy())),
             settings: justice_notifier::settings(&notifier_config),
             config: notifier_config,

@@ -31,12 +31,9 @@ impl App {
     pub async fn from_env(config: Config) -> Self {
         let sdk = justice_aws::sdk_config().await;
         let s3 = justice_aws::s3_client(&sdk);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         App {
-            dockets: DynamoRiskStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                config.table.clone(),
-                0,
-            ),
+            dockets: DynamoRiskStore::new(dynamodb.clone(), config.table.clone(), 0),
             board: S3TaskBoard::new(
                 s3.clone(),
                 config.bucket.clone(),
@@ -44,10 +41,12 @@ impl App {
                 config.verdict_prefix.clone(),
                 config.whitelist_key.clone(),
             ),
+            // The sent log: each tasks.json hazard is reported once.
             outbox: SnsOutbox::new(
                 aws_sdk_sns::Client::new(&sdk),
                 config.security_topic.clone(),
-            ),
+            )
+            .with_sent_log(dynamodb, config.table.clone()),
             policy: PolicyProvider::new(&s3, config.policy.as_ref(), config.policy_revalidate),
             settings: settings(&config),
         }

@@ -80,7 +80,7 @@ pub(crate) fn config_source(dir: Option<&Path>) -> Result<LocalConfigSource, Str
 pub fn run(o: &Options) -> Result<ExitCode, String> {
     let files = inputs::expand(&o.inputs)?;
     let rt = runtime()?;
-    let (sum, states, place, judged) = match &o.backend {
+    let (sum, resources, place, judged) = match &o.backend {
         Backend::Local => {
             let source = config_source(o.config_history.as_deref())?;
             if o.fresh {
@@ -89,30 +89,34 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
             let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
             store.set_batch_size(o.batch);
             let mut judge = LocalJudge::new(&o.state, o.accounts.clone(), o.blast_per_hour);
-            let (sum, mut touched) =
-                pipeline(&rt, &files, &store, &source, &o.policy, &mut |state| {
-                    if o.judge {
-                        judge.push(&rt, &store, &o.policy, state)
+            let sum = pipeline(
+                &rt,
+                &files,
+                &store,
+                &source,
+                &o.policy,
+                &mut |state, written| {
+                    if o.judge && written {
+                        judge.push(&rt, &store, &o.policy, *state)
                     } else {
                         Ok(())
                     }
-                })?;
+                },
+            )?;
             judge.flush(&rt, &store, &o.policy)?;
             if let Some(now) = o.now {
-                for s in rescore_and_judge(&rt, &store, &source, &o.policy, &mut judge, now)? {
-                    touched.insert(s.key.clone(), s);
-                }
+                rescore_and_judge(&rt, &store, &source, &o.policy, &mut judge, now)?;
             }
             store.flush().map_err(|e| e.to_string())?;
-            // A fresh store holds exactly what this run touched; otherwise read it all.
-            let states = if o.fresh {
-                touched.into_values().collect()
-            } else {
-                store.summaries().map_err(|e| e.to_string())?
-            };
+            // Read back from the store, one state at a time, rather than remembered on the
+            // way: memory stays flat however many resources the recording holds.
+            let mut resources = Resources::default();
+            store
+                .each_summary(|s| resources.add(s))
+                .map_err(|e| e.to_string())?;
             (
                 sum,
-                states,
+                resources,
                 o.state.display().to_string(),
                 o.judge.then_some(judge.totals),
             )
@@ -128,9 +132,14 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
             if o.now.is_some() {
                 return Err("--now applies to the local store only".into());
             }
-            // The deployed judge reads the table's stream: nothing to judge here.
-            let mut written = |_: RiskState| Ok(());
-            let (sum, touched) = match o.config_history.as_deref() {
+            // The deployed judge reads the table's stream: nothing to judge here. The table is
+            // not read back: the summary covers what this run touched.
+            let mut touched = BTreeMap::new();
+            let mut written = |state: Box<RiskState>, _| {
+                touched.insert(state.key.to_string(), summary_of(&state));
+                Ok(())
+            };
+            let sum = match o.config_history.as_deref() {
                 Some(dir) => pipeline(
                     &rt,
                     &files,
@@ -144,7 +153,9 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
                     pipeline(&rt, &files, &store, &source, &o.policy, &mut written)?
                 }
             };
-            (sum, touched.into_values().collect(), place, None)
+            let mut resources = Resources::default();
+            touched.into_values().for_each(|s| resources.add(s));
+            (sum, resources, place, None)
         }
     };
     let pending = match &judged {
@@ -152,9 +163,9 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
         None => 0,
     };
     if o.json {
-        print_json(&sum, &states, judged.as_ref(), pending);
+        print_json(&sum, &resources, judged.as_ref(), pending);
     } else {
-        print_text(&sum, &states, &place);
+        print_text(&sum, &resources, &place);
         if let Some(j) = &judged {
             print_judge(j, pending, &o.state);
         }
@@ -193,7 +204,7 @@ fn rescore_and_judge(
     policy: &Policy,
     judge: &mut LocalJudge,
     now: Millis,
-) -> Result<Vec<StateSummary>, String> {
+) -> Result<(), String> {
     let scorer = Scorer {
         store,
         source,
@@ -217,7 +228,7 @@ pub(crate) fn judge_everything(
     policy: &Policy,
     judge: &mut LocalJudge,
     now: Millis,
-) -> Result<Vec<StateSummary>, String> {
+) -> Result<(), String> {
     let dockets: std::collections::BTreeSet<String> = store
         .all_dockets(false)
         .map_err(|e| e.to_string())?
@@ -225,7 +236,6 @@ pub(crate) fn judge_everything(
         .map(|d| d.key.to_string())
         .collect();
     // Page by page, as the stream would bring them: memory stays flat however many states.
-    let mut summaries = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let page = rt
@@ -236,7 +246,6 @@ pub(crate) fn judge_everything(
             let stored = rt.block_on(store.load(key)).map_err(|e| e.to_string())?;
             let Some(s) = stored.state else { continue };
             if s.needs_rescore() || dockets.contains(s.key.as_str()) {
-                summaries.push(summary_of(&s));
                 changes.push(Change {
                     id: s.key.to_string(),
                     key: s.key.clone(),
@@ -249,7 +258,7 @@ pub(crate) fn judge_everything(
         }
         match page.next {
             Some(next) => cursor = Some(next),
-            None => return Ok(summaries),
+            None => return Ok(()),
         }
     }
 }
@@ -317,16 +326,16 @@ pub(crate) fn print_judge(j: &JudgeTotals, pending: usize, dir: &Path) {
 }
 
 /// The scorer over every event of `files`, through any store and configuration source, with
-/// each state written handed to `written` (the judge) in order. Returns the summary and the
-/// last state of each resource the run touched.
+/// each state scored handed to `scored` in order (with whether it was written: the judge
+/// takes only those).
 fn pipeline<S: RiskStore, C: ConfigSource>(
     rt: &tokio::runtime::Runtime,
     files: &[PathBuf],
     store: &S,
     source: &C,
     policy: &Policy,
-    written: &mut dyn FnMut(RiskState) -> Result<(), String>,
-) -> Result<(Summary, BTreeMap<String, StateSummary>), String> {
+    scored: &mut dyn FnMut(Box<RiskState>, bool) -> Result<(), String>,
+) -> Result<Summary, String> {
     let scorer = Scorer {
         store,
         source,
@@ -336,7 +345,6 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
         },
     };
     let mut sum = Summary::default();
-    let mut touched = BTreeMap::new();
     let refuse = |sum: &mut Summary, origin: &str, why: String| {
         note!("refused  {origin}: {why}");
         sum.refused.push((origin.to_owned(), why));
@@ -392,12 +400,8 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
                         written: was_written,
                     }) => {
                         sum.scored += 1;
-                        touched.insert(state.key.to_string(), summary_of(&state));
-                        if was_written {
-                            written(*state)?;
-                        } else {
-                            sum.redelivered += 1;
-                        }
+                        sum.redelivered += u64::from(!was_written);
+                        scored(state, was_written)?;
                     }
                     Ok(Outcome::Ignored { reason }) => *sum.ignored.entry(reason).or_default() += 1,
                     Err(e) => refuse(&mut sum, &event.origin, e.to_string()),
@@ -408,18 +412,48 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
             .join()
             .map_err(|_| "the event reader stopped unexpectedly".to_owned())?
     })?;
-    Ok((sum, touched))
+    Ok(sum)
 }
 
-fn by_level(states: &[StateSummary]) -> BTreeMap<Level, usize> {
-    let mut m: BTreeMap<Level, usize> = Level::ALL.iter().map(|l| (*l, 0)).collect();
-    for s in states {
-        *m.entry(s.level).or_default() += 1;
+/// What the summary shows of the stored resources, in constant memory: their number, their
+/// number by level, and the riskiest few.
+struct Resources {
+    count: usize,
+    by_level: BTreeMap<Level, usize>,
+    /// Highest score first, then by key; at most `RISKIEST`.
+    riskiest: Vec<StateSummary>,
+}
+
+const RISKIEST: usize = 20;
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            count: 0,
+            by_level: Level::ALL.iter().map(|l| (*l, 0)).collect(),
+            riskiest: Vec::with_capacity(RISKIEST + 1),
+        }
     }
-    m
 }
 
-fn print_text(sum: &Summary, states: &[StateSummary], place: &str) {
+impl Resources {
+    fn add(&mut self, s: StateSummary) {
+        self.count += 1;
+        *self.by_level.entry(s.level).or_default() += 1;
+        if s.level == Level::None {
+            return;
+        }
+        let at = self
+            .riskiest
+            .partition_point(|r| r.score > s.score || (r.score == s.score && r.key < s.key));
+        if at < RISKIEST {
+            self.riskiest.insert(at, s);
+            self.riskiest.truncate(RISKIEST);
+        }
+    }
+}
+
+fn print_text(sum: &Summary, resources: &Resources, place: &str) {
     let ignored: u64 = sum.ignored.values().sum();
     say!("events read      {:>7}", sum.events);
     say!("notifications    {:>7}", sum.notifications);
@@ -436,20 +470,17 @@ fn print_text(sum: &Summary, states: &[StateSummary], place: &str) {
     for (origin, why) in &sum.refused {
         say!("             {origin}: {why}");
     }
-    let levels = by_level(states);
-    say!("resources        {:>7}  (store: {place})", states.len());
+    say!("resources        {:>7}  (store: {place})", resources.count);
     for l in Level::ALL.iter().rev() {
         say!(
             "  {:<14} {:>7}",
             l.as_str(),
-            levels.get(l).copied().unwrap_or(0)
+            resources.by_level.get(l).copied().unwrap_or(0)
         );
     }
-    let mut risky: Vec<&StateSummary> = states.iter().filter(|s| s.level > Level::None).collect();
-    risky.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
-    if !risky.is_empty() {
+    if !resources.riskiest.is_empty() {
         say!("riskiest");
-        for s in risky.iter().take(20) {
+        for s in &resources.riskiest {
             say!(
                 "  {:>5} {:<8} {}  [{}]",
                 s.score,
@@ -461,15 +492,11 @@ fn print_text(sum: &Summary, states: &[StateSummary], place: &str) {
     }
 }
 
-fn print_json(
-    sum: &Summary,
-    states: &[StateSummary],
-    judged: Option<&JudgeTotals>,
-    pending: usize,
-) {
-    let levels: BTreeMap<&str, usize> = by_level(states)
-        .into_iter()
-        .map(|(l, n)| (l.as_str(), n))
+fn print_json(sum: &Summary, resources: &Resources, judged: Option<&JudgeTotals>, pending: usize) {
+    let levels: BTreeMap<&str, usize> = resources
+        .by_level
+        .iter()
+        .map(|(l, n)| (l.as_str(), *n))
         .collect();
     let v = serde_json::json!({
         "events": sum.events,
@@ -565,4 +592,50 @@ pub fn explain(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(key: &str, score: u32, level: Level) -> StateSummary {
+        StateSummary {
+            key: key.into(),
+            score,
+            level,
+            rules: vec![],
+        }
+    }
+
+    #[test]
+    fn the_summary_keeps_counts_and_the_riskiest_twenty_in_order() {
+        let mut r = Resources::default();
+        // Scores 0..=59, shuffled by a stride coprime with 60; a third of them not risky.
+        for i in 0..60u32 {
+            let score = (i * 37) % 60;
+            let level = if score % 3 == 0 {
+                Level::None
+            } else {
+                Level::Disable
+            };
+            r.add(summary(&format!("k{score:02}"), score, level));
+        }
+        r.add(summary("a-tie", 59, Level::Kill));
+        assert_eq!(r.count, 61);
+        assert_eq!(r.by_level[&Level::None], 20);
+        assert_eq!(r.by_level[&Level::Disable], 40);
+        assert_eq!(r.by_level[&Level::Kill], 1);
+        let top: Vec<(u32, &str)> = r
+            .riskiest
+            .iter()
+            .map(|s| (s.score, s.key.as_str()))
+            .collect();
+        assert_eq!(top.len(), RISKIEST);
+        assert_eq!(top[0], (59, "a-tie"));
+        assert_eq!(top[1], (59, "k59"));
+        assert!(top.windows(2).all(|w| w[0].0 >= w[1].0));
+        assert!(r.riskiest.iter().all(|s| s.level != Level::None));
+        // The tie, then the 19 highest risky scores (59 down to 32, skipping multiples of 3).
+        assert_eq!(top[RISKIEST - 1].0, 32);
+    }
 }

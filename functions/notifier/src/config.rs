@@ -16,8 +16,8 @@ pub struct Config {
     pub tasks_key: String,
     /// `MAPPING_KEY`, optional: the account → team mapping (`mapping.json`).
     pub mapping_key: Option<String>,
-    /// `SENT_PREFIX` (`notices/sent/`): the sent log.
-    pub sent_prefix: String,
+    /// `RISK_TABLE`: the risk table, which holds the sent log.
+    pub table: String,
     /// `OWNER_TOPIC_ARN`: the owner-notices topic (filter policies on its attributes).
     pub owner_topic: String,
     /// `SECURITY_TOPIC_ARN`: held verdicts and errors.
@@ -61,9 +61,7 @@ impl Config {
                 .unwrap_or_else(|| "verdicts/".into()),
             tasks_key,
             mapping_key: env.get("MAPPING_KEY"),
-            sent_prefix: env
-                .get("SENT_PREFIX")
-                .unwrap_or_else(|| "notices/sent/".into()),
+            table: env.required("RISK_TABLE")?,
             owner_topic: env.required("OWNER_TOPIC_ARN")?,
             security_topic: env.required("SECURITY_TOPIC_ARN")?,
             default_team: env.get("DEFAULT_TEAM").unwrap_or_else(|| "security".into()),

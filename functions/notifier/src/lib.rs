@@ -41,11 +41,7 @@ impl App {
                 config.security_topic.clone(),
             )
             .with_owner_topic(config.owner_topic.clone())
-            .with_sent_log(
-                s3.clone(),
-                config.bucket.clone(),
-                config.sent_prefix.clone(),
-            ),
+            .with_sent_log(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()),
             policy: PolicyProvider::new(&s3, config.policy.as_ref(), config.policy_revalidate),
             settings: settings(&config),
             config,

@@ -270,18 +270,19 @@ fn main() {
     let t = priced.tally.into_inner().unwrap_or_else(|p| p.into_inner());
     let n = t.events.max(1) as f64;
     let per_million = |count: f64| count / n * 1e6;
-    let dynamo_writes = per_million((t.write_units + docket_units) as f64) * WRU;
-    let dynamo_reads = per_million(t.read_units as f64 + docket_units as f64) * RRU;
+    // The sent log: a consistent GetItem and a conditional PutItem of a small marker item per
+    // notice (one unit each).
+    let dynamo_writes = per_million((t.write_units + docket_units + notices) as f64) * WRU;
+    let dynamo_reads = per_million((t.read_units + docket_units + notices) as f64) * RRU;
     let scorer = per_million(n) * (LAMBDA_REQUEST + MEMORY_GB * SCORER_S * LAMBDA_GB_S);
     let judge_cost =
         per_million(batches as f64) * (LAMBDA_REQUEST + MEMORY_GB * JUDGE_S * LAMBDA_GB_S);
     let notifier =
         per_million(verdicts as f64) * (LAMBDA_REQUEST + MEMORY_GB * NOTIFIER_S * LAMBDA_GB_S);
     // Verdict records and tasks.json are S3 PUTs; the judge reads tasks.json and the
-    // allow-list per batch, the notifier each record and the sent log.
+    // allow-list per batch, the notifier each record.
     let s3 = per_million((verdicts + board_writes) as f64) * S3_PUT
-        + per_million(verdicts as f64 + 2.0 * batches as f64) * S3_GET
-        + per_million(notices as f64) * (S3_PUT + S3_GET);
+        + per_million(verdicts as f64 + 2.0 * batches as f64) * S3_GET;
     let sns = per_million(notices as f64) * SNS_PUBLISH;
     let total = dynamo_writes + dynamo_reads + scorer + judge_cost + notifier + s3 + sns;
     println!("{path}: {} changes written", t.events);
@@ -289,8 +290,8 @@ fn main() {
         "per change: state item {:.0} B, history item {:.0} B; {:.2} write units, {:.2} read units",
         t.state_bytes as f64 / t.states_written.max(1) as f64,
         t.history_bytes as f64 / t.records_written.max(1) as f64,
-        (t.write_units + docket_units) as f64 / n,
-        (t.read_units + docket_units) as f64 / n,
+        (t.write_units + docket_units + notices) as f64 / n,
+        (t.read_units + docket_units + notices) as f64 / n,
     );
     println!(
         "judge: {batches} batches, {verdicts} verdicts, {board_writes} tasks.json writes, {notices} notices"

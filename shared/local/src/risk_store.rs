@@ -228,21 +228,22 @@ impl LocalRiskStore {
 
     /// Every current state's headline (key, score, level, rule ids), in key order: what a
     /// summary prints, without decoding whole states.
-    pub fn summaries(&self) -> Result<Vec<StateSummary>, LocalStoreError> {
+    /// Every stored state's headline, in key order, one at a time: memory stays flat however
+    /// many states the store holds.
+    pub fn each_summary(&self, mut visit: impl FnMut(StateSummary)) -> Result<(), LocalStoreError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let table = txn.open_table(STATES).map_err(db_err)?;
-        let mut out = Vec::new();
         for entry in table.iter().map_err(db_err)? {
             let (k, v) = entry.map_err(db_err)?;
             let s: SlimState = decode(k.value(), state_json(k.value(), v.value())?)?;
-            out.push(StateSummary {
+            visit(StateSummary {
                 key: s.key,
                 score: s.score,
                 level: s.level,
                 rules: s.findings.into_iter().map(|f| f.rule).collect(),
             });
         }
-        Ok(out)
+        Ok(())
     }
 
     fn load_sync(&self, key: &ResourceKey) -> Result<Stored, LocalStoreError> {
