@@ -199,6 +199,36 @@ impl Default for Grace {
     }
 }
 
+/// When the ranges a security group admits count as the whole Internet (IPv4 and IPv6 apart;
+/// private, reserved and documentation ranges are not public).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Exposure {
+    /// One range covering at least this percentage of the public addresses: 0.39 takes a
+    /// public IPv4 /8 (0.45%) and an IPv6 /11 of global unicast, not a /9 or a /12.
+    pub range_percent: f64,
+    /// The ranges admitted to a port, together, covering more than this percentage.
+    pub union_percent: f64,
+}
+
+impl Default for Exposure {
+    fn default() -> Self {
+        Exposure {
+            range_percent: 0.39,
+            union_percent: 50.0,
+        }
+    }
+}
+
+impl Exposure {
+    pub fn share(&self) -> crate::rules::exposure::WorldShare {
+        crate::rules::exposure::WorldShare {
+            range: self.range_percent / 100.0,
+            union: self.union_percent / 100.0,
+        }
+    }
+}
+
 /// What the scorer accepts from an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -304,6 +334,8 @@ pub struct PolicyFile {
     #[serde(default)]
     pub ports: Ports,
     #[serde(default)]
+    pub exposure: Exposure,
+    #[serde(default)]
     pub grace: Grace,
     #[serde(default)]
     pub intake: Intake,
@@ -405,6 +437,7 @@ pub struct Policy {
     pub recidivism: Recidivism,
     pub reachability: Reachability,
     pub ports: Ports,
+    pub exposure: Exposure,
     pub grace: Grace,
     pub intake: Intake,
     pub krampus: KrampusSettings,
@@ -520,6 +553,19 @@ impl Policy {
             || file.ports.web.contains(&0)
         {
             errors.push(invalid("ports", "port 0 is not a port"));
+        }
+        let e = &file.exposure;
+        if !(e.range_percent.is_finite() && e.range_percent > 0.0 && e.range_percent <= 100.0) {
+            errors.push(invalid(
+                "exposure.range_percent",
+                "must be more than 0 and at most 100",
+            ));
+        }
+        if !(e.union_percent.is_finite() && e.union_percent > 0.0 && e.union_percent < 100.0) {
+            errors.push(invalid(
+                "exposure.union_percent",
+                "must be more than 0 and less than 100",
+            ));
         }
         let g = &file.grace;
         if g.kill_hours < g.disable_hours || g.destructive_hours < g.disable_hours {
@@ -649,7 +695,12 @@ impl Policy {
             return Err(PolicyErrors(errors));
         }
         let canonical = serde_json::to_string(&file).unwrap_or_default();
-        let version = format!("p-{:016x}", crate::item::hash_parts(&[&canonical]));
+        // The rules' code is part of what a policy means: a new rules version re-evaluates
+        // stored states as a policy change does.
+        let version = format!(
+            "p-{:016x}",
+            crate::item::hash_parts(&[&canonical, crate::rules::RULES_VERSION])
+        );
         Ok(Policy {
             thresholds: file.thresholds.clone(),
             points: file.points.clone(),
@@ -657,6 +708,7 @@ impl Policy {
             recidivism: file.recidivism.clone(),
             reachability: file.reachability.clone(),
             ports: file.ports.clone(),
+            exposure: file.exposure.clone(),
             grace: file.grace.clone(),
             intake: file.intake.clone(),
             krampus: file.krampus.clone(),

@@ -1,6 +1,7 @@
 //! Rules: one small unit each, all listed in [`RULES`]. A rule reads one configuration item and
 //! pushes findings; it never scores (points, age and reachability weighting are in `score`).
 
+pub mod exposure;
 mod identity;
 mod network;
 mod resource_policy;
@@ -12,6 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::item::{ConfigItem, ItemError};
 use crate::json::FieldError;
 use crate::policy::Policy;
+
+/// The version of the rules' logic, part of the policy version (`Policy::version`): raise it
+/// when a rule finds something different in the same item, so that stored states are evaluated
+/// again. 2: exposure computed from parsed, merged ranges.
+pub const RULES_VERSION: &str = "2";
 
 /// How bad a finding is. Exposure to the whole Internet is always high or critical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -4,85 +4,100 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::exposure::{self, Cidr, WorldShare};
 use super::{Finding, KrampusRemedy, Remedy, Rule, RuleInfo, Severity};
 use crate::item::ConfigItem;
 use crate::json::{self, FieldError};
 use crate::policy::Policy;
 
 const SG: &[&str] = &["AWS::EC2::SecurityGroup"];
-const WORLD: &[&str] = &["0.0.0.0/0", "::/0"];
 
-/// One ingress permission open to the whole Internet.
-struct OpenPermission {
-    proto: String,
+/// The protocol of an ingress permission, as EC2 writes it (a name or an IANA number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    /// `-1`: every protocol and port.
+    All,
+    Tcp,
+    Udp,
+    /// ICMP and ICMPv6: no ports; an open ping is not scored.
+    Icmp,
+    /// Any other protocol (SCTP, ESP, GRE…): EC2 opens it on every port.
+    Other(u8),
+}
+
+fn proto_of(text: &str) -> Option<Proto> {
+    Some(match text.trim().to_ascii_lowercase().as_str() {
+        "-1" | "all" => Proto::All,
+        "tcp" | "6" => Proto::Tcp,
+        "udp" | "17" => Proto::Udp,
+        "icmp" | "1" | "icmpv6" | "58" => Proto::Icmp,
+        n => Proto::Other(n.parse().ok()?),
+    })
+}
+
+/// One ingress permission with the address ranges it admits (referenced groups and prefix
+/// lists are not the Internet and are not read).
+struct Permission {
+    proto_text: String,
+    proto: Proto,
     from: Option<i64>,
     to: Option<i64>,
-    cidrs: Vec<String>,
+    /// The ranges as written, with their parsed blocks.
+    ranges: Vec<(String, Cidr)>,
 }
 
-enum Reach {
-    AllTraffic,
-    Ports(i64, i64),
-    /// ICMP and other port-less protocols: not covered by the port rules.
-    NoPorts,
-}
-
-impl OpenPermission {
-    fn reach(&self) -> Reach {
-        let proto = self.proto.to_ascii_lowercase();
-        match proto.as_str() {
-            "-1" | "all" => Reach::AllTraffic,
-            "tcp" | "udp" | "6" | "17" => {
-                let (from, to) = (self.from.unwrap_or(0), self.to.unwrap_or(65535));
-                if from <= 1 && to >= 65535 || from < 0 {
-                    Reach::AllTraffic
-                } else {
-                    Reach::Ports(from, to)
-                }
+impl Permission {
+    /// The TCP or UDP ports it opens (all for `-1`, for absent or negative bounds).
+    fn ports(&self) -> (u32, u32) {
+        match (self.proto, self.from, self.to) {
+            (Proto::Tcp | Proto::Udp, Some(f), Some(t)) if f >= 0 && t >= 0 => {
+                let (f, t) = (f.min(65535) as u32, t.min(65535) as u32);
+                (f.min(t), f.max(t))
             }
-            _ => Reach::NoPorts,
+            _ => (0, 65535),
         }
     }
 
-    fn describe(&self) -> String {
-        let ports = match (self.reach(), self.from, self.to) {
-            (Reach::AllTraffic, _, _) if self.proto == "-1" => "all traffic".to_owned(),
-            (_, Some(f), Some(t)) if f == t => format!("{}/{}", self.proto, f),
-            (_, Some(f), Some(t)) => format!("{}/{}-{}", self.proto, f, t),
-            _ => format!("{} (all ports)", self.proto),
+    fn describe(&self, cidrs: &[&str]) -> String {
+        let ports = match (self.proto, self.from, self.to) {
+            (Proto::All, _, _) => "all traffic".to_owned(),
+            (Proto::Tcp | Proto::Udp, Some(f), Some(t)) if f >= 0 && f == t => {
+                format!("{}/{f}", self.proto_text)
+            }
+            (Proto::Tcp | Proto::Udp, Some(f), Some(t)) if f >= 0 && t >= 0 => {
+                format!("{}/{f}-{t}", self.proto_text)
+            }
+            _ => format!("{} (all ports)", self.proto_text),
         };
-        format!("{ports} open to {}", self.cidrs.join(", "))
-    }
-
-    fn remedies(&self) -> impl Iterator<Item = Remedy> + '_ {
-        self.cidrs.iter().map(|c| Remedy::RevokeIngress {
-            proto: self.proto.clone(),
-            from_port: self.from,
-            to_port: self.to,
-            cidr: c.clone(),
-        })
+        format!("{ports} open to {}", cidrs.join(", "))
     }
 }
 
-/// The ingress permissions of a group that are open to 0.0.0.0/0 or ::/0, reading the legacy
-/// `ipRanges` strings as well as `ipv4Ranges` / `ipv6Ranges`.
-fn open_permissions(item: &ConfigItem) -> Result<Vec<OpenPermission>, FieldError> {
+/// The ingress permissions of a group, reading the legacy `ipRanges` strings as well as
+/// `ipv4Ranges` / `ipv6Ranges`. A range that is not a CIDR is an error: the item is not
+/// scored rather than read as closed.
+fn permissions(item: &ConfigItem) -> Result<Vec<Permission>, FieldError> {
     let perms = json::opt_array(item.config("ipPermissions"), "ipPermissions")?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(perms.len());
     for (i, p) in perms.iter().enumerate() {
         let field = |k: &str| format!("ipPermissions[{i}].{k}");
-        let mut cidrs: Vec<String> = Vec::new();
-        let mut add = |c: &str| {
-            if WORLD.contains(&c.trim()) && !cidrs.iter().any(|x| x == c.trim()) {
-                cidrs.push(c.trim().to_owned());
+        let mut ranges: Vec<(String, Cidr)> = Vec::new();
+        let mut add = |text: &str, what: &str| -> Result<(), FieldError> {
+            let cidr = exposure::parse(text).ok_or_else(|| {
+                FieldError::new(field(what), "a CIDR block", &Value::String(text.into()))
+            })?;
+            let text = text.trim();
+            if !ranges.iter().any(|(t, _)| t == text) {
+                ranges.push((text.to_owned(), cidr));
             }
+            Ok(())
         };
         for r in json::opt_array(p.get("ipRanges"), &field("ipRanges"))? {
             match r {
-                Value::String(c) => add(c),
+                Value::String(c) => add(c, "ipRanges[]")?,
                 Value::Object(_) => {
                     if let Some(c) = json::opt_str(r.get("cidrIp"), &field("ipRanges[].cidrIp"))? {
-                        add(c)
+                        add(c, "ipRanges[].cidrIp")?
                     }
                 }
                 other => return Err(FieldError::new(field("ipRanges[]"), "a CIDR", other)),
@@ -90,19 +105,19 @@ fn open_permissions(item: &ConfigItem) -> Result<Vec<OpenPermission>, FieldError
         }
         for r in json::opt_array(p.get("ipv4Ranges"), &field("ipv4Ranges"))? {
             if let Some(c) = json::opt_str(r.get("cidrIp"), &field("ipv4Ranges[].cidrIp"))? {
-                add(c)
+                add(c, "ipv4Ranges[].cidrIp")?
             }
         }
         for r in json::opt_array(p.get("ipv6Ranges"), &field("ipv6Ranges"))? {
             if let Some(c) = json::opt_str(r.get("cidrIpv6"), &field("ipv6Ranges[].cidrIpv6"))? {
-                add(c)
+                add(c, "ipv6Ranges[].cidrIpv6")?
             }
         }
-        if cidrs.is_empty() {
+        if ranges.iter().all(|(_, c)| c.public() == 0) {
             continue;
         }
-        let proto = match p.get("ipProtocol") {
-            Some(Value::String(s)) => s.clone(),
+        let proto_text = match p.get("ipProtocol") {
+            Some(Value::String(s)) => s.trim().to_owned(),
             Some(Value::Number(n)) => n.to_string(),
             other => {
                 return Err(FieldError::new(
@@ -112,14 +127,172 @@ fn open_permissions(item: &ConfigItem) -> Result<Vec<OpenPermission>, FieldError
                 ))
             }
         };
-        out.push(OpenPermission {
+        let proto = proto_of(&proto_text).ok_or_else(|| {
+            FieldError::new(
+                field("ipProtocol"),
+                "a protocol name or number",
+                &Value::String(proto_text.clone()),
+            )
+        })?;
+        out.push(Permission {
+            proto_text,
             proto,
             from: json::opt_int(p.get("fromPort"), &field("fromPort"))?,
             to: json::opt_int(p.get("toPort"), &field("toPort"))?,
-            cidrs,
+            ranges,
         });
     }
     Ok(out)
+}
+
+/// Which exposure rule a permission's world-open part belongs to: the highest class among the
+/// ports it opens, so that one permission counts once (tcp 1024-65535 covers VNC and
+/// PostgreSQL alike, and is scored as the admin exposure it is, like tcp 0-65535 is as all
+/// traffic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    AllTraffic,
+    Admin,
+    Database,
+    Other,
+}
+
+/// Ports `[lo, hi]` of one protocol open to the world, and the permissions whose ranges make
+/// it so.
+struct WorldPorts {
+    lo: u32,
+    hi: u32,
+    by: Vec<usize>,
+}
+
+/// For TCP or UDP: the port intervals whose admitted ranges, all permissions together, are the
+/// world. The ports are cut at every permission's bounds, so a range split over several
+/// permissions (0.0.0.0/1 in one, 128.0.0.0/1 in another) is seen whole.
+fn world_ports(
+    perms: &[Permission],
+    proto: Proto,
+    share: &WorldShare,
+    skip: &dyn Fn(&Cidr) -> bool,
+) -> Vec<WorldPorts> {
+    let covering: Vec<(usize, (u32, u32))> = perms
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.proto == proto || p.proto == Proto::All)
+        .map(|(i, p)| (i, p.ports()))
+        .collect();
+    // Reach only grows with ranges: when all of them together are not the world, no port is
+    // (the common case, settled without cutting the ports).
+    let all: Vec<Cidr> = covering
+        .iter()
+        .flat_map(|(i, _)| perms[*i].ranges.iter().map(|(_, c)| *c))
+        .filter(|c| !skip(c))
+        .collect();
+    if all.is_empty() || !share.world(&all) {
+        return Vec::new();
+    }
+    let mut cuts: Vec<u32> = covering
+        .iter()
+        .flat_map(|(_, (lo, hi))| [*lo, hi + 1])
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out: Vec<WorldPorts> = Vec::new();
+    let mut blocks = Vec::new();
+    for w in cuts.windows(2) {
+        let (lo, hi) = (w[0], w[1] - 1);
+        blocks.clear();
+        let mut by = Vec::new();
+        for (i, (plo, phi)) in &covering {
+            if *plo <= lo && hi <= *phi {
+                let before = blocks.len();
+                blocks.extend(
+                    perms[*i]
+                        .ranges
+                        .iter()
+                        .map(|(_, c)| *c)
+                        .filter(|c| !skip(c)),
+                );
+                if blocks.len() > before {
+                    by.push(*i);
+                }
+            }
+        }
+        if !blocks.is_empty() && share.world(&blocks) {
+            out.push(WorldPorts { lo, hi, by });
+        }
+    }
+    out
+}
+
+/// Whether `[lo, hi]` holds one of `ports`.
+fn holds(lo: u32, hi: u32, ports: &[u16]) -> bool {
+    ports.iter().any(|p| (lo..=hi).contains(&u32::from(*p)))
+}
+
+/// The permissions open to the world, each with the one rule class it counts for.
+fn world_permissions(
+    perms: &[Permission],
+    policy: &Policy,
+    skip: &dyn Fn(&Cidr) -> bool,
+) -> Vec<(usize, Class)> {
+    let share = policy.exposure.share();
+    let mut class: Vec<Option<Class>> = vec![None; perms.len()];
+    let mut raise = |i: usize, c: Class| {
+        // Lower is stronger: AllTraffic, Admin, Database, Other.
+        let rank = |c: Class| c as u8;
+        if class[i].is_none_or(|old| rank(c) < rank(old)) {
+            class[i] = Some(c);
+        }
+    };
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let open = world_ports(perms, proto, &share, skip);
+        let full = {
+            let mut next = 1u32;
+            for w in &open {
+                if w.lo <= next && w.hi >= next {
+                    next = w.hi + 1;
+                }
+            }
+            next > 65535
+        };
+        let ports = &policy.ports;
+        for w in &open {
+            let c = if full {
+                Class::AllTraffic
+            } else if holds(w.lo, w.hi, &ports.admin) {
+                Class::Admin
+            } else if holds(w.lo, w.hi, &ports.database) {
+                Class::Database
+            } else if (w.lo..=w.hi).all(|p| ports.web.iter().any(|x| u32::from(*x) == p)) {
+                continue;
+            } else {
+                Class::Other
+            };
+            for i in &w.by {
+                raise(*i, c);
+            }
+        }
+    }
+    // Protocols EC2 opens on every port: each on its own ranges (a `-1` permission open to the
+    // world is all TCP traffic already).
+    for (i, p) in perms.iter().enumerate() {
+        if let Proto::Other(n) = p.proto {
+            let blocks: Vec<Cidr> = perms
+                .iter()
+                .filter(|q| q.proto == Proto::Other(n))
+                .flat_map(|q| q.ranges.iter().map(|(_, c)| *c))
+                .filter(|c| !skip(c))
+                .collect();
+            if p.ranges.iter().any(|(_, c)| !skip(c)) && share.world(&blocks) {
+                raise(i, Class::Other);
+            }
+        }
+    }
+    class
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.map(|c| (i, c)))
+        .collect()
 }
 
 /// A group reaches something when it is attached to anything but its VPC or other groups.
@@ -131,39 +304,65 @@ fn group_is_attached(item: &ConfigItem) -> bool {
         })
 }
 
-fn intersects(from: i64, to: i64, ports: &[u16]) -> Vec<u16> {
-    ports
-        .iter()
-        .copied()
-        .filter(|p| (from..=to).contains(&i64::from(*p)))
-        .collect()
-}
-
-/// Shared body of the security-group rules: `select` picks the permissions a rule is about.
+/// Shared body of the security-group rules: the permissions open to the world whose class
+/// is `class`, with the ranges to revoke. When the wide ranges alone make the group open
+/// (`0.0.0.0/0` beside an office /32), only they are revoked; when narrower ones add up to the
+/// world without them, every public range of those permissions is.
 fn sg_finding(
     info: &'static RuleInfo,
     item: &ConfigItem,
+    policy: &Policy,
     out: &mut Vec<Finding>,
-    select: impl Fn(&OpenPermission) -> bool,
+    class: Class,
 ) -> Result<(), FieldError> {
-    let open = open_permissions(item)?;
-    let hits: Vec<&OpenPermission> = open.iter().filter(|p| select(p)).collect();
+    let perms = permissions(item)?;
+    if perms.is_empty() {
+        return Ok(());
+    }
+    let open = world_permissions(&perms, policy, &|_| false);
+    let hits: Vec<usize> = open
+        .iter()
+        .filter(|(_, c)| *c == class)
+        .map(|(i, _)| *i)
+        .collect();
     if hits.is_empty() {
         return Ok(());
     }
+    let share = policy.exposure.share();
+    let wide = |c: &Cidr| share.wide(c);
+    let only_wide = world_permissions(&perms, policy, &wide).is_empty();
     let mut evidence = String::new();
-    for (n, p) in hits.iter().enumerate() {
+    let mut remedies = Vec::new();
+    for (n, i) in hits.iter().enumerate() {
+        let p = &perms[*i];
+        let revoked: Vec<&(String, Cidr)> = p
+            .ranges
+            .iter()
+            .filter(|(_, c)| if only_wide { wide(c) } else { c.public() > 0 })
+            .collect();
         if n > 0 {
             evidence.push_str("; ");
         }
-        evidence.push_str(&p.describe());
+        let shown: Vec<&str> = p
+            .ranges
+            .iter()
+            .filter(|(_, c)| c.public() > 0)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        evidence.push_str(&p.describe(&shown));
+        remedies.extend(revoked.into_iter().map(|(text, _)| Remedy::RevokeIngress {
+            proto: p.proto_text.clone(),
+            from_port: p.from,
+            to_port: p.to,
+            cidr: text.clone(),
+        }));
     }
     let attached = group_is_attached(item);
     if !attached {
         evidence.push_str(" (group attached to nothing)");
     }
     let mut f = info.finding(evidence);
-    f.remedies = hits.iter().flat_map(|p| p.remedies()).collect();
+    f.remedies = remedies;
     f.reachable = attached;
     out.push(f);
     Ok(())
@@ -174,7 +373,7 @@ static SG_ALL: RuleInfo = RuleInfo {
     id: "sg-world-all-traffic",
     severity: Severity::Critical,
     resource_types: SG,
-    checks: "A security group allows all traffic (every protocol, or every TCP/UDP port) from 0.0.0.0/0 or ::/0.",
+    checks: "A security group allows all traffic (every protocol, or every TCP/UDP port) from the whole Internet: any range as wide as policy `exposure.range_percent` of the public addresses (0.0.0.0/0, ::/0, a public /8…), or ranges adding up to `exposure.union_percent` (0.0.0.0/1 + 128.0.0.0/1…).",
     remediation: "Remove the ingress rule and allow only the ports and source ranges the workload needs.",
     krampus: KrampusRemedy::RevokeIngressRule,
 };
@@ -185,12 +384,10 @@ impl Rule for SgWorldAllTraffic {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        policy: &Policy,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
-        sg_finding(&SG_ALL, item, out, |p| {
-            matches!(p.reach(), Reach::AllTraffic)
-        })
+        sg_finding(&SG_ALL, item, policy, out, Class::AllTraffic)
     }
 }
 
@@ -199,7 +396,7 @@ static SG_ADMIN: RuleInfo = RuleInfo {
     id: "sg-world-admin-ports",
     severity: Severity::Critical,
     resource_types: SG,
-    checks: "A security group opens a remote-administration port (SSH, RDP, WinRM, VNC, telnet; policy `ports.admin`) to 0.0.0.0/0 or ::/0.",
+    checks: "A security group opens a remote-administration port (SSH, RDP, WinRM, VNC, telnet; policy `ports.admin`) to the whole Internet (as in sg-world-all-traffic). A rule counts for one class only, the highest it covers: admin, then database, then other.",
     remediation: "Restrict the rule to your corporate or VPN ranges, or use SSM Session Manager instead of open admin ports.",
     krampus: KrampusRemedy::RevokeIngressRule,
 };
@@ -213,10 +410,7 @@ impl Rule for SgWorldAdminPorts {
         policy: &Policy,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
-        sg_finding(&SG_ADMIN, item, out, |p| match p.reach() {
-            Reach::Ports(f, t) => !intersects(f, t, &policy.ports.admin).is_empty(),
-            _ => false,
-        })
+        sg_finding(&SG_ADMIN, item, policy, out, Class::Admin)
     }
 }
 
@@ -225,7 +419,7 @@ static SG_DB: RuleInfo = RuleInfo {
     id: "sg-world-database-ports",
     severity: Severity::Critical,
     resource_types: SG,
-    checks: "A security group opens a database or cache port (policy `ports.database`) to 0.0.0.0/0 or ::/0.",
+    checks: "A security group opens a database or cache port (policy `ports.database`), and no admin port, to the whole Internet (as in sg-world-all-traffic).",
     remediation: "Allow the database port only from the application's security group or private ranges.",
     krampus: KrampusRemedy::RevokeIngressRule,
 };
@@ -239,10 +433,7 @@ impl Rule for SgWorldDatabasePorts {
         policy: &Policy,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
-        sg_finding(&SG_DB, item, out, |p| match p.reach() {
-            Reach::Ports(f, t) => !intersects(f, t, &policy.ports.database).is_empty(),
-            _ => false,
-        })
+        sg_finding(&SG_DB, item, policy, out, Class::Database)
     }
 }
 
@@ -251,7 +442,7 @@ static SG_OTHER: RuleInfo = RuleInfo {
     id: "sg-world-other-ports",
     severity: Severity::High,
     resource_types: SG,
-    checks: "A security group opens a port that is neither web (policy `ports.web`), admin nor database to 0.0.0.0/0 or ::/0.",
+    checks: "A security group opens a port that is neither web (policy `ports.web`), admin nor database, or a protocol other than TCP, UDP and ICMP (SCTP, ESP, GRE…), to the whole Internet (as in sg-world-all-traffic).",
     remediation: "Put the service behind a load balancer or restrict the source range.",
     krampus: KrampusRemedy::RevokeIngressRule,
 };
@@ -265,17 +456,7 @@ impl Rule for SgWorldOtherPorts {
         policy: &Policy,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
-        let ports = &policy.ports;
-        sg_finding(&SG_OTHER, item, out, |p| match p.reach() {
-            Reach::Ports(f, t) => {
-                let only_web = (f..=t).count() <= ports.web.len()
-                    && (f..=t).all(|x| ports.web.iter().any(|w| i64::from(*w) == x));
-                !only_web
-                    && intersects(f, t, &ports.admin).is_empty()
-                    && intersects(f, t, &ports.database).is_empty()
-            }
-            _ => false,
-        })
+        sg_finding(&SG_OTHER, item, policy, out, Class::Other)
     }
 }
 
