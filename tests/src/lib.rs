@@ -115,3 +115,13 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
     }
     config
 }
+
+/// A policy under which hygiene and tagging findings drive actions too, deletions included:
+/// for tests of what Krampus does per type and of task identity, whatever finding asks for it
+/// (the default policy acts on exposure only).
+pub fn hygiene_acts() -> Policy {
+    Policy::from_toml(
+        "version = 1\n[class_caps]\nhygiene = \"kill\"\ntagging = \"kill\"\nallow_destructive_hygiene = true\n",
+    )
+    .expect("a valid policy")
+}

@@ -13,7 +13,8 @@ pub fn finding(rule: &str, evidence: &str, remedies: Vec<Remedy>) -> ScoredFindi
         finding: Finding {
             rule: rule.into(),
             subject: String::new(),
-            severity: Severity::High,
+            // The rule's own severity: it decides what the finding may drive.
+            severity: justice_core::rules::find(rule).map_or(Severity::High, |r| r.info().severity),
             evidence: evidence.into(),
             remedies,
             reachable: true,

@@ -254,3 +254,84 @@ fn a_group_at_the_quota_of_1000_rules_is_read_whole() {
     assert_eq!(found[0].2.len(), 500);
     assert!(found[0].2.iter().all(|c| c.ends_with("/1")));
 }
+
+/// Found by an attack on the first version: web rules were charged as "all traffic" when
+/// another rule opened everything, IPv6 made IPv4 rules part of it, an office range was
+/// revoked when another permission's narrow ranges added up to the world, and ranges in a
+/// shape Config does not write were skipped as if they admitted nobody.
+#[test]
+fn web_rules_other_families_and_office_ranges_are_left_alone() {
+    // IPv6 all traffic beside an IPv4 web rule: only the IPv6 rule is charged.
+    let found = exposure(vec![
+        v4("tcp", 443, 443, &["0.0.0.0/0"]),
+        json!({"ipProtocol": "-1", "ipv6Ranges": [{"cidrIpv6": "::/0"}], "ipv4Ranges": [], "ipRanges": []}),
+    ]);
+    assert_eq!(rules(&found), ["sg-world-all-traffic"]);
+    assert!(!found[0].1.contains("443"), "{}", found[0].1);
+    assert_eq!(found[0].2, ["::/0"]);
+    // IPv4 all traffic beside an IPv4 web rule: the web rule stays.
+    let found = exposure(vec![
+        v4("tcp", 443, 443, &["0.0.0.0/0"]),
+        v4("-1", -1, -1, &["0.0.0.0/0"]),
+    ]);
+    assert_eq!(rules(&found), ["sg-world-all-traffic"]);
+    assert!(!found[0].1.contains("443"), "{}", found[0].1);
+    assert_eq!(found[0].2, ["0.0.0.0/0"]);
+    // Another permission's narrow IPv6 ranges add up to the world: the office /32 of the SSH
+    // rule still stays.
+    let slices: Vec<String> = ["2400", "2600", "2800", "2a00"]
+        .iter()
+        .flat_map(|b| {
+            let base = u16::from_str_radix(b, 16).expect("hex");
+            (0..64u16).map(move |i| format!("{:x}:{:x}::/18", base + (i >> 2), (i & 3) << 14))
+        })
+        .collect();
+    let slices: Vec<&str> = slices.iter().map(String::as_str).collect();
+    let found = exposure(vec![
+        v4("tcp", 22, 22, &["0.0.0.0/0", "198.51.99.7/32"]),
+        v6("udp", 5060, 5060, &slices),
+    ]);
+    let ssh = found
+        .iter()
+        .find(|f| f.0 == "sg-world-admin-ports")
+        .expect("ssh");
+    assert_eq!(ssh.2, ["0.0.0.0/0"]);
+    let sip = found
+        .iter()
+        .find(|f| f.0 == "sg-world-other-ports")
+        .expect("the slices add up");
+    assert_eq!(sip.2.len(), 256);
+}
+
+#[test]
+fn ranges_and_protocols_in_other_shapes_are_read_not_skipped() {
+    // Strings where Config writes objects: read as the ranges they are.
+    let found = exposure(vec![json!({
+        "ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+        "ipv4Ranges": ["0.0.0.0/0"], "ipv6Ranges": [], "ipRanges": [],
+    })]);
+    assert_eq!(rules(&found), ["sg-world-admin-ports"]);
+    // Protocol numbers however written.
+    for proto in [json!("06"), json!(6), json!(6.0), json!("TCP")] {
+        let mut p = v4("tcp", 3389, 3389, &["0.0.0.0/0"]);
+        p["ipProtocol"] = proto.clone();
+        assert_eq!(
+            rules(&exposure(vec![p])),
+            ["sg-world-admin-ports"],
+            "{proto}"
+        );
+    }
+    // An object without its range: an error naming the field, not a closed group.
+    let item = eb_item(GROUP, |ci| {
+        set(
+            ci,
+            "/configuration/ipPermissions",
+            json!([{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                    "ipv4Ranges": [{"CidrIp": "0.0.0.0/0"}]}]),
+        );
+    });
+    let e = evaluate(&item, &Policy::default_policy())
+        .expect_err("refused")
+        .to_string();
+    assert!(e.contains("ipv4Ranges[].cidrIp"), "{e}");
+}

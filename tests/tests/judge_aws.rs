@@ -508,7 +508,8 @@ fn racing_judges_and_krampus_lose_nothing_silently_and_leave_nothing_stale() {
 fn the_blast_radius_holds_across_concurrent_judges_and_alerts_security() {
     full_runtime().block_on(async {
         let aws = Arc::new(aws().await);
-        let policy = Arc::new(Policy::default_policy());
+        // Instances are acted on for their IMDSv1 finding only when hygiene may drive actions.
+        let policy = Arc::new(justice_tests::hygiene_acts());
         let settings = Arc::new(settings(false, 5));
         let instance = |w: usize, i: usize| {
             let id = format!("i-{:08x}", w * 100 + i);

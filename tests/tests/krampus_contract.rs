@@ -8,7 +8,6 @@ use std::process::Command;
 
 use justice_core::allow::AllowList;
 use justice_core::krampus::{TasksFile, KRAMPUS_KINDS};
-use justice_core::policy::Policy;
 use justice_core::verdict::Judgement;
 use justice_tests::states::{every_krampus_type, ACCOUNT, T0};
 
@@ -32,7 +31,8 @@ fn contract(file: &Path) -> (bool, String) {
 
 #[test]
 fn every_task_the_judge_writes_reads_as_krampus_reads_it() {
-    let policy = Policy::default_policy();
+    // Every type Krampus acts on gets tasks, whatever finding asks for them.
+    let policy = justice_tests::hygiene_acts();
     let allow = AllowList::default();
     let accounts = vec![ACCOUNT.to_owned()];
     let j = Judgement {

@@ -12,7 +12,7 @@ use justice_tests::aws::{
     create_bucket, create_risk_table, drain_messages, dynamo, full_runtime, s3_event, sdk, unique,
     RequestLog,
 };
-use justice_tests::states::{finding, sg, state, ACCOUNT, T0};
+use justice_tests::states::{sg, ACCOUNT, T0};
 use serde_json::{json, Value};
 
 struct World {
@@ -243,14 +243,7 @@ fn each_team_gets_only_its_notices_once_and_security_gets_the_holds() {
         }
         w.judge(&[a1, of_team("sg-000000b1", "team-b", "api")], 10).await;
         // A third resource over the budget: held, to security.
-        let inst = state(
-            "AWS::EC2::Instance",
-            "i-0000be1d",
-            Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0000be1d")),
-            70,
-            vec![finding("ec2-public-imdsv1", "IMDSv1 on a public instance", vec![])],
-        );
-        w.judge(&[inst], 2).await;
+        w.judge(&[of_team("sg-0000be1d", "team-c", "held")], 2).await;
         drain_messages(&w.sqs, &w.security_q).await; // the judge's own hold alert
 
         let app = w.notifier();

@@ -565,3 +565,47 @@ fn each_fixture_yields_exactly_its_expected_findings() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every rule's class, decided here on purpose: a new rule fails this test until someone says
+/// whether it is exposure (acted on), hygiene or tagging (advised, never acted on by default).
+#[test]
+fn every_rule_has_the_class_the_risk_model_gives_it() {
+    use justice_core::rules::FindingClass::{Exposure, Hygiene, Tagging};
+    let expected = [
+        ("sg-world-all-traffic", Exposure),
+        ("sg-world-admin-ports", Exposure),
+        ("sg-world-database-ports", Exposure),
+        ("sg-world-other-ports", Exposure),
+        ("ec2-public-ip-imdsv1", Hygiene),
+        ("s3-public-acl", Exposure),
+        ("s3-public-policy", Exposure),
+        ("s3-block-public-access-off", Hygiene),
+        ("rds-instance-public", Exposure),
+        ("rds-storage-unencrypted", Hygiene),
+        ("rds-snapshot-public", Exposure),
+        ("rds-snapshot-unencrypted", Hygiene),
+        ("ebs-volume-unencrypted", Hygiene),
+        ("efs-unencrypted", Hygiene),
+        ("iam-policy-admin-star", Hygiene),
+        ("iam-role-trust-public", Exposure),
+        ("lambda-policy-public", Exposure),
+        ("sqs-policy-public", Exposure),
+        ("required-tags", Tagging),
+    ];
+    for rule in RULES {
+        let i = rule.info();
+        let want = expected
+            .iter()
+            .find(|(id, _)| *id == i.id)
+            .map(|(_, c)| *c)
+            .unwrap_or_else(|| panic!("{}: no class decided for it in this test", i.id));
+        assert_eq!(i.class, want, "{}", i.id);
+    }
+    assert_eq!(
+        expected.len(),
+        RULES.len(),
+        "a rule in the table no longer exists"
+    );
+    // Unknown rules (a state from another version) never drive an action.
+    assert_eq!(justice_core::rules::class_of("no-such-rule"), Hygiene);
+}

@@ -11,6 +11,7 @@ use justice_core::state::ResourceStatus;
 use justice_core::time::HOUR_MS;
 use justice_core::verdict::{Decision, Docket, Judgement, TaskStatus, VerdictKind};
 use justice_core::{ResourceKey, RiskState};
+use justice_tests::hygiene_acts;
 use justice_tests::states::{finding, ingress, sg, state, ACCOUNT, T0};
 
 struct World {
@@ -291,6 +292,7 @@ fn an_exemption_holds_until_it_expires_then_the_grace_starts() {
 #[test]
 fn krampus_quirks_decide_what_is_written_per_type() {
     let mut w = World::new();
+    w.policy = hygiene_acts();
     let now = T0;
     let decide =
         |w: &mut World, s: &RiskState| w.decide(now, Some(s), &s.key, None, &BTreeMap::new());
@@ -311,8 +313,10 @@ fn krampus_quirks_decide_what_is_written_per_type() {
     assert_eq!(d.add[0].action_time, now / 1000 + 72 * 3600);
     // ... and a cap of "disable" forbids it.
     let mut capped = World::new();
-    capped.policy =
-        Policy::from_toml("version = 1\n[caps]\ndefault = \"disable\"\n").expect("policy");
+    capped.policy = Policy::from_toml(
+        "version = 1\n[caps]\ndefault = \"disable\"\n[class_caps]\nhygiene = \"kill\"\nallow_destructive_hygiene = true\n",
+    )
+    .expect("policy");
     let d = decide(&mut capped, &vol);
     assert!(d.add.is_empty());
     let r = d.record.expect("record");
@@ -518,6 +522,8 @@ fn ids_are_stable_and_tasks_carry_what_people_and_krampus_need() {
 #[test]
 fn a_task_krampus_ran_is_removed_once_config_shows_its_effect() {
     let mut w = World::new();
+    // An instance is acted on for its IMDSv1 finding only when hygiene may drive actions.
+    w.policy = hygiene_acts();
     let mut file = TasksFile::default();
     let running = |revision: u64, effects: Vec<justice_core::krampus::Effect>| {
         let mut s = state(
@@ -632,6 +638,8 @@ fn a_revoked_rule_confirms_its_task() {
 #[test]
 fn a_task_the_gate_refuses_is_never_written_and_alerts_security() {
     let mut w = World::new();
+    // An instance is acted on for its IMDSv1 finding only when hygiene may drive actions.
+    w.policy = hygiene_acts();
     let cases: Vec<(&str, RiskState)> = vec![
         ("a rule that is not canonical IPv4", {
             let mut s = sg(60, &[]);
@@ -743,6 +751,8 @@ fn an_s3_task_says_what_krampus_really_does() {
 #[test]
 fn a_fix_after_the_time_is_a_withdrawal_not_a_confirmation() {
     let mut w = World::new();
+    // An instance is acted on for its IMDSv1 finding only when hygiene may drive actions.
+    w.policy = hygiene_acts();
     let mut file = TasksFile::default();
     let s1 = state(
         "AWS::EC2::Instance",
@@ -927,4 +937,84 @@ fn extreme_action_times_on_file_do_not_panic() {
             &board,
         );
     }
+}
+
+/// Destruction for hygiene: under the default policy an unencrypted volume with missing tags,
+/// and an instance with a public IP, IMDSv1 and no owner tags, get advice and no task, however
+/// high their score; the same instance's open security group is still acted on.
+#[test]
+fn hygiene_and_tagging_are_advised_never_acted_on_by_default() {
+    let mut w = World::new();
+    let tag = |key: &str| {
+        let mut f = finding("required-tags", &format!("tag `{key}` is missing"), vec![]);
+        f.finding.subject = key.into();
+        f
+    };
+    let vol = state(
+        "AWS::EC2::Volume",
+        "vol-00000001",
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-00000001"
+        )),
+        70,
+        vec![
+            finding("ebs-volume-unencrypted", "not encrypted", vec![]),
+            tag("owner"),
+            tag("team"),
+        ],
+    );
+    let instance = state(
+        "AWS::EC2::Instance",
+        "i-00000001",
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-00000001"
+        )),
+        160,
+        vec![
+            finding("ec2-public-ip-imdsv1", "public IP with IMDSv1", vec![]),
+            tag("owner"),
+        ],
+    );
+    for s in [&vol, &instance] {
+        assert!(s.level >= Level::Disable);
+        let d = w.decide(T0, Some(s), &s.key, None, &BTreeMap::new());
+        assert!(d.add.is_empty(), "{}: {:?}", s.key, d.add);
+        let r = d.record.expect("a verdict");
+        assert_eq!(r.kind, VerdictKind::Warn, "{}", s.key);
+        assert!(r.reason.contains("never acted on"), "{}", r.reason);
+        assert_eq!(
+            justice_core::notice::kind_of(&r),
+            Some(justice_core::notice::NoticeKind::Advisory)
+        );
+    }
+    // High exposure may disable, never delete; critical exposure may kill.
+    let db = state(
+        "AWS::RDS::DBInstance",
+        "db-ABC",
+        Some(&format!("arn:aws:rds:us-east-1:{ACCOUNT}:db:orders")),
+        160,
+        vec![finding("rds-instance-public", "public", vec![])],
+    );
+    let d = w.decide(T0, Some(&db), &db.key, None, &BTreeMap::new());
+    assert_eq!(
+        d.add.iter().map(|t| t.action).collect::<Vec<_>>(),
+        vec![TaskAction::Disable]
+    );
+    let open = sg(160, &[22]);
+    let d = w.decide(T0, Some(&open), &open.key, None, &BTreeMap::new());
+    assert!(
+        d.add.iter().any(|t| t.action == TaskAction::Kill),
+        "{:?}",
+        d.add
+    );
+    // A policy that lets hygiene delete must say so.
+    let refused = Policy::from_toml("version = 1\n[class_caps]\nhygiene = \"kill\"\n")
+        .expect_err("refused")
+        .to_string();
+    assert!(refused.contains("allow_destructive_hygiene"), "{refused}");
+    let with_volume_kill = hygiene_acts();
+    w.policy = with_volume_kill;
+    let d = w.decide(T0, Some(&vol), &vol.key, None, &BTreeMap::new());
+    assert_eq!(d.add.len(), 1);
+    assert_eq!(d.add[0].action, TaskAction::Kill);
 }

@@ -388,7 +388,36 @@ fn list_rules() {
         } else {
             i.resource_types.join(", ")
         };
-        say!("{:<28} {:<8} {}", i.id, i.severity.as_str(), types);
+        say!(
+            "{:<28} {:<9} {:<8} {}",
+            i.id,
+            i.class.as_str(),
+            i.severity.as_str(),
+            types
+        );
         say!("    {}", i.checks);
+    }
+    // What each class may drive under the embedded policy (`[class_caps]` changes it).
+    let caps = &Policy::default_policy().class_caps;
+    say!("class caps (default policy, `[class_caps]`): the strongest action findings of a class may drive");
+    for class in justice_core::rules::FindingClass::ALL {
+        let cap = caps.of(class);
+        let note = match (class, cap) {
+            (
+                justice_core::rules::FindingClass::Exposure,
+                justice_core::policy::ActionCap::Kill,
+            ) => " (an action that deletes: critical findings only)",
+            (_, justice_core::policy::ActionCap::None) => " (advised to the owner, never acted on)",
+            _ => "",
+        };
+        say!("    {:<9} {}{}", class.as_str(), cap_name(cap), note);
+    }
+}
+
+fn cap_name(cap: justice_core::policy::ActionCap) -> &'static str {
+    match cap {
+        justice_core::policy::ActionCap::None => "none",
+        justice_core::policy::ActionCap::Disable => "disable",
+        justice_core::policy::ActionCap::Kill => "kill",
     }
 }

@@ -86,6 +86,28 @@ fn policy_check_lists_every_error() {
     }
     let ok = justice(&["policy", "check", "infra/policies/example.toml"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
+
+    // Letting hygiene delete must be said in so many words.
+    let destructive = dir.path().join("destructive.toml");
+    std::fs::write(
+        &destructive,
+        "version = 1\n[class_caps]\ntagging = \"kill\"\n",
+    )
+    .expect("write");
+    let out = justice(&["policy", "check", destructive.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("class_caps.tagging") && err.contains("allow_destructive_hygiene"),
+        "{err}"
+    );
+    std::fs::write(
+        &destructive,
+        "version = 1\n[class_caps]\ntagging = \"kill\"\nallow_destructive_hygiene = true\n",
+    )
+    .expect("write");
+    let out = justice(&["policy", "check", destructive.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -186,9 +208,26 @@ fn replay_judges_into_local_tasks_and_verdicts_and_never_postpones_on_replay() {
         "{listing}"
     );
     assert!(listing.contains("in 72.0 h"), "{listing}");
+    // The administrator policy is hygiene, not exposure: advised to its owner, never acted on.
+    assert!(!listing.contains("AWS::IAM::Policy"), "{listing}");
+    let log =
+        std::fs::read_to_string(dir.path().join("verdicts/verdicts.jsonl")).expect("verdict log");
+    let iam: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| {
+            r["resource"]["key"]
+                .as_str()
+                .is_some_and(|k| k.contains("AWS::IAM::Policy"))
+        })
+        .collect();
+    assert!(!iam.is_empty(), "no verdict for the IAM policy");
     assert!(
-        listing.contains("Krampus has no action for AWS::IAM::Policy"),
-        "{listing}"
+        iam.iter().all(|r| r["kind"] == "warn"
+            && r["reason"]
+                .as_str()
+                .is_some_and(|w| w.contains("never acted on"))),
+        "{iam:#?}"
     );
 }
 

@@ -205,7 +205,7 @@ impl Default for Grace {
 #[serde(deny_unknown_fields, default)]
 pub struct Exposure {
     /// One range covering at least this percentage of the public addresses: 0.39 takes a
-    /// public IPv4 /8 (0.45%) and an IPv6 /11 of global unicast, not a /9 or a /12.
+    /// public IPv4 /8 (0.45%) and an IPv6 /17 of the registries' blocks, not a /9 or a /18.
     pub range_percent: f64,
     /// The ranges admitted to a port, together, covering more than this percentage.
     pub union_percent: f64,
@@ -225,6 +225,53 @@ impl Exposure {
         crate::rules::exposure::WorldShare {
             range: self.range_percent / 100.0,
             union: self.union_percent / 100.0,
+        }
+    }
+}
+
+/// The strongest action the findings of each class may drive (`justice rules` shows each
+/// rule's class). A resource gets at most the strongest cap among its open findings; an action
+/// that deletes (kill, or a disable Krampus carries out by deleting) also needs that cap to be
+/// `kill` from a critical finding when it is exposure. A hygiene or tagging cap of `kill` is
+/// refused unless `allow_destructive_hygiene` says it is meant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassCaps {
+    pub exposure: ActionCap,
+    pub hygiene: ActionCap,
+    pub tagging: ActionCap,
+    pub allow_destructive_hygiene: bool,
+}
+
+impl Default for ClassCaps {
+    fn default() -> Self {
+        ClassCaps {
+            exposure: ActionCap::Kill,
+            hygiene: ActionCap::None,
+            tagging: ActionCap::None,
+            allow_destructive_hygiene: false,
+        }
+    }
+}
+
+impl ClassCaps {
+    pub fn of(&self, class: crate::rules::FindingClass) -> ActionCap {
+        use crate::rules::FindingClass;
+        match class {
+            FindingClass::Exposure => self.exposure,
+            FindingClass::Hygiene => self.hygiene,
+            FindingClass::Tagging => self.tagging,
+        }
+    }
+
+    /// The strongest action one finding may drive: exposure below critical never deletes.
+    pub fn finding(&self, rule: &str, severity: Severity) -> ActionCap {
+        let class = crate::rules::class_of(rule);
+        let cap = self.of(class);
+        if class == crate::rules::FindingClass::Exposure && severity < Severity::Critical {
+            cap.min(ActionCap::Disable)
+        } else {
+            cap
         }
     }
 }
@@ -344,6 +391,8 @@ pub struct PolicyFile {
     #[serde(default = "default_caps")]
     pub caps: BTreeMap<String, ActionCap>,
     #[serde(default)]
+    pub class_caps: ClassCaps,
+    #[serde(default)]
     pub owner: Owner,
     #[serde(default)]
     pub rules: BTreeMap<String, RuleSettings>,
@@ -442,6 +491,7 @@ pub struct Policy {
     pub intake: Intake,
     pub krampus: KrampusSettings,
     pub caps: BTreeMap<String, ActionCap>,
+    pub class_caps: ClassCaps,
     pub owner_tag_keys: Vec<String>,
     pub rules: BTreeMap<String, RuleSettings>,
     pub required_tags: Vec<RequiredTag>,
@@ -553,6 +603,16 @@ impl Policy {
             || file.ports.web.contains(&0)
         {
             errors.push(invalid("ports", "port 0 is not a port"));
+        }
+        let c = &file.class_caps;
+        for (name, cap) in [("hygiene", c.hygiene), ("tagging", c.tagging)] {
+            if cap == ActionCap::Kill && !c.allow_destructive_hygiene {
+                errors.push(invalid(
+                    &format!("class_caps.{name}"),
+                    "`kill` lets a finding that exposes nothing delete a resource; set \
+                     `allow_destructive_hygiene = true` if that is meant",
+                ));
+            }
         }
         let e = &file.exposure;
         if !(e.range_percent.is_finite() && e.range_percent > 0.0 && e.range_percent <= 100.0) {
@@ -713,6 +773,7 @@ impl Policy {
             intake: file.intake.clone(),
             krampus: file.krampus.clone(),
             caps: file.caps.clone(),
+            class_caps: file.class_caps.clone(),
             owner_tag_keys: file.owner.tag_keys.clone(),
             rules: file.rules.clone(),
             required_tags,

@@ -626,6 +626,36 @@ impl Judgement<'_> {
                 ),
             );
         }
+        // What the findings may drive, whatever the score: hygiene and tagging are advised,
+        // never acted on, unless the policy says otherwise.
+        let class_cap = s
+            .findings
+            .iter()
+            .map(|f| {
+                self.policy
+                    .class_caps
+                    .finding(&f.finding.rule, f.finding.severity)
+            })
+            .max()
+            .unwrap_or(ActionCap::None);
+        if class_cap == ActionCap::None {
+            let mut classes: Vec<&str> = s
+                .findings
+                .iter()
+                .map(|f| crate::rules::class_of(&f.finding.rule).as_str())
+                .collect();
+            classes.sort_unstable();
+            classes.dedup();
+            return quiet(
+                VerdictKind::Warn,
+                s.level,
+                &format!(
+                    "at the {} level from {} findings only: advised to the owner, never acted on (policy `[class_caps]`)",
+                    s.level,
+                    classes.join(" and ")
+                ),
+            );
+        }
         let Some(kind) = kind else {
             return quiet(
                 VerdictKind::Unactionable,
@@ -652,7 +682,7 @@ impl Judgement<'_> {
             actions.push(TaskAction::Kill);
         }
         for action in actions {
-            match self.plan(s, kind, action, cap) {
+            match self.plan(s, kind, action, cap, class_cap) {
                 Ok(list) => {
                     for w in list {
                         let id = w.target.unique_id(key.as_str(), &arn, w.action);
@@ -716,6 +746,7 @@ impl Judgement<'_> {
         kind: &KrampusKind,
         action: TaskAction,
         cap: ActionCap,
+        class_cap: ActionCap,
     ) -> Result<Vec<Wanted>, String> {
         let effect = kind.effect(action);
         if effect == Effect::Refused {
@@ -738,6 +769,15 @@ impl Judgement<'_> {
                 cap_str(cap),
                 action.as_str(),
                 describe(effect)
+            ));
+        }
+        if class_cap < needs {
+            return Err(format!(
+                "Krampus's `{}` on {} {}, and the findings allow at most `{}` (policy `[class_caps]`: only critical exposure may drive an action that deletes)",
+                action.as_str(),
+                s.resource_type,
+                describe(effect),
+                cap_str(class_cap)
             ));
         }
         let g = &self.policy.grace;

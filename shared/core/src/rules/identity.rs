@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Finding, KrampusRemedy, Rule, RuleInfo, Severity};
+use super::{Finding, FindingClass, KrampusRemedy, Rule, RuleInfo, Severity};
 use crate::doc;
 use crate::item::ConfigItem;
 use crate::json::{self, FieldError};
@@ -54,6 +54,7 @@ fn granted_documents(item: &ConfigItem) -> Result<Vec<(String, Value)>, FieldErr
 pub struct IamAdminStar;
 static IAM_ADMIN: RuleInfo = RuleInfo {
     id: "iam-policy-admin-star",
+    class: FindingClass::Hygiene,
     severity: Severity::Critical,
     resource_types: &["AWS::IAM::Policy", "AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"],
     checks: "A managed policy's default version or an inline policy allows action `*` on resource `*`.",
@@ -91,6 +92,7 @@ impl Rule for IamAdminStar {
 pub struct IamRoleTrustPublic;
 static IAM_TRUST: RuleInfo = RuleInfo {
     id: "iam-role-trust-public",
+    class: FindingClass::Exposure,
     severity: Severity::Critical,
     resource_types: &["AWS::IAM::Role"],
     checks: "The role's trust policy lets any AWS principal assume it (Principal `*` with no restricting condition such as aws:PrincipalOrgID or sts:ExternalId).",

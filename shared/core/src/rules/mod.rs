@@ -40,6 +40,42 @@ impl Severity {
     }
 }
 
+/// What kind of risk a finding is: the policy's `[class_caps]` bound the action each class may
+/// drive, so that no resource is destroyed for hygiene.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingClass {
+    /// Reachable from the Internet or from any AWS account.
+    Exposure,
+    /// Weak configuration that exposes nothing by itself: encryption, IMDSv1, broad
+    /// privileges, a public access block turned off.
+    Hygiene,
+    /// Required tags missing or badly filled.
+    Tagging,
+}
+
+impl FindingClass {
+    pub const ALL: [FindingClass; 3] = [
+        FindingClass::Exposure,
+        FindingClass::Hygiene,
+        FindingClass::Tagging,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingClass::Exposure => "exposure",
+            FindingClass::Hygiene => "hygiene",
+            FindingClass::Tagging => "tagging",
+        }
+    }
+}
+
+/// The class of a stored finding's rule. A rule this build does not know (a state written by
+/// another version) counts as hygiene: it never drives an action.
+pub fn class_of(rule: &str) -> FindingClass {
+    find(rule).map_or(FindingClass::Hygiene, |r| r.info().class)
+}
+
 /// What Krampus could do about a rule's findings, if anything (see DESIGN.md, Krampus contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -103,6 +139,7 @@ fn is_true(b: &bool) -> bool {
 pub struct RuleInfo {
     /// Kebab-case, unique, stable: policies and stored findings refer to it.
     pub id: &'static str,
+    pub class: FindingClass,
     pub severity: Severity,
     /// Resource types it reads; empty means every type.
     pub resource_types: &'static [&'static str],

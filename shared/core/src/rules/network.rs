@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::exposure::{self, Cidr, WorldShare};
-use super::{Finding, KrampusRemedy, Remedy, Rule, RuleInfo, Severity};
+use super::{Finding, FindingClass, KrampusRemedy, Remedy, Rule, RuleInfo, Severity};
 use crate::item::ConfigItem;
 use crate::json::{self, FieldError};
 use crate::policy::Policy;
@@ -26,12 +26,23 @@ enum Proto {
 }
 
 fn proto_of(text: &str) -> Option<Proto> {
+    let number = |n: u8| match n {
+        6 => Proto::Tcp,
+        17 => Proto::Udp,
+        1 | 58 => Proto::Icmp,
+        n => Proto::Other(n),
+    };
     Some(match text.trim().to_ascii_lowercase().as_str() {
         "-1" | "all" => Proto::All,
-        "tcp" | "6" => Proto::Tcp,
-        "udp" | "17" => Proto::Udp,
-        "icmp" | "1" | "icmpv6" | "58" => Proto::Icmp,
-        n => Proto::Other(n.parse().ok()?),
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        "icmp" | "icmpv6" => Proto::Icmp,
+        "sctp" => Proto::Other(132),
+        "esp" => Proto::Other(50),
+        "ah" => Proto::Other(51),
+        "gre" => Proto::Other(47),
+        n if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => number(n.parse().ok()?),
+        _ => return None,
     })
 }
 
@@ -103,14 +114,27 @@ fn permissions(item: &ConfigItem) -> Result<Vec<Permission>, FieldError> {
                 other => return Err(FieldError::new(field("ipRanges[]"), "a CIDR", other)),
             }
         }
-        for r in json::opt_array(p.get("ipv4Ranges"), &field("ipv4Ranges"))? {
-            if let Some(c) = json::opt_str(r.get("cidrIp"), &field("ipv4Ranges[].cidrIp"))? {
-                add(c, "ipv4Ranges[].cidrIp")?
-            }
-        }
-        for r in json::opt_array(p.get("ipv6Ranges"), &field("ipv6Ranges"))? {
-            if let Some(c) = json::opt_str(r.get("cidrIpv6"), &field("ipv6Ranges[].cidrIpv6"))? {
-                add(c, "ipv6Ranges[].cidrIpv6")?
+        // Objects with `cidrIp` / `cidrIpv6` as Config writes them; a bare string is read as
+        // the range it is; anything else is an error, never a range that admits nobody.
+        for (list, key) in [("ipv4Ranges", "cidrIp"), ("ipv6Ranges", "cidrIpv6")] {
+            let what = format!("{list}[].{key}");
+            for r in json::opt_array(p.get(list), &field(list))? {
+                match r {
+                    Value::String(c) => add(c, &format!("{list}[]"))?,
+                    Value::Object(_) => match json::opt_str(r.get(key), &field(&what))? {
+                        Some(c) => add(c, &what)?,
+                        None => {
+                            return Err(FieldError::new(field(&what), "a CIDR block", &Value::Null))
+                        }
+                    },
+                    other => {
+                        return Err(FieldError::new(
+                            field(&format!("{list}[]")),
+                            "a range",
+                            other,
+                        ))
+                    }
+                }
             }
         }
         if ranges.iter().all(|(_, c)| c.public() == 0) {
@@ -118,7 +142,12 @@ fn permissions(item: &ConfigItem) -> Result<Vec<Permission>, FieldError> {
         }
         let proto_text = match p.get("ipProtocol") {
             Some(Value::String(s)) => s.trim().to_owned(),
-            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && (-1.0..=255.0).contains(&f) => {
+                    (f as i64).to_string()
+                }
+                _ => n.to_string(),
+            },
             other => {
                 return Err(FieldError::new(
                     field("ipProtocol"),
@@ -229,69 +258,91 @@ fn holds(lo: u32, hi: u32, ports: &[u16]) -> bool {
     ports.iter().any(|p| (lo..=hi).contains(&u32::from(*p)))
 }
 
-/// The permissions open to the world, each with the one rule class it counts for.
+/// A permission open to the world: the one rule class it counts for, and the families
+/// (IPv4, IPv6) of its ranges that make it so.
+struct WorldPermission {
+    index: usize,
+    class: Class,
+    families: [bool; 2],
+}
+
+/// The permissions open to the world. IPv4 and IPv6 are read apart: an IPv6 rule open to all
+/// traffic does not make an IPv4 web rule part of it.
 fn world_permissions(
     perms: &[Permission],
     policy: &Policy,
     skip: &dyn Fn(&Cidr) -> bool,
-) -> Vec<(usize, Class)> {
+) -> Vec<WorldPermission> {
     let share = policy.exposure.share();
-    let mut class: Vec<Option<Class>> = vec![None; perms.len()];
-    let mut raise = |i: usize, c: Class| {
+    let mut found: Vec<Option<(Class, [bool; 2])>> = vec![None; perms.len()];
+    let mut raise = |i: usize, c: Class, v6: bool| {
         // Lower is stronger: AllTraffic, Admin, Database, Other.
-        let rank = |c: Class| c as u8;
-        if class[i].is_none_or(|old| rank(c) < rank(old)) {
-            class[i] = Some(c);
+        let entry = found[i].get_or_insert((c, [false; 2]));
+        if (c as u8) < (entry.0 as u8) {
+            entry.0 = c;
         }
+        entry.1[usize::from(v6)] = true;
     };
-    for proto in [Proto::Tcp, Proto::Udp] {
-        let open = world_ports(perms, proto, &share, skip);
-        let full = {
-            let mut next = 1u32;
+    let ports = &policy.ports;
+    for v6 in [false, true] {
+        let family = |c: &Cidr| c.v6 != v6 || skip(c);
+        for proto in [Proto::Tcp, Proto::Udp] {
+            let open = world_ports(perms, proto, &share, &family);
+            let full = {
+                let mut next = 1u32;
+                for w in &open {
+                    if w.lo <= next && w.hi >= next {
+                        next = w.hi + 1;
+                    }
+                }
+                next > 65535
+            };
             for w in &open {
-                if w.lo <= next && w.hi >= next {
-                    next = w.hi + 1;
+                // Web ports open to the world are normal: never charged to a rule, even when
+                // other rules open everything else.
+                if (w.lo..=w.hi).all(|p| ports.web.iter().any(|x| u32::from(*x) == p)) {
+                    continue;
+                }
+                let c = if full {
+                    Class::AllTraffic
+                } else if holds(w.lo, w.hi, &ports.admin) {
+                    Class::Admin
+                } else if holds(w.lo, w.hi, &ports.database) {
+                    Class::Database
+                } else {
+                    Class::Other
+                };
+                for i in &w.by {
+                    raise(*i, c, v6);
                 }
             }
-            next > 65535
-        };
-        let ports = &policy.ports;
-        for w in &open {
-            let c = if full {
-                Class::AllTraffic
-            } else if holds(w.lo, w.hi, &ports.admin) {
-                Class::Admin
-            } else if holds(w.lo, w.hi, &ports.database) {
-                Class::Database
-            } else if (w.lo..=w.hi).all(|p| ports.web.iter().any(|x| u32::from(*x) == p)) {
-                continue;
-            } else {
-                Class::Other
-            };
-            for i in &w.by {
-                raise(*i, c);
+        }
+        // Protocols EC2 opens on every port: each on its own ranges (a `-1` permission open to
+        // the world is all TCP traffic already).
+        for (i, p) in perms.iter().enumerate() {
+            if let Proto::Other(n) = p.proto {
+                let blocks: Vec<Cidr> = perms
+                    .iter()
+                    .filter(|q| q.proto == Proto::Other(n))
+                    .flat_map(|q| q.ranges.iter().map(|(_, c)| *c))
+                    .filter(|c| !family(c))
+                    .collect();
+                if p.ranges.iter().any(|(_, c)| !family(c)) && share.world(&blocks) {
+                    raise(i, Class::Other, v6);
+                }
             }
         }
     }
-    // Protocols EC2 opens on every port: each on its own ranges (a `-1` permission open to the
-    // world is all TCP traffic already).
-    for (i, p) in perms.iter().enumerate() {
-        if let Proto::Other(n) = p.proto {
-            let blocks: Vec<Cidr> = perms
-                .iter()
-                .filter(|q| q.proto == Proto::Other(n))
-                .flat_map(|q| q.ranges.iter().map(|(_, c)| *c))
-                .filter(|c| !skip(c))
-                .collect();
-            if p.ranges.iter().any(|(_, c)| !skip(c)) && share.world(&blocks) {
-                raise(i, Class::Other);
-            }
-        }
-    }
-    class
+    found
         .into_iter()
         .enumerate()
-        .filter_map(|(i, c)| c.map(|c| (i, c)))
+        .filter_map(|(index, f)| {
+            f.map(|(class, families)| WorldPermission {
+                index,
+                class,
+                families,
+            })
+        })
         .collect()
 }
 
@@ -305,9 +356,9 @@ fn group_is_attached(item: &ConfigItem) -> bool {
 }
 
 /// Shared body of the security-group rules: the permissions open to the world whose class
-/// is `class`, with the ranges to revoke. When the wide ranges alone make the group open
-/// (`0.0.0.0/0` beside an office /32), only they are revoked; when narrower ones add up to the
-/// world without them, every public range of those permissions is.
+/// is `class`, with the ranges to revoke: a permission's wide ranges (`0.0.0.0/0`, not the
+/// office /32 beside it), and every public range of a permission whose narrower ranges add up
+/// to the world without the wide ones.
 fn sg_finding(
     info: &'static RuleInfo,
     item: &ConfigItem,
@@ -320,42 +371,45 @@ fn sg_finding(
         return Ok(());
     }
     let open = world_permissions(&perms, policy, &|_| false);
-    let hits: Vec<usize> = open
-        .iter()
-        .filter(|(_, c)| *c == class)
-        .map(|(i, _)| *i)
-        .collect();
+    let hits: Vec<&WorldPermission> = open.iter().filter(|w| w.class == class).collect();
     if hits.is_empty() {
         return Ok(());
     }
+    // Without the wide ranges, which permissions still make a family open: those lose every
+    // public range of it; the others only their wide ones.
     let share = policy.exposure.share();
     let wide = |c: &Cidr| share.wide(c);
-    let only_wide = world_permissions(&perms, policy, &wide).is_empty();
+    let rest = world_permissions(&perms, policy, &wide);
+    let still_open = |i: usize, v6: bool| {
+        rest.iter()
+            .any(|w| w.index == i && w.families[usize::from(v6)])
+    };
     let mut evidence = String::new();
     let mut remedies = Vec::new();
-    for (n, i) in hits.iter().enumerate() {
-        let p = &perms[*i];
-        let revoked: Vec<&(String, Cidr)> = p
-            .ranges
-            .iter()
-            .filter(|(_, c)| if only_wide { wide(c) } else { c.public() > 0 })
-            .collect();
+    for (n, w) in hits.iter().enumerate() {
+        let p = &perms[w.index];
+        let charged = |c: &Cidr| c.public() > 0 && w.families[usize::from(c.v6)];
         if n > 0 {
             evidence.push_str("; ");
         }
         let shown: Vec<&str> = p
             .ranges
             .iter()
-            .filter(|(_, c)| c.public() > 0)
+            .filter(|(_, c)| charged(c))
             .map(|(t, _)| t.as_str())
             .collect();
         evidence.push_str(&p.describe(&shown));
-        remedies.extend(revoked.into_iter().map(|(text, _)| Remedy::RevokeIngress {
-            proto: p.proto_text.clone(),
-            from_port: p.from,
-            to_port: p.to,
-            cidr: text.clone(),
-        }));
+        remedies.extend(
+            p.ranges
+                .iter()
+                .filter(|(_, c)| charged(c) && (wide(c) || still_open(w.index, c.v6)))
+                .map(|(text, _)| Remedy::RevokeIngress {
+                    proto: p.proto_text.clone(),
+                    from_port: p.from,
+                    to_port: p.to,
+                    cidr: text.clone(),
+                }),
+        );
     }
     let attached = group_is_attached(item);
     if !attached {
@@ -371,6 +425,7 @@ fn sg_finding(
 pub struct SgWorldAllTraffic;
 static SG_ALL: RuleInfo = RuleInfo {
     id: "sg-world-all-traffic",
+    class: FindingClass::Exposure,
     severity: Severity::Critical,
     resource_types: SG,
     checks: "A security group allows all traffic (every protocol, or every TCP/UDP port) from the whole Internet: any range as wide as policy `exposure.range_percent` of the public addresses (0.0.0.0/0, ::/0, a public /8…), or ranges adding up to `exposure.union_percent` (0.0.0.0/1 + 128.0.0.0/1…).",
@@ -394,6 +449,7 @@ impl Rule for SgWorldAllTraffic {
 pub struct SgWorldAdminPorts;
 static SG_ADMIN: RuleInfo = RuleInfo {
     id: "sg-world-admin-ports",
+    class: FindingClass::Exposure,
     severity: Severity::Critical,
     resource_types: SG,
     checks: "A security group opens a remote-administration port (SSH, RDP, WinRM, VNC, telnet; policy `ports.admin`) to the whole Internet (as in sg-world-all-traffic). A rule counts for one class only, the highest it covers: admin, then database, then other.",
@@ -417,6 +473,7 @@ impl Rule for SgWorldAdminPorts {
 pub struct SgWorldDatabasePorts;
 static SG_DB: RuleInfo = RuleInfo {
     id: "sg-world-database-ports",
+    class: FindingClass::Exposure,
     severity: Severity::Critical,
     resource_types: SG,
     checks: "A security group opens a database or cache port (policy `ports.database`), and no admin port, to the whole Internet (as in sg-world-all-traffic).",
@@ -440,6 +497,7 @@ impl Rule for SgWorldDatabasePorts {
 pub struct SgWorldOtherPorts;
 static SG_OTHER: RuleInfo = RuleInfo {
     id: "sg-world-other-ports",
+    class: FindingClass::Exposure,
     severity: Severity::High,
     resource_types: SG,
     checks: "A security group opens a port that is neither web (policy `ports.web`), admin nor database, or a protocol other than TCP, UDP and ICMP (SCTP, ESP, GRE…), to the whole Internet (as in sg-world-all-traffic).",
@@ -463,6 +521,7 @@ impl Rule for SgWorldOtherPorts {
 pub struct Ec2PublicImdsV1;
 static EC2_IMDS: RuleInfo = RuleInfo {
     id: "ec2-public-ip-imdsv1",
+    class: FindingClass::Hygiene,
     severity: Severity::High,
     resource_types: &["AWS::EC2::Instance"],
     checks: "An EC2 instance has a public IP address and still accepts IMDSv1 (metadata `httpTokens` is `optional`), the path of SSRF credential theft.",

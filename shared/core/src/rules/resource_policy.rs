@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::storage::{s3_blocks, S3};
-use super::{Finding, KrampusRemedy, Rule, RuleInfo, Severity};
+use super::{Finding, FindingClass, KrampusRemedy, Rule, RuleInfo, Severity};
 use crate::doc;
 use crate::item::ConfigItem;
 use crate::json::{self, FieldError};
@@ -35,6 +35,7 @@ fn public_policy_finding(
 pub struct S3PublicPolicy;
 static S3_POLICY: RuleInfo = RuleInfo {
     id: "s3-public-policy",
+    class: FindingClass::Exposure,
     severity: Severity::Critical,
     resource_types: S3,
     checks: "The bucket policy allows Principal `*` without a condition that restricts it (aws:SourceVpce, aws:SourceIp, aws:PrincipalOrgID, …), and the bucket does not restrict public buckets.",
@@ -70,6 +71,7 @@ impl Rule for S3PublicPolicy {
 pub struct LambdaPolicyPublic;
 static LAMBDA_POLICY: RuleInfo = RuleInfo {
     id: "lambda-policy-public",
+    class: FindingClass::Exposure,
     severity: Severity::Critical,
     resource_types: &["AWS::Lambda::Function"],
     checks: "The function's resource policy lets anyone invoke it (Principal `*` with no restricting condition, including a function URL with auth type NONE).",
@@ -98,6 +100,7 @@ impl Rule for LambdaPolicyPublic {
 pub struct SqsPolicyPublic;
 static SQS_POLICY: RuleInfo = RuleInfo {
     id: "sqs-policy-public",
+    class: FindingClass::Exposure,
     severity: Severity::High,
     resource_types: &["AWS::SQS::Queue"],
     checks: "The queue policy lets anyone send or receive (Principal `*` with no restricting condition).",

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Finding, KrampusRemedy, Remedy, Rule, RuleInfo, Severity};
+use super::{Finding, FindingClass, KrampusRemedy, Remedy, Rule, RuleInfo, Severity};
 use crate::item::ConfigItem;
 use crate::json::{self, FieldError};
 use crate::policy::Policy;
@@ -85,6 +85,7 @@ pub fn s3_permission(config: &str) -> Option<&'static str> {
 pub struct S3PublicAcl;
 static S3_ACL: RuleInfo = RuleInfo {
     id: "s3-public-acl",
+    class: FindingClass::Exposure,
     severity: Severity::Critical,
     resource_types: S3,
     checks: "The bucket ACL grants access to AllUsers (anyone) or AuthenticatedUsers (any AWS account), and the bucket does not ignore public ACLs.",
@@ -155,6 +156,7 @@ impl Rule for S3PublicAcl {
 pub struct S3BlockPublicAccessOff;
 static S3_PAB: RuleInfo = RuleInfo {
     id: "s3-block-public-access-off",
+    class: FindingClass::Hygiene,
     severity: Severity::Medium,
     resource_types: S3,
     checks: "The bucket records a public access block with at least one of its four settings off.",
@@ -212,6 +214,7 @@ fn flag_rule(
 pub struct RdsInstancePublic;
 static RDS_PUBLIC: RuleInfo = RuleInfo {
     id: "rds-instance-public",
+    class: FindingClass::Exposure,
     severity: Severity::High,
     resource_types: &["AWS::RDS::DBInstance"],
     checks: "The database instance is publicly accessible (it has an Internet-resolvable address).",
@@ -243,6 +246,7 @@ impl Rule for RdsInstancePublic {
 pub struct RdsStorageUnencrypted;
 static RDS_ENC: RuleInfo = RuleInfo {
     id: "rds-storage-unencrypted",
+    class: FindingClass::Hygiene,
     severity: Severity::Medium,
     resource_types: &["AWS::RDS::DBInstance", "AWS::RDS::DBCluster"],
     checks: "The database's storage is not encrypted at rest.",
@@ -276,6 +280,7 @@ const SNAPSHOTS: &[&str] = &["AWS::RDS::DBSnapshot", "AWS::RDS::DBClusterSnapsho
 pub struct RdsSnapshotPublic;
 static RDS_SNAP_PUBLIC: RuleInfo = RuleInfo {
     id: "rds-snapshot-public",
+    class: FindingClass::Exposure,
     severity: Severity::Critical,
     resource_types: SNAPSHOTS,
     checks: "The snapshot's `restore` attribute includes `all`: any AWS account can copy the data.",
@@ -316,6 +321,7 @@ impl Rule for RdsSnapshotPublic {
 pub struct RdsSnapshotUnencrypted;
 static RDS_SNAP_ENC: RuleInfo = RuleInfo {
     id: "rds-snapshot-unencrypted",
+    class: FindingClass::Hygiene,
     severity: Severity::Medium,
     resource_types: SNAPSHOTS,
     checks: "The snapshot is not encrypted.",
@@ -351,6 +357,7 @@ impl Rule for RdsSnapshotUnencrypted {
 pub struct EbsVolumeUnencrypted;
 static EBS_ENC: RuleInfo = RuleInfo {
     id: "ebs-volume-unencrypted",
+    class: FindingClass::Hygiene,
     severity: Severity::Medium,
     resource_types: &["AWS::EC2::Volume"],
     checks: "The EBS volume is not encrypted.",
@@ -381,6 +388,7 @@ impl Rule for EbsVolumeUnencrypted {
 pub struct EfsUnencrypted;
 static EFS_ENC: RuleInfo = RuleInfo {
     id: "efs-unencrypted",
+    class: FindingClass::Hygiene,
     severity: Severity::Medium,
     resource_types: &["AWS::EFS::FileSystem"],
     checks: "The EFS file system is not encrypted at rest.",

@@ -1,6 +1,6 @@
 //! Required tags: missing or badly filled, only where the item recorded tags at all.
 
-use super::{Finding, KrampusRemedy, Rule, RuleInfo, Severity};
+use super::{Finding, FindingClass, KrampusRemedy, Rule, RuleInfo, Severity};
 use crate::item::ConfigItem;
 use crate::json::FieldError;
 use crate::policy::{Policy, TagCheck};
@@ -11,6 +11,7 @@ pub const RULE_ID: &str = "required-tags";
 pub struct RequiredTags;
 static REQUIRED_TAGS: RuleInfo = RuleInfo {
     id: RULE_ID,
+    class: FindingClass::Tagging,
     severity: Severity::Low,
     resource_types: &[],
     checks: "Each tag the policy requires (`required_tags`) is present and its value matches the pattern or the allowed values. Not evaluated when Config recorded no tags for the item, or could not be read.",
