@@ -227,7 +227,7 @@ fn its_own_task_found_in_the_file_is_adopted_with_its_time() {
     let board = BTreeMap::from([(id.clone(), 12345)]);
     let again = w.decide(T0 + HOUR_MS, Some(&s1), &s1.key, None, &board);
     assert!(again.add.is_empty());
-    assert_eq!(again.new_tasks, 0);
+    assert_eq!(again.budget_spent, 0);
     assert_eq!(again.docket.tasks[0].action_time, 12345);
     assert_eq!(again.docket.tasks[0].unique_id, id);
 }
@@ -446,25 +446,71 @@ fn an_account_outside_the_list_never_gets_a_task() {
 #[test]
 fn a_spent_budget_holds_the_verdict_without_writing_anything() {
     let mut w = World::new();
-    w.budget = 1;
+    w.budget = 0;
     let s = sg(130, &[22, 3389]);
     let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
-    assert!(
-        d.add.is_empty(),
-        "two tasks needed, one allowed: none written"
-    );
+    assert!(d.add.is_empty(), "no budget: nothing written");
     assert_eq!(d.record.as_ref().expect("record").kind, VerdictKind::Held);
-    assert_eq!(w.budget, 1);
-    // Once the budget allows, the held verdict is scheduled, grace counted from then.
-    w.budget = 2;
+    assert_eq!(w.budget, 0);
+    // Once the budget allows, the held verdict is scheduled whole, grace counted from then:
+    // one resource is one unit of the blast radius, however many tasks it needs.
+    w.budget = 1;
     let later = T0 + 2 * HOUR_MS;
     let d2 = w.decide(later, Some(&s), &s.key, Some(&d.docket), &BTreeMap::new());
     assert_eq!(d2.add.len(), 2);
+    assert_eq!((d2.budget_spent, w.budget), (1, 0));
     assert!(d2
         .add
         .iter()
         .all(|t| t.action_time == later / 1000 + 24 * 3600));
     assert_eq!(d2.record.expect("record").previous_kind, VerdictKind::Held);
+}
+
+/// A budget counted in tasks let a group escape by opening more rules than the budget (12 open
+/// rules need 12 tasks, the default allows 10 an hour): it was held at every judgement, for
+/// good. Counted in resources, it is scheduled at once, and adding a stronger action or more
+/// rules to a resource already acted on spends nothing.
+#[test]
+fn a_group_with_more_open_rules_than_the_budget_is_scheduled_whole() {
+    let mut w = World::new();
+    w.budget = 10;
+    let ports: Vec<i64> = (0..12).map(|i| 10_000 + i).collect();
+    let mut s = sg(130, &[]);
+    s.findings = ports
+        .iter()
+        .map(|p| {
+            finding(
+                "sg-world-other-ports",
+                &format!("tcp/{p} open to 0.0.0.0/0"),
+                vec![ingress(*p, "0.0.0.0/0")],
+            )
+        })
+        .collect();
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert_eq!(d.record.as_ref().expect("record").kind, VerdictKind::Act);
+    assert_eq!(d.add.len(), 12);
+    assert_eq!(w.budget, 9);
+    let mut file = TasksFile::default();
+    let board = board_after(&mut file, &d);
+    // A thirteenth rule later: added without spending the budget.
+    let mut more = s.clone();
+    more.revision += 1;
+    more.findings.push(finding(
+        "sg-world-other-ports",
+        "tcp/10012 open to 0.0.0.0/0",
+        vec![ingress(10_012, "0.0.0.0/0")],
+    ));
+    w.budget = 0;
+    let d2 = w.decide(
+        T0 + HOUR_MS,
+        Some(&more),
+        &more.key,
+        Some(&d.docket),
+        &board,
+    );
+    assert_eq!(d2.add.len(), 1);
+    assert_eq!(d2.budget_spent, 0);
+    assert_eq!(d2.record.expect("record").kind, VerdictKind::Act);
 }
 
 #[test]

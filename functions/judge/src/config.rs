@@ -23,7 +23,7 @@ pub struct Config {
     pub verdict_prefix: String,
     /// `WHITELIST_KEY`, optional: Krampus's allow-list in the same bucket.
     pub whitelist_key: Option<String>,
-    /// `BLAST_RADIUS_PER_HOUR` (10): new tasks per clock hour, across all judges.
+    /// `BLAST_RADIUS_PER_HOUR` (10): resources newly acted on per clock hour, across all judges.
     pub blast_per_hour: u32,
     /// `SECURITY_TOPIC_ARN`: where holds are reported.
     pub security_topic: String,

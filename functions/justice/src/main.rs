@@ -70,7 +70,7 @@ enum Command {
         /// table's stream.
         #[arg(long, value_delimiter = ',')]
         accounts: Option<Vec<String>>,
-        /// New tasks per hour (of event time) before verdicts are held, as the Lambda's
+        /// Resources newly acted on per hour (of event time) before verdicts are held, as the Lambda's
         /// BLAST_RADIUS_PER_HOUR.
         #[arg(long, default_value_t = 10)]
         blast_radius: u32,
@@ -169,7 +169,7 @@ struct JobArgs {
     /// Accounts the judge may write tasks for (12-digit ids, comma-separated).
     #[arg(long, value_delimiter = ',')]
     accounts: Option<Vec<String>>,
-    /// New tasks per hour before verdicts are held.
+    /// Resources newly acted on per hour before verdicts are held.
     #[arg(long, default_value_t = 10)]
     blast_radius: u32,
     /// The job alone: no verdicts, no tasks.

@@ -468,7 +468,7 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
         }
         NoticeKind::Held => {
             line(
-                "Tasks were due but the blast-radius limit of new tasks this hour was reached."
+                "Tasks were due but the blast-radius limit of resources acted on this hour was reached."
                     .into(),
             );
             line(

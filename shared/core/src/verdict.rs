@@ -11,7 +11,8 @@
 //!   never written again while the verdict stands, and is removed again if it reappears;
 //! - escalation adds the stronger task with its own grace; a fix, a deletion, an allow-list
 //!   entry, an exemption or an account outside the list withdraws every pending task;
-//! - new tasks spend a budget (the blast radius); when it runs out the verdict is held.
+//! - acting on a resource that had no task spends a budget (the blast radius, counted in
+//!   resources); when it runs out the verdict is held.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -230,8 +231,8 @@ pub struct Decision {
     pub record: Option<VerdictRecord>,
     pub add: Vec<KrampusTask>,
     pub remove: BTreeSet<String>,
-    /// New tasks written, which spent the budget.
-    pub new_tasks: u32,
+    /// Budget spent: 1 when this decision starts acting on a resource that had no task.
+    pub budget_spent: u32,
     /// For the security team: tasks the gate refused, tasks unconfirmed too long.
     pub alerts: Vec<String>,
 }
@@ -260,7 +261,7 @@ impl Judgement<'_> {
     /// Decides for one resource. `state` is the risk state's new image (`None`: the item was
     /// removed); `board` holds the judge's tasks for this resource now in the file
     /// (id → action_time, from [`TasksFile::ours`](crate::krampus::TasksFile::ours)); `budget`
-    /// is how many new tasks may still be written.
+    /// is how many more resources may be acted on this hour.
     pub fn decide(
         &self,
         key: &ResourceKey,
@@ -460,11 +461,17 @@ impl Judgement<'_> {
             };
             tasks.push(docket_task(id, w, at, status));
         }
+        // The blast radius counts resources (what people must restore), not tasks: a group
+        // with twelve open rules is one resource, and a resource already being acted on
+        // (a stronger action added, more rules opened) widens nothing.
+        let mut budget_spent = 0;
         if !fresh.is_empty() {
-            if fresh.len() as u64 > u64::from(*budget) {
+            let cost = u32::from(tasks.is_empty());
+            if cost > *budget {
                 kind = VerdictKind::Held;
             } else {
-                *budget -= fresh.len() as u32;
+                *budget -= cost;
+                budget_spent = cost;
                 for (id, w) in &fresh {
                     let at = now_s.saturating_add(i64::from(w.grace_hours) * 3600);
                     if let Some(s) = state {
@@ -479,7 +486,7 @@ impl Judgement<'_> {
         let mut reason = a.reason;
         if kind == VerdictKind::Held {
             reason = format!(
-                "{} new task(s) due, but the blast-radius limit of new tasks this hour is reached",
+                "{} new task(s) due, but the blast-radius limit of resources acted on this hour is reached",
                 fresh.len()
             );
         }
@@ -538,14 +545,13 @@ impl Judgement<'_> {
             removed_by_others: removed,
             confirmed,
         };
-        let new_tasks = add.len() as u32;
         Decision {
             docket: new,
             save: true,
             record: Some(record),
             add,
             remove,
-            new_tasks,
+            budget_spent,
             alerts,
         }
     }
@@ -876,7 +882,7 @@ fn unchanged(old: Docket) -> Decision {
         record: None,
         add: Vec::new(),
         remove: BTreeSet::new(),
-        new_tasks: 0,
+        budget_spent: 0,
         alerts: Vec::new(),
     }
 }

@@ -19,7 +19,7 @@ use crate::risk_store::{db_err, decode, LocalRiskStore, LocalStoreError};
 
 /// `<board>\0<key>` → docket JSON
 const DOCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("dockets");
-/// `<board>\0<hour>` → new tasks written in that hour
+/// `<board>\0<hour>` → resources acted on in that hour
 const BUDGET: TableDefinition<&str, u64> = TableDefinition::new("budget");
 
 fn board_name(dry_run: bool) -> &'static str {

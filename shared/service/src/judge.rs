@@ -28,7 +28,7 @@ pub struct JudgeSettings {
     /// built for the dry-run key; this flag keeps the dockets and budget apart).
     pub dry_run: bool,
     pub accounts: Vec<String>,
-    /// New tasks per clock hour, across every concurrent judge.
+    /// Resources newly acted on per clock hour, across every concurrent judge.
     pub blast_per_hour: u32,
     /// Attempts at the conditional write of `tasks.json` before the batch fails for retry.
     pub max_attempts: u32,
@@ -144,7 +144,7 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
             .collect();
         let want: u32 = decide_all(&remembered, u32::MAX)
             .iter()
-            .map(|d| d.new_tasks)
+            .map(|d| d.budget_spent)
             .sum();
         let granted = if want == 0 {
             0
@@ -401,7 +401,7 @@ fn task_alert(alerts: &[(ResourceKey, String)]) -> SecurityAlert {
 
 fn hold_alert(keys: &[ResourceKey], limit: u32, dry_run: bool) -> SecurityAlert {
     let mut body = format!(
-        "The blast-radius limit of {limit} new Krampus tasks per hour is reached{}. \
+        "The blast-radius limit of {limit} resources newly given Krampus tasks per hour is reached{}. \
          These verdicts are held (no task written); they are judged again as their \
          resources are re-scored, and scheduled once the budget allows:\n",
         if dry_run { " (dry run)" } else { "" }

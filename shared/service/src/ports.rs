@@ -224,7 +224,7 @@ pub trait DocketStore: Send + Sync {
         dockets: &[(&Docket, Option<u64>)],
     ) -> impl Future<Output = Vec<Result<Commit, StoreError>>> + Send;
 
-    /// Takes up to `want` new tasks from the budget of `window` (an hour number), of which
+    /// Takes up to `want` resources from the budget of `window` (an hour number), of which
     /// at most `limit` may ever be taken; returns how many were granted. Atomic across
     /// concurrent judges.
     fn reserve(
