@@ -703,6 +703,80 @@ fn a_hazard_in_tasks_json_is_reported_to_security_once() {
     });
 }
 
+/// A public bucket policy and an administrator managed policy: critical, and no Krampus task
+/// fixes them. The security team hears of each once, over several re-scores.
+#[test]
+fn what_no_task_fixes_reaches_the_security_team_once() {
+    full_runtime().block_on(async {
+        let aws = aws().await;
+        let board = aws.board("tasks.json");
+        let outbox = aws.outbox();
+        let settings = settings(false, 100);
+        let judge = Judge {
+            board: &board,
+            dockets: &aws.store,
+            outbox: &outbox,
+            settings: &settings,
+        };
+        let states = |revision: u64| {
+            let mut bucket = state(
+                "AWS::S3::Bucket",
+                "website-bucket",
+                Some("arn:aws:s3:::website-bucket"),
+                100,
+                vec![finding(
+                    "s3-public-policy",
+                    "Principal * on s3:GetObject",
+                    vec![],
+                )],
+            );
+            let mut admin = state(
+                "AWS::IAM::Policy",
+                "ANPAEXAMPLEADMIN",
+                Some(&format!("arn:aws:iam::{ACCOUNT}:policy/admin")),
+                100,
+                vec![finding(
+                    "iam-policy-admin-star",
+                    "Action * on Resource *",
+                    vec![],
+                )],
+            );
+            bucket.revision = revision;
+            admin.revision = revision;
+            vec![change(&bucket), change(&admin)]
+        };
+        for round in 0..3u64 {
+            judge
+                .judge(
+                    &states(round + 1),
+                    &Policy::default_policy(),
+                    T0 + round as i64 * HOUR_MS,
+                )
+                .await
+                .expect("judged");
+        }
+        let messages = drain_messages(&aws.sqs, &aws.queue).await;
+        let alerts: Vec<&Value> = messages
+            .iter()
+            .filter(|m| {
+                m["Subject"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("need a person"))
+            })
+            .collect();
+        assert_eq!(alerts.len(), 1, "{messages:#?}");
+        let body = alerts[0]["Message"].as_str().unwrap_or("");
+        assert!(
+            body.contains("website-bucket") && body.contains("ANPAEXAMPLEADMIN"),
+            "{body}"
+        );
+        assert!(aws
+            .tasks("tasks.json")
+            .await
+            .is_none_or(|f| f.tasks.is_empty()));
+    });
+}
+
 #[test]
 fn a_broken_tasks_file_is_never_overwritten() {
     full_runtime().block_on(async {

@@ -1064,3 +1064,96 @@ fn hygiene_and_tagging_are_advised_never_acted_on_by_default() {
     assert_eq!(d.add.len(), 1);
     assert_eq!(d.add[0].action, TaskAction::Kill);
 }
+
+/// What no automation can fix reaches a person: a critical finding at the disable level that
+/// no task addresses alerts the security team once per distinct message (not at every
+/// re-score); hygiene that is not critical, and exempt resources, do not.
+#[test]
+fn a_critical_finding_no_task_fixes_alerts_security_once() {
+    let mut w = World::new();
+    let bucket_policy = state(
+        "AWS::S3::Bucket",
+        "bucket-2",
+        Some("arn:aws:s3:::bucket-2"),
+        100,
+        vec![finding("s3-public-policy", "Principal *", vec![])],
+    );
+    let admin = state(
+        "AWS::IAM::Policy",
+        "ANPAEXAMPLE",
+        Some(&format!("arn:aws:iam::{ACCOUNT}:policy/admin")),
+        100,
+        vec![finding(
+            "iam-policy-admin-star",
+            "Action * on Resource *",
+            vec![],
+        )],
+    );
+    for s in [&bucket_policy, &admin] {
+        let d1 = w.decide(T0, Some(s), &s.key, None, &BTreeMap::new());
+        assert!(d1.add.is_empty());
+        assert_eq!(d1.alerts.len(), 1, "{}: {:?}", s.key, d1.alerts);
+        assert!(d1.alerts[0].contains("needs a person"), "{}", d1.alerts[0]);
+        // Re-scored an hour later, nothing new: no alert, no new verdict.
+        let mut again = (*s).clone();
+        again.revision += 1;
+        let d2 = w.decide(
+            T0 + HOUR_MS,
+            Some(&again),
+            &again.key,
+            Some(&d1.docket),
+            &BTreeMap::new(),
+        );
+        assert!(d2.alerts.is_empty(), "{:?}", d2.alerts);
+        assert!(d2.record.is_none());
+        // Fixed, then broken again: told again.
+        let mut fixed = again.clone();
+        fixed.revision += 1;
+        fixed.findings.clear();
+        fixed.score = 0;
+        fixed.level = Level::None;
+        let d3 = w.decide(
+            T0 + 2 * HOUR_MS,
+            Some(&fixed),
+            &fixed.key,
+            Some(&d2.docket),
+            &BTreeMap::new(),
+        );
+        assert!(d3.alerts.is_empty());
+        let mut broken = again.clone();
+        broken.revision = fixed.revision + 1;
+        let d4 = w.decide(
+            T0 + 3 * HOUR_MS,
+            Some(&broken),
+            &broken.key,
+            Some(&d3.docket),
+            &BTreeMap::new(),
+        );
+        assert_eq!(d4.alerts.len(), 1, "{:?}", d4.alerts);
+    }
+    // Hygiene that is not critical: advised to the owner, security not bothered.
+    let vol = state(
+        "AWS::EC2::Volume",
+        "vol-00000002",
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-00000002"
+        )),
+        100,
+        vec![finding("ebs-volume-unencrypted", "not encrypted", vec![])],
+    );
+    let d = w.decide(T0, Some(&vol), &vol.key, None, &BTreeMap::new());
+    assert!(d.alerts.is_empty(), "{:?}", d.alerts);
+    // Exempt: someone decided already.
+    w.policy = Policy::from_toml(&format!(
+        "version = 1\n[[exemptions]]\nresource = \"{ACCOUNT}/us-east-1/AWS::S3::Bucket/*\"\nreason = \"public website\"\nexpires = \"2099-01-01T00:00:00Z\"\n"
+    ))
+    .expect("policy");
+    let d = w.decide(
+        T0,
+        Some(&bucket_policy),
+        &bucket_policy.key,
+        None,
+        &BTreeMap::new(),
+    );
+    assert!(d.alerts.is_empty(), "{:?}", d.alerts);
+}

@@ -126,6 +126,10 @@ pub struct Docket {
     pub state_revision: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verdict: Option<String>,
+    /// A digest of what the security team was last told about the resource: the same alert
+    /// is sent once, not at every re-score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_alert: Option<String>,
 }
 
 impl Docket {
@@ -141,6 +145,7 @@ impl Docket {
             decided_at: 0,
             state_revision: 0,
             last_verdict: None,
+            last_alert: None,
         }
     }
 
@@ -439,8 +444,41 @@ impl Judgement<'_> {
             ))
         });
         let mut kind = a.kind;
-        if let Some(alert) = &a.alert {
-            alerts.push(format!("{}: {alert}", quote(key.as_str(), 300)));
+        // What a person must hear about: a task Krampus would not carry out as intended, and
+        // a critical finding at the disable level or above that no task will fix (a type
+        // Krampus has no action for, a bucket policy, an IPv6 rule, a class the policy does
+        // not act on). Allow-listed and exempt resources are someone's decision already. Told
+        // once per distinct message, not at every re-score.
+        let critical: Vec<&str> = state
+            .map(|s| {
+                s.findings
+                    .iter()
+                    .filter(|f| f.finding.severity == crate::rules::Severity::Critical)
+                    .map(|f| f.finding.rule.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut told: Vec<String> = a.alert.iter().cloned().collect();
+        if matches!(a.kind, VerdictKind::Warn | VerdictKind::Unactionable)
+            && a.level >= Level::Disable
+            && !critical.is_empty()
+        {
+            let mut rules = critical.clone();
+            rules.dedup();
+            told.push(format!(
+                "needs a person: no task will fix its critical finding(s) ({}): {}",
+                rules.join(", "),
+                a.reason
+            ));
+        }
+        let last_alert = (!told.is_empty()).then(|| {
+            let parts: Vec<&str> = told.iter().map(String::as_str).collect();
+            format!("{:016x}", crate::item::hash_parts(&parts))
+        });
+        if last_alert.is_some() && last_alert != old.last_alert {
+            for t in &told {
+                alerts.push(format!("{}: {t}", quote(key.as_str(), 300)));
+            }
         }
         let mut add = Vec::new();
         let verdict_revision = old.revision + 1;
@@ -501,6 +539,7 @@ impl Judgement<'_> {
             decided_at: old.decided_at,
             state_revision: state.map_or(old.state_revision, |s| s.revision),
             last_verdict: old.last_verdict.clone(),
+            last_alert: last_alert.clone(),
         };
         let significant = new.kind != old.kind
             || (new.level != old.level && new.kind != VerdictKind::Clear)
@@ -509,7 +548,8 @@ impl Judgement<'_> {
             || new.tasks != old.tasks
             || !remove.is_empty()
             || !add.is_empty()
-            || !alerts.is_empty();
+            || !alerts.is_empty()
+            || new.last_alert != old.last_alert;
         if !significant {
             // Nothing to write: the re-score sends every risky state again and again, and a
             // docket write each time would cost more than the stale-image guard it refreshes

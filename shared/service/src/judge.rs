@@ -380,8 +380,11 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
 }
 
 fn task_alert(alerts: &[(ResourceKey, String)]) -> SecurityAlert {
-    let mut body =
-        String::from("The judge needs a person for these Krampus tasks (each is reported once):\n");
+    let mut body = String::from(
+        "The judge needs a person for these resources: tasks Krampus would not carry out as \
+         intended, critical findings no task will fix, tasks unconfirmed too long (each message \
+         is sent once):\n",
+    );
     for (_, a) in alerts.iter().take(50) {
         body.push_str("- ");
         body.push_str(a);
@@ -392,7 +395,7 @@ fn task_alert(alerts: &[(ResourceKey, String)]) -> SecurityAlert {
     }
     SecurityAlert {
         subject: format!(
-            "Justice Engine: {} Krampus task problem(s) need attention",
+            "Justice Engine: {} resource problem(s) need a person",
             alerts.len()
         ),
         body,
