@@ -44,6 +44,14 @@ pub fn state(
     findings: Vec<ScoredFinding>,
 ) -> RiskState {
     let policy = Policy::default_policy();
+    // The score is the sum of the findings' points, as the scorer makes it: spread over them.
+    let mut findings = findings;
+    let n = findings.len() as u32;
+    for (i, f) in findings.iter_mut().enumerate() {
+        let share = score / n + u32::from((i as u32) < score % n);
+        f.points = share;
+        f.base_points = share;
+    }
     RiskState {
         key: ResourceKey::new(ACCOUNT, "us-east-1", ty, id).expect("a valid test key"),
         account: ACCOUNT.into(),

@@ -1157,3 +1157,136 @@ fn a_critical_finding_no_task_fixes_alerts_security_once() {
     );
     assert!(d.alerts.is_empty(), "{:?}", d.alerts);
 }
+
+/// Sets each finding's points and the score and level they add up to.
+fn with_points(mut s: RiskState, points: &[u32]) -> RiskState {
+    for (f, p) in s.findings.iter_mut().zip(points) {
+        f.points = *p;
+        f.base_points = *p;
+    }
+    s.score = points.iter().sum();
+    s.level = Policy::default_policy().thresholds.level(s.score);
+    s
+}
+
+/// Found by an attack on the class caps: points of findings the policy does not act on
+/// (tags) pushed an exposure into an action, or a kill, it would not reach alone; a finding
+/// weighted to nothing unlocked a kill; stripping an IAM user's access (irreversible) was
+/// allowed to hygiene capped at `disable`; a critical finding beside a task for another one
+/// was never reported; and an alert was sent again when the level rose.
+#[test]
+fn only_the_findings_allowed_to_act_count_towards_the_action() {
+    let mut w = World::new();
+    let tag = || finding("required-tags", "tag `owner` is missing", vec![]);
+    // 40 points of exposure and 40 of tags: disable level, but the exposure alone is not.
+    let s = with_points(
+        {
+            let mut s = sg(0, &[22]);
+            s.findings.push(tag());
+            s
+        },
+        &[40, 40],
+    );
+    assert_eq!(s.level, Level::Disable);
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert!(d.add.is_empty(), "{:?}", d.add);
+    assert_eq!(d.record.expect("record").kind, VerdictKind::Warn);
+    // 100 of exposure and 60 of tags: kill level, but only the disable task.
+    let s = with_points(
+        {
+            let mut s = sg(0, &[22]);
+            s.findings.push(tag());
+            s
+        },
+        &[100, 60],
+    );
+    assert_eq!(s.level, Level::Kill);
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert_eq!(
+        d.add.iter().map(|t| t.action).collect::<Vec<_>>(),
+        [TaskAction::Disable]
+    );
+    // A critical finding worth nothing beside 160 points of high exposure: no kill.
+    let s = with_points(
+        {
+            let mut s = sg(0, &[22]);
+            s.findings.push(finding(
+                "sg-world-other-ports",
+                "tcp/8080 open to 0.0.0.0/0",
+                vec![ingress(8080, "0.0.0.0/0")],
+            ));
+            s
+        },
+        &[0, 160],
+    );
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert!(
+        d.add.iter().all(|t| t.action != TaskAction::Kill),
+        "{:?}",
+        d.add
+    );
+    // Hygiene allowed to disable may not strip an IAM user's access: that cannot be undone.
+    let mut hygienic = World::new();
+    hygienic.policy =
+        Policy::from_toml("version = 1\n[class_caps]\nhygiene = \"disable\"\n").expect("policy");
+    let user = with_points(
+        state(
+            "AWS::IAM::User",
+            "AIDAEXAMPLE",
+            Some(&format!("arn:aws:iam::{ACCOUNT}:user/alice")),
+            0,
+            vec![finding(
+                "iam-policy-admin-star",
+                "Action * on Resource *",
+                vec![],
+            )],
+        ),
+        &[100],
+    );
+    let d = hygienic.decide(T0, Some(&user), &user.key, None, &BTreeMap::new());
+    assert!(d.add.is_empty(), "{:?}", d.add);
+}
+
+#[test]
+fn a_critical_finding_beside_a_task_for_another_is_still_reported_once() {
+    let mut w = World::new();
+    let grant = Remedy::RemoveS3Grant {
+        principal: "http://acs.amazonaws.com/groups/global/AllUsers".into(),
+        permissions: vec!["READ".into()],
+    };
+    let bucket = with_points(
+        state(
+            "AWS::S3::Bucket",
+            "bucket-3",
+            Some("arn:aws:s3:::bucket-3"),
+            0,
+            vec![
+                finding("s3-public-acl", "AllUsers READ", vec![grant]),
+                finding("s3-public-policy", "Principal *", vec![]),
+            ],
+        ),
+        &[100, 100],
+    );
+    let d1 = w.decide(T0, Some(&bucket), &bucket.key, None, &BTreeMap::new());
+    assert_eq!(d1.add.len(), 1, "the grant task");
+    assert_eq!(d1.alerts.len(), 1, "{:?}", d1.alerts);
+    assert!(
+        d1.alerts[0].contains("s3-public-policy"),
+        "{}",
+        d1.alerts[0]
+    );
+    assert!(!d1.alerts[0].contains("s3-public-acl"), "{}", d1.alerts[0]);
+    let mut file = TasksFile::default();
+    let board = board_after(&mut file, &d1);
+    // Older, at the kill level: nothing new to tell.
+    let mut older = with_points(bucket.clone(), &[150, 150]);
+    older.revision = 2;
+    let d2 = w.decide(
+        T0 + 12 * HOUR_MS,
+        Some(&older),
+        &older.key,
+        Some(&d1.docket),
+        &board,
+    );
+    assert!(d2.alerts.is_empty(), "{:?}", d2.alerts);
+}

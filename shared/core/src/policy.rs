@@ -230,9 +230,9 @@ impl Exposure {
 }
 
 /// The strongest action the findings of each class may drive (`justice rules` shows each
-/// rule's class). A resource gets at most the strongest cap among its open findings; an action
-/// that deletes (kill, or a disable Krampus carries out by deleting) also needs that cap to be
-/// `kill` from a critical finding when it is exposure. A hygiene or tagging cap of `kill` is
+/// rule's class). Only the points of findings allowed to drive an action count towards its
+/// level; an action that cannot be undone counts only findings allowed to kill (for exposure,
+/// critical ones). A hygiene or tagging cap of `kill` is
 /// refused unless `allow_destructive_hygiene` says it is meant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -307,11 +307,17 @@ pub struct KrampusSettings {
     /// removes it once a Config item shows its effect. A task past its time and still not
     /// confirmed after this many hours is reported to the security team, once.
     pub confirm_hours: u32,
+    /// A resource held by the blast-radius limit this many hours is reported to the security
+    /// team, once: the budget is too small for what is open, and a person must decide.
+    pub held_alert_hours: u32,
 }
 
 impl Default for KrampusSettings {
     fn default() -> Self {
-        KrampusSettings { confirm_hours: 24 }
+        KrampusSettings {
+            confirm_hours: 24,
+            held_alert_hours: 24,
+        }
     }
 }
 

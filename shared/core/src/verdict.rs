@@ -242,6 +242,36 @@ pub struct Decision {
     pub alerts: Vec<String>,
 }
 
+/// The points of the findings allowed to drive an action (policy `[class_caps]`): `disable`
+/// counts findings allowed to disable or more, `kill` those allowed to do what cannot be
+/// undone.
+#[derive(Debug, Clone, Copy)]
+struct Drive {
+    disable: u32,
+    kill: u32,
+}
+
+impl Drive {
+    fn of(s: &RiskState, policy: &Policy) -> Drive {
+        let points = |needed: ActionCap| {
+            s.findings
+                .iter()
+                .filter(|f| {
+                    policy
+                        .class_caps
+                        .finding(&f.finding.rule, f.finding.severity)
+                        >= needed
+                })
+                .map(|f| f.points)
+                .sum()
+        };
+        Drive {
+            disable: points(ActionCap::Disable),
+            kill: points(ActionCap::Kill),
+        }
+    }
+}
+
 /// A task the state calls for.
 #[derive(Debug, Clone)]
 struct Wanted {
@@ -449,36 +479,52 @@ impl Judgement<'_> {
         // Krampus has no action for, a bucket policy, an IPv6 rule, a class the policy does
         // not act on). Allow-listed and exempt resources are someone's decision already. Told
         // once per distinct message, not at every re-score.
-        let critical: Vec<&str> = state
+        // Critical findings no wanted task addresses: not the whole resource, and none of the
+        // finding's own rules or grants (a bucket policy, an IPv6 rule, a type Krampus has no
+        // action for, a class the policy does not act on).
+        let resource_wide = a
+            .wanted
+            .values()
+            .any(|w| matches!(w.target, krampus::TaskTarget::Resource));
+        let mut uncovered: Vec<&str> = state
             .map(|s| {
                 s.findings
                     .iter()
                     .filter(|f| f.finding.severity == crate::rules::Severity::Critical)
+                    .filter(|f| {
+                        !resource_wide
+                            && !f
+                                .finding
+                                .remedies
+                                .iter()
+                                .any(|r| a.wanted.values().any(|w| addresses(&w.target, r)))
+                    })
                     .map(|f| f.finding.rule.as_str())
                     .collect()
             })
             .unwrap_or_default();
+        uncovered.sort_unstable();
+        uncovered.dedup();
+        // The digest of what is told: the alerts' causes, not the level or the score, so a
+        // resource that ages into the next level is not reported again.
         let mut told: Vec<String> = a.alert.iter().cloned().collect();
-        if matches!(a.kind, VerdictKind::Warn | VerdictKind::Unactionable)
-            && a.level >= Level::Disable
-            && !critical.is_empty()
+        let mut causes: Vec<String> = told.clone();
+        if a.level >= Level::Disable
+            && !matches!(
+                a.kind,
+                VerdictKind::Allowed
+                    | VerdictKind::Exempt
+                    | VerdictKind::Refused
+                    | VerdictKind::Deleted
+            )
+            && !uncovered.is_empty()
         {
-            let mut rules = critical.clone();
-            rules.dedup();
             told.push(format!(
-                "needs a person: no task will fix its critical finding(s) ({}): {}",
-                rules.join(", "),
+                "needs a person: no task fixes its critical finding(s) {}: {}",
+                uncovered.join(", "),
                 a.reason
             ));
-        }
-        let last_alert = (!told.is_empty()).then(|| {
-            let parts: Vec<&str> = told.iter().map(String::as_str).collect();
-            format!("{:016x}", crate::item::hash_parts(&parts))
-        });
-        if last_alert.is_some() && last_alert != old.last_alert {
-            for t in &told {
-                alerts.push(format!("{}: {t}", quote(key.as_str(), 300)));
-            }
+            causes.push(format!("uncovered {}", uncovered.join(",")));
         }
         let mut add = Vec::new();
         let verdict_revision = old.revision + 1;
@@ -520,6 +566,30 @@ impl Judgement<'_> {
             }
         }
         tasks.sort_by(|x, y| x.unique_id.cmp(&y.unique_id));
+
+        // Held since the docket turned `held` (a repeated hold is no new decision, so its
+        // time stays): past the policy's bound, a person must decide, once.
+        let bound = i64::from(self.policy.krampus.held_alert_hours) * crate::time::HOUR_MS;
+        if kind == VerdictKind::Held
+            && old.kind == VerdictKind::Held
+            && self.now.saturating_sub(old.decided_at) >= bound
+        {
+            causes.push("held too long".into());
+            told.push(format!(
+                "held by the blast-radius limit for more than {} hours since {}: raise the budget, exempt it, or fix it by hand",
+                self.policy.krampus.held_alert_hours,
+                time::format_rfc3339(old.decided_at)
+            ));
+        }
+        let last_alert = (!causes.is_empty()).then(|| {
+            let parts: Vec<&str> = causes.iter().map(String::as_str).collect();
+            format!("{:016x}", crate::item::hash_parts(&parts))
+        });
+        if last_alert.is_some() && last_alert != old.last_alert {
+            for t in &told {
+                alerts.push(format!("{}: {t}", quote(key.as_str(), 300)));
+            }
+        }
 
         let mut reason = a.reason;
         if kind == VerdictKind::Held {
@@ -563,7 +633,10 @@ impl Judgement<'_> {
         }
         let mut new = new;
         new.revision = verdict_revision;
-        new.decided_at = self.now;
+        // A hold that goes on keeps the time it started: the held-too-long bound counts from it.
+        if !(new.kind == VerdictKind::Held && old.kind == VerdictKind::Held) {
+            new.decided_at = self.now;
+        }
         new.last_verdict = Some(verdict_id.clone());
         let record = VerdictRecord {
             verdict_id,
@@ -672,22 +745,20 @@ impl Judgement<'_> {
                 ),
             );
         }
-        // What the findings may drive, whatever the score: hygiene and tagging are advised,
-        // never acted on, unless the policy says otherwise.
-        let class_cap = s
-            .findings
-            .iter()
-            .map(|f| {
-                self.policy
-                    .class_caps
-                    .finding(&f.finding.rule, f.finding.severity)
-            })
-            .max()
-            .unwrap_or(ActionCap::None);
-        if class_cap == ActionCap::None {
+        // What the findings may drive: only the points of findings whose class the policy
+        // acts on count towards an action's level, so missing tags or weak encryption never
+        // push an exposure into an action (or a kill) it would not reach on its own.
+        let drive = Drive::of(s, self.policy);
+        if drive.disable < self.policy.thresholds.disable {
             let mut classes: Vec<&str> = s
                 .findings
                 .iter()
+                .filter(|f| {
+                    self.policy
+                        .class_caps
+                        .finding(&f.finding.rule, f.finding.severity)
+                        < ActionCap::Disable
+                })
                 .map(|f| crate::rules::class_of(&f.finding.rule).as_str())
                 .collect();
             classes.sort_unstable();
@@ -696,7 +767,7 @@ impl Judgement<'_> {
                 VerdictKind::Warn,
                 s.level,
                 &format!(
-                    "at the {} level from {} findings only: advised to the owner, never acted on (policy `[class_caps]`)",
+                    "at the {} level from {} findings, which are advised to the owner and never acted on (policy `[class_caps]`); the findings that may be acted on do not reach the disable level alone",
                     s.level,
                     classes.join(" and ")
                 ),
@@ -728,7 +799,7 @@ impl Judgement<'_> {
             actions.push(TaskAction::Kill);
         }
         for action in actions {
-            match self.plan(s, kind, action, cap, class_cap) {
+            match self.plan(s, kind, action, cap, drive) {
                 Ok(list) => {
                     for w in list {
                         let id = w.target.unique_id(key.as_str(), &arn, w.action);
@@ -792,7 +863,7 @@ impl Judgement<'_> {
         kind: &KrampusKind,
         action: TaskAction,
         cap: ActionCap,
-        class_cap: ActionCap,
+        drive: Drive,
     ) -> Result<Vec<Wanted>, String> {
         let effect = kind.effect(action);
         if effect == Effect::Refused {
@@ -817,13 +888,31 @@ impl Judgement<'_> {
                 describe(effect)
             ));
         }
-        if class_cap < needs {
+        // What cannot be undone (a deletion, revoking every rule, stripping access) needs
+        // findings allowed to kill; the action's level must be reached by the findings allowed
+        // to drive it, alone.
+        let (class_needs, points) = if effect.irreversible() || action == TaskAction::Kill {
+            (ActionCap::Kill, drive.kill)
+        } else {
+            (ActionCap::Disable, drive.disable)
+        };
+        let threshold = if action == TaskAction::Kill {
+            self.policy.thresholds.kill
+        } else {
+            self.policy.thresholds.disable
+        };
+        if points < threshold {
             return Err(format!(
-                "Krampus's `{}` on {} {}, and the findings allow at most `{}` (policy `[class_caps]`: only critical exposure may drive an action that deletes)",
+                "Krampus's `{}` on {} {}, and the findings allowed to drive {} (policy `[class_caps]`) do not reach the {} level alone",
                 action.as_str(),
                 s.resource_type,
                 describe(effect),
-                cap_str(class_cap)
+                if class_needs == ActionCap::Kill {
+                    "what cannot be undone"
+                } else {
+                    "a disable"
+                },
+                if action == TaskAction::Kill { "kill" } else { "disable" }
             ));
         }
         let g = &self.policy.grace;
@@ -912,6 +1001,22 @@ impl Judgement<'_> {
             }
         }
         t
+    }
+}
+
+/// Whether a task's target carries out a finding's remedy: the same rule (range) or grant.
+fn addresses(target: &krampus::TaskTarget, remedy: &crate::rules::Remedy) -> bool {
+    use crate::rules::Remedy;
+    match (target, remedy) {
+        (krampus::TaskTarget::Resource, _) => true,
+        (krampus::TaskTarget::IngressRule { cidr, .. }, Remedy::RevokeIngress { cidr: c, .. }) => {
+            cidr == c
+        }
+        (
+            krampus::TaskTarget::Grant { principal, .. },
+            Remedy::RemoveS3Grant { principal: p, .. },
+        ) => principal == p,
+        _ => false,
     }
 }
 

@@ -114,11 +114,18 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
             now,
             dry_run: self.settings.dry_run,
         };
+        // Budget goes first to the resources held longest, then to the rest: a resource held
+        // by the limit is not passed over, batch after batch, for ones that came later.
+        let mut order: Vec<(&ResourceKey, usize)> = latest.iter().map(|(k, &i)| (k, i)).collect();
+        order.sort_by_key(|(k, _)| match dockets.get(*k) {
+            Some(d) if d.kind == justice_core::verdict::VerdictKind::Held => (0, d.decided_at),
+            _ => (1, 0),
+        });
         let decide_all = |board: &BTreeMap<String, BTreeMap<String, i64>>, mut budget: u32| {
             let empty = BTreeMap::new();
-            latest
+            order
                 .iter()
-                .map(|(key, &i)| {
+                .map(|&(key, i)| {
                     let on_board = board.get(key.as_str()).unwrap_or(&empty);
                     judgement.decide(
                         key,

@@ -1,0 +1,126 @@
+//! The blast-radius budget over the judge's batches: resources held by the limit get the budget
+//! first, oldest first, when it frees up; a hold that goes on too long reaches a person, once.
+
+use std::collections::BTreeMap;
+
+use justice_core::policy::Policy;
+use justice_core::time::HOUR_MS;
+use justice_core::verdict::{Judgement, VerdictKind};
+use justice_core::RiskState;
+use justice_local::{LocalOutbox, LocalRiskStore, LocalTaskBoard};
+use justice_service::{Change, Judge, JudgeSettings};
+use justice_tests::states::{finding, ingress, state, ACCOUNT, T0};
+
+fn group(id: &str, revision: u64) -> RiskState {
+    let mut s = state(
+        "AWS::EC2::SecurityGroup",
+        id,
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{id}"
+        )),
+        110,
+        vec![finding(
+            "sg-world-admin-ports",
+            "tcp/22 open to 0.0.0.0/0",
+            vec![ingress(22, "0.0.0.0/0")],
+        )],
+    );
+    s.revision = revision;
+    s
+}
+
+fn change(s: &RiskState) -> Change {
+    Change {
+        id: format!("{}@{}", s.key, s.revision),
+        key: s.key.clone(),
+        state: Some(s.clone()),
+    }
+}
+
+#[test]
+fn the_resource_held_longest_gets_the_budget_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    let board = LocalTaskBoard::new(dir.path(), false);
+    let outbox = LocalOutbox::new(dir.path());
+    let settings = JudgeSettings {
+        dry_run: false,
+        accounts: vec![ACCOUNT.into()],
+        blast_per_hour: 1,
+        max_attempts: 3,
+    };
+    let judge = Judge {
+        board: &board,
+        dockets: &store,
+        outbox: &outbox,
+        settings: &settings,
+    };
+    let policy = Policy::default_policy();
+    let rt = justice_tests::runtime();
+    let run = |states: &[RiskState], now: i64| {
+        let changes: Vec<Change> = states.iter().map(change).collect();
+        let r = rt
+            .block_on(judge.judge(&changes, &policy, now))
+            .expect("judged");
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        board.take_new()
+    };
+    // Hour 0: the first group spends the hour's budget; the second (its key sorts last) is
+    // held.
+    run(&[group("sg-00000001", 1)], T0);
+    let held = run(&[group("sg-ffffffff", 1)], T0);
+    assert_eq!(held[0].kind, VerdictKind::Held);
+    // Hour 1: the held group comes back with a newcomer whose key sorts first. The held one
+    // gets the budget; the newcomer waits.
+    let next = T0 + HOUR_MS;
+    let records = run(&[group("sg-ffffffff", 2), group("sg-10000000", 1)], next);
+    let kind_of = |id: &str| {
+        records
+            .iter()
+            .find(|r| r.resource.key.ends_with(id))
+            .map(|r| r.kind)
+    };
+    assert_eq!(kind_of("sg-ffffffff"), Some(VerdictKind::Act));
+    assert_eq!(kind_of("sg-10000000"), Some(VerdictKind::Held));
+}
+
+#[test]
+fn a_hold_past_the_bound_reaches_a_person_once() {
+    let policy = Policy::default_policy();
+    let allow = justice_core::allow::AllowList::default();
+    let accounts = vec![ACCOUNT.to_owned()];
+    let decide = |s: &RiskState, docket: Option<&justice_core::verdict::Docket>, now: i64| {
+        let j = Judgement {
+            policy: &policy,
+            allow: &allow,
+            accounts: &accounts,
+            now,
+            dry_run: false,
+        };
+        let mut budget = 0;
+        j.decide(&s.key, Some(s), docket, &BTreeMap::new(), &mut budget)
+    };
+    let d1 = decide(&group("sg-0000000a", 1), None, T0);
+    assert_eq!(d1.record.as_ref().map(|r| r.kind), Some(VerdictKind::Held));
+    // Re-scored every hour, still no budget: quiet until the bound, then told once.
+    let mut docket = d1.docket;
+    let mut told = Vec::new();
+    for hour in 1..=30 {
+        let d = decide(
+            &group("sg-0000000a", 1 + hour as u64),
+            Some(&docket),
+            T0 + hour * HOUR_MS,
+        );
+        if !d.alerts.is_empty() {
+            told.push((hour, d.alerts.clone()));
+        }
+        docket = d.docket;
+    }
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, 24);
+    assert!(
+        told[0].1[0].contains("more than 24 hours"),
+        "{:?}",
+        told[0].1
+    );
+}
