@@ -55,7 +55,7 @@ fn owned(score: u32, revision: u64) -> RiskState {
     s
 }
 
-/// The record of each kind, in order: warning, escalated, resolved, done, held, advisory.
+/// The record of each kind, in order: warning, escalated, resolved, done, advisory.
 fn records() -> Vec<(NoticeKind, VerdictRecord)> {
     // The tasks as they stand in tasks.json between the decisions.
     let mut file = TasksFile::default();
@@ -76,14 +76,12 @@ fn records() -> Vec<(NoticeKind, VerdictRecord)> {
         ..owned(0, 2)
     };
     let done = decide_on(&revoked, Some(&d1.docket), T0 + 25 * HOUR_MS, 10, &b1);
-    let held = decide(&owned(60, 1), None, T0, 0);
     let warn = decide(&owned(30, 1), None, T0, 10);
     vec![
         (NoticeKind::Warning, d1.record.expect("record")),
         (NoticeKind::Escalated, d2.record.expect("record")),
         (NoticeKind::Resolved, d3.record.expect("record")),
         (NoticeKind::Done, done.record.expect("record")),
-        (NoticeKind::Held, held.record.expect("record")),
         (NoticeKind::Advisory, warn.record.expect("record")),
     ]
 }
@@ -97,6 +95,18 @@ fn ctx<'a>(policy: &'a Policy, map: &'a AccountMap) -> NoticeContext<'a> {
     }
 }
 
+/// A held verdict is told to the security team by the judge's batch alert, which lists every
+/// held resource: no notice of its own, to the owner or to the security team.
+#[test]
+fn a_held_verdict_has_no_notice_of_its_own() {
+    let held = decide(&owned(60, 1), None, T0, 0);
+    let record = held.record.expect("record");
+    assert_eq!(record.kind, justice_core::verdict::VerdictKind::Held);
+    let policy = Policy::default_policy();
+    let map = AccountMap::default();
+    assert!(notice::for_verdict(&record, &ctx(&policy, &map)).is_none());
+}
+
 #[test]
 fn each_kind_of_notice_renders_as_snapshotted() {
     let policy = Policy::default_policy();
@@ -104,7 +114,6 @@ fn each_kind_of_notice_renders_as_snapshotted() {
     for (kind, record) in records() {
         let n = notice::for_verdict(&record, &ctx(&policy, &map)).expect("a notice");
         assert_eq!(n.kind, kind);
-        assert_eq!(n.to_security, kind == NoticeKind::Held);
         assert_eq!(n.attributes["team"], "team-a");
         assert_eq!(n.attributes["event"], kind.as_str());
         assert!(n.subject.len() <= 100 && n.subject.is_ascii());

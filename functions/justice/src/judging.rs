@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use justice_core::krampus::TasksFile;
 
-use justice_core::notice::NoticeKind;
 use justice_core::policy::Policy;
 use justice_core::time::{self, Millis};
 use justice_core::verdict::VerdictKind;
@@ -169,11 +168,7 @@ impl LocalJudge {
         for record in &fresh {
             match rt.block_on(notifier.notify_record(record, &accounts, policy)) {
                 Ok(Notified::Sent { kind, team }) => {
-                    let to = if kind == NoticeKind::Held {
-                        "the security topic".to_owned()
-                    } else {
-                        format!("team {team}")
-                    };
+                    let to = format!("team {team}");
                     if self.totals.first_notices.len() < 20 {
                         let name = record
                             .resource

@@ -124,13 +124,10 @@ impl Outbox for SnsOutbox {
     }
 
     async fn publish(&self, notice: &Notice) -> Result<(), OutboxError> {
-        let topic = if notice.to_security {
-            &self.security_topic
-        } else {
-            match (&notice.recipient.topic, &self.owner_topic) {
-                (Some(t), _) | (None, Some(t)) => t,
-                (None, None) => return Err(failed("no owner-notices topic configured".into())),
-            }
+        // Notices go to owners; the security team hears from `alert_security`.
+        let topic = match (&notice.recipient.topic, &self.owner_topic) {
+            (Some(t), _) | (None, Some(t)) => t,
+            (None, None) => return Err(failed("no owner-notices topic configured".into())),
         };
         let mut message = notice.sns_message();
         let attrs: usize = notice

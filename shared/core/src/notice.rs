@@ -32,8 +32,6 @@ pub enum NoticeKind {
     Done,
     /// Over a threshold without a task (warning level, or nothing Krampus can do): fix it.
     Advisory,
-    /// Tasks were due but the blast radius held them: to the security team.
-    Held,
     /// Pending tasks of one owner, on a schedule.
     Digest,
 }
@@ -46,7 +44,6 @@ impl NoticeKind {
             NoticeKind::Resolved => "resolved",
             NoticeKind::Done => "done",
             NoticeKind::Advisory => "advisory",
-            NoticeKind::Held => "held",
             NoticeKind::Digest => "digest",
         }
     }
@@ -55,7 +52,10 @@ impl NoticeKind {
 /// The notice a verdict calls for, if any.
 pub fn kind_of(r: &VerdictRecord) -> Option<NoticeKind> {
     match r.kind {
-        VerdictKind::Held => Some(NoticeKind::Held),
+        // The judge's batch alert tells the security team every verdict it held, with the
+        // reason; a second message per resource to the same team was noise (1,503 of the
+        // generated stream's 2,246 notices) and cost.
+        VerdictKind::Held => None,
         // A higher level with nothing new scheduled (Krampus has no stronger action for the
         // type) is no escalation to announce.
         VerdictKind::Act
@@ -267,8 +267,6 @@ pub struct Notice {
     /// What makes it once-only: the verdict id, or the digest's owner and window.
     pub id: String,
     pub recipient: Recipient,
-    /// Goes to the security topic rather than the owners'.
-    pub to_security: bool,
     pub subject: String,
     /// Plain text for email.
     pub text: String,
@@ -362,7 +360,6 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
         NoticeKind::Resolved => "Scheduled action withdrawn",
         NoticeKind::Done => "Krampus acted on your resource",
         NoticeKind::Advisory => "Risky resource: please fix it",
-        NoticeKind::Held => "Verdict held by the blast-radius limit",
         NoticeKind::Digest => "Pending actions",
     };
     let subject = subject(&format!(
@@ -466,16 +463,6 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
                     .into(),
             );
         }
-        NoticeKind::Held => {
-            line(
-                "Tasks were due but the blast-radius limit of resources acted on this hour was reached."
-                    .into(),
-            );
-            line(
-                "Nothing was scheduled; the verdict is judged again as the resource is re-scored."
-                    .into(),
-            );
-        }
         NoticeKind::Digest => {}
     }
     line(String::new());
@@ -574,7 +561,6 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
     Some(Notice {
         kind,
         id: r.verdict_id.clone(),
-        to_security: kind == NoticeKind::Held,
         recipient: to,
         subject,
         text,
@@ -697,7 +683,6 @@ pub fn digest(
             topic: None,
             found_by: "digest".into(),
         },
-        to_security: false,
         subject,
         text,
         json,

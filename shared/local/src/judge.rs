@@ -462,7 +462,7 @@ impl Outbox for LocalOutbox {
         let line = serde_json::json!({
             "id": notice.id,
             "kind": notice.kind,
-            "to": if notice.to_security { "security".to_owned() } else { notice.recipient.team.clone() },
+            "to": notice.recipient.team.clone(),
             "topic": notice.recipient.topic,
             "attributes": notice.attributes,
             "subject": notice.subject,

@@ -409,6 +409,8 @@ fn task_alert(alerts: &[(ResourceKey, String)]) -> SecurityAlert {
     }
 }
 
+const HOLD_LIST: usize = 200;
+
 fn hold_alert(keys: &[ResourceKey], limit: u32, dry_run: bool) -> SecurityAlert {
     let mut body = format!(
         "The blast-radius limit of {limit} resources newly given Krampus tasks per hour is reached{}. \
@@ -416,13 +418,15 @@ fn hold_alert(keys: &[ResourceKey], limit: u32, dry_run: bool) -> SecurityAlert 
          resources are re-scored, and scheduled once the budget allows:\n",
         if dry_run { " (dry run)" } else { "" }
     );
-    for k in keys.iter().take(50) {
+    // The only message about held verdicts (owners' notices are not sent for them): every
+    // resource of a stream batch (at most 100) is listed.
+    for k in keys.iter().take(HOLD_LIST) {
         body.push_str("- ");
         body.push_str(&justice_core::text::quote(k.as_str(), 300));
         body.push('\n');
     }
-    if keys.len() > 50 {
-        body.push_str(&format!("… and {} more\n", keys.len() - 50));
+    if keys.len() > HOLD_LIST {
+        body.push_str(&format!("… and {} more\n", keys.len() - HOLD_LIST));
     }
     SecurityAlert {
         subject: format!(
