@@ -1290,3 +1290,32 @@ fn a_critical_finding_beside_a_task_for_another_is_still_reported_once() {
     );
     assert!(d2.alerts.is_empty(), "{:?}", d2.alerts);
 }
+
+/// Coverage is per rule, as the tasks are: one finding naming an IPv4 rule (revoked) and an
+/// IPv6 rule (which Krampus cannot revoke) still needs a person for the IPv6 one; and a task
+/// for another port does not cover a rule.
+#[test]
+fn a_finding_half_covered_by_tasks_is_still_reported() {
+    let mut w = World::new();
+    let mut s = sg(110, &[]);
+    s.findings = vec![finding(
+        "sg-world-admin-ports",
+        "tcp/22 open to 0.0.0.0/0; tcp/3389 open to ::/0",
+        vec![ingress(22, "0.0.0.0/0"), ingress(3389, "::/0")],
+    )];
+    let s = with_points(s, &[110]);
+    let d = w.decide(T0, Some(&s), &s.key, None, &BTreeMap::new());
+    assert_eq!(d.add.len(), 1, "the IPv4 rule's task");
+    assert_eq!(d.alerts.len(), 1, "{:?}", d.alerts);
+    assert!(
+        d.alerts[0].contains("sg-world-admin-ports"),
+        "{}",
+        d.alerts[0]
+    );
+    // Every rule has its task: nothing to report.
+    let mut both = sg(110, &[22, 3389]);
+    both.revision = 1;
+    let d = w.decide(T0, Some(&both), &both.key, None, &BTreeMap::new());
+    assert_eq!(d.add.len(), 2);
+    assert!(d.alerts.is_empty(), "{:?}", d.alerts);
+}

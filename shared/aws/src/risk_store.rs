@@ -164,7 +164,7 @@ impl DynamoRiskStore {
 /// bits, 11, are reserved), so blobs written before the dictionary, plain deflate, still read.
 fn pack<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
     let json = serde_json::to_vec(value).map_err(|e| e.to_string())?;
-    let mut deflate = flate2::Compress::new(flate2::Compression::new(9), false);
+    let mut deflate = flate2::Compress::new(flate2::Compression::new(6), false);
     deflate
         .set_dictionary(PACK_DICTIONARY_V1)
         .map_err(|e| format!("deflate dictionary: {e}"))?;

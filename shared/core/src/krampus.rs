@@ -360,43 +360,13 @@ pub fn targets(state: &RiskState, effect: Effect) -> Result<Vec<TaskTarget>, Str
     match effect {
         Effect::Refused => return Err("Krampus refuses that action on this type".into()),
         Effect::RevokeIngressRule => {
-            let mut ipv6 = false;
-            for f in &state.findings {
-                for r in &f.finding.remedies {
-                    if let Remedy::RevokeIngress {
-                        proto,
-                        from_port,
-                        to_port,
-                        cidr,
-                    } = r
-                    {
-                        if cidr.contains(':') {
-                            ipv6 = true;
-                            continue;
-                        }
-                        // Config omits the ports of "all traffic" and of some ICMP rules; -1 is
-                        // what the EC2 API takes for "all" there. Protocol numbers are written
-                        // by name, as EC2 reports them and the gate expects.
-                        let proto = match proto.to_ascii_lowercase().as_str() {
-                            "6" => "tcp".to_owned(),
-                            "17" => "udp".to_owned(),
-                            "1" => "icmp".to_owned(),
-                            "all" => "-1".to_owned(),
-                            p => p.to_owned(),
-                        };
-                        // All traffic is revoked with ports -1, whatever Config recorded.
-                        let all = proto == "-1";
-                        out.insert(TaskTarget::IngressRule {
-                            proto,
-                            from_port: if all { -1 } else { from_port.unwrap_or(-1) },
-                            to_port: if all { -1 } else { to_port.unwrap_or(-1) },
-                            cidr: cidr.clone(),
-                        });
-                    }
-                }
-            }
+            let remedies = state.findings.iter().flat_map(|f| &f.finding.remedies);
+            let rules: Vec<&Remedy> = remedies
+                .filter(|r| matches!(r, Remedy::RevokeIngress { .. }))
+                .collect();
+            out.extend(rules.iter().filter_map(|r| target_of(r)));
             if out.is_empty() {
-                return Err(if ipv6 {
+                return Err(if !rules.is_empty() {
                     "its open rules are IPv6, and Krampus revokes IPv4 rules only".into()
                 } else {
                     "no finding names a rule Krampus could revoke".into()
@@ -404,23 +374,14 @@ pub fn targets(state: &RiskState, effect: Effect) -> Result<Vec<TaskTarget>, Str
             }
         }
         Effect::RemoveGrant => {
-            for f in &state.findings {
-                for r in &f.finding.remedies {
-                    if let Remedy::RemoveS3Grant {
-                        principal,
-                        permissions,
-                    } = r
-                    {
-                        let mut permissions = permissions.clone();
-                        permissions.sort();
-                        permissions.dedup();
-                        out.insert(TaskTarget::Grant {
-                            principal: principal.clone(),
-                            permissions,
-                        });
-                    }
-                }
-            }
+            out.extend(
+                state
+                    .findings
+                    .iter()
+                    .flat_map(|f| &f.finding.remedies)
+                    .filter(|r| matches!(r, Remedy::RemoveS3Grant { .. }))
+                    .filter_map(target_of),
+            );
             if out.is_empty() {
                 // Without a grant Krampus removes every grant, the owner's too, and still
                 // would not fix a bucket policy: the owner must.
@@ -432,6 +393,53 @@ pub fn targets(state: &RiskState, effect: Effect) -> Result<Vec<TaskTarget>, Str
         }
     }
     Ok(out.into_iter().collect())
+}
+
+/// The task target that carries out one remedy, as Krampus is given it: `None` for an IPv6
+/// rule (Krampus revokes IPv4 rules only).
+pub fn target_of(remedy: &Remedy) -> Option<TaskTarget> {
+    match remedy {
+        Remedy::RevokeIngress {
+            proto,
+            from_port,
+            to_port,
+            cidr,
+        } => {
+            if cidr.contains(':') {
+                return None;
+            }
+            // Config omits the ports of "all traffic" and of some ICMP rules; -1 is what the
+            // EC2 API takes for "all" there. Protocol numbers are written by name, as EC2
+            // reports them and the gate expects.
+            let proto = match proto.to_ascii_lowercase().as_str() {
+                "6" => "tcp".to_owned(),
+                "17" => "udp".to_owned(),
+                "1" => "icmp".to_owned(),
+                "all" => "-1".to_owned(),
+                p => p.to_owned(),
+            };
+            // All traffic is revoked with ports -1, whatever Config recorded.
+            let all = proto == "-1";
+            Some(TaskTarget::IngressRule {
+                proto,
+                from_port: if all { -1 } else { from_port.unwrap_or(-1) },
+                to_port: if all { -1 } else { to_port.unwrap_or(-1) },
+                cidr: cidr.clone(),
+            })
+        }
+        Remedy::RemoveS3Grant {
+            principal,
+            permissions,
+        } => {
+            let mut permissions = permissions.clone();
+            permissions.sort();
+            permissions.dedup();
+            Some(TaskTarget::Grant {
+                principal: principal.clone(),
+                permissions,
+            })
+        }
+    }
 }
 
 /// S3's names of ACL permissions, which Krampus compares exactly (AWS Config spells them

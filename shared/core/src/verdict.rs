@@ -290,6 +290,8 @@ struct Assessment {
     wanted: BTreeMap<String, Wanted>,
     /// Why the security team must hear of it (a task the gate refused).
     alert: Option<String>,
+    /// The targets of the tasks the gate refused: `alert` reports them already.
+    refused: Vec<krampus::TaskTarget>,
 }
 
 impl Judgement<'_> {
@@ -479,8 +481,8 @@ impl Judgement<'_> {
         // Krampus has no action for, a bucket policy, an IPv6 rule, a class the policy does
         // not act on). Allow-listed and exempt resources are someone's decision already. Told
         // once per distinct message, not at every re-score.
-        // Critical findings no wanted task addresses: not the whole resource, and none of the
-        // finding's own rules or grants (a bucket policy, an IPv6 rule, a type Krampus has no
+        // Critical findings no wanted task fully addresses: not the whole resource, nor every
+        // rule or grant the finding names (a bucket policy, an IPv6 rule, a type Krampus has no
         // action for, a class the policy does not act on).
         let resource_wide = a
             .wanted
@@ -492,12 +494,18 @@ impl Judgement<'_> {
                     .iter()
                     .filter(|f| f.finding.severity == crate::rules::Severity::Critical)
                     .filter(|f| {
-                        !resource_wide
-                            && !f
-                                .finding
-                                .remedies
-                                .iter()
-                                .any(|r| a.wanted.values().any(|w| addresses(&w.target, r)))
+                        // Covered: the whole resource is acted on, or every rule or grant the
+                        // finding names has its task (an IPv6 rule beside an IPv4 one has none),
+                        // or was refused by the gate (and reported with the reason already).
+                        let remedies = &f.finding.remedies;
+                        let all_tasked = !remedies.is_empty()
+                            && remedies.iter().all(|r| {
+                                krampus::target_of(r).is_some_and(|t| {
+                                    a.refused.contains(&t)
+                                        || a.wanted.values().any(|w| w.target == t)
+                                })
+                            });
+                        !resource_wide && !all_tasked
                     })
                     .map(|f| f.finding.rule.as_str())
                     .collect()
@@ -676,6 +684,7 @@ impl Judgement<'_> {
             reason: reason.to_owned(),
             wanted: BTreeMap::new(),
             alert: None,
+            refused: Vec::new(),
         };
         let Some(s) = state else {
             return quiet(
@@ -821,6 +830,7 @@ impl Judgement<'_> {
         // it; the others still are (one odd rule does not shield the rest of the resource).
         let now_s = self.now.div_euclid(1000);
         let mut refused = Vec::new();
+        let mut refused_targets = Vec::new();
         wanted.retain(|id, w| {
             let at = now_s.saturating_add(i64::from(w.grace_hours) * 3600);
             let task = self.task(s, id, w, at, "");
@@ -835,6 +845,7 @@ impl Judgement<'_> {
                         w.action.as_str(),
                         docket_task(id, w, 0, TaskStatus::Pending).target
                     ));
+                    refused_targets.push(w.target.clone());
                     false
                 }
             }
@@ -844,6 +855,7 @@ impl Judgement<'_> {
             let reason = alert.unwrap_or_default();
             return Assessment {
                 alert: Some(reason.clone()),
+                refused: refused_targets,
                 ..quiet(VerdictKind::Unactionable, s.level, &reason)
             };
         }
@@ -853,6 +865,7 @@ impl Judgement<'_> {
             reason: format!("score {} reached the {} level", s.score, s.level),
             wanted,
             alert,
+            refused: refused_targets,
         }
     }
 
@@ -1001,22 +1014,6 @@ impl Judgement<'_> {
             }
         }
         t
-    }
-}
-
-/// Whether a task's target carries out a finding's remedy: the same rule (range) or grant.
-fn addresses(target: &krampus::TaskTarget, remedy: &crate::rules::Remedy) -> bool {
-    use crate::rules::Remedy;
-    match (target, remedy) {
-        (krampus::TaskTarget::Resource, _) => true,
-        (krampus::TaskTarget::IngressRule { cidr, .. }, Remedy::RevokeIngress { cidr: c, .. }) => {
-            cidr == c
-        }
-        (
-            krampus::TaskTarget::Grant { principal, .. },
-            Remedy::RemoveS3Grant { principal: p, .. },
-        ) => principal == p,
-        _ => false,
     }
 }
 
