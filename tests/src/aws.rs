@@ -12,6 +12,7 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use justice_aws::docket_store::OPEN_INDEX;
 use justice_aws::risk_store::{PK, RISKY, RISKY_INDEX, SK};
 
 /// The moto endpoint; panics with what to do when it is not running.
@@ -160,6 +161,7 @@ pub async fn create_risk_table(client: &aws_sdk_dynamodb::Client) -> String {
         .attribute_definitions(attr(SK, ScalarAttributeType::S))
         .attribute_definitions(attr(RISKY, ScalarAttributeType::S))
         .attribute_definitions(attr("evaluated_at", ScalarAttributeType::N))
+        .attribute_definitions(attr("open_board", ScalarAttributeType::S))
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range))
         .global_secondary_indexes(
@@ -170,6 +172,20 @@ pub async fn create_risk_table(client: &aws_sdk_dynamodb::Client) -> String {
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .expect("index"),
+        )
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(OPEN_INDEX)
+                .key_schema(key("open_board", KeyType::Hash))
+                .key_schema(key(PK, KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("open")
                         .build(),
                 )
                 .build()

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use justice_core::allow::AllowList;
 use justice_core::krampus::TasksFile;
 use justice_core::notice::{self, AccountMap, DigestEntry, NoticeContext, NoticeKind};
-use justice_core::policy::Policy;
+use justice_core::policy::{Level, Policy};
 use justice_core::time::HOUR_MS;
-use justice_core::verdict::{Decision, Docket, Judgement, VerdictRecord};
+use justice_core::verdict::{Decision, Docket, Judgement, OpenLine, VerdictKind, VerdictRecord};
 use justice_core::RiskState;
 use justice_tests::states::{sg, ACCOUNT, T0};
 
@@ -140,6 +140,18 @@ fn each_kind_of_notice_renders_as_snapshotted() {
         "team-a",
         "2026-09-21T00:00:00.000Z",
         &entries,
+        &[&OpenLine {
+            kind: VerdictKind::Unactionable,
+            level: Level::Disable,
+            since: T0 - 48 * 3_600_000,
+            account: ACCOUNT.into(),
+            name: "assets".into(),
+            arn: "arn:aws:s3:::assets".into(),
+            team: Some("team-a".into()),
+            owner: None,
+            issues: vec!["s3-public-policy: Principal *".into()],
+            person: Some("no task fixes its critical finding(s) s3-public-policy".into()),
+        }],
         T0,
         "security@example.com",
     );

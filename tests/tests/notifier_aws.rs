@@ -136,6 +136,7 @@ impl World {
         justice_notifier::App {
             board: self.board(),
             outbox: self.outbox(),
+            dockets: self.store.clone(),
             policy: PolicyProvider::Fixed(Arc::new(Policy::default_policy())),
             settings: justice_notifier::settings(&config),
             config,
@@ -307,6 +308,16 @@ fn each_team_gets_only_its_notices_once_and_security_gets_the_holds() {
         assert_eq!((a.len(), b.len()), (1, 1));
         assert_eq!(a[0].1["kind"], "digest");
         assert_eq!(a[0].1["tasks"].as_array().map(Vec::len), Some(1));
+        assert_eq!(a[0].1["open"].as_array().map(Vec::len), Some(0), "{}", a[0].1);
+        // The held resource waits on a person: in the security team's digest, once, read from
+        // the sparse open-verdicts index.
+        let s = w.received(&w.security_q).await;
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert!(
+            s[0].0["Subject"].as_str().is_some_and(|x| x.contains("need a person"))
+                && s[0].0["Message"].as_str().is_some_and(|m| m.contains("sg-0000be1d")),
+            "{s:?}"
+        );
     });
 }
 

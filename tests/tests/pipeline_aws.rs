@@ -161,6 +161,7 @@ fn a_config_event_ends_as_a_task_and_a_warning_on_the_owners_queue() {
             outbox: SnsOutbox::new(sns.clone(), &security)
                 .with_owner_topic(&owners)
                 .with_sent_log(store.client().clone(), &table),
+            dockets: store.clone(),
             policy: PolicyProvider::Fixed(Arc::new(Policy::default_policy())),
             settings: justice_notifier::settings(&notifier_config),
             config: notifier_config,

@@ -63,6 +63,35 @@ fn exit(ok: bool) -> ExitCode {
     }
 }
 
+/// The digests of the window `now` falls in, to the local outbox (once per window).
+pub fn digest(dir: &Path, now: Millis, window_hours: u32) -> Result<ExitCode, String> {
+    let rt = runtime()?;
+    let store = open(dir)?;
+    let board = justice_local::LocalTaskBoard::new(dir, false);
+    let outbox = justice_local::LocalOutbox::new(dir);
+    let settings = crate::judging::notifier_settings();
+    let notifier = justice_service::Notifier {
+        board: &board,
+        outbox: &outbox,
+        settings: &settings,
+    };
+    let window_ms = i64::from(window_hours) * time::HOUR_MS;
+    let window = time::format_rfc3339(now.div_euclid(window_ms) * window_ms);
+    let sent = rt
+        .block_on(notifier.digest(&store, false, &window, now))
+        .map_err(|e| format!("digest: {e}"))?;
+    if sent.is_empty() {
+        say!("digest of window {window}: nothing to send (none due, or sent already)");
+    } else {
+        say!(
+            "digest of window {window}: sent to {} ({})",
+            sent.join(", "),
+            dir.join("outbox").display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Every risky state moved to `now` (ages grow, episodes leave the window), then judged.
 pub fn rescore(o: &JobOptions) -> Result<ExitCode, String> {
     let rt = runtime()?;

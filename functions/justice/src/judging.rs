@@ -50,6 +50,14 @@ pub struct LocalJudge {
 const BATCH: usize = 500;
 const SPAN_MS: Millis = 300_000;
 
+/// The local notifier's settings: no mapping, the security team as the default.
+pub fn notifier_settings() -> NotifierSettings {
+    NotifierSettings {
+        default_team: "security".into(),
+        security_contact: "the security team".into(),
+    }
+}
+
 impl LocalJudge {
     pub fn new(dir: &Path, accounts: Option<Vec<String>>, blast_per_hour: u32) -> Self {
         LocalJudge {
@@ -64,10 +72,7 @@ impl LocalJudge {
             },
             pending: Vec::new(),
             first_at: 0,
-            notifier: NotifierSettings {
-                default_team: "security".into(),
-                security_contact: "the security team".into(),
-            },
+            notifier: notifier_settings(),
             totals: JudgeTotals::default(),
         }
     }

@@ -106,6 +106,19 @@ enum Command {
         #[command(flatten)]
         job: JobArgs,
     },
+    /// Send the digests of one window to the local outbox, as the notifier's schedule does:
+    /// each team's pending tasks and open verdicts, and the security team's list of what no
+    /// automation will fix.
+    Digest {
+        #[arg(long, default_value = ".justice")]
+        state: PathBuf,
+        /// The time to run at (RFC 3339); the wall clock otherwise.
+        #[arg(long, value_parser = parse_time)]
+        now: Option<i64>,
+        /// One digest per team per window of this many hours, as DIGEST_WINDOW_HOURS.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=168))]
+        window_hours: u32,
+    },
     /// Print one stored resource: its state, every point traced to a finding, and its history.
     Show {
         /// The resource key: account/region/type/id.
@@ -276,6 +289,11 @@ fn main() -> ExitCode {
             });
             jobs::backfill(&o, &config_history, &types)
         }),
+        Command::Digest {
+            state,
+            now,
+            window_hours,
+        } => jobs::digest(&state, now.unwrap_or_else(wall_clock), window_hours),
         Command::Show {
             resource,
             state,

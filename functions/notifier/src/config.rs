@@ -26,6 +26,8 @@ pub struct Config {
     pub default_team: String,
     /// `SECURITY_CONTACT`: how owners reach the security team (shown in every notice).
     pub security_contact: String,
+    /// `DRY_RUN` (true): which board's open verdicts the digest lists.
+    pub dry_run: bool,
     /// `DIGEST_WINDOW_HOURS` (24): one digest per team per window.
     pub digest_window_hours: u32,
     /// `POLICY_S3_URI`, optional; `POLICY_REVALIDATE_SECONDS` (300).
@@ -66,6 +68,7 @@ impl Config {
             security_topic: env.required("SECURITY_TOPIC_ARN")?,
             default_team: env.get("DEFAULT_TEAM").unwrap_or_else(|| "security".into()),
             security_contact: env.required("SECURITY_CONTACT")?,
+            dry_run,
             digest_window_hours: window as u32,
             policy: env.s3_uri("POLICY_S3_URI")?,
             policy_revalidate: Duration::from_secs(env.number("POLICY_REVALIDATE_SECONDS", 300)?),

@@ -1,13 +1,14 @@
 //! The notifier Lambda function: S3 `ObjectCreated` events of verdict records in, one notice
 //! per verdict out through SNS, once; and, on a schedule (`{"justice": "digest"}`), one digest
-//! per team of the tasks still pending.
+//! per team of the tasks still pending and the verdicts that wait on a person, and one to the
+//! security team of what no automation will fix.
 
 pub mod config;
 
 use aws_lambda_events::s3::S3Event;
-use justice_aws::{PolicyProvider, S3TaskBoard, SnsOutbox};
+use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::time::{self, Millis, HOUR_MS};
-use justice_service::{Notified, Notifier, NotifierSettings, Outbox, TaskBoard};
+use justice_service::{DocketStore, Notified, Notifier, NotifierSettings, Outbox, TaskBoard};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
@@ -15,9 +16,11 @@ pub use config::{Config, ConfigError};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-pub struct App<B = S3TaskBoard, O = SnsOutbox> {
+pub struct App<B = S3TaskBoard, O = SnsOutbox, D = DynamoRiskStore> {
     pub board: B,
     pub outbox: O,
+    /// The judge's dockets: the open verdicts the digest lists.
+    pub dockets: D,
     pub policy: PolicyProvider,
     pub settings: NotifierSettings,
     pub config: Config,
@@ -27,6 +30,7 @@ impl App {
     pub async fn from_env(config: Config) -> Self {
         let sdk = justice_aws::sdk_config().await;
         let s3 = justice_aws::s3_client(&sdk);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         App {
             board: S3TaskBoard::new(
                 s3.clone(),
@@ -41,7 +45,9 @@ impl App {
                 config.security_topic.clone(),
             )
             .with_owner_topic(config.owner_topic.clone())
-            .with_sent_log(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone()),
+            .with_sent_log(dynamodb.clone(), config.table.clone()),
+            // The history TTL is the scorer's business: the notifier writes no history.
+            dockets: DynamoRiskStore::new(dynamodb, config.table.clone(), 90),
             policy: PolicyProvider::new(&s3, config.policy.as_ref(), config.policy_revalidate),
             settings: settings(&config),
             config,
@@ -64,7 +70,7 @@ pub fn decode_key(key: &str) -> Result<String, String> {
         .map_err(|e| format!("key `{key}` is not URL-encoded UTF-8: {e}"))
 }
 
-impl<B: TaskBoard, O: Outbox> App<B, O> {
+impl<B: TaskBoard, O: Outbox, D: DocketStore> App<B, O, D> {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
         self.run(event.payload, now()).await
     }
@@ -79,7 +85,9 @@ impl<B: TaskBoard, O: Outbox> App<B, O> {
         if payload.get("justice").and_then(Value::as_str) == Some("digest") {
             let window_ms = i64::from(self.config.digest_window_hours) * HOUR_MS;
             let window = time::format_rfc3339(now.div_euclid(window_ms) * window_ms);
-            let teams = notifier.digest(&window, now).await?;
+            let teams = notifier
+                .digest(&self.dockets, self.config.dry_run, &window, now)
+                .await?;
             tracing::info!(%window, teams = teams.len(), "digest sent");
             return Ok(json!({ "window": window, "teams": teams }));
         }

@@ -3,6 +3,10 @@
 //! A docket is the item `pk = <resource key>, sk = VERDICT` (`VERDICT#dry-run` for the dry-run
 //! board); the budget of an hour is `pk = justice#blast, sk = <board>#<hour>`. Neither sort key
 //! is `STATE`, so the judge's stream filter never sees its own writes.
+//!
+//! A docket with an open verdict (`Docket::open`) also carries `open_board = <board>`: the
+//! sparse index `open-verdicts` (keys `open_board`, `pk`; it projects `open`) is the digests'
+//! list, read without a scan of the table.
 
 use std::collections::HashMap;
 
@@ -10,13 +14,23 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use justice_core::verdict::Docket;
+use justice_core::verdict::{Docket, OpenLine};
 use justice_core::ResourceKey;
-use justice_service::{Commit, DocketStore, StoreError};
+use justice_service::{Commit, DocketStore, OpenPage, StoreError};
 
 use crate::risk_store::{DynamoRiskStore, EXPIRES_AT, PK, SK};
 
 pub const BLAST_PK: &str = "justice#blast";
+pub const OPEN_INDEX: &str = "open-verdicts";
+const OPEN_BOARD: &str = "open_board";
+
+fn board(dry_run: bool) -> &'static str {
+    if dry_run {
+        "dry-run"
+    } else {
+        "live"
+    }
+}
 
 pub fn docket_sk(dry_run: bool) -> &'static str {
     if dry_run {
@@ -112,6 +126,61 @@ impl DocketStore for DynamoRiskStore {
         out
     }
 
+    async fn open_verdicts(
+        &self,
+        dry_run: bool,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<OpenPage, StoreError> {
+        let start = cursor.map(|pk| {
+            HashMap::from([
+                (
+                    OPEN_BOARD.to_owned(),
+                    AttributeValue::S(board(dry_run).into()),
+                ),
+                (PK.to_owned(), AttributeValue::S(pk.to_owned())),
+                (SK.to_owned(), AttributeValue::S(docket_sk(dry_run).into())),
+            ])
+        });
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(OPEN_INDEX)
+            .key_condition_expression("#b = :b")
+            .expression_attribute_names("#b", OPEN_BOARD)
+            .expression_attribute_values(":b", AttributeValue::S(board(dry_run).into()))
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| backend("Query open verdicts", crate::sdk_error_detail(&e)))?;
+        let mut page = OpenPage::default();
+        for item in out.items.unwrap_or_default() {
+            let pk = item
+                .get(PK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let corrupt = |reason: String| StoreError::Corrupt {
+                key: justice_core::text::quote(&pk, 300),
+                reason,
+            };
+            let key =
+                ResourceKey::parse(&pk).map_err(|e| corrupt(format!("not a resource key: {e}")))?;
+            let Some(open) = item.get("open") else {
+                return Err(corrupt("an open-verdicts entry without its line".into()));
+            };
+            let line: OpenLine = serde_dynamo::from_attribute_value(open.clone())
+                .map_err(|e| corrupt(format!("open verdict: {e}")))?;
+            page.lines.push((key, line));
+        }
+        page.next = out
+            .last_evaluated_key
+            .and_then(|k| k.get(PK).and_then(|v| v.as_s().ok()).cloned());
+        Ok(page)
+    }
+
     async fn reserve(
         &self,
         window: i64,
@@ -178,6 +247,12 @@ impl DynamoRiskStore {
             SK.into(),
             AttributeValue::S(docket_sk(docket.dry_run).into()),
         );
+        if docket.open.is_some() {
+            item.insert(
+                OPEN_BOARD.into(),
+                AttributeValue::S(board(docket.dry_run).into()),
+            );
+        }
         let put = self
             .client()
             .put_item()

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::krampus::TaskAction;
 use crate::policy::Policy;
 use crate::time::{self, Millis};
-use crate::verdict::{DocketTask, TaskStatus, VerdictKind, VerdictRecord};
+use crate::verdict::{DocketTask, OpenLine, TaskStatus, VerdictKind, VerdictRecord};
 
 /// What a notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -243,13 +243,17 @@ pub fn recipient(
     let owner = policy.owner_tag_keys.iter().find_map(|k| tag(k));
     let team_tag = tag("team");
     let mapped = map.entries.get(account);
-    let (team, found_by) = match (&team_tag, mapped) {
-        (Some((k, v)), _) => (attribute(v), format!("tag:{}", clean(k, 64))),
-        (None, Some(t)) => (attribute(&t.team), "account-mapping".to_owned()),
-        (None, None) => match &owner {
-            Some((k, v)) => (attribute(v), format!("tag:{}", clean(k, 64))),
-            None => (attribute(default_team), "default".to_owned()),
-        },
+    let team = team_of(
+        team_tag.as_ref().map(|(_, v)| v.as_str()),
+        account,
+        owner.as_ref().map(|(_, v)| v.as_str()),
+        map,
+        default_team,
+    );
+    let found_by = match (&team_tag, mapped, &owner) {
+        (Some((k, _)), _, _) | (None, None, Some((k, _))) => format!("tag:{}", clean(k, 64)),
+        (None, Some(_), _) => "account-mapping".to_owned(),
+        (None, None, None) => "default".to_owned(),
     };
     Recipient {
         team,
@@ -258,6 +262,22 @@ pub fn recipient(
         topic: mapped.and_then(|t| t.topic.clone()),
         found_by,
     }
+}
+
+/// The team a resource's notices go to: its `team` tag, its account's mapping, its owner, or
+/// the default team, in that order (as a message attribute).
+pub fn team_of(
+    team_tag: Option<&str>,
+    account: &str,
+    owner: Option<&str>,
+    map: &AccountMap,
+    default_team: &str,
+) -> String {
+    let some = |v: Option<&str>| v.filter(|v| !v.trim().is_empty()).map(attribute);
+    some(team_tag)
+        .or_else(|| map.entries.get(account).map(|t| attribute(&t.team)))
+        .or_else(|| some(owner))
+        .unwrap_or_else(|| attribute(default_team))
 }
 
 /// A notice ready to publish.
@@ -617,17 +637,68 @@ pub struct DigestEntry {
     pub issues: Vec<String>,
 }
 
-/// The digest of one team's pending tasks in one window.
+/// What an open verdict waits on, for people.
+fn open_status(l: &OpenLine) -> String {
+    if let Some(why) = &l.person {
+        return format!("fix it by hand: {}", clean(why, 300));
+    }
+    match l.kind {
+        VerdictKind::Held => "action due, held by the blast-radius limit",
+        VerdictKind::Unactionable => "no automatic fix: fix it by hand",
+        _ => "warning: fix it before it reaches the action level",
+    }
+    .to_owned()
+}
+
+fn open_text(text: &mut String, open: &[&OpenLine]) {
+    for l in open.iter().take(MAX_TASKS * 4) {
+        text.push_str(&format!(
+            "  - \"{}\" ({}, {}; {} since {}, {})\n",
+            clean(if l.arn.is_empty() { &l.name } else { &l.arn }, 300),
+            clean(&l.name, 100),
+            l.account,
+            l.level.as_str(),
+            time::format_rfc3339(l.since),
+            open_status(l)
+        ));
+        for i in l.issues.iter().take(5) {
+            text.push_str(&format!("      \"{}\"\n", clean(i, 300)));
+        }
+    }
+    if open.len() > MAX_TASKS * 4 {
+        text.push_str(&format!("  … and {} more\n", open.len() - MAX_TASKS * 4));
+    }
+}
+
+fn open_json(open: &[&OpenLine]) -> Vec<Value> {
+    open.iter()
+        .take(MAX_TASKS * 4)
+        .map(|l| {
+            json!({
+                "resource": clean(&l.name, 300), "arn": clean(&l.arn, 300), "account": l.account,
+                "verdict": l.kind.as_str(), "level": l.level.as_str(), "since": l.since,
+                "why": l.person.as_deref().map(|w| clean(w, 300)),
+                "issues": l.issues.iter().take(5).map(|i| clean(i, 300)).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// The digest of one team's pending tasks, and of its resources over a threshold with no
+/// task (warnings, no automatic fix, held), in one window: each stays in every digest until
+/// it is fixed or exempted.
 pub fn digest(
     team: &str,
     window: &str,
     entries: &[DigestEntry],
+    open: &[&OpenLine],
     now: Millis,
     security_contact: &str,
 ) -> Notice {
     let subject = subject(&format!(
-        "[Justice Engine] {} pending action(s) for team {}",
+        "[Justice Engine] {} pending action(s), {} open finding(s) for team {}",
         entries.len(),
+        open.len(),
         attribute(team)
     ));
     let mut text = format!(
@@ -650,8 +721,18 @@ pub fn digest(
     if sorted.len() > MAX_TASKS * 4 {
         text.push_str(&format!("  … and {} more\n", sorted.len() - MAX_TASKS * 4));
     }
+    let mut open: Vec<&OpenLine> = open.to_vec();
+    open.sort_by(|a, b| b.level.cmp(&a.level).then(a.since.cmp(&b.since)));
+    if !open.is_empty() {
+        text.push_str(&format!(
+            "\nOver a threshold with no action scheduled ({}), most severe first:\n\n",
+            open.len()
+        ));
+        open_text(&mut text, &open);
+    }
     text.push_str(&format!(
-        "\nFixing a resource withdraws its actions. Exemptions: write to the security team ({}).\n",
+        "\nFixing a resource withdraws its actions and takes it off this list. Exemptions: write \
+         to the security team ({}).\n",
         clean(security_contact, 200)
     ));
     let json = json!({
@@ -662,6 +743,7 @@ pub fn digest(
             "resource": clean(&e.resource, 300), "arn": clean(&e.arn, 300), "action": clean(&e.action, 10),
             "action_time": e.action_time,
         })).collect::<Vec<_>>(),
+        "open": open_json(&open),
     });
     let chat = json!({
         "version": "1.0",
@@ -669,7 +751,12 @@ pub fn digest(
         "content": {
             "textType": "client-markdown",
             "title": subject,
-            "description": format!("{} pending action(s) for team {}", entries.len(), markdown(team, 64)),
+            "description": format!(
+                "{} pending action(s), {} open finding(s) for team {}",
+                entries.len(),
+                open.len(),
+                markdown(team, 64)
+            ),
         },
     });
     let team_attr = attribute(team);
@@ -696,6 +783,44 @@ pub fn digest(
             ("event".to_owned(), "digest".to_owned()),
         ]),
     }
+}
+
+/// The security team's digest for one window: every resource that waits on a person because
+/// nothing automatic will happen (no action Krampus can take at the level it reached, or held
+/// by the budget), with its team, until it is fixed or exempted. `None` when there is none.
+pub fn security_digest(window: &str, open: &[(String, &OpenLine)]) -> Option<(String, String)> {
+    if open.is_empty() {
+        return None;
+    }
+    let mut open: Vec<&(String, &OpenLine)> = open.iter().collect();
+    open.sort_by(|(_, a), (_, b)| b.level.cmp(&a.level).then(a.since.cmp(&b.since)));
+    let subject = format!(
+        "[Justice Engine] {} resource(s) need a person (window {window})",
+        open.len()
+    );
+    let mut text = format!(
+        "Resources over the action level that no automation will fix, most severe and oldest \
+         first ({}). Each stays here until it is fixed or exempted.\n\n",
+        open.len()
+    );
+    for (team, l) in open.iter().take(MAX_TASKS * 4) {
+        text.push_str(&format!(
+            "  - team {}: \"{}\" ({}; {} since {}, {})\n",
+            team,
+            clean(if l.arn.is_empty() { &l.name } else { &l.arn }, 300),
+            l.account,
+            l.level.as_str(),
+            time::format_rfc3339(l.since),
+            open_status(l)
+        ));
+        for i in l.issues.iter().take(5) {
+            text.push_str(&format!("      \"{}\"\n", clean(i, 300)));
+        }
+    }
+    if open.len() > MAX_TASKS * 4 {
+        text.push_str(&format!("  … and {} more\n", open.len() - MAX_TASKS * 4));
+    }
+    Some((subject, text))
 }
 
 #[cfg(test)]

@@ -130,6 +130,96 @@ pub struct Docket {
     /// is sent once, not at every re-score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_alert: Option<String>,
+    /// What the digests list while the resource stays over a threshold with nothing in
+    /// `tasks.json` for it (a warning, no automatic fix, held): `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<OpenLine>,
+}
+
+/// A verdict that waits on a person, as the digests list it until the resource is fixed or
+/// exempted. Names and tags are the resource's own text: raw here, cleaned where shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenLine {
+    pub kind: VerdictKind,
+    pub level: Level,
+    /// When the resource first reached this kind of verdict.
+    pub since: Millis,
+    pub account: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The findings' rules and subjects (not their points: a re-score changes nothing here).
+    pub issues: Vec<String>,
+    /// Why a person must act, when nothing automatic will fix it (the security team's
+    /// digest lists these).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+}
+
+impl OpenLine {
+    /// The most issues a line keeps: the digest shows five a resource.
+    const MAX_ISSUES: usize = 8;
+
+    /// The security team must chase it: nothing automatic will fix it.
+    pub fn needs_security(&self) -> bool {
+        self.person.is_some()
+    }
+
+    fn of(
+        kind: VerdictKind,
+        level: Level,
+        s: &RiskState,
+        old: Option<&OpenLine>,
+        now: Millis,
+        person: Option<String>,
+    ) -> Option<OpenLine> {
+        let waits = matches!(
+            kind,
+            VerdictKind::Warn | VerdictKind::Unactionable | VerdictKind::Held
+        );
+        if !waits && person.is_none() {
+            return None;
+        }
+        let since = old.filter(|o| o.kind == kind).map_or(now, |o| o.since);
+        Some(OpenLine {
+            kind,
+            level,
+            since,
+            account: s.account.clone(),
+            name: s
+                .resource_name
+                .clone()
+                .unwrap_or_else(|| s.resource_id.clone()),
+            arn: s
+                .arn
+                .clone()
+                .or_else(|| krampus::task_arn(s).ok())
+                .unwrap_or_default(),
+            team: s.tags.as_ref().and_then(|tags| {
+                tags.iter()
+                    .find(|(k, v)| k.eq_ignore_ascii_case("team") && !v.trim().is_empty())
+                    .map(|(_, v)| v.clone())
+            }),
+            owner: s.owner.clone(),
+            issues: s
+                .findings
+                .iter()
+                .take(Self::MAX_ISSUES)
+                .map(|f| {
+                    if f.finding.subject.is_empty() {
+                        f.finding.rule.clone()
+                    } else {
+                        format!("{}: {}", f.finding.rule, f.finding.subject)
+                    }
+                })
+                .collect(),
+            person,
+        })
+    }
 }
 
 impl Docket {
@@ -146,6 +236,7 @@ impl Docket {
             state_revision: 0,
             last_verdict: None,
             last_alert: None,
+            open: None,
         }
     }
 
@@ -589,6 +680,21 @@ impl Judgement<'_> {
                 time::format_rfc3339(old.decided_at)
             ));
         }
+        // What the digests keep repeating until it is fixed: why nothing automatic will.
+        let person = if !uncovered.is_empty() && causes.iter().any(|c| c.starts_with("uncovered")) {
+            Some(format!(
+                "no task fixes its critical finding(s) {}",
+                uncovered.join(", ")
+            ))
+        } else if kind == VerdictKind::Held {
+            Some("action due, held by the blast-radius limit".to_owned())
+        } else if a.alert.is_some() {
+            Some("a task Krampus would not carry out as intended was refused".to_owned())
+        } else if kind == VerdictKind::Unactionable && a.level >= Level::Disable {
+            Some("over the action level, and Krampus has no action for it".to_owned())
+        } else {
+            None
+        };
         let last_alert = (!causes.is_empty()).then(|| {
             let parts: Vec<&str> = causes.iter().map(String::as_str).collect();
             format!("{:016x}", crate::item::hash_parts(&parts))
@@ -618,6 +724,8 @@ impl Judgement<'_> {
             state_revision: state.map_or(old.state_revision, |s| s.revision),
             last_verdict: old.last_verdict.clone(),
             last_alert: last_alert.clone(),
+            open: state
+                .and_then(|s| OpenLine::of(kind, a.level, s, old.open.as_ref(), self.now, person)),
         };
         let significant = new.kind != old.kind
             || (new.level != old.level && new.kind != VerdictKind::Clear)
@@ -627,7 +735,8 @@ impl Judgement<'_> {
             || !remove.is_empty()
             || !add.is_empty()
             || !alerts.is_empty()
-            || new.last_alert != old.last_alert;
+            || new.last_alert != old.last_alert
+            || new.open != old.open;
         if !significant {
             // Nothing to write: the re-score sends every risky state again and again, and a
             // docket write each time would cost more than the stale-image guard it refreshes

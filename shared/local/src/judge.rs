@@ -10,8 +10,8 @@ use justice_core::notice::{AccountMap, Notice};
 use justice_core::verdict::{Docket, VerdictRecord};
 use justice_core::ResourceKey;
 use justice_service::{
-    BoardError, BoardRead, BoardWrite, Commit, DocketStore, Outbox, OutboxError, SecurityAlert,
-    StoreError, TaskBoard,
+    BoardError, BoardRead, BoardWrite, Commit, DocketStore, OpenPage, Outbox, OutboxError,
+    SecurityAlert, StoreError, TaskBoard,
 };
 use redb::{ReadableTable, TableDefinition};
 
@@ -73,6 +73,41 @@ impl LocalRiskStore {
                 out.push(decode(k.value(), v.value())?);
             }
             Ok(out)
+        })
+    }
+
+    /// Up to `limit` dockets with an open verdict, after `cursor` (a docket key).
+    fn open_verdicts_sync(
+        &self,
+        dry_run: bool,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<OpenPage, LocalStoreError> {
+        self.read_with(|txn| {
+            let table = match txn.open_table(DOCKETS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(OpenPage::default()),
+                Err(e) => return Err(db_err(e)),
+            };
+            let board = board_name(dry_run);
+            let start = match cursor {
+                Some(c) => format!("{board}\0{c}\0"),
+                None => format!("{board}\0"),
+            };
+            let end = format!("{board}\u{1}");
+            let mut page = OpenPage::default();
+            for entry in table.range(start.as_str()..end.as_str()).map_err(db_err)? {
+                let (k, v) = entry.map_err(db_err)?;
+                let docket: Docket = decode(k.value(), v.value())?;
+                if let Some(line) = docket.open {
+                    if page.lines.len() == limit {
+                        page.next = page.lines.last().map(|(k, _)| k.as_str().to_owned());
+                        break;
+                    }
+                    page.lines.push((docket.key, line));
+                }
+            }
+            Ok(page)
         })
     }
 
@@ -155,6 +190,15 @@ impl DocketStore for LocalRiskStore {
                     .collect()
             }
         }
+    }
+
+    async fn open_verdicts(
+        &self,
+        dry_run: bool,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<OpenPage, StoreError> {
+        Ok(self.open_verdicts_sync(dry_run, cursor, limit)?)
     }
 
     async fn reserve(

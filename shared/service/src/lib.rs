@@ -14,7 +14,7 @@ pub use judge::{BatchReport, Change, Judge, JudgeError, JudgeSettings};
 pub use notifier::{Notified, Notifier, NotifierSettings, NotifyError};
 pub use ports::{
     BoardError, BoardRead, BoardWrite, Commit, ConfigSource, DiscoveredPage, DocketStore, KeyPage,
-    Outbox, OutboxError, RiskStore, SecurityAlert, SourceError, StoreError, Stored, TaskBoard,
-    Write,
+    OpenPage, Outbox, OutboxError, RiskStore, SecurityAlert, SourceError, StoreError, Stored,
+    TaskBoard, Write,
 };
 pub use scorer::{prepare, Outcome, Prepared, RescoreReport, ScoreError, Scorer};

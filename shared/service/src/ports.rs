@@ -7,7 +7,7 @@ use std::future::Future;
 use justice_core::allow::AllowList;
 use justice_core::krampus::TasksFile;
 use justice_core::notice::{AccountMap, Notice};
-use justice_core::verdict::{Docket, VerdictRecord};
+use justice_core::verdict::{Docket, OpenLine, VerdictRecord};
 
 use justice_core::time::Millis;
 use justice_core::{ConfigItem, HistoryRecord, OversizedSummary, ResourceKey, RiskState};
@@ -209,6 +209,13 @@ pub trait TaskBoard: Send + Sync {
     fn account_map(&self) -> impl Future<Output = Result<AccountMap, BoardError>> + Send;
 }
 
+/// One page of a board's open verdicts, in key order, and where the next starts.
+#[derive(Debug, Clone, Default)]
+pub struct OpenPage {
+    pub lines: Vec<(ResourceKey, OpenLine)>,
+    pub next: Option<String>,
+}
+
 /// The judge's memory: a docket per resource and board, and the blast-radius budget.
 pub trait DocketStore: Send + Sync {
     fn dockets(
@@ -223,6 +230,15 @@ pub trait DocketStore: Send + Sync {
         &self,
         dockets: &[(&Docket, Option<u64>)],
     ) -> impl Future<Output = Vec<Result<Commit, StoreError>>> + Send;
+
+    /// Up to about `limit` dockets of a board with an open verdict (an [`OpenLine`]), from
+    /// `cursor` (`None`: the first page): what the digests list until it is fixed.
+    fn open_verdicts(
+        &self,
+        dry_run: bool,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<OpenPage, StoreError>> + Send;
 
     /// Takes up to `want` resources from the budget of `window` (an hour number), of which
     /// at most `limit` may ever be taken; returns how many were granted. Atomic across
