@@ -25,8 +25,8 @@ use justice_core::{HistoryRecord, ResourceKey, RiskState};
 use justice_local::{LocalConfigSource, LocalOutbox, LocalRiskStore, LocalTaskBoard};
 use justice_service::ports::{KeyPage, Write};
 use justice_service::{
-    prepare, Change, Commit, EventClock, Judge, JudgeSettings, RiskStore, Scorer, StoreError,
-    Stored,
+    prepare, Change, Commit, DocketStore, EventClock, Judge, JudgeSettings, RiskStore, Scorer,
+    StoreError, Stored,
 };
 
 const WRU: f64 = 0.625e-6;
@@ -111,6 +111,14 @@ impl RiskStore for Priced<'_> {
     }
 
     async fn commit(&self, key: &ResourceKey, w: Write<'_>) -> Result<Commit, StoreError> {
+        // Whether the stored state is in the re-score index already (read from the local
+        // store, which costs nothing on AWS: the scorer read it before).
+        let was_risky = self
+            .inner
+            .load(key)
+            .await?
+            .state
+            .is_some_and(|s| s.needs_rescore());
         let out = self.inner.commit(key, w).await?;
         if out == Commit::Written {
             let state = item_size(&state_attributes(w.state, w.item).unwrap_or_default());
@@ -126,10 +134,14 @@ impl RiskStore for Priced<'_> {
                 t.history_bytes += h as u64;
                 t.records_written += 1;
             }
-            // The sparse re-score index (keys only) is written while the state is risky.
-            if w.state.needs_rescore() {
-                t.write_units += 1;
-            }
+            // The sparse re-score index (keys only, sorted by `evaluated_at`): a state entering
+            // or leaving it is one index write; a risky state written again moves its sort key,
+            // which DynamoDB bills as two (the old entry deleted, the new one put).
+            t.write_units += match (was_risky, w.state.needs_rescore()) {
+                (true, true) => 2,
+                (false, false) => 0,
+                _ => 1,
+            };
         }
         Ok(out)
     }
@@ -221,15 +233,38 @@ fn main() {
     };
     let (mut batches, mut verdicts, mut notices, mut board_writes) = (0u64, 0u64, 0u64, 0u64);
     let mut docket_units = 0u64;
+    let mut open_index_writes = 0u64;
     let mut pending: Vec<Change> = Vec::new();
     let mut last_now = 0;
     let mut judge_batch = |pending: &mut Vec<Change>, now: i64| {
         if pending.is_empty() {
             return;
         }
+        // The sparse open-verdicts index is written when a docket gains, changes or loses its
+        // open line (DynamoDB does not write an index whose attributes a write leaves as they
+        // were).
+        let keys: Vec<ResourceKey> = pending.iter().map(|c| c.key.clone()).collect();
+        let open_lines = || {
+            rt.block_on(local.dockets(&keys, false))
+                .unwrap_or_else(|e| panic!("dockets: {e}"))
+                .into_iter()
+                .map(|(k, d)| (k, d.open))
+                .collect::<HashMap<_, _>>()
+        };
+        let before = open_lines();
         let report = rt
             .block_on(judge.judge(pending, &policy, now))
             .unwrap_or_else(|e| panic!("judge: {e}"));
+        let after = open_lines();
+        for k in &keys {
+            let (b, a) = (
+                before.get(k).cloned().flatten(),
+                after.get(k).cloned().flatten(),
+            );
+            if b != a {
+                open_index_writes += 1;
+            }
+        }
         batches += 1;
         board_writes += report.board_writes as u64;
         verdicts += report.verdicts as u64;
@@ -272,17 +307,19 @@ fn main() {
     let per_million = |count: f64| count / n * 1e6;
     // The sent log: a consistent GetItem and a conditional PutItem of a small marker item per
     // notice (one unit each).
-    let dynamo_writes = per_million((t.write_units + docket_units + notices) as f64) * WRU;
+    let writes = t.write_units + docket_units + open_index_writes + notices;
+    let dynamo_writes = per_million(writes as f64) * WRU;
     let dynamo_reads = per_million((t.read_units + docket_units + notices) as f64) * RRU;
     let scorer = per_million(n) * (LAMBDA_REQUEST + MEMORY_GB * SCORER_S * LAMBDA_GB_S);
     let judge_cost =
         per_million(batches as f64) * (LAMBDA_REQUEST + MEMORY_GB * JUDGE_S * LAMBDA_GB_S);
     let notifier =
-        per_million(verdicts as f64) * (LAMBDA_REQUEST + MEMORY_GB * NOTIFIER_S * LAMBDA_GB_S);
+        per_million(notices as f64) * (LAMBDA_REQUEST + MEMORY_GB * NOTIFIER_S * LAMBDA_GB_S);
     // Verdict records and tasks.json are S3 PUTs; the judge reads tasks.json and the
-    // allow-list per batch, the notifier each record.
+    // allow-list per batch. The notifier is invoked for (and reads) only the records that call
+    // for a notice (`.notice.json`, the bucket's event filter).
     let s3 = per_million((verdicts + board_writes) as f64) * S3_PUT
-        + per_million(verdicts as f64 + 2.0 * batches as f64) * S3_GET;
+        + per_million(notices as f64 + 2.0 * batches as f64) * S3_GET;
     let sns = per_million(notices as f64) * SNS_PUBLISH;
     let total = dynamo_writes + dynamo_reads + scorer + judge_cost + notifier + s3 + sns;
     println!("{path}: {} changes written", t.events);
@@ -290,11 +327,11 @@ fn main() {
         "per change: state item {:.0} B, history item {:.0} B; {:.2} write units, {:.2} read units",
         t.state_bytes as f64 / t.states_written.max(1) as f64,
         t.history_bytes as f64 / t.records_written.max(1) as f64,
-        (t.write_units + docket_units + notices) as f64 / n,
+        writes as f64 / n,
         (t.read_units + docket_units + notices) as f64 / n,
     );
     println!(
-        "judge: {batches} batches, {verdicts} verdicts, {board_writes} tasks.json writes, {notices} notices"
+        "judge: {batches} batches, {verdicts} verdicts, {board_writes} tasks.json writes, {notices} notices, {open_index_writes} open-verdicts index writes"
     );
     println!("per million changes, USD:");
     println!("  DynamoDB writes  {dynamo_writes:>7.2}");

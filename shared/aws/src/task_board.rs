@@ -14,6 +14,9 @@ use justice_core::notice::AccountMap;
 use justice_core::verdict::VerdictRecord;
 use justice_service::{BoardError, BoardRead, BoardWrite, TaskBoard};
 
+/// The suffix of the verdict records that call for a notice: the notifier's S3 event filter.
+pub const NOTICE_SUFFIX: &str = ".notice.json";
+
 #[derive(Debug, Clone)]
 pub struct S3TaskBoard {
     client: Client,
@@ -67,8 +70,17 @@ impl S3TaskBoard {
         &self.tasks_key
     }
 
-    pub fn verdict_key(&self, verdict_id: &str) -> String {
-        format!("{}{verdict_id}.json", self.verdict_prefix)
+    /// Where a record is written. A record that calls for a notice ends in `.notice.json`,
+    /// the suffix the bucket's event filter sends to the notifier; the others (held, quiet
+    /// re-decisions: about two in three of the generated stream's) only `.json`: kept for the
+    /// audit without an invocation and a read of the notifier each.
+    pub fn verdict_key(&self, record: &VerdictRecord) -> String {
+        let suffix = if justice_core::notice::kind_of(record).is_some() {
+            NOTICE_SUFFIX
+        } else {
+            ".json"
+        };
+        format!("{}{}{suffix}", self.verdict_prefix, record.verdict_id)
     }
 
     /// The object's bytes and ETag; `None` when there is no such object.
@@ -156,7 +168,7 @@ impl TaskBoard for S3TaskBoard {
     }
 
     async fn record_verdict(&self, record: &VerdictRecord) -> Result<bool, BoardError> {
-        let key = self.verdict_key(&record.verdict_id);
+        let key = self.verdict_key(record);
         let body = serde_json::to_vec(record).map_err(|e| BoardError::Backend {
             source: Box::new(e),
         })?;
