@@ -162,6 +162,7 @@ pub async fn create_risk_table(client: &aws_sdk_dynamodb::Client) -> String {
         .attribute_definitions(attr(RISKY, ScalarAttributeType::S))
         .attribute_definitions(attr("evaluated_at", ScalarAttributeType::N))
         .attribute_definitions(attr("open_board", ScalarAttributeType::S))
+        .attribute_definitions(attr("open_order", ScalarAttributeType::S))
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range))
         .global_secondary_indexes(
@@ -181,7 +182,7 @@ pub async fn create_risk_table(client: &aws_sdk_dynamodb::Client) -> String {
             GlobalSecondaryIndex::builder()
                 .index_name(OPEN_INDEX)
                 .key_schema(key("open_board", KeyType::Hash))
-                .key_schema(key(PK, KeyType::Range))
+                .key_schema(key("open_order", KeyType::Range))
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::Include)

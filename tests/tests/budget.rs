@@ -124,3 +124,77 @@ fn a_hold_past_the_bound_reaches_a_person_once() {
         told[0].1
     );
 }
+
+/// The queue spans batches: a resource held in one batch gets the budget of the next hour
+/// before a newcomer of a later batch it is not part of.
+#[test]
+fn a_held_resource_is_served_from_the_queue_before_a_later_newcomer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    let board = LocalTaskBoard::new(dir.path(), false);
+    let outbox = LocalOutbox::new(dir.path());
+    let settings = JudgeSettings {
+        dry_run: false,
+        accounts: vec![ACCOUNT.into()],
+        blast_per_hour: 1,
+        max_attempts: 3,
+    };
+    let judge = Judge {
+        board: &board,
+        dockets: &store,
+        outbox: &outbox,
+        settings: &settings,
+    };
+    let policy = Policy::default_policy();
+    let rt = justice_tests::runtime();
+    // The judge reads a queued resource's state from the store, as the scorer wrote it.
+    let write = |s: &RiskState| {
+        use justice_service::{RiskStore, Write};
+        let w = Write {
+            record: None,
+            replace: false,
+            state: s,
+            item: None,
+            expected_revision: None,
+        };
+        rt.block_on(store.commit(&s.key, w)).expect("state written");
+    };
+    let run = |states: &[RiskState], now: i64| {
+        let changes: Vec<Change> = states.iter().map(change).collect();
+        let r = rt
+            .block_on(judge.judge(&changes, &policy, now))
+            .expect("judged");
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        board.take_new()
+    };
+    let (first, held, late) = (
+        group("sg-00000001", 1),
+        group("sg-0000000b", 1),
+        group("sg-0000000c", 1),
+    );
+    for s in [&first, &held, &late] {
+        write(s);
+    }
+    run(&[first], T0);
+    assert_eq!(run(&[held], T0 + 60_000)[0].kind, VerdictKind::Held);
+    // Hour 1: only the newcomer's change arrives. The held group comes from the queue and
+    // takes the hour's budget; the newcomer is held behind it.
+    let records = run(&[late], T0 + HOUR_MS);
+    let kind_of = |id: &str| {
+        records
+            .iter()
+            .find(|r| r.resource.key.ends_with(id))
+            .map(|r| r.kind)
+    };
+    assert_eq!(
+        kind_of("sg-0000000b"),
+        Some(VerdictKind::Act),
+        "{records:?}"
+    );
+    assert_eq!(kind_of("sg-0000000c"), Some(VerdictKind::Held));
+    // The queue now holds the newcomer alone.
+    let queue = rt
+        .block_on(justice_service::DocketStore::held_queue(&store, false, 10))
+        .expect("queue");
+    assert_eq!(queue, vec![group("sg-0000000c", 1).key]);
+}

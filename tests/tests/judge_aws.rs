@@ -587,6 +587,37 @@ fn the_blast_radius_holds_across_concurrent_judges_and_alerts_security() {
             still_held, 6,
             "the rest stay held, without a new verdict or alert each time"
         );
+
+        // Two hours later only a newcomer's change arrives. The held ones are served first
+        // from the queue (the sparse index's held partition, oldest first), with the states
+        // the scorer stored; the newcomer waits behind the one left.
+        for c in &all {
+            let state = c.state.as_ref().expect("state");
+            let write = justice_service::Write {
+                record: None,
+                replace: false,
+                state,
+                item: None,
+                expected_revision: None,
+            };
+            justice_service::RiskStore::commit(&aws.store, &c.key, write)
+                .await
+                .expect("state stored");
+        }
+        let newcomer = instance(9, 0);
+        let r = judge
+            .judge(&[change(&newcomer)], &policy, T0 + 2 * HOUR_MS)
+            .await
+            .expect("judge");
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        assert_eq!(r.scheduled, 5, "{r:?}");
+        let queue = aws.store.held_queue(false, 10).await.expect("queue");
+        assert_eq!(queue.len(), 2, "{queue:?}");
+        assert_eq!(
+            queue[1], newcomer.key,
+            "the newcomer queues behind the one held longer"
+        );
+        assert!(keys.contains(&queue[0]));
     });
 }
 

@@ -10,7 +10,9 @@ use justice_aws::risk_store::{PK, SK, STATE_SK};
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::time::Millis;
 use justice_core::ResourceKey;
-use justice_service::{BatchReport, Change, DocketStore, Judge, JudgeSettings, Outbox, TaskBoard};
+use justice_service::{
+    BatchReport, Change, DocketStore, Judge, JudgeSettings, Outbox, RiskStore, TaskBoard,
+};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
@@ -118,7 +120,7 @@ fn change(r: &EventRecord) -> Result<Option<Change>, String> {
     }))
 }
 
-impl<D: DocketStore, B: TaskBoard, O: Outbox> App<D, B, O> {
+impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox> App<D, B, O> {
     /// One stream batch. Returns the `batchItemFailures` response; an error (the board or the
     /// dockets unreadable) fails the whole batch, which Lambda retries.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {

@@ -4,9 +4,10 @@
 //! board); the budget of an hour is `pk = justice#blast, sk = <board>#<hour>`. Neither sort key
 //! is `STATE`, so the judge's stream filter never sees its own writes.
 //!
-//! A docket with an open verdict (`Docket::open`) also carries `open_board = <board>`: the
-//! sparse index `open-verdicts` (keys `open_board`, `pk`; it projects `open`) is the digests'
-//! list, read without a scan of the table.
+//! A docket with an open verdict (`Docket::open`) also carries `open_board` (`<board>`, or
+//! `<board>#held` for a held one) and `open_order` (`<since, 20 digits>#<pk>`): the sparse
+//! index `open-verdicts` on those two (it projects `open`) is the digests' list and, in its
+//! held partition, oldest first, the judge's held queue; neither is read with a scan.
 
 use std::collections::HashMap;
 
@@ -14,7 +15,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use justice_core::verdict::{Docket, OpenLine};
+use justice_core::verdict::{Docket, OpenLine, VerdictKind};
 use justice_core::ResourceKey;
 use justice_service::{Commit, DocketStore, OpenPage, StoreError};
 
@@ -23,6 +24,7 @@ use crate::risk_store::{DynamoRiskStore, EXPIRES_AT, PK, SK};
 pub const BLAST_PK: &str = "justice#blast";
 pub const OPEN_INDEX: &str = "open-verdicts";
 const OPEN_BOARD: &str = "open_board";
+const OPEN_ORDER: &str = "open_order";
 
 fn board(dry_run: bool) -> &'static str {
     if dry_run {
@@ -30,6 +32,23 @@ fn board(dry_run: bool) -> &'static str {
     } else {
         "live"
     }
+}
+
+/// The index partitions of a board: open lines, then held ones.
+fn partitions(dry_run: bool) -> [String; 2] {
+    [
+        board(dry_run).to_owned(),
+        format!("{}#held", board(dry_run)),
+    ]
+}
+
+fn open_order(since: i64, pk: &str) -> String {
+    format!("{:020}#{pk}", since.max(0))
+}
+
+/// The table key in an `open_order` value.
+fn pk_of(order: &str) -> &str {
+    order.get(21..).unwrap_or_default()
 }
 
 pub fn docket_sk(dry_run: bool) -> &'static str {
@@ -132,53 +151,42 @@ impl DocketStore for DynamoRiskStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<OpenPage, StoreError> {
-        let start = cursor.map(|pk| {
-            HashMap::from([
-                (
-                    OPEN_BOARD.to_owned(),
-                    AttributeValue::S(board(dry_run).into()),
-                ),
-                (PK.to_owned(), AttributeValue::S(pk.to_owned())),
-                (SK.to_owned(), AttributeValue::S(docket_sk(dry_run).into())),
-            ])
-        });
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(OPEN_INDEX)
-            .key_condition_expression("#b = :b")
-            .expression_attribute_names("#b", OPEN_BOARD)
-            .expression_attribute_values(":b", AttributeValue::S(board(dry_run).into()))
-            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| backend("Query open verdicts", crate::sdk_error_detail(&e)))?;
+        // The cursor is `<partition number>|<open_order>`: the open lines, then the held ones.
+        let (part, after) = match cursor.and_then(|c| c.split_once('|')) {
+            Some(("1", order)) => (1, Some(order)),
+            Some((_, order)) => (0, Some(order)),
+            None => (0, None),
+        };
+        let partition = &partitions(dry_run)[part];
+        let (items, next) = self
+            .open_index(partition, after, limit.clamp(1, 1000))
+            .await?;
         let mut page = OpenPage::default();
-        for item in out.items.unwrap_or_default() {
-            let pk = item
-                .get(PK)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            let corrupt = |reason: String| StoreError::Corrupt {
-                key: justice_core::text::quote(&pk, 300),
-                reason,
-            };
-            let key =
-                ResourceKey::parse(&pk).map_err(|e| corrupt(format!("not a resource key: {e}")))?;
-            let Some(open) = item.get("open") else {
-                return Err(corrupt("an open-verdicts entry without its line".into()));
-            };
-            let line: OpenLine = serde_dynamo::from_attribute_value(open.clone())
-                .map_err(|e| corrupt(format!("open verdict: {e}")))?;
-            page.lines.push((key, line));
+        for item in items {
+            page.lines.push(open_entry(&item)?);
         }
-        page.next = out
-            .last_evaluated_key
-            .and_then(|k| k.get(PK).and_then(|v| v.as_s().ok()).cloned());
+        page.next = match next {
+            Some(order) => Some(format!("{part}|{order}")),
+            // The open lines are done: the held ones next, from their start.
+            None if part == 0 => Some("1|".to_owned()),
+            None => None,
+        };
         Ok(page)
+    }
+
+    async fn held_queue(
+        &self,
+        dry_run: bool,
+        limit: usize,
+    ) -> Result<Vec<ResourceKey>, StoreError> {
+        let partition = &partitions(dry_run)[1];
+        let (items, _) = self
+            .open_index(partition, None, limit.clamp(1, 1000))
+            .await?;
+        items
+            .iter()
+            .map(|item| open_entry(item).map(|(k, _)| k))
+            .collect()
     }
 
     async fn reserve(
@@ -231,7 +239,70 @@ impl DocketStore for DynamoRiskStore {
     }
 }
 
+/// One entry of the open-verdicts index: the resource and its open line.
+fn open_entry(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<(ResourceKey, OpenLine), StoreError> {
+    let pk = item
+        .get(PK)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let corrupt = |reason: String| StoreError::Corrupt {
+        key: justice_core::text::quote(&pk, 300),
+        reason,
+    };
+    let key = ResourceKey::parse(&pk).map_err(|e| corrupt(format!("not a resource key: {e}")))?;
+    let Some(open) = item.get("open") else {
+        return Err(corrupt("an open-verdicts entry without its line".into()));
+    };
+    let line: OpenLine = serde_dynamo::from_attribute_value(open.clone())
+        .map_err(|e| corrupt(format!("open verdict: {e}")))?;
+    Ok((key, line))
+}
+
 impl DynamoRiskStore {
+    /// One page of a partition of the open-verdicts index, in `open_order`, after `after`;
+    /// and the `open_order` the next page starts after, if there is one.
+    async fn open_index(
+        &self,
+        partition: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<String>), StoreError> {
+        let start = after.filter(|a| !a.is_empty()).map(|order| {
+            HashMap::from([
+                (
+                    OPEN_BOARD.to_owned(),
+                    AttributeValue::S(partition.to_owned()),
+                ),
+                (OPEN_ORDER.to_owned(), AttributeValue::S(order.to_owned())),
+                (PK.to_owned(), AttributeValue::S(pk_of(order).to_owned())),
+                (
+                    SK.to_owned(),
+                    AttributeValue::S(docket_sk(partition.starts_with("dry-run")).to_owned()),
+                ),
+            ])
+        });
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(OPEN_INDEX)
+            .key_condition_expression("#b = :b")
+            .expression_attribute_names("#b", OPEN_BOARD)
+            .expression_attribute_values(":b", AttributeValue::S(partition.to_owned()))
+            .limit(i32::try_from(limit).unwrap_or(1000))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| backend("Query open verdicts", crate::sdk_error_detail(&e)))?;
+        let next = out
+            .last_evaluated_key
+            .and_then(|k| k.get(OPEN_ORDER).and_then(|v| v.as_s().ok()).cloned());
+        Ok((out.items.unwrap_or_default(), next))
+    }
+
     async fn save_docket(
         &self,
         docket: &Docket,
@@ -247,10 +318,17 @@ impl DynamoRiskStore {
             SK.into(),
             AttributeValue::S(docket_sk(docket.dry_run).into()),
         );
-        if docket.open.is_some() {
+        if let Some(line) = &docket.open {
+            let [open, held] = partitions(docket.dry_run);
+            let partition = if line.kind == VerdictKind::Held {
+                held
+            } else {
+                open
+            };
+            item.insert(OPEN_BOARD.into(), AttributeValue::S(partition));
             item.insert(
-                OPEN_BOARD.into(),
-                AttributeValue::S(board(docket.dry_run).into()),
+                OPEN_ORDER.into(),
+                AttributeValue::S(open_order(line.since, docket.key.as_str())),
             );
         }
         let put = self

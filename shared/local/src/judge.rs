@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use justice_core::allow::AllowList;
 use justice_core::krampus::TasksFile;
 use justice_core::notice::{AccountMap, Notice};
-use justice_core::verdict::{Docket, VerdictRecord};
+use justice_core::verdict::{Docket, VerdictKind, VerdictRecord};
 use justice_core::ResourceKey;
 use justice_service::{
     BoardError, BoardRead, BoardWrite, Commit, DocketStore, OpenPage, Outbox, OutboxError,
@@ -19,6 +19,8 @@ use crate::risk_store::{db_err, decode, LocalRiskStore, LocalStoreError};
 
 /// `<board>\0<key>` → docket JSON
 const DOCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("dockets");
+/// `<board>\0<held since, 20 digits>\0<key>` → nothing: the held queue, oldest first
+const HELD: TableDefinition<&str, &[u8]> = TableDefinition::new("held");
 /// `<board>\0<hour>` → resources acted on in that hour
 const BUDGET: TableDefinition<&str, u64> = TableDefinition::new("budget");
 
@@ -32,6 +34,17 @@ fn board_name(dry_run: bool) -> &'static str {
 
 fn docket_key(key: &ResourceKey, dry_run: bool) -> String {
     format!("{}\0{}", board_name(dry_run), key.as_str())
+}
+
+/// The held-queue entry of a docket, if it is held.
+fn held_key(d: &Docket) -> Option<String> {
+    let line = d.open.as_ref().filter(|l| l.kind == VerdictKind::Held)?;
+    Some(format!(
+        "{}\0{:020}\0{}",
+        board_name(d.dry_run),
+        line.since.max(0),
+        d.key.as_str()
+    ))
 }
 
 impl LocalRiskStore {
@@ -118,16 +131,23 @@ impl LocalRiskStore {
     ) -> Result<Vec<Commit>, LocalStoreError> {
         self.write_with(|txn| {
             let mut table = txn.open_table(DOCKETS).map_err(db_err)?;
+            let mut held = txn.open_table(HELD).map_err(db_err)?;
             let mut out = Vec::with_capacity(dockets.len());
             for (docket, expected) in dockets {
                 let k = docket_key(&docket.key, docket.dry_run);
                 let stored = match table.get(k.as_str()).map_err(db_err)? {
-                    Some(v) => Some(decode::<Docket>(&k, v.value())?.revision),
+                    Some(v) => Some(decode::<Docket>(&k, v.value())?),
                     None => None,
                 };
-                if stored != *expected {
+                if stored.as_ref().map(|d| d.revision) != *expected {
                     out.push(Commit::Conflict);
                     continue;
+                }
+                if let Some(old) = stored.as_ref().and_then(held_key) {
+                    held.remove(old.as_str()).map_err(db_err)?;
+                }
+                if let Some(new) = held_key(docket) {
+                    held.insert(new.as_str(), [].as_slice()).map_err(db_err)?;
                 }
                 let bytes = serde_json::to_vec(docket).map_err(|e| LocalStoreError::Corrupt {
                     key: docket.key.to_string(),
@@ -135,6 +155,38 @@ impl LocalRiskStore {
                 })?;
                 table.insert(k.as_str(), bytes.as_slice()).map_err(db_err)?;
                 out.push(Commit::Written);
+            }
+            Ok(out)
+        })
+    }
+
+    fn held_queue_sync(
+        &self,
+        dry_run: bool,
+        limit: usize,
+    ) -> Result<Vec<ResourceKey>, LocalStoreError> {
+        self.read_with(|txn| {
+            let table = match txn.open_table(HELD) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(db_err(e)),
+            };
+            let start = format!("{}\0", board_name(dry_run));
+            let end = format!("{}\u{1}", board_name(dry_run));
+            let mut out = Vec::new();
+            for entry in table.range(start.as_str()..end.as_str()).map_err(db_err)? {
+                if out.len() == limit {
+                    break;
+                }
+                let (k, _) = entry.map_err(db_err)?;
+                let raw = k.value();
+                let key = raw.splitn(3, '\0').nth(2).unwrap_or_default();
+                out.push(
+                    ResourceKey::parse(key).map_err(|e| LocalStoreError::Corrupt {
+                        key: justice_core::text::quote(raw, 300),
+                        reason: format!("held queue: {e}"),
+                    })?,
+                );
             }
             Ok(out)
         })
@@ -199,6 +251,14 @@ impl DocketStore for LocalRiskStore {
         limit: usize,
     ) -> Result<OpenPage, StoreError> {
         Ok(self.open_verdicts_sync(dry_run, cursor, limit)?)
+    }
+
+    async fn held_queue(
+        &self,
+        dry_run: bool,
+        limit: usize,
+    ) -> Result<Vec<ResourceKey>, StoreError> {
+        Ok(self.held_queue_sync(dry_run, limit)?)
     }
 
     async fn reserve(

@@ -19,8 +19,12 @@ use justice_core::verdict::{Decision, Docket, Judgement, VerdictKind};
 use justice_core::{ResourceKey, RiskState};
 
 use crate::ports::{
-    BoardError, BoardWrite, Commit, DocketStore, Outbox, SecurityAlert, StoreError, TaskBoard,
+    BoardError, BoardWrite, Commit, DocketStore, Outbox, RiskStore, SecurityAlert, StoreError,
+    TaskBoard,
 };
+
+/// The most held resources a batch takes from the queue.
+const QUEUE_PULL: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct JudgeSettings {
@@ -81,7 +85,7 @@ pub struct Judge<'a, B, D, O> {
     pub settings: &'a JudgeSettings,
 }
 
-impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
+impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
     /// Judges a batch. A failure of the board or of the docket reads fails the whole batch
     /// (nothing was decided); later failures name the changes to retry.
     pub async fn judge(
@@ -97,13 +101,21 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
             latest.insert(c.key.clone(), i);
             ids.entry(c.key.clone()).or_default().push(c.id.clone());
         }
+        if latest.is_empty() {
+            return Ok(BatchReport::default());
+        }
+        // The held queue: the resources held longest join the batch with their current state,
+        // so that budget freed up goes to them before anything that came later. They are no
+        // stream records: a failure of theirs is retried by the next batch, not reported.
+        let queued = self.held_queue(&latest).await;
+        for (i, c) in queued.iter().enumerate() {
+            latest.insert(c.key.clone(), changes.len() + i);
+        }
+        let all: Vec<&Change> = changes.iter().chain(queued.iter()).collect();
         let mut report = BatchReport {
             resources: latest.len(),
             ..BatchReport::default()
         };
-        if latest.is_empty() {
-            return Ok(report);
-        }
         let keys: Vec<ResourceKey> = latest.keys().cloned().collect();
         let allow = self.board.allow_list().await?;
         let dockets = self.dockets.dockets(&keys, self.settings.dry_run).await?;
@@ -129,7 +141,7 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
                     let on_board = board.get(key.as_str()).unwrap_or(&empty);
                     judgement.decide(
                         key,
-                        changes[i].state.as_ref(),
+                        all[i].state.as_ref(),
                         dockets.get(key),
                         on_board,
                         &mut budget,
@@ -286,7 +298,42 @@ impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
     }
 }
 
-impl<B: TaskBoard, D: DocketStore, O: Outbox> Judge<'_, B, D, O> {
+impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
+    /// Up to the hour's budget of the longest-held resources not in the batch, with their
+    /// current state (a consistent read each). The queue is fairness, not safety: when it
+    /// cannot be read the batch goes on without it.
+    async fn held_queue(&self, batch: &BTreeMap<ResourceKey, usize>) -> Vec<Change> {
+        let want = (self.settings.blast_per_hour as usize).min(QUEUE_PULL);
+        if want == 0 {
+            return Vec::new();
+        }
+        let keys = match self.dockets.held_queue(self.settings.dry_run, want).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!(error = %e, "held queue not read: this batch serves only its own");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for key in keys.into_iter().filter(|k| !batch.contains_key(k)) {
+            match RiskStore::load(self.dockets, &key).await {
+                Ok(stored) => {
+                    if let Some(state) = stored.state {
+                        out.push(Change {
+                            id: format!("held-queue {key}"),
+                            key,
+                            state: Some(state),
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(resource = %key, error = %e, "held resource not read: it waits for the next batch");
+                }
+            }
+        }
+        out
+    }
+
     /// The judge's tasks of resources outside this batch that are past their time and back in
     /// the file although their docket says the judge took them out (or never lists them):
     /// Krampus rewrites `tasks.json` with what it read before its run, undoing removals made

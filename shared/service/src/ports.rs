@@ -240,6 +240,14 @@ pub trait DocketStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<OpenPage, StoreError>> + Send;
 
+    /// The resources held by the blast-radius limit, longest held first, at most `limit`: the
+    /// queue the judge serves before anything new when budget frees up.
+    fn held_queue(
+        &self,
+        dry_run: bool,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ResourceKey>, StoreError>> + Send;
+
     /// Takes up to `want` resources from the budget of `window` (an hour number), of which
     /// at most `limit` may ever be taken; returns how many were granted. Atomic across
     /// concurrent judges.
