@@ -11,6 +11,12 @@ use justice_service::{Change, Judge, JudgeSettings, Notifier, NotifierSettings};
 use justice_tests::states::{finding, ingress, state, ACCOUNT, T0};
 use serde_json::Value;
 
+/// Owned by team-a, through its owner tag, as the notices find it.
+fn owned(mut s: RiskState) -> RiskState {
+    s.tags = Some([("owner".to_owned(), "team-a".to_owned())].into());
+    s
+}
+
 fn group(id: &str, revision: u64) -> RiskState {
     let mut s = state(
         "AWS::EC2::SecurityGroup",
@@ -26,7 +32,7 @@ fn group(id: &str, revision: u64) -> RiskState {
         )],
     );
     s.revision = revision;
-    s
+    owned(s)
 }
 
 fn bucket_policy(revision: u64) -> RiskState {
@@ -38,11 +44,11 @@ fn bucket_policy(revision: u64) -> RiskState {
         vec![finding("s3-public-policy", "Principal *", vec![])],
     );
     s.revision = revision;
-    s
+    owned(s)
 }
 
 fn volume() -> RiskState {
-    state(
+    owned(state(
         "AWS::EC2::Volume",
         "vol-00000002",
         Some(&format!(
@@ -50,7 +56,7 @@ fn volume() -> RiskState {
         )),
         100,
         vec![finding("ebs-volume-unencrypted", "not encrypted", vec![])],
-    )
+    ))
 }
 
 fn security_alerts(dir: &std::path::Path) -> Vec<Value> {
@@ -205,4 +211,173 @@ fn open_verdicts_stay_in_the_digests_until_fixed() {
         !body.contains("bucket-2") && body.contains("sg-ffffffff"),
         "{body}"
     );
+}
+
+/// Whatever the number of open lines, the most severe are listed and the rest counted: a
+/// flood of warnings in one account hides no critical line, neither from its team nor from
+/// the security team. Lines go to the team the notices go to, and a resource's own name
+/// cannot pose as our words.
+#[test]
+fn a_flood_of_warnings_hides_nothing_and_lines_go_where_notices_go() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    let board = LocalTaskBoard::new(dir.path(), false);
+    let outbox = LocalOutbox::new(dir.path());
+    let settings = JudgeSettings {
+        dry_run: false,
+        accounts: vec![ACCOUNT.into()],
+        blast_per_hour: 10,
+        max_attempts: 3,
+    };
+    let judge = Judge {
+        board: &board,
+        dockets: &store,
+        outbox: &outbox,
+        settings: &settings,
+    };
+    let policy = Policy::default_policy();
+    let rt = justice_tests::runtime();
+    let mut states: Vec<RiskState> = (0..700)
+        .map(|i| {
+            let mut s = state(
+                "AWS::EC2::Volume",
+                &format!("vol-{i:08x}"),
+                Some(&format!(
+                    "arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-{i:08x}"
+                )),
+                40,
+                vec![finding("ebs-volume-unencrypted", "not encrypted", vec![])],
+            );
+            s.level = Level::Warn;
+            s.tags = Some([("team".to_owned(), "bulk".to_owned())].into());
+            s
+        })
+        .collect();
+    let mut critical = bucket_policy(1);
+    // An owner tag with a hidden character, and a name that imitates our words.
+    critical.tags = Some([("owner".to_owned(), "ali\u{200b}ce".to_owned())].into());
+    critical.resource_name = Some("x\", account 999999999999; kill since 2001".into());
+    states.push(critical.clone());
+    for chunk in states.chunks(100) {
+        let changes: Vec<Change> = chunk
+            .iter()
+            .map(|s| Change {
+                id: s.key.to_string(),
+                key: s.key.clone(),
+                state: Some(s.clone()),
+            })
+            .collect();
+        let r = rt
+            .block_on(judge.judge(&changes, &policy, T0))
+            .expect("judged");
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+    }
+    let notifier_settings = NotifierSettings {
+        default_team: "security".into(),
+        security_contact: "security@example.com".into(),
+    };
+    let notifier = Notifier {
+        board: &board,
+        outbox: &outbox,
+        settings: &notifier_settings,
+    };
+    let sent = rt
+        .block_on(notifier.digest(&store, false, "w1", T0 + HOUR_MS))
+        .expect("digest");
+    // The critical bucket's owner is "alice" for its notices and for its line alike.
+    let recipient = justice_core::notice::recipient(
+        critical.tags.as_ref(),
+        ACCOUNT,
+        &policy,
+        &justice_core::notice::AccountMap::default(),
+        "security",
+    );
+    assert_eq!(recipient.team, "alice");
+    assert_eq!(
+        sent,
+        vec!["alice", "bulk", "security (escalations)"],
+        "{sent:?}"
+    );
+    let notices = outbox.notices().expect("notices");
+    let bulk = notices
+        .iter()
+        .find(|n| n["to"] == "bulk")
+        .expect("bulk digest");
+    assert_eq!(bulk["json"]["open_total"], 700);
+    let listed = bulk["json"]["open"].as_array().map_or(0, Vec::len);
+    assert_eq!(listed, justice_core::notice::OPEN_LISTED);
+    assert!(bulk["text"]
+        .as_str()
+        .is_some_and(|t| t.contains(&format!("… and {} more", 700 - listed))));
+    let alice = notices
+        .iter()
+        .find(|n| n["to"] == "alice")
+        .expect("alice digest");
+    let text = alice["text"].as_str().expect("text");
+    // The name stays inside its quotes: the account and level outside them are ours.
+    assert!(
+        text.contains("(named \"x', account 999999999999; kill since 2001\", account 111122223333; disable since"),
+        "{text}"
+    );
+    let alerts = security_alerts(dir.path());
+    let body = alerts[alerts.len() - 1]["body"].as_str().expect("body");
+    assert!(
+        body.contains("arn:aws:s3:::bucket-2") && !body.contains("vol-"),
+        "{body}"
+    );
+}
+
+/// A warning about an exempt or allow-listed resource is someone's decision already: it is
+/// not listed. A task someone removed from tasks.json before its time leaves the resource
+/// waiting on a person: it is listed, for the security team too.
+#[test]
+fn exempt_warnings_are_not_listed_and_lost_tasks_are() {
+    let policy = Policy::from_toml(&format!(
+        "version = 1\n[[exemptions]]\nresource = \"{ACCOUNT}/us-east-1/AWS::EC2::Volume/*\"\nreason = \"scratch disks\"\nexpires = \"2099-01-01T00:00:00Z\"\n"
+    ))
+    .expect("policy");
+    let allow = justice_core::allow::AllowList::default();
+    let accounts = vec![ACCOUNT.to_owned()];
+    let j = justice_core::verdict::Judgement {
+        policy: &policy,
+        allow: &allow,
+        accounts: &accounts,
+        now: T0,
+        dry_run: false,
+    };
+    let mut vol = volume();
+    vol.level = Level::Warn;
+    let mut budget = 10;
+    let d = j.decide(&vol.key, Some(&vol), None, &Default::default(), &mut budget);
+    assert_eq!(d.docket.kind, VerdictKind::Exempt);
+    assert!(d.docket.open.is_none(), "{:?}", d.docket.open);
+
+    // A group acted on; its task is gone from the file before its time.
+    let default = Policy::default_policy();
+    let j = justice_core::verdict::Judgement {
+        policy: &default,
+        ..j
+    };
+    let g = group("sg-0000100e", 1);
+    let d1 = j.decide(&g.key, Some(&g), None, &Default::default(), &mut budget);
+    assert_eq!(d1.docket.kind, VerdictKind::Act);
+    assert!(d1.docket.open.is_none());
+    let later = justice_core::verdict::Judgement {
+        now: T0 + HOUR_MS,
+        ..j
+    };
+    let g2 = group("sg-0000100e", 2);
+    let d2 = later.decide(
+        &g2.key,
+        Some(&g2),
+        Some(&d1.docket),
+        &Default::default(),
+        &mut budget,
+    );
+    let line = d2.docket.open.as_ref().expect("an open line");
+    assert!(line.needs_security(), "{line:?}");
+    assert!(line
+        .person
+        .as_deref()
+        .is_some_and(|p| p.contains("left tasks.json")));
 }

@@ -618,6 +618,25 @@ fn the_blast_radius_holds_across_concurrent_judges_and_alerts_security() {
             "the newcomer queues behind the one held longer"
         );
         assert!(keys.contains(&queue[0]));
+        // The digests' walk over the index, a line a page: each open line once.
+        let mut walked = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..20 {
+            let page = aws
+                .store
+                .open_verdicts(false, cursor.as_deref(), 1)
+                .await
+                .expect("page");
+            walked.extend(page.lines.into_iter().map(|(k, _)| k));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(
+            walked, queue,
+            "every open line once, the held ones oldest first"
+        );
     });
 }
 

@@ -152,6 +152,7 @@ fn each_kind_of_notice_renders_as_snapshotted() {
             issues: vec!["s3-public-policy: Principal *".into()],
             person: Some("no task fixes its critical finding(s) s3-public-policy".into()),
         }],
+        3,
         T0,
         "security@example.com",
     );

@@ -42,13 +42,19 @@ fn partitions(dry_run: bool) -> [String; 2] {
     ]
 }
 
+/// The index's sort key: the time the line opened, then the table key, or its hash when the
+/// key would pass the 1,024 bytes DynamoDB allows an index's sort key (an id may be 768
+/// characters of up to four bytes each).
 fn open_order(since: i64, pk: &str) -> String {
-    format!("{:020}#{pk}", since.max(0))
-}
-
-/// The table key in an `open_order` value.
-fn pk_of(order: &str) -> &str {
-    order.get(21..).unwrap_or_default()
+    if pk.len() <= 1000 {
+        format!("{:020}#{pk}", since.max(0))
+    } else {
+        format!(
+            "{:020}#~{:016x}",
+            since.max(0),
+            justice_core::item::hash_parts(&[pk])
+        )
+    }
 }
 
 pub fn docket_sk(dry_run: bool) -> &'static str {
@@ -151,12 +157,12 @@ impl DocketStore for DynamoRiskStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<OpenPage, StoreError> {
-        // The cursor is `<partition number>|<open_order>`: the open lines, then the held ones.
-        let (part, after) = match cursor.and_then(|c| c.split_once('|')) {
-            Some(("1", order)) => (1, Some(order)),
-            Some((_, order)) => (0, Some(order)),
-            None => (0, None),
-        };
+        // The cursor is `<partition number>\n<open_order>\n<pk>`: the open lines, then the
+        // held ones.
+        let mut parts = cursor.unwrap_or_default().splitn(3, '\n');
+        let (part, order, pk) = (parts.next(), parts.next(), parts.next());
+        let part = usize::from(part == Some("1"));
+        let after = order.zip(pk).filter(|(o, _)| !o.is_empty());
         let partition = &partitions(dry_run)[part];
         let (items, next) = self
             .open_index(partition, after, limit.clamp(1, 1000))
@@ -166,9 +172,9 @@ impl DocketStore for DynamoRiskStore {
             page.lines.push(open_entry(&item)?);
         }
         page.next = match next {
-            Some(order) => Some(format!("{part}|{order}")),
+            Some((order, pk)) => Some(format!("{part}\n{order}\n{pk}")),
             // The open lines are done: the held ones next, from their start.
-            None if part == 0 => Some("1|".to_owned()),
+            None if part == 0 => Some("1".to_owned()),
             None => None,
         };
         Ok(page)
@@ -262,22 +268,28 @@ fn open_entry(
 }
 
 impl DynamoRiskStore {
-    /// One page of a partition of the open-verdicts index, in `open_order`, after `after`;
-    /// and the `open_order` the next page starts after, if there is one.
+    /// One page of a partition of the open-verdicts index, in `open_order`, after `after`
+    /// (its `open_order` and table key); and where the next page starts, if there is one.
     async fn open_index(
         &self,
         partition: &str,
-        after: Option<&str>,
+        after: Option<(&str, &str)>,
         limit: usize,
-    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<String>), StoreError> {
-        let start = after.filter(|a| !a.is_empty()).map(|order| {
+    ) -> Result<
+        (
+            Vec<HashMap<String, AttributeValue>>,
+            Option<(String, String)>,
+        ),
+        StoreError,
+    > {
+        let start = after.map(|(order, pk)| {
             HashMap::from([
                 (
                     OPEN_BOARD.to_owned(),
                     AttributeValue::S(partition.to_owned()),
                 ),
                 (OPEN_ORDER.to_owned(), AttributeValue::S(order.to_owned())),
-                (PK.to_owned(), AttributeValue::S(pk_of(order).to_owned())),
+                (PK.to_owned(), AttributeValue::S(pk.to_owned())),
                 (
                     SK.to_owned(),
                     AttributeValue::S(docket_sk(partition.starts_with("dry-run")).to_owned()),
@@ -297,9 +309,12 @@ impl DynamoRiskStore {
             .send()
             .await
             .map_err(|e| backend("Query open verdicts", crate::sdk_error_detail(&e)))?;
+        let text = |k: &HashMap<String, AttributeValue>, name: &str| {
+            k.get(name).and_then(|v| v.as_s().ok()).cloned()
+        };
         let next = out
             .last_evaluated_key
-            .and_then(|k| k.get(OPEN_ORDER).and_then(|v| v.as_s().ok()).cloned());
+            .and_then(|k| Some((text(&k, OPEN_ORDER)?, text(&k, PK)?)));
         Ok((out.items.unwrap_or_default(), next))
     }
 
@@ -374,5 +389,24 @@ impl DynamoRiskStore {
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse::<u64>().ok())
             .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_sort_key_fits_dynamodb_whatever_the_resource_key() {
+        let short = "111122223333/us-east-1/AWS::EC2::Volume/vol-1";
+        assert_eq!(open_order(5, short), format!("{:020}#{short}", 5));
+        // 768 characters of four bytes each: a key of over 3,000 bytes.
+        let long = format!("111122223333/us-east-1/AWS::S3::Bucket/{}", "𝔁".repeat(768));
+        let other = format!("111122223333/us-east-1/AWS::S3::Bucket/{}", "𝔂".repeat(768));
+        assert!(open_order(5, &long).len() <= 1024);
+        assert_ne!(open_order(5, &long), open_order(5, &other));
+        // Oldest first, whatever the key.
+        assert!(open_order(4, &long) < open_order(5, short));
+        assert!(open_order(-3, short) < open_order(0, "z"));
     }
 }

@@ -637,6 +637,14 @@ pub struct DigestEntry {
     pub issues: Vec<String>,
 }
 
+/// The most open lines a digest lists (the rest are counted).
+pub const OPEN_LISTED: usize = MAX_TASKS * 4;
+
+/// The order the digests list open lines in: most severe, then longest open.
+pub fn open_order(a: &OpenLine, b: &OpenLine) -> std::cmp::Ordering {
+    b.level.cmp(&a.level).then(a.since.cmp(&b.since))
+}
+
 /// What an open verdict waits on, for people.
 fn open_status(l: &OpenLine) -> String {
     if let Some(why) = &l.person {
@@ -650,32 +658,28 @@ fn open_status(l: &OpenLine) -> String {
     .to_owned()
 }
 
-fn open_text(text: &mut String, open: &[&OpenLine]) {
-    for l in open.iter().take(MAX_TASKS * 4) {
-        text.push_str(&format!(
-            "  - \"{}\" ({}, {}; {} since {}, {})\n",
-            clean(if l.arn.is_empty() { &l.name } else { &l.arn }, 300),
-            clean(&l.name, 100),
-            l.account,
-            l.level.as_str(),
-            time::format_rfc3339(l.since),
-            open_status(l)
-        ));
-        for i in l.issues.iter().take(5) {
-            text.push_str(&format!("      \"{}\"\n", clean(i, 300)));
-        }
-    }
-    if open.len() > MAX_TASKS * 4 {
-        text.push_str(&format!("  … and {} more\n", open.len() - MAX_TASKS * 4));
+/// One open line: the resource's own text only inside quotes, our words outside them.
+fn open_line(text: &mut String, prefix: &str, l: &OpenLine) {
+    text.push_str(&format!(
+        "  - {prefix}\"{}\" (named \"{}\", account {}; {} since {}; {})\n",
+        clean(if l.arn.is_empty() { &l.name } else { &l.arn }, 300),
+        clean(&l.name, 100),
+        clean(&l.account, 12),
+        l.level.as_str(),
+        time::format_rfc3339(l.since),
+        open_status(l)
+    ));
+    for i in l.issues.iter().take(5) {
+        text.push_str(&format!("      \"{}\"\n", clean(i, 300)));
     }
 }
 
 fn open_json(open: &[&OpenLine]) -> Vec<Value> {
     open.iter()
-        .take(MAX_TASKS * 4)
+        .take(OPEN_LISTED)
         .map(|l| {
             json!({
-                "resource": clean(&l.name, 300), "arn": clean(&l.arn, 300), "account": l.account,
+                "resource": clean(&l.name, 300), "arn": clean(&l.arn, 300), "account": clean(&l.account, 12),
                 "verdict": l.kind.as_str(), "level": l.level.as_str(), "since": l.since,
                 "why": l.person.as_deref().map(|w| clean(w, 300)),
                 "issues": l.issues.iter().take(5).map(|i| clean(i, 300)).collect::<Vec<_>>(),
@@ -684,29 +688,35 @@ fn open_json(open: &[&OpenLine]) -> Vec<Value> {
         .collect()
 }
 
-/// The digest of one team's pending tasks, and of its resources over a threshold with no
-/// task (warnings, no automatic fix, held), in one window: each stays in every digest until
-/// it is fixed or exempted.
+/// The digest of one team's pending tasks, and of its resources that wait on a person (a
+/// warning, no automatic fix, held, a task lost), in one window: each stays in every digest
+/// until it is fixed or exempted. `open` holds the lines to list (the most severe) and
+/// `open_total` how many there are in all.
 pub fn digest(
     team: &str,
     window: &str,
     entries: &[DigestEntry],
     open: &[&OpenLine],
+    open_total: usize,
     now: Millis,
     security_contact: &str,
 ) -> Notice {
+    let open_total = open_total.max(open.len());
     let subject = subject(&format!(
         "[Justice Engine] {} pending action(s), {} open finding(s) for team {}",
         entries.len(),
-        open.len(),
+        open_total,
         attribute(team)
     ));
-    let mut text = format!(
-        "Pending actions on your team's resources ({}), soonest first.\n\n",
-        entries.len()
-    );
+    let mut text = String::new();
     let mut sorted: Vec<&DigestEntry> = entries.iter().collect();
     sorted.sort_by_key(|e| e.action_time);
+    if !sorted.is_empty() {
+        text.push_str(&format!(
+            "Pending actions on your team's resources ({}), soonest first.\n\n",
+            entries.len()
+        ));
+    }
     for e in sorted.iter().take(MAX_TASKS * 4) {
         text.push_str(&format!(
             "  - {} {} at {}\n",
@@ -722,13 +732,22 @@ pub fn digest(
         text.push_str(&format!("  … and {} more\n", sorted.len() - MAX_TASKS * 4));
     }
     let mut open: Vec<&OpenLine> = open.to_vec();
-    open.sort_by(|a, b| b.level.cmp(&a.level).then(a.since.cmp(&b.since)));
+    open.sort_by(|a, b| open_order(a, b));
+    open.truncate(OPEN_LISTED);
     if !open.is_empty() {
+        if !text.is_empty() {
+            text.push('\n');
+        }
         text.push_str(&format!(
-            "\nOver a threshold with no action scheduled ({}), most severe first:\n\n",
-            open.len()
+            "Waiting on your team ({open_total}): over a threshold, and no pending action will fix \
+             it. Most severe first.\n\n"
         ));
-        open_text(&mut text, &open);
+        for l in &open {
+            open_line(&mut text, "", l);
+        }
+        if open_total > open.len() {
+            text.push_str(&format!("  … and {} more\n", open_total - open.len()));
+        }
     }
     text.push_str(&format!(
         "\nFixing a resource withdraws its actions and takes it off this list. Exemptions: write \
@@ -744,6 +763,7 @@ pub fn digest(
             "action_time": e.action_time,
         })).collect::<Vec<_>>(),
         "open": open_json(&open),
+        "open_total": open_total,
     });
     let chat = json!({
         "version": "1.0",
@@ -754,7 +774,7 @@ pub fn digest(
             "description": format!(
                 "{} pending action(s), {} open finding(s) for team {}",
                 entries.len(),
-                open.len(),
+                open_total,
                 markdown(team, 64)
             ),
         },
@@ -785,40 +805,31 @@ pub fn digest(
     }
 }
 
-/// The security team's digest for one window: every resource that waits on a person because
-/// nothing automatic will happen (no action Krampus can take at the level it reached, or held
-/// by the budget), with its team, until it is fixed or exempted. `None` when there is none.
-pub fn security_digest(window: &str, open: &[(String, &OpenLine)]) -> Option<(String, String)> {
+/// The security team's digest for one window: the resources that wait on a person because
+/// nothing automatic will fix them, with their team, until they are fixed or exempted. `open`
+/// holds the lines to list, `total` how many there are in all; `None` when there is none.
+pub fn security_digest(
+    window: &str,
+    open: &[(String, &OpenLine)],
+    total: usize,
+) -> Option<(String, String)> {
     if open.is_empty() {
         return None;
     }
+    let total = total.max(open.len());
     let mut open: Vec<&(String, &OpenLine)> = open.iter().collect();
-    open.sort_by(|(_, a), (_, b)| b.level.cmp(&a.level).then(a.since.cmp(&b.since)));
-    let subject = format!(
-        "[Justice Engine] {} resource(s) need a person (window {window})",
-        open.len()
-    );
+    open.sort_by(|(_, a), (_, b)| open_order(a, b));
+    open.truncate(OPEN_LISTED);
+    let subject = format!("[Justice Engine] {total} resource(s) need a person (window {window})");
     let mut text = format!(
         "Resources over the action level that no automation will fix, most severe and oldest \
-         first ({}). Each stays here until it is fixed or exempted.\n\n",
-        open.len()
+         first ({total}). Each stays here until it is fixed or exempted.\n\n"
     );
-    for (team, l) in open.iter().take(MAX_TASKS * 4) {
-        text.push_str(&format!(
-            "  - team {}: \"{}\" ({}; {} since {}, {})\n",
-            team,
-            clean(if l.arn.is_empty() { &l.name } else { &l.arn }, 300),
-            l.account,
-            l.level.as_str(),
-            time::format_rfc3339(l.since),
-            open_status(l)
-        ));
-        for i in l.issues.iter().take(5) {
-            text.push_str(&format!("      \"{}\"\n", clean(i, 300)));
-        }
+    for (team, l) in &open {
+        open_line(&mut text, &format!("team {}: ", attribute(team)), l);
     }
-    if open.len() > MAX_TASKS * 4 {
-        text.push_str(&format!("  … and {} more\n", open.len() - MAX_TASKS * 4));
+    if total > open.len() {
+        text.push_str(&format!("  … and {} more\n", total - open.len()));
     }
     Some((subject, text))
 }

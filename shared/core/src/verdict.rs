@@ -161,6 +161,19 @@ pub struct OpenLine {
 }
 
 impl OpenLine {
+    /// The owner as the notices find it: the raw value of the first owner tag the policy
+    /// names (cleaned where it is shown), so that a line goes to the team its notices go to.
+    fn owned_by(mut self, s: &RiskState, owner_keys: &[String]) -> OpenLine {
+        self.owner = s.tags.as_ref().and_then(|tags| {
+            owner_keys.iter().find_map(|key| {
+                tags.iter()
+                    .find(|(k, v)| k.eq_ignore_ascii_case(key) && !v.trim().is_empty())
+                    .map(|(_, v)| v.clone())
+            })
+        });
+        self
+    }
+
     /// The most issues a line keeps: the digest shows five a resource.
     const MAX_ISSUES: usize = 8;
 
@@ -204,7 +217,7 @@ impl OpenLine {
                     .find(|(k, v)| k.eq_ignore_ascii_case("team") && !v.trim().is_empty())
                     .map(|(_, v)| v.clone())
             }),
-            owner: s.owner.clone(),
+            owner: None,
             issues: s
                 .findings
                 .iter()
@@ -688,6 +701,14 @@ impl Judgement<'_> {
             ))
         } else if kind == VerdictKind::Held {
             Some("action due, held by the blast-radius limit".to_owned())
+        } else if tasks
+            .iter()
+            .any(|t| t.status == TaskStatus::Removed && a.wanted.contains_key(&t.unique_id))
+        {
+            Some(
+                "a task left tasks.json before its time: re-add it or exempt the resource"
+                    .to_owned(),
+            )
         } else if a.alert.is_some() {
             Some("a task Krampus would not carry out as intended was refused".to_owned())
         } else if kind == VerdictKind::Unactionable && a.level >= Level::Disable {
@@ -724,8 +745,10 @@ impl Judgement<'_> {
             state_revision: state.map_or(old.state_revision, |s| s.revision),
             last_verdict: old.last_verdict.clone(),
             last_alert: last_alert.clone(),
-            open: state
-                .and_then(|s| OpenLine::of(kind, a.level, s, old.open.as_ref(), self.now, person)),
+            open: state.and_then(|s| {
+                OpenLine::of(kind, a.level, s, old.open.as_ref(), self.now, person)
+                    .map(|l| l.owned_by(s, &self.policy.owner_tag_keys))
+            }),
         };
         let significant = new.kind != old.kind
             || (new.level != old.level && new.kind != VerdictKind::Clear)
@@ -819,22 +842,8 @@ impl Judgement<'_> {
                 ),
             );
         }
-        match s.level {
-            Level::None => {
-                return quiet(VerdictKind::Clear, s.level, "below the warning threshold")
-            }
-            Level::Warn => {
-                // No score in the reason: a changing score alone is not a new verdict.
-                return quiet(
-                    VerdictKind::Warn,
-                    s.level,
-                    &format!(
-                        "at the warning level: a notice, no task (tasks from a score of {})",
-                        self.policy.thresholds.disable
-                    ),
-                );
-            }
-            Level::Disable | Level::Kill => {}
+        if s.level == Level::None {
+            return quiet(VerdictKind::Clear, s.level, "below the warning threshold");
         }
         let kind = krampus::kind_of(&s.resource_type);
         let task_arn = kind.and_then(|_| krampus::task_arn(s).ok());
@@ -860,6 +869,19 @@ impl Judgement<'_> {
                     "exempt until {}: {}",
                     time::format_rfc3339(e.expires),
                     quote(&e.reason, 300)
+                ),
+            );
+        }
+        // After the allow-list and the exemptions: someone decided about those already, and
+        // a warning would stay in their team's digest although it was excepted.
+        if s.level == Level::Warn {
+            // No score in the reason: a changing score alone is not a new verdict.
+            return quiet(
+                VerdictKind::Warn,
+                s.level,
+                &format!(
+                    "at the warning level: a notice, no task (tasks from a score of {})",
+                    self.policy.thresholds.disable
                 ),
             );
         }

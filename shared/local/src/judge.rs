@@ -493,12 +493,12 @@ impl TaskBoard for LocalTaskBoard {
     }
 
     async fn verdict(&self, key: &str) -> Result<Option<VerdictRecord>, BoardError> {
-        // The S3 key's last part without `.json`, or the id itself.
-        let id = key
-            .rsplit('/')
-            .next()
-            .unwrap_or(key)
-            .trim_end_matches(".json");
+        // The S3 key's last part without `.notice.json` or `.json`, or the id itself.
+        let name = key.rsplit('/').next().unwrap_or(key);
+        let id = name
+            .strip_suffix(".notice.json")
+            .or_else(|| name.strip_suffix(".json"))
+            .unwrap_or(name);
         Ok(self.verdicts()?.into_iter().find(|r| r.verdict_id == id))
     }
 

@@ -104,10 +104,29 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
         if latest.is_empty() {
             return Ok(BatchReport::default());
         }
+        let keys: Vec<ResourceKey> = latest.keys().cloned().collect();
+        let allow = self.board.allow_list().await?;
+        let mut dockets = self.dockets.dockets(&keys, self.settings.dry_run).await?;
         // The held queue: the resources held longest join the batch with their current state,
         // so that budget freed up goes to them before anything that came later. They are no
-        // stream records: a failure of theirs is retried by the next batch, not reported.
-        let queued = self.held_queue(&latest).await;
+        // stream records: a failure of theirs is retried by the next batch, not reported, and
+        // their dockets are read apart, so that one unreadable docket at the head of the queue
+        // cannot stop every batch.
+        let mut queued = self.held_queue(&latest).await;
+        if !queued.is_empty() {
+            let queued_keys: Vec<ResourceKey> = queued.iter().map(|c| c.key.clone()).collect();
+            match self
+                .dockets
+                .dockets(&queued_keys, self.settings.dry_run)
+                .await
+            {
+                Ok(found) => dockets.extend(found),
+                Err(e) => {
+                    tracing::warn!(error = %e, "held queue's dockets not read: this batch serves only its own");
+                    queued.clear();
+                }
+            }
+        }
         for (i, c) in queued.iter().enumerate() {
             latest.insert(c.key.clone(), changes.len() + i);
         }
@@ -116,9 +135,6 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             resources: latest.len(),
             ..BatchReport::default()
         };
-        let keys: Vec<ResourceKey> = latest.keys().cloned().collect();
-        let allow = self.board.allow_list().await?;
-        let dockets = self.dockets.dockets(&keys, self.settings.dry_run).await?;
         let judgement = Judgement {
             policy,
             allow: &allow,

@@ -18,9 +18,35 @@ use crate::ports::{
     BoardError, DocketStore, Outbox, OutboxError, SecurityAlert, StoreError, TaskBoard,
 };
 
-/// Open verdicts read a page at a time, and the most a digest run keeps.
+/// Open verdicts are read a page at a time.
 const OPEN_PAGE: usize = 500;
-const MAX_OPEN: usize = 20_000;
+
+/// The first `OPEN_LISTED` items in an order, of any number pushed, and how many were.
+struct Top<T> {
+    items: Vec<T>,
+    total: usize,
+}
+
+impl<T> Default for Top<T> {
+    fn default() -> Self {
+        Top {
+            items: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<T> Top<T> {
+    fn push(&mut self, item: T, order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+        self.total += 1;
+        self.items.push(item);
+        // Sorted and cut now and then: memory stays within twice what is listed.
+        if self.items.len() >= 2 * notice::OPEN_LISTED {
+            self.items.sort_by(&order);
+            self.items.truncate(notice::OPEN_LISTED);
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct NotifierSettings {
@@ -117,7 +143,7 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
         let team = |tag: Option<&str>, account: &str, owner: Option<&str>| {
             notice::team_of(tag, account, owner, &accounts, &self.settings.default_team)
         };
-        let mut by_team: BTreeMap<String, (Vec<DigestEntry>, Vec<OpenLine>)> = BTreeMap::new();
+        let mut by_team: BTreeMap<String, Vec<DigestEntry>> = BTreeMap::new();
         for t in &file.tasks {
             if t.get("source").and_then(|v| v.as_str()) != Some(justice_core::krampus::TASK_SOURCE)
             {
@@ -130,7 +156,7 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
                 &account,
                 t.get("owner").and_then(|v| v.as_str()),
             );
-            by_team.entry(team).or_default().0.push(DigestEntry {
+            by_team.entry(team).or_default().push(DigestEntry {
                 resource: s("human_readable_name"),
                 arn: s("aws_resource_name"),
                 action: s("action"),
@@ -146,45 +172,46 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
                     .unwrap_or_default(),
             });
         }
-        // The open verdicts, a page at a time; at most `MAX_OPEN` are kept for the messages
-        // (each lists a few hundred at most), the rest only counted.
-        let mut security = Vec::new();
-        let (mut cursor, mut kept, mut more) = (None::<String>, 0usize, 0usize);
+        // The open verdicts, a page at a time. Each team keeps only the lines its digest
+        // lists (the most severe) and a count, so memory stays flat however many there are,
+        // and no line is lost to a cap before the most severe are chosen.
+        let mut security = Top::default();
+        let mut open: BTreeMap<String, Top<OpenLine>> = BTreeMap::new();
+        let mut cursor = None::<String>;
         loop {
             let page = dockets
                 .open_verdicts(dry_run, cursor.as_deref(), OPEN_PAGE)
                 .await?;
             for (_, line) in page.lines {
-                if kept >= MAX_OPEN {
-                    more += 1;
-                    continue;
-                }
-                kept += 1;
                 let team = team(line.team.as_deref(), &line.account, line.owner.as_deref());
                 if line.needs_security() {
-                    security.push((team.clone(), line.clone()));
+                    security.push((team.clone(), line.clone()), |(_, a), (_, b)| {
+                        notice::open_order(a, b)
+                    });
                 }
-                by_team.entry(team).or_default().1.push(line);
+                open.entry(team).or_default().push(line, notice::open_order);
             }
             match page.next {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
         }
-        if more > 0 {
-            tracing::warn!(
-                more,
-                "open verdicts beyond the digest's limit were not listed"
-            );
+        for team in open.keys() {
+            by_team.entry(team.clone()).or_default();
         }
         let mut sent = Vec::new();
-        for (team, (entries, open)) in by_team {
-            let open: Vec<&OpenLine> = open.iter().collect();
+        for (team, entries) in by_team {
+            let (lines, total) = open
+                .remove(&team)
+                .map(|t| (t.items, t.total))
+                .unwrap_or_default();
+            let lines: Vec<&OpenLine> = lines.iter().collect();
             let n = notice::digest(
                 &team,
                 window,
                 &entries,
-                &open,
+                &lines,
+                total,
                 now,
                 &self.settings.security_contact,
             );
@@ -196,8 +223,8 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
             sent.push(team);
         }
         let lines: Vec<(String, &OpenLine)> =
-            security.iter().map(|(t, l)| (t.clone(), l)).collect();
-        if let Some((subject, body)) = notice::security_digest(window, &lines) {
+            security.items.iter().map(|(t, l)| (t.clone(), l)).collect();
+        if let Some((subject, body)) = notice::security_digest(window, &lines, security.total) {
             // `#` is in no team name (`notice::attribute`): no team's digest has this id.
             let id = format!("digest-{window}-#security");
             if !self.outbox.was_sent(&id).await? {
