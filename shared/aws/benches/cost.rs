@@ -234,6 +234,7 @@ fn main() {
     let (mut batches, mut verdicts, mut notices, mut board_writes) = (0u64, 0u64, 0u64, 0u64);
     let mut docket_units = 0u64;
     let mut open_index_writes = 0u64;
+    let mut queue_reads = 0u64;
     let mut pending: Vec<Change> = Vec::new();
     let mut last_now = 0;
     let mut judge_batch = |pending: &mut Vec<Change>, now: i64| {
@@ -252,6 +253,12 @@ fn main() {
                 .collect::<HashMap<_, _>>()
         };
         let before = open_lines();
+        // The held queue: a Query of the index's held partition (a unit, rounded up) and a
+        // consistent GetItem of each queued state (1 unit each) per batch.
+        let queued = rt
+            .block_on(local.held_queue(false, 10))
+            .unwrap_or_else(|e| panic!("held queue: {e}"));
+        queue_reads += 1 + queued.iter().filter(|k| !keys.contains(k)).count() as u64;
         let report = rt
             .block_on(judge.judge(pending, &policy, now))
             .unwrap_or_else(|e| panic!("judge: {e}"));
@@ -309,7 +316,8 @@ fn main() {
     // notice (one unit each).
     let writes = t.write_units + docket_units + open_index_writes + notices;
     let dynamo_writes = per_million(writes as f64) * WRU;
-    let dynamo_reads = per_million((t.read_units + docket_units + notices) as f64) * RRU;
+    let reads = t.read_units + docket_units + notices + queue_reads;
+    let dynamo_reads = per_million(reads as f64) * RRU;
     let scorer = per_million(n) * (LAMBDA_REQUEST + MEMORY_GB * SCORER_S * LAMBDA_GB_S);
     let judge_cost =
         per_million(batches as f64) * (LAMBDA_REQUEST + MEMORY_GB * JUDGE_S * LAMBDA_GB_S);
@@ -328,7 +336,7 @@ fn main() {
         t.state_bytes as f64 / t.states_written.max(1) as f64,
         t.history_bytes as f64 / t.records_written.max(1) as f64,
         writes as f64 / n,
-        (t.read_units + docket_units + notices) as f64 / n,
+        reads as f64 / n,
     );
     println!(
         "judge: {batches} batches, {verdicts} verdicts, {board_writes} tasks.json writes, {notices} notices, {open_index_writes} open-verdicts index writes"
