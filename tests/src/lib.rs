@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod krampus;
+pub mod local;
 pub mod states;
 
 use std::path::{Path, PathBuf};

@@ -194,3 +194,23 @@ pub fn every_krampus_type() -> Vec<RiskState> {
         ),
     ]
 }
+
+/// A security group with tcp/22 open to the whole Internet (110 points: the disable level),
+/// at `revision`.
+pub fn ssh_group(id: &str, revision: u64) -> RiskState {
+    let mut s = state(
+        "AWS::EC2::SecurityGroup",
+        id,
+        Some(&format!(
+            "arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{id}"
+        )),
+        110,
+        vec![finding(
+            "sg-world-admin-ports",
+            "tcp/22 open to 0.0.0.0/0",
+            vec![ingress(22, "0.0.0.0/0")],
+        )],
+    );
+    s.revision = revision;
+    s
+}

@@ -7,64 +7,14 @@ use justice_core::policy::Policy;
 use justice_core::time::HOUR_MS;
 use justice_core::verdict::{Judgement, VerdictKind};
 use justice_core::RiskState;
-use justice_local::{LocalOutbox, LocalRiskStore, LocalTaskBoard};
-use justice_service::{Change, Judge, JudgeSettings};
-use justice_tests::states::{finding, ingress, state, ACCOUNT, T0};
-
-fn group(id: &str, revision: u64) -> RiskState {
-    let mut s = state(
-        "AWS::EC2::SecurityGroup",
-        id,
-        Some(&format!(
-            "arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{id}"
-        )),
-        110,
-        vec![finding(
-            "sg-world-admin-ports",
-            "tcp/22 open to 0.0.0.0/0",
-            vec![ingress(22, "0.0.0.0/0")],
-        )],
-    );
-    s.revision = revision;
-    s
-}
-
-fn change(s: &RiskState) -> Change {
-    Change {
-        id: format!("{}@{}", s.key, s.revision),
-        key: s.key.clone(),
-        state: Some(s.clone()),
-    }
-}
+use justice_tests::local::LocalWorld;
+use justice_tests::states::{ssh_group as group, ACCOUNT, T0};
 
 #[test]
 fn the_resource_held_longest_gets_the_budget_first() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = LocalRiskStore::open(dir.path()).expect("store");
-    let board = LocalTaskBoard::new(dir.path(), false);
-    let outbox = LocalOutbox::new(dir.path());
-    let settings = JudgeSettings {
-        dry_run: false,
-        accounts: vec![ACCOUNT.into()],
-        blast_per_hour: 1,
-        max_attempts: 3,
-    };
-    let judge = Judge {
-        board: &board,
-        dockets: &store,
-        outbox: &outbox,
-        settings: &settings,
-    };
+    let w = LocalWorld::new(1);
     let policy = Policy::default_policy();
-    let rt = justice_tests::runtime();
-    let run = |states: &[RiskState], now: i64| {
-        let changes: Vec<Change> = states.iter().map(change).collect();
-        let r = rt
-            .block_on(judge.judge(&changes, &policy, now))
-            .expect("judged");
-        assert!(r.failed.is_empty(), "{:?}", r.failed);
-        board.take_new()
-    };
+    let run = |states: &[RiskState], now: i64| w.judge(states, &policy, now);
     // Hour 0: the first group spends the hour's budget; the second (its key sorts last) is
     // held.
     run(&[group("sg-00000001", 1)], T0);
@@ -129,44 +79,22 @@ fn a_hold_past_the_bound_reaches_a_person_once() {
 /// before a newcomer of a later batch it is not part of.
 #[test]
 fn a_held_resource_is_served_from_the_queue_before_a_later_newcomer() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = LocalRiskStore::open(dir.path()).expect("store");
-    let board = LocalTaskBoard::new(dir.path(), false);
-    let outbox = LocalOutbox::new(dir.path());
-    let settings = JudgeSettings {
-        dry_run: false,
-        accounts: vec![ACCOUNT.into()],
-        blast_per_hour: 1,
-        max_attempts: 3,
-    };
-    let judge = Judge {
-        board: &board,
-        dockets: &store,
-        outbox: &outbox,
-        settings: &settings,
-    };
+    let w = LocalWorld::new(1);
     let policy = Policy::default_policy();
-    let rt = justice_tests::runtime();
     // The judge reads a queued resource's state from the store, as the scorer wrote it.
     let write = |s: &RiskState| {
         use justice_service::{RiskStore, Write};
-        let w = Write {
+        let write = Write {
             record: None,
             replace: false,
             state: s,
             item: None,
             expected_revision: None,
         };
-        rt.block_on(store.commit(&s.key, w)).expect("state written");
+        w.rt.block_on(w.store.commit(&s.key, write))
+            .expect("state written");
     };
-    let run = |states: &[RiskState], now: i64| {
-        let changes: Vec<Change> = states.iter().map(change).collect();
-        let r = rt
-            .block_on(judge.judge(&changes, &policy, now))
-            .expect("judged");
-        assert!(r.failed.is_empty(), "{:?}", r.failed);
-        board.take_new()
-    };
+    let run = |states: &[RiskState], now: i64| w.judge(states, &policy, now);
     let (first, held, late) = (
         group("sg-00000001", 1),
         group("sg-0000000b", 1),
@@ -193,8 +121,10 @@ fn a_held_resource_is_served_from_the_queue_before_a_later_newcomer() {
     );
     assert_eq!(kind_of("sg-0000000c"), Some(VerdictKind::Held));
     // The queue now holds the newcomer alone.
-    let queue = rt
-        .block_on(justice_service::DocketStore::held_queue(&store, false, 10))
+    let queue =
+        w.rt.block_on(justice_service::DocketStore::held_queue(
+            &w.store, false, 10,
+        ))
         .expect("queue");
     assert_eq!(queue, vec![group("sg-0000000c", 1).key]);
 }

@@ -6,10 +6,8 @@ use justice_core::policy::{Level, Policy};
 use justice_core::time::HOUR_MS;
 use justice_core::verdict::VerdictKind;
 use justice_core::RiskState;
-use justice_local::{LocalOutbox, LocalRiskStore, LocalTaskBoard};
-use justice_service::{Change, Judge, JudgeSettings, Notifier, NotifierSettings};
-use justice_tests::states::{finding, ingress, state, ACCOUNT, T0};
-use serde_json::Value;
+use justice_tests::local::LocalWorld;
+use justice_tests::states::{finding, ssh_group, state, ACCOUNT, T0};
 
 /// Owned by team-a, through its owner tag, as the notices find it.
 fn owned(mut s: RiskState) -> RiskState {
@@ -18,21 +16,7 @@ fn owned(mut s: RiskState) -> RiskState {
 }
 
 fn group(id: &str, revision: u64) -> RiskState {
-    let mut s = state(
-        "AWS::EC2::SecurityGroup",
-        id,
-        Some(&format!(
-            "arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{id}"
-        )),
-        110,
-        vec![finding(
-            "sg-world-admin-ports",
-            "tcp/22 open to 0.0.0.0/0",
-            vec![ingress(22, "0.0.0.0/0")],
-        )],
-    );
-    s.revision = revision;
-    owned(s)
+    owned(ssh_group(id, revision))
 }
 
 fn bucket_policy(revision: u64) -> RiskState {
@@ -59,53 +43,11 @@ fn volume() -> RiskState {
     ))
 }
 
-fn security_alerts(dir: &std::path::Path) -> Vec<Value> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir.join("outbox"))
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    paths.sort();
-    paths
-        .iter()
-        .filter(|p| p.to_string_lossy().ends_with("-security.json"))
-        .map(|p| serde_json::from_slice(&std::fs::read(p).expect("alert")).expect("json"))
-        .collect()
-}
-
 #[test]
 fn open_verdicts_stay_in_the_digests_until_fixed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = LocalRiskStore::open(dir.path()).expect("store");
-    let board = LocalTaskBoard::new(dir.path(), false);
-    let outbox = LocalOutbox::new(dir.path());
-    let settings = JudgeSettings {
-        dry_run: false,
-        accounts: vec![ACCOUNT.into()],
-        blast_per_hour: 1,
-        max_attempts: 3,
-    };
-    let judge = Judge {
-        board: &board,
-        dockets: &store,
-        outbox: &outbox,
-        settings: &settings,
-    };
+    let w = LocalWorld::new(1);
     let policy = Policy::default_policy();
-    let rt = justice_tests::runtime();
-    let run = |states: &[RiskState], now: i64| {
-        let changes: Vec<Change> = states
-            .iter()
-            .map(|s| Change {
-                id: format!("{}@{}", s.key, s.revision),
-                key: s.key.clone(),
-                state: Some(s.clone()),
-            })
-            .collect();
-        let r = rt
-            .block_on(judge.judge(&changes, &policy, now))
-            .expect("judged");
-        assert!(r.failed.is_empty(), "{:?}", r.failed);
-        board.take_new()
-    };
+    let run = |states: &[RiskState], now: i64| w.judge(states, &policy, now);
     // One group acted on (the hour's budget), one held, a public bucket policy Krampus cannot
     // fix, an unencrypted volume (hygiene: advised, never acted on).
     let vol = volume();
@@ -123,28 +65,15 @@ fn open_verdicts_stay_in_the_digests_until_fixed() {
     assert!(kinds.contains(&VerdictKind::Warn), "{kinds:?}");
     let held = run(&[group("sg-ffffffff", 1)], T0);
     assert_eq!(held[0].kind, VerdictKind::Held);
-    let alerts_before = security_alerts(dir.path()).len();
-
-    let notifier_settings = NotifierSettings {
-        default_team: "security".into(),
-        security_contact: "security@example.com".into(),
-    };
-    let notifier = Notifier {
-        board: &board,
-        outbox: &outbox,
-        settings: &notifier_settings,
-    };
-    let digest = |window: &str, now: i64| {
-        rt.block_on(notifier.digest(&store, false, window, now))
-            .expect("digest")
-    };
+    let alerts_before = w.security_alerts().len();
+    let digest = |window: &str, now: i64| w.digest(window, now);
     let day1 = "2026-09-21T00:00:00.000Z";
     let sent = digest(day1, T0 + HOUR_MS);
     assert_eq!(sent, vec!["team-a", "security (escalations)"], "{sent:?}");
     // Sent once per window.
     assert!(digest(day1, T0 + 2 * HOUR_MS).is_empty());
 
-    let notices = outbox.notices().expect("notices");
+    let notices = w.outbox.notices().expect("notices");
     let d = notices
         .iter()
         .rev()
@@ -181,7 +110,7 @@ fn open_verdicts_stay_in_the_digests_until_fixed() {
             .contains("fix it by hand: no task fixes its critical finding(s) s3-public-policy")));
 
     // The security team hears of what no automation fixes, not of the hygiene warning.
-    let alerts = security_alerts(dir.path());
+    let alerts = w.security_alerts();
     assert_eq!(alerts.len(), alerts_before + 1, "{alerts:?}");
     let body = alerts[alerts.len() - 1]["body"].as_str().expect("body");
     assert!(body.contains("arn:aws:s3:::bucket-2"), "{body}");
@@ -197,7 +126,7 @@ fn open_verdicts_stay_in_the_digests_until_fixed() {
     let day2 = "2026-09-22T00:00:00.000Z";
     let sent = digest(day2, T0 + 25 * HOUR_MS);
     assert!(sent.contains(&"team-a".to_owned()), "{sent:?}");
-    let notices = outbox.notices().expect("notices");
+    let notices = w.outbox.notices().expect("notices");
     let d = notices.last().expect("a digest");
     let open = d["json"]["open"].as_array().expect("open list");
     assert_eq!(open.len(), 2, "{open:?}");
@@ -205,7 +134,7 @@ fn open_verdicts_stay_in_the_digests_until_fixed() {
         open.iter().all(|o| o["arn"] != "arn:aws:s3:::bucket-2"),
         "{open:?}"
     );
-    let alerts = security_alerts(dir.path());
+    let alerts = w.security_alerts();
     let body = alerts[alerts.len() - 1]["body"].as_str().expect("body");
     assert!(
         !body.contains("bucket-2") && body.contains("sg-ffffffff"),
@@ -219,24 +148,8 @@ fn open_verdicts_stay_in_the_digests_until_fixed() {
 /// cannot pose as our words.
 #[test]
 fn a_flood_of_warnings_hides_nothing_and_lines_go_where_notices_go() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = LocalRiskStore::open(dir.path()).expect("store");
-    let board = LocalTaskBoard::new(dir.path(), false);
-    let outbox = LocalOutbox::new(dir.path());
-    let settings = JudgeSettings {
-        dry_run: false,
-        accounts: vec![ACCOUNT.into()],
-        blast_per_hour: 10,
-        max_attempts: 3,
-    };
-    let judge = Judge {
-        board: &board,
-        dockets: &store,
-        outbox: &outbox,
-        settings: &settings,
-    };
+    let w = LocalWorld::new(10);
     let policy = Policy::default_policy();
-    let rt = justice_tests::runtime();
     let mut states: Vec<RiskState> = (0..700)
         .map(|i| {
             let mut s = state(
@@ -259,31 +172,9 @@ fn a_flood_of_warnings_hides_nothing_and_lines_go_where_notices_go() {
     critical.resource_name = Some("x\", account 999999999999; kill since 2001".into());
     states.push(critical.clone());
     for chunk in states.chunks(100) {
-        let changes: Vec<Change> = chunk
-            .iter()
-            .map(|s| Change {
-                id: s.key.to_string(),
-                key: s.key.clone(),
-                state: Some(s.clone()),
-            })
-            .collect();
-        let r = rt
-            .block_on(judge.judge(&changes, &policy, T0))
-            .expect("judged");
-        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        w.judge(chunk, &policy, T0);
     }
-    let notifier_settings = NotifierSettings {
-        default_team: "security".into(),
-        security_contact: "security@example.com".into(),
-    };
-    let notifier = Notifier {
-        board: &board,
-        outbox: &outbox,
-        settings: &notifier_settings,
-    };
-    let sent = rt
-        .block_on(notifier.digest(&store, false, "w1", T0 + HOUR_MS))
-        .expect("digest");
+    let sent = w.digest("w1", T0 + HOUR_MS);
     // The critical bucket's owner is "alice" for its notices and for its line alike.
     let recipient = justice_core::notice::recipient(
         critical.tags.as_ref(),
@@ -298,7 +189,7 @@ fn a_flood_of_warnings_hides_nothing_and_lines_go_where_notices_go() {
         vec!["alice", "bulk", "security (escalations)"],
         "{sent:?}"
     );
-    let notices = outbox.notices().expect("notices");
+    let notices = w.outbox.notices().expect("notices");
     let bulk = notices
         .iter()
         .find(|n| n["to"] == "bulk")
@@ -319,7 +210,7 @@ fn a_flood_of_warnings_hides_nothing_and_lines_go_where_notices_go() {
         text.contains("(named \"x', account 999999999999; kill since 2001\", account 111122223333; disable since"),
         "{text}"
     );
-    let alerts = security_alerts(dir.path());
+    let alerts = w.security_alerts();
     let body = alerts[alerts.len() - 1]["body"].as_str().expect("body");
     assert!(
         body.contains("arn:aws:s3:::bucket-2") && !body.contains("vol-"),
