@@ -63,6 +63,25 @@ fn exit(ok: bool) -> ExitCode {
     }
 }
 
+/// `justice show --backend aws`: one resource of a DynamoDB risk table.
+#[cfg(feature = "aws")]
+pub fn show_aws(
+    table: &str,
+    resource: &str,
+    policy: &Policy,
+    json: bool,
+) -> Result<ExitCode, String> {
+    let rt = runtime()?;
+    let sdk = rt.block_on(justice_aws::sdk_config());
+    let store = justice_aws::DynamoRiskStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, 90);
+    show(&store, resource, policy, json)
+}
+
+#[cfg(not(feature = "aws"))]
+pub fn show_aws(_: &str, _: &str, _: &Policy, _: bool) -> Result<ExitCode, String> {
+    Err(crate::replay::NO_AWS.into())
+}
+
 /// The digests of the window `now` falls in, to the local outbox (once per window).
 pub fn digest(dir: &Path, now: Millis, window_hours: u32) -> Result<ExitCode, String> {
     let rt = runtime()?;

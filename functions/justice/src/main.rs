@@ -307,16 +307,7 @@ fn main() -> ExitCode {
                     justice_local::LocalRiskStore::open(&state).map_err(|e| e.to_string())?;
                 jobs::show(&store, &resource, &p, json)
             }
-            (BackendKind::Aws, Some(table)) => {
-                let rt = replay::runtime()?;
-                let sdk = rt.block_on(justice_aws::sdk_config());
-                let store = justice_aws::DynamoRiskStore::new(
-                    aws_sdk_dynamodb::Client::new(&sdk),
-                    table,
-                    90,
-                );
-                jobs::show(&store, &resource, &p, json)
-            }
+            (BackendKind::Aws, Some(table)) => jobs::show_aws(&table, &resource, &p, json),
             (BackendKind::Aws, None) => Err("--backend aws needs --table (or RISK_TABLE)".into()),
         }),
         Command::Explain {

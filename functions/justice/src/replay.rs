@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use justice_aws::{AwsConfigSource, DynamoRiskStore};
 use justice_core::event::{parse_event, Notice};
 use justice_core::policy::{Level, Policy};
 use justice_core::score::{derive_state, evaluate_item};
@@ -44,6 +43,68 @@ pub struct Options {
     pub now: Option<Millis>,
     /// Run the judge after the scorer (local store only).
     pub judge: bool,
+}
+
+/// What a replay reports: its counts, the resources, where they live, the judge's totals.
+type Replayed = (Summary, Resources, String, Option<JudgeTotals>);
+
+/// The message of a build without the AWS backend.
+#[cfg(not(feature = "aws"))]
+pub(crate) const NO_AWS: &str = "this build of justice has no AWS backend: build it with \
+    `--features aws` (cargo run --release -p justice --features aws -- ...)";
+
+/// A replay into a DynamoDB risk table.
+#[cfg(feature = "aws")]
+fn aws_backend(
+    rt: &tokio::runtime::Runtime,
+    files: &[PathBuf],
+    o: &Options,
+    table: &str,
+) -> Result<Replayed, String> {
+    use justice_aws::{AwsConfigSource, DynamoRiskStore};
+    if o.fresh {
+        return Err("--fresh applies to the local store only".into());
+    }
+    let sdk = rt.block_on(justice_aws::sdk_config());
+    let store = DynamoRiskStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, 90);
+    let place = format!("DynamoDB table {table}");
+    if o.now.is_some() {
+        return Err("--now applies to the local store only".into());
+    }
+    // The deployed judge reads the table's stream: nothing to judge here. The table is
+    // not read back: the summary covers what this run touched.
+    let mut touched = BTreeMap::new();
+    let mut written = |state: Box<RiskState>, _| {
+        touched.insert(state.key.to_string(), summary_of(&state));
+        Ok(())
+    };
+    let sum = match o.config_history.as_deref() {
+        Some(dir) => pipeline(
+            rt,
+            files,
+            &store,
+            &config_source(Some(dir))?,
+            &o.policy,
+            &mut written,
+        )?,
+        None => {
+            let source = AwsConfigSource::new(aws_sdk_config::Client::new(&sdk));
+            pipeline(rt, files, &store, &source, &o.policy, &mut written)?
+        }
+    };
+    let mut resources = Resources::default();
+    touched.into_values().for_each(|s| resources.add(s));
+    Ok((sum, resources, place, None))
+}
+
+#[cfg(not(feature = "aws"))]
+fn aws_backend(
+    _: &tokio::runtime::Runtime,
+    _: &[PathBuf],
+    _: &Options,
+    _: &str,
+) -> Result<Replayed, String> {
+    Err(NO_AWS.into())
 }
 
 /// One input event, read and evaluated, on its way to the store stage.
@@ -121,42 +182,7 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
                 o.judge.then_some(judge.totals),
             )
         }
-        Backend::Aws { table } => {
-            if o.fresh {
-                return Err("--fresh applies to the local store only".into());
-            }
-            let sdk = rt.block_on(justice_aws::sdk_config());
-            let store =
-                DynamoRiskStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone(), 90);
-            let place = format!("DynamoDB table {table}");
-            if o.now.is_some() {
-                return Err("--now applies to the local store only".into());
-            }
-            // The deployed judge reads the table's stream: nothing to judge here. The table is
-            // not read back: the summary covers what this run touched.
-            let mut touched = BTreeMap::new();
-            let mut written = |state: Box<RiskState>, _| {
-                touched.insert(state.key.to_string(), summary_of(&state));
-                Ok(())
-            };
-            let sum = match o.config_history.as_deref() {
-                Some(dir) => pipeline(
-                    &rt,
-                    &files,
-                    &store,
-                    &config_source(Some(dir))?,
-                    &o.policy,
-                    &mut written,
-                )?,
-                None => {
-                    let source = AwsConfigSource::new(aws_sdk_config::Client::new(&sdk));
-                    pipeline(&rt, &files, &store, &source, &o.policy, &mut written)?
-                }
-            };
-            let mut resources = Resources::default();
-            touched.into_values().for_each(|s| resources.add(s));
-            (sum, resources, place, None)
-        }
+        Backend::Aws { table } => aws_backend(&rt, &files, o, table)?,
     };
     let pending = match &judged {
         Some(_) => pending_tasks(&o.state)?,
@@ -263,6 +289,8 @@ pub(crate) fn judge_everything(
     }
 }
 
+/// What the summary keeps of a state the AWS backend wrote (the table is not read back).
+#[cfg(feature = "aws")]
 fn summary_of(state: &RiskState) -> StateSummary {
     StateSummary {
         key: state.key.to_string(),
