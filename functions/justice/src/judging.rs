@@ -186,7 +186,7 @@ impl LocalJudge {
                             format!(
                                 "{} {}",
                                 record.resource.resource_type,
-                                justice_core::notice::clean(name, 60)
+                                justice_core::text::quote(name, 60)
                             ),
                         ));
                     }

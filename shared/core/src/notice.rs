@@ -3,9 +3,9 @@
 //! Chatbot custom notification).
 //!
 //! Names, tags and evidence come from whoever created the resource: untrusted. Every such
-//! value goes through [`clean`] (control and bidirectional-override characters removed, one
-//! line, length capped) and is shown inside quotes; in chat markdown it is escaped too. It can
-//! never add a line that looks like ours, change a subject, or inject markup.
+//! value goes through the one sanitiser, `text::untrusted`, with the policy of where it is
+//! shown (inside quotes, in chat markdown, as a message attribute, in a subject). It can never
+//! add a line that looks like ours, change a subject, or inject markup.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::krampus::TaskAction;
 use crate::policy::Policy;
+pub use crate::text::{attribute, markdown, quote, subject};
 use crate::time::{self, Millis};
 use crate::verdict::{DocketTask, OpenLine, TaskStatus, VerdictKind, VerdictRecord};
 
@@ -80,66 +81,6 @@ pub fn kind_of(r: &VerdictRecord) -> Option<NoticeKind> {
     }
 }
 
-/// One line of untrusted text: control and bidi-override characters dropped, whitespace runs
-/// made one space, cut to `max` characters with an ellipsis, double quotes made single.
-pub fn clean(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max * 4) + 3);
-    let mut n = 0;
-    let mut space = false;
-    for c in s.chars() {
-        if crate::text::is_hidden(c) && !c.is_whitespace() {
-            continue;
-        }
-        if c.is_whitespace() {
-            space = !out.is_empty();
-            continue;
-        }
-        if n >= max {
-            out.push('…');
-            return out;
-        }
-        if space {
-            out.push(' ');
-            n += 1;
-            space = false;
-        }
-        out.push(if c == '"' { '\'' } else { c });
-        n += 1;
-    }
-    out
-}
-
-/// Untrusted text for a chat message in markdown: cleaned, then every markup character escaped.
-pub fn markdown(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    for c in clean(s, max).chars() {
-        if "\\`*_{}[]()<>#+-.!|~>&".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// SNS subjects: printable ASCII, one line, at most 100 characters.
-pub fn subject(s: &str) -> String {
-    let ascii: String = s
-        .chars()
-        .map(|c| {
-            if c.is_whitespace() {
-                ' '
-            } else if c.is_ascii_graphic() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    let mut out: String = clean(&ascii, 100).chars().filter(char::is_ascii).collect();
-    out.truncate(100);
-    out
-}
-
 /// `account → team, contact, topic`: the original Justice Engine's `mapping.json`. Accepts
 /// `[{"account", "team", "contact", "topic"}]` and Krampus's `AccountNumber`, `AccountName`,
 /// `ContactEmail`.
@@ -180,7 +121,7 @@ impl AccountMap {
             if e.account.len() != 12 || !e.account.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!(
                     "`{}` is not a 12-digit account id",
-                    clean(&e.account, 40)
+                    quote(&e.account, 40)
                 ));
             }
             entries.insert(e.account, e.team);
@@ -203,27 +144,6 @@ pub struct Recipient {
     pub topic: Option<String>,
     /// `tag:<key>`, `account-mapping` or `default`.
     pub found_by: String,
-}
-
-/// A value safe as an SNS filter-policy attribute: lower-case, `[a-z0-9._-]`, ≤ 64.
-pub fn attribute(s: &str) -> String {
-    let v: String = clean(s, 64)
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(64)
-        .collect();
-    if v.is_empty() {
-        "unknown".into()
-    } else {
-        v
-    }
 }
 
 /// Tags (the policy's owner keys, case-insensitively, and a `team` tag), then the account
@@ -251,14 +171,14 @@ pub fn recipient(
         default_team,
     );
     let found_by = match (&team_tag, mapped, &owner) {
-        (Some((k, _)), _, _) | (None, None, Some((k, _))) => format!("tag:{}", clean(k, 64)),
+        (Some((k, _)), _, _) | (None, None, Some((k, _))) => format!("tag:{}", quote(k, 64)),
         (None, Some(_), _) => "account-mapping".to_owned(),
         (None, None, None) => "default".to_owned(),
     };
     Recipient {
         team,
-        owner: owner.map(|(_, v)| clean(&v, 128)),
-        contact: mapped.and_then(|t| t.contact.as_deref().map(|c| clean(c, 254))),
+        owner: owner.map(|(_, v)| quote(&v, 128)),
+        contact: mapped.and_then(|t| t.contact.as_deref().map(|c| quote(c, 254))),
         topic: mapped.and_then(|t| t.topic.clone()),
         found_by,
     }
@@ -349,7 +269,7 @@ fn does(t: &DocketTask) -> String {
         TaskAction::Disable => "disable",
         TaskAction::Kill => "kill",
     };
-    let mut out = format!("{action} ({what}; target: {}", clean(&t.target, 200));
+    let mut out = format!("{action} ({what}; target: {}", quote(&t.target, 200));
     if !t.side_effects.is_empty() {
         // What Krampus's code really does besides: the owner must know before it happens.
         out.push_str("; also: ");
@@ -371,7 +291,7 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
         ctx.default_team,
     );
     let name = res.name.as_deref().unwrap_or(&res.resource_id);
-    let q = |s: &str, n: usize| format!("\"{}\"", clean(s, n));
+    let q = |s: &str, n: usize| format!("\"{}\"", quote(s, n));
     let now = r.decided_at_ms;
     let dry = if r.dry_run { " [dry run]" } else { "" };
     let headline = match kind {
@@ -385,7 +305,7 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
     let subject = subject(&format!(
         "[Justice Engine]{dry} {headline}: {} {} in {}",
         res.resource_type,
-        clean(name, 40),
+        quote(name, 40),
         res.account
     ));
 
@@ -400,15 +320,15 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
     }
     line(String::new());
     line(format!("Resource:  {}", q(name, 200)));
-    line(format!("Type:      {}", clean(&res.resource_type, 100)));
+    line(format!("Type:      {}", quote(&res.resource_type, 100)));
     line(format!(
         "ARN:       {}",
         q(res.arn.as_deref().unwrap_or("(none recorded)"), 300)
     ));
     line(format!(
         "Account:   {}   Region: {}",
-        clean(&res.account, 20),
-        clean(&res.region, 30)
+        quote(&res.account, 20),
+        quote(&res.region, 30)
     ));
     if let Some(link) = console_link(res.arn.as_deref()) {
         line(format!("Console:   {link}"));
@@ -439,7 +359,7 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
                 q(&f.evidence, 300)
             ));
             if !f.remediation.is_empty() {
-                line(format!("    How to fix: {}", clean(&f.remediation, 400)));
+                line(format!("    How to fix: {}", quote(&f.remediation, 400)));
             }
         }
         if r.findings.len() > MAX_FINDINGS {
@@ -488,7 +408,7 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
     line(String::new());
     line(format!(
         "To ask for an exemption, write to the security team ({}) with the ARN and the reason; exemptions are granted with an expiry.",
-        clean(ctx.security_contact, 200)
+        quote(ctx.security_contact, 200)
     ));
     line(format!("Verdict id: {}", r.verdict_id));
 
@@ -500,9 +420,9 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
         "dry_run": r.dry_run,
         "recipient": to,
         "resource": {
-            "name": clean(name, 200),
+            "name": quote(name, 200),
             "type": res.resource_type,
-            "arn": res.arn.as_deref().map(|a| clean(a, 300)),
+            "arn": res.arn.as_deref().map(|a| quote(a, 300)),
             "account": res.account,
             "region": res.region,
             "console": console_link(res.arn.as_deref()),
@@ -510,14 +430,14 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
         "score": r.score,
         "level": r.level,
         "verdict": r.kind,
-        "reason": clean(&r.reason, 400),
+        "reason": quote(&r.reason, 400),
         "findings": r.findings.iter().take(MAX_FINDINGS).map(|f| json!({
             "rule": f.rule, "severity": f.severity, "points": f.points,
-            "evidence": clean(&f.evidence, 300), "remediation": f.remediation,
+            "evidence": quote(&f.evidence, 300), "remediation": f.remediation,
             "first_seen": f.first_seen,
         })).collect::<Vec<_>>(),
         "pending": r.pending.iter().take(MAX_TASKS).map(|t| json!({
-            "action": t.action, "effect": t.effect, "target": clean(&t.target, 200),
+            "action": t.action, "effect": t.effect, "target": quote(&t.target, 200),
             "action_time": t.action_time, "at": time::format_rfc3339(t.action_time.saturating_mul(1000)),
         })).collect::<Vec<_>>(),
         "withdrawn": r.withdrawn.iter().take(MAX_TASKS).map(|t| &t.unique_id).collect::<Vec<_>>(),
@@ -648,7 +568,7 @@ pub fn open_order(a: &OpenLine, b: &OpenLine) -> std::cmp::Ordering {
 /// What an open verdict waits on, for people.
 fn open_status(l: &OpenLine) -> String {
     if let Some(why) = &l.person {
-        return format!("fix it by hand: {}", clean(why, 300));
+        return format!("fix it by hand: {}", quote(why, 300));
     }
     match l.kind {
         VerdictKind::Held => "action due, held by the blast-radius limit",
@@ -662,15 +582,15 @@ fn open_status(l: &OpenLine) -> String {
 fn open_line(text: &mut String, prefix: &str, l: &OpenLine) {
     text.push_str(&format!(
         "  - {prefix}\"{}\" (named \"{}\", account {}; {} since {}; {})\n",
-        clean(if l.arn.is_empty() { &l.name } else { &l.arn }, 300),
-        clean(&l.name, 100),
-        clean(&l.account, 12),
+        quote(if l.arn.is_empty() { &l.name } else { &l.arn }, 300),
+        quote(&l.name, 100),
+        quote(&l.account, 12),
         l.level.as_str(),
         time::format_rfc3339(l.since),
         open_status(l)
     ));
     for i in l.issues.iter().take(5) {
-        text.push_str(&format!("      \"{}\"\n", clean(i, 300)));
+        text.push_str(&format!("      \"{}\"\n", quote(i, 300)));
     }
 }
 
@@ -679,10 +599,10 @@ fn open_json(open: &[&OpenLine]) -> Vec<Value> {
         .take(OPEN_LISTED)
         .map(|l| {
             json!({
-                "resource": clean(&l.name, 300), "arn": clean(&l.arn, 300), "account": clean(&l.account, 12),
+                "resource": quote(&l.name, 300), "arn": quote(&l.arn, 300), "account": quote(&l.account, 12),
                 "verdict": l.kind.as_str(), "level": l.level.as_str(), "since": l.since,
-                "why": l.person.as_deref().map(|w| clean(w, 300)),
-                "issues": l.issues.iter().take(5).map(|i| clean(i, 300)).collect::<Vec<_>>(),
+                "why": l.person.as_deref().map(|w| quote(w, 300)),
+                "issues": l.issues.iter().take(5).map(|i| quote(i, 300)).collect::<Vec<_>>(),
             })
         })
         .collect()
@@ -720,12 +640,12 @@ pub fn digest(
     for e in sorted.iter().take(MAX_TASKS * 4) {
         text.push_str(&format!(
             "  - {} {} at {}\n",
-            clean(&e.action, 10),
-            format_args!("\"{}\"", clean(&e.arn, 300)),
+            quote(&e.action, 10),
+            format_args!("\"{}\"", quote(&e.arn, 300)),
             when(e.action_time, now)
         ));
         for i in e.issues.iter().take(5) {
-            text.push_str(&format!("      \"{}\"\n", clean(i, 300)));
+            text.push_str(&format!("      \"{}\"\n", quote(i, 300)));
         }
     }
     if sorted.len() > MAX_TASKS * 4 {
@@ -752,14 +672,14 @@ pub fn digest(
     text.push_str(&format!(
         "\nFixing a resource withdraws its actions and takes it off this list. Exemptions: write \
          to the security team ({}).\n",
-        clean(security_contact, 200)
+        quote(security_contact, 200)
     ));
     let json = json!({
         "kind": NoticeKind::Digest,
         "team": attribute(team),
         "window": window,
         "tasks": sorted.iter().take(MAX_TASKS * 4).map(|e| json!({
-            "resource": clean(&e.resource, 300), "arn": clean(&e.arn, 300), "action": clean(&e.action, 10),
+            "resource": quote(&e.resource, 300), "arn": quote(&e.arn, 300), "action": quote(&e.action, 10),
             "action_time": e.action_time,
         })).collect::<Vec<_>>(),
         "open": open_json(&open),
@@ -832,26 +752,4 @@ pub fn security_digest(
         text.push_str(&format!("  … and {} more\n", total - open.len()));
     }
     Some((subject, text))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clean_keeps_one_line_and_no_tricks() {
-        assert_eq!(
-            clean("a\nSubject: x\r\n\u{202e}evil\u{202c}", 100),
-            "a Subject: x evil"
-        );
-        assert_eq!(clean("  padded  ", 100), "padded");
-        assert_eq!(clean("say \"hi\"", 100), "say 'hi'");
-        assert_eq!(clean(&"x".repeat(5000), 10), format!("{}…", "x".repeat(10)));
-        assert_eq!(
-            markdown("*bold* [link](http://x)", 100),
-            "\\*bold\\* \\[link\\]\\(http://x\\)"
-        );
-        assert_eq!(subject("é\nBcc: x"), "? Bcc: x");
-        assert_eq!(attribute("Team Platform!"), "team-platform-");
-    }
 }
