@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use justice_core::policy::Policy;
 
 // Parsing builds and drops many small JSON nodes per event; mimalloc's thread-local free lists
-// serve that pattern in about half the time of glibc's allocator (see README, Measured).
+// serve that pattern in about half the time of glibc's allocator (see docs/testing.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

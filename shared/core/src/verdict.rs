@@ -1117,7 +1117,7 @@ impl Judgement<'_> {
             team: s.tags.as_ref().and_then(|tags| {
                 tags.iter()
                     .find(|(k, v)| k.eq_ignore_ascii_case("team") && !v.trim().is_empty())
-                    .map(|(_, v)| crate::notice::attribute(v))
+                    .map(|(_, v)| crate::text::attribute(v))
             }),
             verdict_id: verdict_id.to_owned(),
             resource_key: s.key.as_str().to_owned(),
