@@ -883,6 +883,7 @@ fn the_judge_lambda_reads_the_real_stream_and_reports_a_poison_record_alone() {
             source: justice_local::LocalConfigSource::empty(),
             policy: justice_scorer::PolicySource::Fixed(Arc::new(Policy::default_policy())),
             clock: justice_service::EventClock,
+            dead_letters: None,
             config: justice_scorer::Config::from_lookup(|k| match k {
                 "RISK_TABLE" => Some(aws.store.table().to_owned()),
                 "ALLOWED_ACCOUNTS" => Some("123456789012".into()),

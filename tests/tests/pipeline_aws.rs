@@ -79,6 +79,7 @@ fn a_config_event_ends_as_a_task_and_a_warning_on_the_owners_queue() {
             source: justice_local::LocalConfigSource::empty(),
             policy: justice_scorer::PolicySource::Fixed(Arc::new(Policy::default_policy())),
             clock: justice_service::EventClock,
+            dead_letters: None,
             config: justice_scorer::Config::from_lookup(|k| match k {
                 "RISK_TABLE" => Some(table.clone()),
                 "ALLOWED_ACCOUNTS" => Some("123456789012".into()),
@@ -233,6 +234,7 @@ fn a_rule_turned_off_in_the_policy_object_withdraws_its_task() {
             clock: justice_service::FixedClock(
                 justice_core::time::parse_rfc3339("2023-06-21T10:00:00Z").expect("time"),
             ),
+            dead_letters: None,
             config: justice_scorer::Config::from_lookup(|k| match k {
                 "RISK_TABLE" => Some(table.clone()),
                 "ALLOWED_ACCOUNTS" => Some("123456789012".into()),

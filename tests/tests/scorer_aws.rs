@@ -14,7 +14,7 @@ use justice_local::{LocalConfigSource, LocalRiskStore};
 use justice_scorer::{App, Config, PolicySource};
 use justice_service::{Clock, EventClock, RiskStore, Scorer};
 use justice_tests::aws::{
-    create_risk_table, dynamo, fresh_account, sdk, sdk_in, unique, RequestLog,
+    create_risk_table, drain_messages, dynamo, fresh_account, sdk, sdk_in, unique, RequestLog,
 };
 use justice_tests::{event_files, read, read_json, set};
 use lambda_runtime::{Context, LambdaEvent};
@@ -90,6 +90,7 @@ async fn env_in(
             policy,
             clock,
             config,
+            dead_letters: None,
         },
         log,
     }
@@ -609,4 +610,75 @@ async fn a_long_history_costs_the_same_per_event() {
         let ops = log.take();
         assert_eq!(ops, ["GetItem", "TransactWriteItems"], "step {step}");
     }
+}
+
+/// A failure no retry can fix (a record from an account not allowed, a missing table) goes to
+/// the dead-letter queue at once, with the event to redrive it from and the reason, and the
+/// invocation succeeds; a failure that may pass later (the table unreachable) fails the
+/// invocation for Lambda to retry, and is not dead-lettered.
+#[tokio::test]
+async fn permanent_failures_are_dead_lettered_at_once_and_transient_ones_retried() {
+    let conf = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("scorer-dlq"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let dead_letters = || justice_scorer::DeadLetters {
+        client: sqs.clone(),
+        url: url.clone(),
+    };
+    let v = sg_event(SG, 1_700_000_000_000);
+
+    // A foreign account: bad input.
+    let Env { mut app, .. } = env(
+        &["999999999999".to_owned()],
+        TestClock::Event,
+        default_policy(),
+    )
+    .await;
+    app.dead_letters = Some(dead_letters());
+    let out = app
+        .handle(event(&v))
+        .await
+        .expect("dead-lettered, not failed");
+    assert_eq!(out["dead_lettered"], 1, "{out}");
+    let got = drain_messages(&sqs, &url).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0]["failures"][0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("ALLOWED_ACCOUNTS")));
+    assert_eq!(got[0]["event"], v, "the event, to redrive it from");
+
+    // A table that does not exist: DynamoDB says ResourceNotFound, every time.
+    let accounts = fixture_accounts();
+    let Env { mut app, log } = env(&accounts, TestClock::Event, default_policy()).await;
+    app.store = DynamoRiskStore::new(dynamo(&conf, &log), "no-such-table", 90);
+    app.dead_letters = Some(dead_letters());
+    let out = app
+        .handle(event(&v))
+        .await
+        .expect("dead-lettered, not failed");
+    assert_eq!(out["dead_lettered"], 1, "{out}");
+    let got = drain_messages(&sqs, &url).await;
+    assert!(
+        got.len() == 1
+            && got[0]["failures"][0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("no-such-table") || r.contains("ResourceNotFound")),
+        "{got:?}"
+    );
+
+    // DynamoDB unreachable: may pass later, so Lambda retries it.
+    let unreachable = aws_sdk_dynamodb::config::Builder::from(&conf)
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    app.store = DynamoRiskStore::new(aws_sdk_dynamodb::Client::from_conf(unreachable), "t", 90);
+    let err = app.handle(event(&v)).await.expect_err("retried");
+    assert!(err.to_string().contains("1 of 1 records failed"), "{err}");
+    assert!(drain_messages(&sqs, &url).await.is_empty());
 }

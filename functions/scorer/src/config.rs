@@ -27,6 +27,10 @@ pub struct Config {
     pub backfill_types: Vec<String>,
     /// `BACKFILL_MAX_PAGES` (20): pages of 100 resources per back-fill invocation at most.
     pub backfill_max_pages: usize,
+    /// `DEAD_LETTER_QUEUE_URL`, optional: where records that fail for good go at once. Without
+    /// it they fail the invocation, as transient failures do (Lambda retries, then its own
+    /// dead-letter queue).
+    pub dead_letters: Option<String>,
 }
 
 /// The types the rules read, listed by a back-fill unless configured otherwise.
@@ -74,6 +78,7 @@ impl Config {
             rescore_limit: env.number("RESCORE_LIMIT", 2000)? as usize,
             backfill_types,
             backfill_max_pages: env.number("BACKFILL_MAX_PAGES", 20)? as usize,
+            dead_letters: env.get("DEAD_LETTER_QUEUE_URL"),
         })
     }
 }

@@ -36,6 +36,34 @@ pub struct App<S = DynamoRiskStore, C = AwsConfigSource, K = SystemClock> {
     pub policy: PolicySource,
     pub clock: K,
     pub config: Config,
+    /// Where records that fail for good go at once (`DEAD_LETTER_QUEUE_URL`).
+    pub dead_letters: Option<DeadLetters>,
+}
+
+/// The scorer's dead-letter queue, written by the function itself for the failures no retry
+/// can fix, so that they reach a person (the queue's alarm) without two useless retries.
+pub struct DeadLetters {
+    pub client: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+impl DeadLetters {
+    async fn send(&self, body: String) -> Result<(), Error> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "SQS SendMessage to the dead-letter queue: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )
+                .into()
+            })
+    }
 }
 
 impl App {
@@ -56,6 +84,10 @@ impl App {
             source: AwsConfigSource::new(aws_sdk_config::Client::new(&sdk)),
             policy,
             clock: SystemClock,
+            dead_letters: config.dead_letters.clone().map(|url| DeadLetters {
+                client: aws_sdk_sqs::Client::new(&sdk),
+                url,
+            }),
             config,
         }
     }
@@ -107,7 +139,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
         // Config events are the hot path: read them first; only a payload that is not one is
         // looked at as a job.
         let e = match parse_event(text.as_bytes()) {
-            Ok(records) => return self.config_event(records).await,
+            Ok(records) => return self.config_event(records, text).await,
             Err(e) => e,
         };
         if let Ok(JobProbe { justice: Some(_) }) = serde_json::from_str::<JobProbe>(text) {
@@ -141,7 +173,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
         }
     }
 
-    async fn config_event(&self, records: Vec<RecordResult>) -> Result<Value, Error> {
+    async fn config_event(&self, records: Vec<RecordResult>, raw: &str) -> Result<Value, Error> {
         let started = Instant::now();
         let policy = self.policy.current().await?;
         let scorer = self.scorer(&policy);
@@ -209,6 +241,29 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
             tracing::error!(record = f.record, resource = %f.resource, reason = %f.reason, transient = f.transient, "refused record");
         }
         counts.refused += failures.len() as u64;
+        // What no retry can fix goes to the dead-letter queue now, with the event to redrive
+        // it from; only transient failures fail the invocation (Lambda retries them). A queue
+        // that cannot be written makes every failure a retry.
+        let permanent: Vec<&Failure> = failures.iter().filter(|f| !f.transient).collect();
+        let mut dead_lettered = 0;
+        if let (Some(dl), false) = (&self.dead_letters, permanent.is_empty()) {
+            let body = json!({
+                "failures": permanent.iter().map(|f| json!({
+                    "record": f.record, "resource": f.resource, "reason": f.reason,
+                })).collect::<Vec<_>>(),
+                "event": serde_json::from_str::<Value>(raw).unwrap_or(Value::Null),
+            });
+            match dl.send(body.to_string()).await {
+                Ok(()) => dead_lettered = permanent.len(),
+                Err(e) => {
+                    tracing::error!(reason = %e, "dead-letter queue not written: the event is retried")
+                }
+            }
+        }
+        counts.dead_lettered = dead_lettered as u64;
+        if dead_lettered > 0 {
+            failures.retain(|f| f.transient);
+        }
         counts.publish("scorer");
         tracing::info!(
             duration_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -217,7 +272,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
             "event done"
         );
         if failures.is_empty() {
-            Ok(json!({ "results": results }))
+            Ok(json!({ "results": results, "dead_lettered": dead_lettered }))
         } else {
             let list: Vec<String> = failures
                 .iter()

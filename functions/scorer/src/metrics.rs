@@ -15,6 +15,9 @@ pub struct Counts {
     pub ignored: u64,
     pub refused: u64,
     pub rescored: u64,
+    /// Records that failed for good (access denied, a missing table, bad input), sent to the
+    /// dead-letter queue at once rather than retried.
+    pub dead_lettered: u64,
 }
 
 impl Counts {
@@ -59,6 +62,7 @@ impl Counts {
                 ("EventsIgnored", self.ignored),
                 ("EventsRefused", self.refused),
                 ("StatesRescored", self.rescored),
+                ("RecordsDeadLettered", self.dead_lettered),
             ],
             &[],
         ));

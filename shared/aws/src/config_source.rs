@@ -31,14 +31,21 @@ impl AwsConfigSource {
     }
 }
 
-fn backend<E, R>(what: &str, e: SdkError<E, R>) -> SourceError
+fn backend<E>(
+    what: &str,
+    e: SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> SourceError
 where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    E: std::error::Error
+        + aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + Send
+        + Sync
+        + 'static,
 {
     let detail = crate::sdk_error_detail(&e);
     SourceError::Backend {
         source: format!("AWS Config {what}: {detail}").into(),
+        transient: crate::is_transient(&e),
     }
 }
 

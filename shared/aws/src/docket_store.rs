@@ -65,9 +65,12 @@ pub fn docket_sk(dry_run: bool) -> &'static str {
     }
 }
 
-fn backend(what: &str, detail: String) -> StoreError {
+/// An error that is not the SDK's: a request that cannot be built (permanent), or a budget
+/// that kept changing under every attempt (transient).
+fn backend(what: &str, detail: String, transient: bool) -> StoreError {
     StoreError::Backend {
         source: format!("DynamoDB {what}: {detail}").into(),
+        transient,
     }
 }
 
@@ -92,7 +95,7 @@ impl DocketStore for DynamoRiskStore {
             let mut pending = Some(
                 request
                     .build()
-                    .map_err(|e| backend("BatchGetItem", e.to_string()))?,
+                    .map_err(|e| backend("BatchGetItem", e.to_string(), false))?,
             );
             let mut rounds = 0;
             while let Some(req) = pending.take() {
@@ -103,7 +106,7 @@ impl DocketStore for DynamoRiskStore {
                     .request_items(self.table(), req)
                     .send()
                     .await
-                    .map_err(|e| backend("BatchGetItem", crate::sdk_error_detail(&e)))?;
+                    .map_err(|e| crate::risk_store::sdk("BatchGetItem", e))?;
                 for item in resp
                     .responses
                     .unwrap_or_default()
@@ -128,6 +131,7 @@ impl DocketStore for DynamoRiskStore {
                             return Err(backend(
                                 "BatchGetItem",
                                 "keys left unprocessed after 8 rounds (throttled)".into(),
+                                true,
                             ));
                         }
                         tokio::time::sleep(std::time::Duration::from_millis(25 << rounds)).await;
@@ -235,12 +239,13 @@ impl DocketStore for DynamoRiskStore {
                     let used = self.budget_used(&sk).await?;
                     ask = want.min(limit.saturating_sub(used));
                 }
-                Err(e) => return Err(backend("UpdateItem budget", crate::sdk_error_detail(&e))),
+                Err(e) => return Err(crate::risk_store::sdk("UpdateItem budget", e)),
             }
         }
         Err(backend(
             "UpdateItem budget",
             "the budget kept changing under 16 attempts".into(),
+            true,
         ))
     }
 }
@@ -308,7 +313,7 @@ impl DynamoRiskStore {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| backend("Query open verdicts", crate::sdk_error_detail(&e)))?;
+            .map_err(|e| crate::risk_store::sdk("Query open verdicts", e))?;
         let text = |k: &HashMap<String, AttributeValue>, name: &str| {
             k.get(name).and_then(|v| v.as_s().ok()).cloned()
         };
@@ -367,7 +372,7 @@ impl DynamoRiskStore {
             {
                 Ok(Commit::Conflict)
             }
-            Err(e) => Err(backend("PutItem docket", crate::sdk_error_detail(&e))),
+            Err(e) => Err(crate::risk_store::sdk("PutItem docket", e)),
         }
     }
 
@@ -381,7 +386,7 @@ impl DynamoRiskStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| backend("GetItem budget", crate::sdk_error_detail(&e)))?;
+            .map_err(|e| crate::risk_store::sdk("GetItem budget", e))?;
         Ok(out
             .item
             .as_ref()

@@ -36,6 +36,55 @@ where
     }
 }
 
+/// Whether an SDK error may pass when the call is tried again: throttling, a conflicting
+/// transaction, a server error, a timeout or a lost connection. Access denied, a missing
+/// table or key, a rejected request fail the same way every time: they are permanent, and
+/// an event that meets one goes to the dead-letter queue at once instead of being retried.
+pub(crate) fn is_transient<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status().as_u16();
+            status == 429
+                || status >= 500
+                || matches!(
+                    s.err().code(),
+                    Some(
+                        "ThrottlingException"
+                            | "Throttling"
+                            | "ThrottledException"
+                            | "TooManyRequestsException"
+                            | "RequestLimitExceeded"
+                            | "ProvisionedThroughputExceededException"
+                            | "TransactionConflictException"
+                            | "TransactionCanceledException"
+                            | "TransactionInProgressException"
+                            | "RequestThrottled"
+                            | "SlowDown"
+                            | "RequestTimeout"
+                            | "RequestTimeoutException"
+                            | "InternalServerError"
+                            | "InternalFailure"
+                            | "ServiceUnavailable"
+                            | "PriorRequestNotComplete"
+                    )
+                )
+        }
+        _ => false,
+    }
+}
+
 /// The SDK configuration from the environment: region, credentials and, when set, the
 /// endpoint of `AWS_ENDPOINT_URL` (moto in tests, a VPC endpoint in production).
 pub async fn sdk_config() -> aws_config::SdkConfig {
@@ -49,4 +98,47 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         b = b.force_path_style(true);
     }
     aws_sdk_s3::Client::from_conf(b.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service(status: u16, code: &str) -> SdkError<GetItemError, HttpResponse> {
+        let err = GetItemError::generic(ErrorMetadata::builder().code(code).build());
+        let raw = HttpResponse::new(status.try_into().expect("a status code"), SdkBody::empty());
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn retry_is_decided_from_the_service_error_code() {
+        for (status, code) in [
+            (400, "ThrottlingException"),
+            (400, "ProvisionedThroughputExceededException"),
+            (400, "TransactionConflictException"),
+            (500, "InternalServerError"),
+            (503, "ServiceUnavailable"),
+            (429, "SomethingNew"),
+        ] {
+            assert!(
+                super::is_transient(&service(status, code)),
+                "{status} {code}"
+            );
+        }
+        for (status, code) in [
+            (400, "AccessDeniedException"),
+            (400, "ResourceNotFoundException"),
+            (400, "ValidationException"),
+            (403, "UnrecognizedClientException"),
+        ] {
+            assert!(
+                !super::is_transient(&service(status, code)),
+                "{status} {code}"
+            );
+        }
+    }
 }

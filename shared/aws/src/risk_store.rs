@@ -54,21 +54,30 @@ pub struct DynamoRiskStore {
     history_ttl_secs: i64,
 }
 
+/// An error of ours before any call (a request that cannot be built): permanent.
 fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     StoreError::Backend {
         source: Box::new(e),
+        transient: false,
     }
 }
 
 /// An SDK error with its service message, not only "service error".
-fn sdk<E, R>(what: &str, e: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk<E>(
+    what: &str,
+    e: SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> StoreError
 where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    E: std::error::Error
+        + aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + Send
+        + Sync
+        + 'static,
 {
     let detail = crate::sdk_error_detail(&e);
     StoreError::Backend {
         source: format!("DynamoDB {what}: {detail}").into(),
+        transient: crate::is_transient(&e),
     }
 }
 
@@ -467,6 +476,7 @@ impl RiskStore for DynamoRiskStore {
                                 c.message().unwrap_or("no message")
                             )
                             .into(),
+                            transient: [&history, &state].iter().any(|r| r.as_str() == "ThrottlingError"),
                         })
                     }
                 }

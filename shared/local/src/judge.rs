@@ -237,6 +237,7 @@ impl DocketStore for LocalRiskStore {
                     .map(|_| {
                         Err(StoreError::Backend {
                             source: reason.clone().into(),
+                            transient: false,
                         })
                     })
                     .collect()

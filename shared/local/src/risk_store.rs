@@ -60,8 +60,10 @@ impl From<LocalStoreError> for StoreError {
     fn from(e: LocalStoreError) -> Self {
         match e {
             LocalStoreError::Corrupt { key, reason } => StoreError::Corrupt { key, reason },
+            // The file or the database failed: a run again will meet the same disk.
             other => StoreError::Backend {
                 source: Box::new(other),
+                transient: false,
             },
         }
     }

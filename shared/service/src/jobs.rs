@@ -57,8 +57,8 @@ impl JobError {
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            JobError::Store(StoreError::Backend { .. }) => true,
-            JobError::Source(crate::ports::SourceError::Backend { .. }) => true,
+            JobError::Store(StoreError::Backend { transient, .. }) => *transient,
+            JobError::Source(crate::ports::SourceError::Backend { transient, .. }) => *transient,
             JobError::Score(e) => e.is_transient(),
             _ => false,
         }

@@ -37,6 +37,9 @@ pub enum StoreError {
     Backend {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
+        /// Trying again may pass (throttling, a 5xx, a timeout, a lost connection), rather
+        /// than fail the same way (access denied, a missing table, a rejected request).
+        transient: bool,
     },
     #[error("stored item for {key} cannot be read: {reason}")]
     Corrupt { key: String, reason: String },
@@ -120,6 +123,8 @@ pub enum SourceError {
     Backend {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
+        /// As [`StoreError::Backend`]'s.
+        transient: bool,
     },
     #[error("configuration source returned an unreadable item: {0}")]
     Item(#[from] justice_core::ItemError),

@@ -58,10 +58,16 @@ impl ScoreError {
         matches!(
             self,
             ScoreError::Store {
-                source: StoreError::Backend { .. },
+                source: StoreError::Backend {
+                    transient: true,
+                    ..
+                },
                 ..
             } | ScoreError::Source {
-                source: SourceError::Backend { .. },
+                source: SourceError::Backend {
+                    transient: true,
+                    ..
+                },
                 ..
             } | ScoreError::Contended { .. }
         )
