@@ -131,9 +131,11 @@ struct Failure {
 }
 
 impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
-    /// One invocation. A Config event that fails anywhere fails the invocation (after every
-    /// record was tried) so that Lambda's retries and the on-failure destination keep it;
-    /// redelivery is harmless because writes are idempotent.
+    /// One invocation. A Config event whose records all fail for good (bad input, access
+    /// denied, a missing table) goes to the dead-letter queue at once; one with a failure that
+    /// may pass later fails the invocation (after every record was tried) so that Lambda's
+    /// retries and the on-failure destination keep it. Redelivery is harmless: writes are
+    /// idempotent.
     pub async fn handle(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, Error> {
         let text = event.payload.get();
         // Config events are the hot path: read them first; only a payload that is not one is
@@ -244,25 +246,31 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
         // What no retry can fix goes to the dead-letter queue now, with the event to redrive
         // it from; only transient failures fail the invocation (Lambda retries them). A queue
         // that cannot be written makes every failure a retry.
-        let permanent: Vec<&Failure> = failures.iter().filter(|f| !f.transient).collect();
+        // An event with a transient failure too is retried whole (its permanent failures then
+        // reach Lambda's dead-letter queue with it): dead-lettered once, not at every attempt.
+        let all_permanent = !failures.is_empty() && failures.iter().all(|f| !f.transient);
         let mut dead_lettered = 0;
-        if let (Some(dl), false) = (&self.dead_letters, permanent.is_empty()) {
+        if let (Some(dl), true) = (&self.dead_letters, all_permanent) {
             let body = json!({
-                "failures": permanent.iter().map(|f| json!({
+                "failures": failures.iter().map(|f| json!({
                     "record": f.record, "resource": f.resource, "reason": f.reason,
                 })).collect::<Vec<_>>(),
-                "event": serde_json::from_str::<Value>(raw).unwrap_or(Value::Null),
+                // The event as received, to redrive (invoke the function with it); its text
+                // when it does not parse back.
+                "event": serde_json::from_str::<Value>(raw)
+                    .unwrap_or_else(|_| Value::String(raw.to_owned())),
             });
             match dl.send(body.to_string()).await {
-                Ok(()) => dead_lettered = permanent.len(),
+                Ok(()) => dead_lettered = failures.len(),
                 Err(e) => {
                     tracing::error!(reason = %e, "dead-letter queue not written: the event is retried")
                 }
             }
         }
         counts.dead_lettered = dead_lettered as u64;
+        let tried = failures.len() + results.len();
         if dead_lettered > 0 {
-            failures.retain(|f| f.transient);
+            failures.clear();
         }
         counts.publish("scorer");
         tracing::info!(
@@ -281,7 +289,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
             Err(format!(
                 "{} of {} records failed (the others were scored): {}",
                 failures.len(),
-                failures.len() + results.len(),
+                tried,
                 list.join("; ")
             )
             .into())

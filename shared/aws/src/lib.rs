@@ -36,10 +36,12 @@ where
     }
 }
 
-/// Whether an SDK error may pass when the call is tried again: throttling, a conflicting
-/// transaction, a server error, a timeout or a lost connection. Access denied, a missing
-/// table or key, a rejected request fail the same way every time: they are permanent, and
-/// an event that meets one goes to the dead-letter queue at once instead of being retried.
+/// Whether an SDK error may pass when the call is tried again. Only errors known to fail the
+/// same way every time are permanent: access denied, a missing table, bucket or key, a
+/// rejected request, a request that cannot be built. Anything else (throttling, conflicts,
+/// server errors, timeouts, lost connections, expired credentials, a code not known here) is
+/// retried: a permanent error sends its event to the dead-letter queue at once, and a doubt
+/// must not cost an event its automatic retries.
 pub(crate) fn is_transient<E>(
     e: &aws_smithy_runtime_api::client::result::SdkError<
         E,
@@ -51,37 +53,32 @@ where
 {
     use aws_smithy_runtime_api::client::result::SdkError;
     match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
+        SdkError::ConstructionFailure(_) => false,
         SdkError::ServiceError(s) => {
             let status = s.raw().status().as_u16();
             status == 429
                 || status >= 500
-                || matches!(
+                || !matches!(
                     s.err().code(),
                     Some(
-                        "ThrottlingException"
-                            | "Throttling"
-                            | "ThrottledException"
-                            | "TooManyRequestsException"
-                            | "RequestLimitExceeded"
-                            | "ProvisionedThroughputExceededException"
-                            | "TransactionConflictException"
-                            | "TransactionCanceledException"
-                            | "TransactionInProgressException"
-                            | "RequestThrottled"
-                            | "SlowDown"
-                            | "RequestTimeout"
-                            | "RequestTimeoutException"
-                            | "InternalServerError"
-                            | "InternalFailure"
-                            | "ServiceUnavailable"
-                            | "PriorRequestNotComplete"
+                        "AccessDeniedException"
+                            | "AccessDenied"
+                            | "UnrecognizedClientException"
+                            | "ResourceNotFoundException"
+                            | "NoSuchBucket"
+                            | "NoSuchKey"
+                            | "ValidationException"
+                            | "SerializationException"
+                            | "InvalidParameterValueException"
+                            | "InvalidParameterException"
+                            | "InvalidTimeRangeException"
+                            | "InvalidLimitException"
+                            | "InvalidNextTokenException"
+                            | "NoSuchConfigurationRecorderException"
                     )
                 )
         }
-        _ => false,
+        _ => true,
     }
 }
 
@@ -123,6 +120,9 @@ mod tests {
             (500, "InternalServerError"),
             (503, "ServiceUnavailable"),
             (429, "SomethingNew"),
+            (400, "ExpiredTokenException"),
+            (400, "KMSThrottlingException"),
+            (400, "ACodeNotKnownHere"),
         ] {
             assert!(
                 super::is_transient(&service(status, code)),

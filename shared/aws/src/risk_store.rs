@@ -476,7 +476,10 @@ impl RiskStore for DynamoRiskStore {
                                 c.message().unwrap_or("no message")
                             )
                             .into(),
-                            transient: [&history, &state].iter().any(|r| r.as_str() == "ThrottlingError"),
+                            // Permanent only when a reason says the request itself is wrong.
+                            transient: ![&history, &state].iter().any(|r| {
+                                matches!(r.as_str(), "ValidationError" | "ItemCollectionSizeLimitExceeded")
+                            }),
                         })
                     }
                 }

@@ -35,7 +35,13 @@ pub enum ScoreError {
     #[error("{0}")]
     Item(#[from] ItemError),
     #[error("{resource}: oversized item could not be fetched: {reason}")]
-    Unresolved { resource: String, reason: String },
+    Unresolved {
+        resource: String,
+        reason: String,
+        /// The source may have it later (AWS Config records an item a little after it sends
+        /// the notification); a source that answers with another item is not asked again.
+        transient: bool,
+    },
     #[error("{resource}: {source}")]
     Source {
         resource: String,
@@ -70,6 +76,10 @@ impl ScoreError {
                 },
                 ..
             } | ScoreError::Contended { .. }
+                | ScoreError::Unresolved {
+                    transient: true,
+                    ..
+                }
         )
     }
 }
@@ -164,7 +174,8 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                     })?
                     .ok_or_else(|| ScoreError::Unresolved {
                         resource: resource.clone(),
-                        reason: "the configuration source has no such item".into(),
+                        reason: "the configuration source has no such item (yet)".into(),
+                        transient: true,
                     })?;
                 // The item fetched must be the one the summary names, in its account and
                 // region too: a source that answers for several accounts (an aggregator) must
@@ -180,6 +191,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                             "the configuration source returned {} {} in {}/{} instead",
                             item.resource_type, item.resource_id, item.account, item.region
                         ),
+                        transient: false,
                     });
                 }
                 self.score_item(&item, summary.sent).await
