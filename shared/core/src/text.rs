@@ -41,6 +41,9 @@ pub fn untrusted(s: &str, max: usize, output: Output) -> String {
                 Output::Quoted | Output::Markdown => '\u{fffd}',
                 Output::Attribute | Output::Subject => continue,
             },
+            // What `Quoted` put in place of a hidden character: an attribute made from quoted
+            // text (a task's owner) is the one made from the raw text (a notice's owner).
+            Output::Attribute if c == '\u{fffd}' => continue,
             Output::Quoted | Output::Markdown if matches!(c, '"' | '`') => '\'',
             Output::Subject if !c.is_ascii_graphic() => '?',
             Output::Attribute => match c.to_ascii_lowercase() {
@@ -145,6 +148,7 @@ mod tests {
             ] {
                 let out = untrusted(s, max, output);
                 let why = format!("{output:?} of {s:?}: {out:?}");
+                assert_eq!(attribute(&quote(s, 200)), attribute(s), "{why}");
                 assert!(!out.chars().any(is_hidden), "{why}");
                 assert!(!out.contains('\n') && !out.contains('\r'), "{why}");
                 assert!(out.chars().count() <= 2 * max + 1, "{why}");
