@@ -243,11 +243,10 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
             tracing::error!(record = f.record, resource = %f.resource, reason = %f.reason, transient = f.transient, "refused record");
         }
         counts.refused += failures.len() as u64;
-        // What no retry can fix goes to the dead-letter queue now, with the event to redrive
-        // it from; only transient failures fail the invocation (Lambda retries them). A queue
-        // that cannot be written makes every failure a retry.
-        // An event with a transient failure too is retried whole (its permanent failures then
-        // reach Lambda's dead-letter queue with it): dead-lettered once, not at every attempt.
+        // An event whose failures no retry can fix goes to the dead-letter queue now, with the
+        // event to redrive it from. An event with a transient failure too is retried whole (its
+        // permanent failures reach Lambda's dead-letter queue with it): dead-lettered once, not
+        // at every attempt. A queue that cannot be written makes every failure a retry.
         let all_permanent = !failures.is_empty() && failures.iter().all(|f| !f.transient);
         let mut dead_lettered = 0;
         if let (Some(dl), true) = (&self.dead_letters, all_permanent) {
