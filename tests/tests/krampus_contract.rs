@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use justice_core::allow::AllowList;
-use justice_core::krampus::{TasksFile, KRAMPUS_KINDS};
+use justice_core::krampus::TasksFile;
 use justice_core::verdict::Judgement;
 use justice_tests::states::{every_krampus_type, ACCOUNT, T0};
 
@@ -58,7 +58,7 @@ fn every_task_the_judge_writes_reads_as_krampus_reads_it() {
     }
     assert_eq!(
         types.len(),
-        KRAMPUS_KINDS.len(),
+        justice_core::types::krampus_types().count(),
         "a task for every type Krampus acts on"
     );
     // 3 rules + 1 kill for the group, instance 2, volume 1, lambda 1, RDS 1 (no kill),

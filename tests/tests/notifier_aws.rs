@@ -134,11 +134,12 @@ impl World {
         })
         .expect("config");
         justice_notifier::App {
+            clock: justice_service::SystemClock,
             board: self.board(),
             outbox: self.outbox(),
             dockets: self.store.clone(),
             policy: PolicyProvider::Fixed(Arc::new(Policy::default_policy())),
-            settings: justice_notifier::settings(&config),
+            settings: config.settings(),
             config,
         }
     }
@@ -335,7 +336,7 @@ fn a_key_that_is_not_a_verdict_or_is_missing_is_handled_by_name() {
             .expect_err("missing record");
         assert!(e.to_string().contains("verdicts/v-missing-1.json"), "{e}");
         assert_eq!(
-            justice_notifier::decode_key("verdicts/a+b%2Bc.json").expect("key"),
+            justice_aws::task_board::decode_key("verdicts/a+b%2Bc.json").expect("key"),
             "verdicts/a b+c.json"
         );
     });

@@ -628,7 +628,7 @@ async fn permanent_failures_are_dead_lettered_at_once_and_transient_ones_retried
         .expect("queue")
         .queue_url
         .expect("url");
-    let dead_letters = || justice_scorer::DeadLetters {
+    let dead_letters = || justice_aws::lambda::SqsDeadLetters {
         client: sqs.clone(),
         url: url.clone(),
     };

@@ -86,6 +86,15 @@ impl Config {
         })
     }
 
+    pub fn settings(&self) -> justice_service::JudgeSettings {
+        justice_service::JudgeSettings {
+            dry_run: self.dry_run,
+            accounts: self.allowed_accounts.clone(),
+            blast_per_hour: self.blast_per_hour,
+            max_attempts: self.max_attempts,
+        }
+    }
+
     /// The key this judge writes tasks to.
     pub fn board_key(&self) -> &str {
         if self.dry_run {

@@ -1,27 +1,19 @@
 //! The judge's Lambda binary: configuration and clients once per cold start, then the loop.
 
+use aws_lambda_events::dynamodb::Event;
 use justice_judge::{App, Config};
 use lambda_runtime::{service_fn, LambdaEvent};
-use serde_json::Value;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_current_span(false)
-        .init();
+    justice_aws::lambda::init_tracing();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start"))?;
     let app = App::from_env(config).await;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         app.handle(event).await
     }))
     .await

@@ -100,7 +100,7 @@ enum Command {
         /// `GetResourceConfigHistory` output).
         #[arg(long)]
         config_history: PathBuf,
-        /// Resource types to back-fill (comma-separated); every type Krampus acts on by default.
+        /// Resource types to back-fill (comma-separated); by default the types `justice_core::types` marks for back-fill.
         #[arg(long, value_delimiter = ',')]
         types: Option<Vec<String>>,
         #[command(flatten)]
@@ -281,12 +281,7 @@ fn main() -> ExitCode {
             types,
             job,
         } => job.options().and_then(|o| {
-            let types = types.unwrap_or_else(|| {
-                justice_core::krampus::KRAMPUS_KINDS
-                    .iter()
-                    .map(|k| k.resource_type.to_owned())
-                    .collect()
-            });
+            let types = types.unwrap_or_else(justice_core::types::backfill_types);
             jobs::backfill(&o, &config_history, &types)
         }),
         Command::Digest {

@@ -36,6 +36,13 @@ pub struct Config {
 }
 
 impl Config {
+    pub fn settings(&self) -> justice_service::NotifierSettings {
+        justice_service::NotifierSettings {
+            default_team: self.default_team.clone(),
+            security_contact: self.security_contact.clone(),
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }

@@ -1,22 +1,25 @@
 //! The notifier Lambda function: S3 `ObjectCreated` events of verdict records in, one notice
 //! per verdict out through SNS, once; and, on a schedule (`{"justice": "digest"}`), one digest
 //! per team of the tasks still pending and the verdicts that wait on a person, and one to the
-//! security team of what no automation will fix.
+//! security team of what no automation will fix. Wiring only: `justice-aws` reads the event
+//! and talks to AWS, `justice-service` writes the notices.
 
 pub mod config;
 
 use aws_lambda_events::s3::S3Event;
+use justice_aws::lambda::{Error, Metrics};
+use justice_aws::task_board::verdict_keys;
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::time::{self, Millis, HOUR_MS};
-use justice_service::{DocketStore, Notified, Notifier, NotifierSettings, Outbox, TaskBoard};
+use justice_service::{
+    Clock, DocketStore, Notified, Notifier, NotifierSettings, Outbox, SystemClock, TaskBoard,
+};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
 pub use config::{Config, ConfigError};
 
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
-
-pub struct App<B = S3TaskBoard, O = SnsOutbox, D = DynamoRiskStore> {
+pub struct App<B = S3TaskBoard, O = SnsOutbox, D = DynamoRiskStore, K = SystemClock> {
     pub board: B,
     pub outbox: O,
     /// The judge's dockets: the open verdicts the digest lists.
@@ -24,6 +27,7 @@ pub struct App<B = S3TaskBoard, O = SnsOutbox, D = DynamoRiskStore> {
     pub policy: PolicyProvider,
     pub settings: NotifierSettings,
     pub config: Config,
+    pub clock: K,
 }
 
 impl App {
@@ -49,32 +53,20 @@ impl App {
             // The history TTL is the scorer's business: the notifier writes no history.
             dockets: DynamoRiskStore::new(dynamodb, config.table.clone(), 90),
             policy: PolicyProvider::new(&s3, config.policy.as_ref(), config.policy_revalidate),
-            settings: settings(&config),
+            settings: config.settings(),
             config,
+            clock: SystemClock,
         }
     }
 }
 
-pub fn settings(config: &Config) -> NotifierSettings {
-    NotifierSettings {
-        default_team: config.default_team.clone(),
-        security_contact: config.security_contact.clone(),
-    }
-}
-
-/// An S3 event key as it arrives: URL-encoded, with `+` for spaces.
-pub fn decode_key(key: &str) -> Result<String, String> {
-    percent_encoding::percent_decode_str(&key.replace('+', " "))
-        .decode_utf8()
-        .map(|k| k.into_owned())
-        .map_err(|e| format!("key `{key}` is not URL-encoded UTF-8: {e}"))
-}
-
-impl<B: TaskBoard, O: Outbox, D: DocketStore> App<B, O, D> {
+impl<B: TaskBoard, O: Outbox, D: DocketStore, K: Clock> App<B, O, D, K> {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
-        self.run(event.payload, now()).await
+        self.run(event.payload, self.clock.now(Millis::MIN)).await
     }
 
+    /// A digest job or an S3 event, at `now`. A failed notice fails the invocation, which
+    /// Lambda retries: notices already sent are in the sent log.
     pub async fn run(&self, payload: Value, now: Millis) -> Result<Value, Error> {
         let policy = self.policy.current().await?;
         let notifier = Notifier {
@@ -93,24 +85,15 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore> App<B, O, D> {
         }
         let event: S3Event = serde_json::from_value(payload)
             .map_err(|e| format!("neither an S3 event nor a digest job: {e}"))?;
-        let mut out = Vec::new();
-        let mut failed = Vec::new();
-        for r in &event.records {
-            let Some(raw) = r.s3.object.key.as_deref() else {
-                failed.push("a record without an object key".to_owned());
-                continue;
-            };
-            let key = match decode_key(raw) {
+        let (mut out, mut failed) = (Vec::new(), Vec::new());
+        for key in verdict_keys(&event, &self.config.verdict_prefix) {
+            let key = match key {
                 Ok(k) => k,
                 Err(e) => {
-                    failed.push(e);
+                    failed.push(e.to_string());
                     continue;
                 }
             };
-            if !key.starts_with(&self.config.verdict_prefix) || !key.ends_with(".json") {
-                tracing::warn!(%key, "not a verdict record; ignored");
-                continue;
-            }
             match notifier.notify(&key, &policy).await {
                 Ok(n) => {
                     let (status, kind, team) = match &n {
@@ -127,21 +110,15 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore> App<B, O, D> {
                 }
             }
         }
-        if !failed.is_empty() {
-            // Lambda retries the event; notices already sent are in the sent log.
-            return Err(format!(
-                "{} verdict record(s) failed: {}",
-                failed.len(),
-                failed.join("; ")
-            )
-            .into());
+        let sent = out.iter().filter(|o| o["status"] == "sent").count() as u64;
+        Metrics::new()
+            .dimension("Function", "notifier")
+            .count("NoticesSent", sent)
+            .count("NoticeFailures", failed.len() as u64)
+            .emit();
+        match failed.len() {
+            0 => Ok(json!({ "notices": out })),
+            n => Err(format!("{n} verdict record(s) failed: {}", failed.join("; ")).into()),
         }
-        Ok(json!({ "notices": out }))
     }
-}
-
-fn now() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }

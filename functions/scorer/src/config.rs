@@ -33,21 +33,6 @@ pub struct Config {
     pub dead_letters: Option<String>,
 }
 
-/// The types the rules read, listed by a back-fill unless configured otherwise.
-pub const DEFAULT_BACKFILL_TYPES: &[&str] = &[
-    "AWS::EC2::SecurityGroup",
-    "AWS::EC2::Instance",
-    "AWS::EC2::Volume",
-    "AWS::S3::Bucket",
-    "AWS::RDS::DBInstance",
-    "AWS::RDS::DBSnapshot",
-    "AWS::EFS::FileSystem",
-    "AWS::IAM::Policy",
-    "AWS::IAM::Role",
-    "AWS::Lambda::Function",
-    "AWS::SQS::Queue",
-];
-
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -57,12 +42,9 @@ impl Config {
         let env = Env(get);
         let allowed_accounts = env.accounts("ALLOWED_ACCOUNTS")?;
         let policy = env.s3_uri("POLICY_S3_URI")?;
-        let backfill_types = env.list("BACKFILL_RESOURCE_TYPES").unwrap_or_else(|| {
-            DEFAULT_BACKFILL_TYPES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect()
-        });
+        let backfill_types = env
+            .list("BACKFILL_RESOURCE_TYPES")
+            .unwrap_or_else(justice_core::types::backfill_types);
         Ok(Config {
             table: env.required("RISK_TABLE")?,
             allowed_accounts,
@@ -80,6 +62,19 @@ impl Config {
             backfill_max_pages: env.number("BACKFILL_MAX_PAGES", 20)? as usize,
             dead_letters: env.get("DEAD_LETTER_QUEUE_URL"),
         })
+    }
+}
+
+impl Config {
+    /// The jobs' defaults.
+    pub fn jobs(&self) -> justice_service::JobSettings {
+        justice_service::JobSettings {
+            rescore_min_age: self.rescore_min_age.as_millis() as i64,
+            rescore_limit: self.rescore_limit,
+            backfill_types: self.backfill_types.clone(),
+            backfill_max_pages: self.backfill_max_pages,
+            allowed_accounts: self.allowed_accounts.clone(),
+        }
     }
 }
 

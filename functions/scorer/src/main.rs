@@ -11,15 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_current_span(false)
-        .init();
+    justice_aws::lambda::init_tracing();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start"))?;
     let app = App::from_env(config).await;
     let app = &app;

@@ -5,9 +5,11 @@
 pub mod config_source;
 pub mod docket_store;
 pub mod env;
+pub mod lambda;
 pub mod outbox;
 pub mod policy_source;
 pub mod risk_store;
+pub mod stream;
 pub mod task_board;
 
 pub use config_source::AwsConfigSource;

@@ -199,7 +199,22 @@ const PACK_DICTIONARY_V1: &[u8] = include_bytes!("pack-v1.dict");
 /// At most this much JSON is inflated from one attribute (an item holds at most 400 KB).
 const MAX_INFLATED: usize = 16 << 20;
 
-fn unpack<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+/// A stored item or stream image that does not read back as what it should hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(pub String);
+
+impl From<String> for Unreadable {
+    fn from(why: String) -> Self {
+        Unreadable(why)
+    }
+}
+
+fn refuse<T>(why: impl Into<String>) -> Result<T, Unreadable> {
+    Err(Unreadable(why.into()))
+}
+
+fn unpack<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Unreadable> {
     let mut inflate = flate2::Decompress::new(false);
     let body = match bytes {
         [0x07, 0x01, body @ ..] => {
@@ -208,7 +223,7 @@ fn unpack<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
                 .map_err(|e| format!("inflate dictionary: {e}"))?;
             body
         }
-        [0x07, version, ..] => return Err(format!("packed with unknown version {version}")),
+        [0x07, version, ..] => return refuse(format!("packed with unknown version {version}")),
         // Written before the dictionary: plain deflate.
         plain => plain,
     };
@@ -217,20 +232,18 @@ fn unpack<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
         let read = inflate.total_in() as usize;
         match inflate.decompress_vec(&body[read..], &mut json, flate2::FlushDecompress::Finish) {
             Ok(flate2::Status::StreamEnd) => break,
-            Ok(_) if json.len() < json.capacity() => {
-                return Err("does not inflate: truncated".into())
-            }
+            Ok(_) if json.len() < json.capacity() => return refuse("does not inflate: truncated"),
             Ok(_) if json.len() >= MAX_INFLATED => {
-                return Err(format!("inflates past {MAX_INFLATED} bytes"))
+                return refuse(format!("inflates past {MAX_INFLATED} bytes"))
             }
             Ok(_) => json.reserve(json.len()),
-            Err(e) => return Err(format!("does not inflate: {e}")),
+            Err(e) => return refuse(format!("does not inflate: {e}")),
         }
     }
     if json.len() > MAX_INFLATED {
-        return Err(format!("inflates past {MAX_INFLATED} bytes"));
+        return refuse(format!("inflates past {MAX_INFLATED} bytes"));
     }
-    serde_json::from_slice(&json).map_err(|e| e.to_string())
+    serde_json::from_slice(&json).map_err(|e| Unreadable(e.to_string()))
 }
 
 /// The state and its kept item, in one compressed attribute: the item's text and the state's
@@ -315,17 +328,17 @@ pub fn history_attributes(
     ]))
 }
 
-fn blob<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Result<&'a [u8], String> {
+fn blob<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Result<&'a [u8], Unreadable> {
     match item.get(name) {
         Some(AttributeValue::B(b)) => Ok(b.as_ref()),
-        _ => Err(format!("no binary `{name}` attribute")),
+        _ => refuse(format!("no binary `{name}` attribute")),
     }
 }
 
 /// The state in a table item, and the item it keeps (`justice_core::kept`'s form).
 pub fn state_from_item(
     item: &HashMap<String, AttributeValue>,
-) -> Result<(RiskState, Option<Vec<u8>>), String> {
+) -> Result<(RiskState, Option<Vec<u8>>), Unreadable> {
     let u: Unpacked = unpack(blob(item, STATE)?)?;
     let kept = u
         .item
@@ -338,20 +351,22 @@ pub fn state_from_item(
 pub fn state_from_image(
     image: &serde_dynamo::Item,
     key: &ResourceKey,
-) -> Result<RiskState, String> {
+) -> Result<RiskState, Unreadable> {
     let bytes = match image.get(STATE) {
         Some(serde_dynamo::AttributeValue::B(b)) => b,
-        _ => return Err(format!("no binary `{STATE}` attribute")),
+        _ => return refuse(format!("no binary `{STATE}` attribute")),
     };
     let state = unpack::<Unpacked>(bytes)?.state;
     if &state.key != key {
-        return Err(format!("the image names another resource, {}", state.key));
+        return refuse(format!("the image names another resource, {}", state.key));
     }
     Ok(state)
 }
 
 /// The history record in a table item.
-pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> Result<HistoryRecord, String> {
+pub fn record_from_item(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<HistoryRecord, Unreadable> {
     unpack(blob(item, RECORD)?)
 }
 
@@ -378,7 +393,7 @@ impl RiskStore for DynamoRiskStore {
         };
         let (state, kept) = state_from_item(&item).map_err(|reason| StoreError::Corrupt {
             key: format!("{key} {STATE_SK}"),
-            reason,
+            reason: reason.0,
         })?;
         Ok(Stored {
             state: Some(state),
@@ -410,7 +425,7 @@ impl RiskStore for DynamoRiskStore {
                 history.push(
                     record_from_item(&item).map_err(|reason| StoreError::Corrupt {
                         key: format!("{key} {sk}"),
-                        reason,
+                        reason: reason.0,
                     })?,
                 );
             }
@@ -683,15 +698,15 @@ mod tests {
     fn damaged_unknown_and_oversized_blobs_are_errors() {
         let packed = pack(&sample()).expect("ok");
         let cut = unpack::<serde_json::Value>(&packed[..packed.len() / 2]).expect_err("refused");
-        assert!(cut.contains("inflate"), "{cut}");
+        assert!(cut.0.contains("inflate"), "{cut}");
         let mut later = packed.clone();
         later[1] = 2;
         let unknown = unpack::<serde_json::Value>(&later).expect_err("refused");
-        assert!(unknown.contains("unknown version 2"), "{unknown}");
+        assert!(unknown.0.contains("unknown version 2"), "{unknown}");
         assert!(unpack::<serde_json::Value>(b"\x07").is_err());
         assert!(unpack::<serde_json::Value>(b"not deflate at all").is_err());
         let bomb = plain_deflate(&vec![b' '; MAX_INFLATED + 1024]);
         let big = unpack::<serde_json::Value>(&bomb).expect_err("refused");
-        assert!(big.contains("inflates past"), "{big}");
+        assert!(big.0.contains("inflates past"), "{big}");
     }
 }

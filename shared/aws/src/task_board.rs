@@ -123,7 +123,7 @@ impl TaskBoard for S3TaskBoard {
             Some((bytes, etag)) => {
                 let file = TasksFile::parse(&bytes).map_err(|reason| BoardError::Unreadable {
                     what: format!("s3://{}/{}", self.bucket, self.tasks_key),
-                    reason,
+                    reason: reason.0,
                 })?;
                 let version = etag.ok_or_else(|| {
                     backend(format!(
@@ -202,7 +202,7 @@ impl TaskBoard for S3TaskBoard {
         match self.get(key).await? {
             Some((bytes, _)) => AllowList::parse(&bytes).map_err(|reason| BoardError::Unreadable {
                 what: format!("s3://{}/{key}", self.bucket),
-                reason,
+                reason: reason.0,
             }),
             None => Err(BoardError::Unreadable {
                 what: format!("s3://{}/{key}", self.bucket),
@@ -233,10 +233,54 @@ impl TaskBoard for S3TaskBoard {
             Some((bytes, _)) => {
                 AccountMap::parse(&bytes).map_err(|reason| BoardError::Unreadable {
                     what: format!("s3://{}/{key}", self.bucket),
-                    reason,
+                    reason: reason.0,
                 })
             }
             None => Ok(AccountMap::default()),
         }
     }
+}
+
+/// An S3 event key that is not URL-encoded UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key `{key}` is not URL-encoded UTF-8: {reason}")]
+pub struct EventKeyError {
+    pub key: String,
+    pub reason: String,
+}
+
+/// An S3 event key as it arrives: URL-encoded, with `+` for spaces.
+pub fn decode_key(key: &str) -> Result<String, EventKeyError> {
+    percent_encoding::percent_decode_str(&key.replace('+', " "))
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|e| EventKeyError {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+/// The verdict records an S3 event names (`ObjectCreated` under `prefix`, `.json`), decoded;
+/// other keys are skipped with a warning, and a key that cannot be read is an error of its own.
+pub fn verdict_keys(
+    event: &aws_lambda_events::s3::S3Event,
+    prefix: &str,
+) -> Vec<Result<String, EventKeyError>> {
+    let mut out = Vec::new();
+    for r in &event.records {
+        let key = match r.s3.object.key.as_deref() {
+            Some(raw) => decode_key(raw),
+            None => Err(EventKeyError {
+                key: String::new(),
+                reason: "the record names no object".into(),
+            }),
+        };
+        match key {
+            Ok(k) if !k.starts_with(prefix) || !k.ends_with(".json") => {
+                tracing::warn!(key = %k, "not a verdict record; ignored");
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

@@ -2,6 +2,7 @@
 //! own `whitelist.json` format with Unix-style wildcards, and the policy's exemptions, which
 //! carry a reason and an expiry. Both are owned by the security team, never by resource tags.
 
+use crate::Refused;
 use serde_json::Value;
 
 /// `{"Whitelist": {"<ARN or pattern>": "reason", …}}` (`whitelist` is accepted too).
@@ -11,7 +12,7 @@ pub struct AllowList {
 }
 
 impl AllowList {
-    pub fn parse(bytes: &[u8]) -> Result<AllowList, String> {
+    pub fn parse(bytes: &[u8]) -> Result<AllowList, Refused> {
         let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         let map = v
             .get("Whitelist")

@@ -215,7 +215,6 @@ pub enum NameFrom {
 /// How AWS writes the ARN of a type the engine may write a task for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArnShape {
-    pub resource_type: &'static str,
     pub service: &'static str,
     /// arnparse's resource type (`None` for S3).
     pub arn_type: Option<&'static str>,
@@ -226,84 +225,9 @@ pub struct ArnShape {
     pub path: bool,
 }
 
-/// The ARN shapes of the types Krampus acts on (see `krampus::KRAMPUS_KINDS`).
-pub static ARN_SHAPES: &[ArnShape] = &[
-    ArnShape {
-        resource_type: "AWS::EC2::Instance",
-        service: "ec2",
-        arn_type: Some("instance"),
-        separator: '/',
-        name: NameFrom::Id,
-        path: false,
-    },
-    ArnShape {
-        resource_type: "AWS::EC2::SecurityGroup",
-        service: "ec2",
-        arn_type: Some("security-group"),
-        separator: '/',
-        name: NameFrom::Id,
-        path: false,
-    },
-    ArnShape {
-        resource_type: "AWS::EC2::Volume",
-        service: "ec2",
-        arn_type: Some("volume"),
-        separator: '/',
-        name: NameFrom::Id,
-        path: false,
-    },
-    ArnShape {
-        resource_type: "AWS::Lambda::Function",
-        service: "lambda",
-        arn_type: Some("function"),
-        separator: ':',
-        name: NameFrom::Id,
-        path: false,
-    },
-    ArnShape {
-        resource_type: "AWS::RDS::DBInstance",
-        service: "rds",
-        arn_type: Some("db"),
-        separator: ':',
-        name: NameFrom::Name,
-        path: false,
-    },
-    ArnShape {
-        resource_type: "AWS::S3::Bucket",
-        service: "s3",
-        arn_type: None,
-        separator: ':',
-        name: NameFrom::Id,
-        path: false,
-    },
-    ArnShape {
-        resource_type: "AWS::IAM::User",
-        service: "iam",
-        arn_type: Some("user"),
-        separator: '/',
-        name: NameFrom::Name,
-        path: true,
-    },
-    ArnShape {
-        resource_type: "AWS::IAM::Role",
-        service: "iam",
-        arn_type: Some("role"),
-        separator: '/',
-        name: NameFrom::Name,
-        path: true,
-    },
-    ArnShape {
-        resource_type: "AWS::IAM::Group",
-        service: "iam",
-        arn_type: Some("group"),
-        separator: '/',
-        name: NameFrom::Name,
-        path: true,
-    },
-];
-
+/// How AWS writes the ARN of a type Krampus acts on (`types::RESOURCE_TYPES`).
 pub fn arn_shape(resource_type: &str) -> Option<&'static ArnShape> {
-    ARN_SHAPES.iter().find(|s| s.resource_type == resource_type)
+    crate::krampus::kind_of(resource_type).map(|k| &k.arn)
 }
 
 /// The identity fields an ARN is checked against.

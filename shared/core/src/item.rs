@@ -1,6 +1,7 @@
 //! The configuration item: one recorded state of one AWS resource, read from the notification
 //! shape (EventBridge / SNS) or the API shape (`GetResourceConfigHistory`), FORMAT.md §3 and §6.
 
+use crate::{refuse, Refused};
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -183,7 +184,8 @@ impl ConfigItem {
         let status_text = required("configurationItemStatus")?;
         let status = ItemStatus::parse(&status_text)
             .ok_or_else(|| err(format!("unknown configurationItemStatus `{status_text}`")))?;
-        let capture_time = capture_time(obj.get("configurationItemCaptureTime")).map_err(&err)?;
+        let capture_time =
+            capture_time(obj.get("configurationItemCaptureTime")).map_err(|e| err(e.0))?;
         let state_id = match obj.get("configurationStateId") {
             Some(Value::Number(n)) if n.is_u64() => n.to_string(),
             Some(Value::Number(n)) => match json::opt_int(Some(&Value::Number(n.clone())), "") {
@@ -312,21 +314,22 @@ pub fn check_identity(
     Ok(())
 }
 
-fn capture_time(v: Option<&Value>) -> Result<Millis, String> {
+fn capture_time(v: Option<&Value>) -> Result<Millis, Refused> {
     match v {
-        Some(Value::String(s)) => time::parse_rfc3339(s)
-            .ok_or_else(|| format!("configurationItemCaptureTime `{s}` is not an RFC 3339 time")),
+        Some(Value::String(s)) => time::parse_rfc3339(s).ok_or_else(|| {
+            format!("configurationItemCaptureTime `{s}` is not an RFC 3339 time").into()
+        }),
         // The API's wire form: epoch seconds, possibly fractional.
         Some(Value::Number(n)) => match n.as_f64() {
             Some(secs) if secs.is_finite() && secs > 0.0 && secs < 1.0e11 => {
                 Ok((secs * 1000.0).round() as Millis)
             }
-            _ => Err(format!(
+            _ => refuse(format!(
                 "configurationItemCaptureTime {n} is not an epoch time"
             )),
         },
-        None | Some(Value::Null) => Err("missing `configurationItemCaptureTime`".into()),
-        Some(other) => Err(format!(
+        None | Some(Value::Null) => refuse("missing `configurationItemCaptureTime`"),
+        Some(other) => refuse(format!(
             "configurationItemCaptureTime is {}",
             json::kind(other)
         )),

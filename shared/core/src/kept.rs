@@ -4,6 +4,7 @@
 
 use crate::item::ConfigItem;
 use crate::state::ResourceKey;
+use crate::{refuse, Refused};
 
 /// The item, as stored next to the state (JSON, then LZ4: a few microseconds for a few KB).
 pub fn keep(item: &ConfigItem) -> Vec<u8> {
@@ -12,7 +13,7 @@ pub fn keep(item: &ConfigItem) -> Vec<u8> {
 }
 
 /// The item kept for `key`; an error when the bytes are not one, or are another resource's.
-pub fn restore(bytes: &[u8], key: &ResourceKey) -> Result<ConfigItem, String> {
+pub fn restore(bytes: &[u8], key: &ResourceKey) -> Result<ConfigItem, Refused> {
     let json = lz4_flex::decompress_size_prepended(bytes)
         .map_err(|e| format!("the kept item does not decompress: {e}"))?;
     let item: ConfigItem =
@@ -26,7 +27,7 @@ pub fn restore(bytes: &[u8], key: &ResourceKey) -> Result<ConfigItem, String> {
             item.resource_id.as_str(),
         )
     {
-        return Err("the kept item is another resource's".into());
+        return refuse("the kept item is another resource's");
     }
     Ok(item)
 }

@@ -10,6 +10,7 @@
 //! line raises), so a task runs again on every run until someone removes it. The judge removes
 //! a task once a Config item shows its effect (`effects_shown`).
 
+use crate::{refuse, Refused};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -68,82 +69,18 @@ impl Effect {
     }
 }
 
-/// Krampus's handling of one resource type.
+/// Krampus's handling of one resource type (a row of `types::RESOURCE_TYPES`).
 #[derive(Debug)]
 pub struct KrampusKind {
-    pub resource_type: &'static str,
-    /// The ARN's service, which Krampus dispatches on.
-    pub service: &'static str,
+    /// The ARN a task names it by; its service is what Krampus dispatches on.
+    pub arn: identity::ArnShape,
     pub disable: Effect,
     pub kill: Effect,
 }
 
-/// Every type Krampus can act on. Any other type gets no task: Krampus would drop it.
-pub static KRAMPUS_KINDS: &[KrampusKind] = &[
-    KrampusKind {
-        resource_type: "AWS::EC2::Instance",
-        service: "ec2",
-        disable: Effect::Stop,
-        kill: Effect::Delete,
-    },
-    KrampusKind {
-        resource_type: "AWS::EC2::SecurityGroup",
-        service: "ec2",
-        disable: Effect::RevokeIngressRule,
-        kill: Effect::RevokeAllRules,
-    },
-    // Krampus's "disable" on a volume deletes it.
-    KrampusKind {
-        resource_type: "AWS::EC2::Volume",
-        service: "ec2",
-        disable: Effect::Delete,
-        kill: Effect::Delete,
-    },
-    // Lambda has no disable in Krampus: it deletes instead.
-    KrampusKind {
-        resource_type: "AWS::Lambda::Function",
-        service: "lambda",
-        disable: Effect::Delete,
-        kill: Effect::Delete,
-    },
-    // "kill" on RDS is refused ("too dangerous") and dequeued.
-    KrampusKind {
-        resource_type: "AWS::RDS::DBInstance",
-        service: "rds",
-        disable: Effect::Stop,
-        kill: Effect::Refused,
-    },
-    // S3 is disable-only: a grant removed, or every grant when none is named.
-    KrampusKind {
-        resource_type: "AWS::S3::Bucket",
-        service: "s3",
-        disable: Effect::RemoveGrant,
-        kill: Effect::Refused,
-    },
-    KrampusKind {
-        resource_type: "AWS::IAM::User",
-        service: "iam",
-        disable: Effect::StripAccess,
-        kill: Effect::Delete,
-    },
-    KrampusKind {
-        resource_type: "AWS::IAM::Role",
-        service: "iam",
-        disable: Effect::StripAccess,
-        kill: Effect::Delete,
-    },
-    KrampusKind {
-        resource_type: "AWS::IAM::Group",
-        service: "iam",
-        disable: Effect::StripAccess,
-        kill: Effect::Delete,
-    },
-];
-
+/// What Krampus does to a type; `None` for any type it does not act on (it would drop the task).
 pub fn kind_of(resource_type: &str) -> Option<&'static KrampusKind> {
-    KRAMPUS_KINDS
-        .iter()
-        .find(|k| k.resource_type == resource_type)
+    crate::types::spec(resource_type)?.krampus.as_ref()
 }
 
 impl KrampusKind {
@@ -263,7 +200,7 @@ impl TaskTarget {
 /// Krampus's documented form `arn:aws:s3:<region>:<account>:<bucket>`, because a bucket's
 /// real ARN has no account and Krampus assumes its role in the ARN's account. `Err` says why
 /// Krampus cannot be given a task for this resource.
-pub fn task_arn(state: &RiskState) -> Result<String, String> {
+pub fn task_arn(state: &RiskState) -> Result<String, Refused> {
     let shape = identity::arn_shape(&state.resource_type)
         .ok_or_else(|| format!("Krampus has no action for {}", state.resource_type))?;
     let who = identity::Named {
@@ -277,7 +214,7 @@ pub fn task_arn(state: &RiskState) -> Result<String, String> {
         "Config recorded no name for it, and Krampus names it by its name".to_owned()
     })?;
     if !name_ok(&state.resource_type, name) {
-        return Err(format!(
+        return refuse(format!(
             "its name `{}` is not one Krampus can act on safely",
             quote(name, 80)
         ));
@@ -461,7 +398,7 @@ pub const SERVICES: &[&str] = &["ec2", "s3", "iam", "rds", "lambda"];
 /// the one derived from this resource's own identity, and each type's parameters (a canonical
 /// IPv4 range, whole ports in range, S3's permission names). A task that fails is never
 /// written. `Err` says why, naming the field.
-pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), String> {
+pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), Refused> {
     let obj = task.as_object().ok_or("the task is not a JSON object")?;
     // The state's fields are the ones its key was built from (a state read back from a store
     // is checked again here).
@@ -474,25 +411,25 @@ pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), 
             state.resource_id.as_str(),
         )
     {
-        return Err("the state's identity is not its key's".into());
+        return refuse("the state's identity is not its key's");
     }
     let text = |k: &str| obj.get(k).and_then(Value::as_str);
     let int = |k: &str| obj.get(k).filter(|v| v.is_i64()).and_then(Value::as_i64);
     let action = text("action").ok_or("`action` is missing")?;
     if !matches!(action, "kill" | "disable") {
-        return Err(format!(
+        return refuse(format!(
             "`action` `{}` is neither kill nor disable",
             quote(action, 20)
         ));
     }
     if int("action_time").is_none_or(|t| t <= 0) {
-        return Err("`action_time` is not a whole number of Unix seconds".into());
+        return refuse("`action_time` is not a whole number of Unix seconds");
     }
     let arn_text = text("aws_resource_name").ok_or("`aws_resource_name` is missing")?;
     plain("aws_resource_name", arn_text)?;
     let expected = task_arn(state)?;
     if arn_text != expected {
-        return Err(format!(
+        return refuse(format!(
             "`aws_resource_name` `{}` is not the ARN of this resource ({expected})",
             quote(arn_text, 200)
         ));
@@ -501,20 +438,20 @@ pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), 
     let shape = identity::arn_shape(&state.resource_type)
         .ok_or_else(|| format!("Krampus has no action for {}", state.resource_type))?;
     if !SERVICES.contains(&arn.service) || arn.service != shape.service {
-        return Err(format!(
+        return refuse(format!(
             "Krampus would not dispatch service `{}`",
             arn.service
         ));
     }
     if shape.service != "s3" && arn.resource_type != shape.arn_type {
-        return Err("Krampus would not dispatch the ARN's resource type".into());
+        return refuse("Krampus would not dispatch the ARN's resource type");
     }
     let account = arn
         .account
         .ok_or("the ARN has no account for Krampus to assume its role in")?;
     identity::check_account("account", account).map_err(|e| e.to_string())?;
     if account != state.account || !accounts.iter().any(|a| a == account) {
-        return Err(format!(
+        return refuse(format!(
             "account {account} is not one the engine may act in"
         ));
     }
@@ -523,16 +460,16 @@ pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), 
         _ => Some(state.region.as_str()),
     };
     if arn.region != region {
-        return Err("the ARN's region is not the resource's".into());
+        return refuse("the ARN's region is not the resource's");
     }
     // Krampus calls the ARN's region's endpoint: a regional type needs a real region there.
     if region == Some("global") {
-        return Err(format!("{} is regional, not global", state.resource_type));
+        return refuse(format!("{} is regional, not global", state.resource_type));
     }
     if text("aws_region") != Some(state.region.as_str())
         || text("aws_object_type") != Some(shape.service)
     {
-        return Err("`aws_region` or `aws_object_type` does not match the ARN".into());
+        return refuse("`aws_region` or `aws_object_type` does not match the ARN");
     }
     let kind = kind_of(&state.resource_type).ok_or("Krampus has no action for this type")?;
     let written = if action == "kill" {
@@ -542,13 +479,13 @@ pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), 
     };
     let effect = kind.effect(written);
     if effect == Effect::Refused {
-        return Err(format!(
+        return refuse(format!(
             "Krampus refuses `{action}` on {}",
             state.resource_type
         ));
     }
     if effect == Effect::Delete && written == TaskAction::Disable {
-        return Err("Krampus's `disable` deletes this type: the task must say kill".into());
+        return refuse("Krampus's `disable` deletes this type: the task must say kill");
     }
     match effect {
         Effect::RevokeIngressRule => gate_rule(obj),
@@ -559,19 +496,19 @@ pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), 
 
 /// Text Krampus reads as one name: no whitespace, control character, wildcard, comma, quote
 /// or escape.
-fn plain(field: &str, s: &str) -> Result<(), String> {
+fn plain(field: &str, s: &str) -> Result<(), Refused> {
     match s
         .chars()
         .find(|&c| c.is_whitespace() || crate::text::is_hidden(c) || "*?[],\\\"'".contains(c))
     {
-        Some(c) => Err(format!("`{field}` holds {c:?}")),
+        Some(c) => refuse(format!("`{field}` holds {c:?}")),
         None => Ok(()),
     }
 }
 
 /// A security-group rule revocation: `proto`, a canonical IPv4 `cidr_range` (Krampus revokes
 /// IPv4 only) and whole ports as EC2 takes them.
-fn gate_rule(obj: &Map<String, Value>) -> Result<(), String> {
+fn gate_rule(obj: &Map<String, Value>) -> Result<(), Refused> {
     let proto = obj
         .get("proto")
         .and_then(Value::as_str)
@@ -582,27 +519,27 @@ fn gate_rule(obj: &Map<String, Value>) -> Result<(), String> {
         .ok_or("`cidr_range` is missing")?;
     plain("cidr_range", cidr)?;
     if canonical_ipv4(cidr).as_deref() != Some(cidr) {
-        return Err(format!(
+        return refuse(format!(
             "`cidr_range` `{}` is not a canonical IPv4 range",
             quote(cidr, 60)
         ));
     }
-    let port = |k: &str| -> Result<i64, String> {
+    let port = |k: &str| -> Result<i64, Refused> {
         match obj.get(k) {
             Some(v @ Value::Number(_)) if v.is_i64() => Ok(v.as_i64().unwrap_or_default()),
-            _ => Err(format!("`{k}` is not a whole number")),
+            _ => refuse(format!("`{k}` is not a whole number")),
         }
     };
     let (from, to) = (port("from_port")?, port("to_port")?);
     match proto {
         "-1" if from == -1 && to == -1 => Ok(()),
-        "-1" => Err("an all-traffic rule is revoked with ports -1".into()),
+        "-1" => refuse("an all-traffic rule is revoked with ports -1"),
         "icmp" if (-1..=255).contains(&from) && (-1..=255).contains(&to) => Ok(()),
         "tcp" | "udp" if (0..=65535).contains(&from) && (0..=65535).contains(&to) && from <= to => {
             Ok(())
         }
-        "icmp" | "tcp" | "udp" => Err(format!("ports {from}-{to} are not valid for {proto}")),
-        other => Err(format!(
+        "icmp" | "tcp" | "udp" => refuse(format!("ports {from}-{to} are not valid for {proto}")),
+        other => refuse(format!(
             "`proto` `{}` is not tcp, udp, icmp or -1",
             quote(other, 20)
         )),
@@ -610,13 +547,13 @@ fn gate_rule(obj: &Map<String, Value>) -> Result<(), String> {
 }
 
 /// An S3 grant removal: a public grantee and S3's permission names.
-fn gate_grant(obj: &Map<String, Value>) -> Result<(), String> {
+fn gate_grant(obj: &Map<String, Value>) -> Result<(), Refused> {
     let principal = obj
         .get("s3_principal")
         .and_then(Value::as_str)
         .ok_or("`s3_principal` is missing: Krampus would remove every grant")?;
     if !S3_PUBLIC_GRANTEES.contains(&principal) {
-        return Err(format!(
+        return refuse(format!(
             "`s3_principal` `{}` is not a public group",
             quote(principal, 80)
         ));
@@ -630,7 +567,7 @@ fn gate_grant(obj: &Map<String, Value>) -> Result<(), String> {
         match p.as_str() {
             Some(p) if S3_PERMISSIONS.contains(&p) => {}
             _ => {
-                return Err(format!(
+                return refuse(format!(
                     "`s3_permission` {p} is not one of S3's names {S3_PERMISSIONS:?}, which Krampus compares exactly"
                 ))
             }
@@ -812,15 +749,15 @@ pub struct TasksFile {
 
 impl TasksFile {
     /// A file the judge cannot read is never overwritten: the caller fails and retries.
-    pub fn parse(bytes: &[u8]) -> Result<TasksFile, String> {
+    pub fn parse(bytes: &[u8]) -> Result<TasksFile, Refused> {
         let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         let Value::Object(mut rest) = v else {
-            return Err("not a JSON object".into());
+            return refuse("not a JSON object");
         };
         let tasks = match rest.remove("tasks") {
             Some(Value::Array(t)) => t,
             None => Vec::new(),
-            Some(_) => return Err("`tasks` is not a list".into()),
+            Some(_) => return refuse("`tasks` is not a list"),
         };
         Ok(TasksFile { tasks, rest })
     }

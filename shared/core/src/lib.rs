@@ -17,6 +17,7 @@ pub mod score;
 pub mod state;
 pub mod text;
 pub mod time;
+pub mod types;
 pub mod verdict;
 
 pub use event::{parse_event, IntakeError, Notice, OversizedSummary};
@@ -34,4 +35,26 @@ pub fn key_of(item: &ConfigItem) -> Result<ResourceKey, ItemError> {
         &item.resource_id,
     )
     .map_err(|e| ItemError::new(item.label(), e.to_string()))
+}
+
+/// Input the core will not take, with the reason in words; the caller names what it was (a
+/// resource, a file) and whether to retry (never: the same input is refused the same way).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl From<String> for Refused {
+    fn from(why: String) -> Self {
+        Refused(why)
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(why: &str) -> Self {
+        Refused(why.to_owned())
+    }
+}
+
+pub(crate) fn refuse<T>(why: impl Into<String>) -> Result<T, Refused> {
+    Err(Refused(why.into()))
 }

@@ -7,6 +7,7 @@
 //! shown (inside quotes, in chat markdown, as a message attribute, in a subject). It can never
 //! add a line that looks like ours, change a subject, or inject markup.
 
+use crate::{refuse, Refused};
 use std::collections::BTreeMap;
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -113,13 +114,13 @@ struct MappingEntry {
 }
 
 impl AccountMap {
-    pub fn parse(bytes: &[u8]) -> Result<AccountMap, String> {
+    pub fn parse(bytes: &[u8]) -> Result<AccountMap, Refused> {
         let list: Vec<MappingEntry> =
             serde_json::from_slice(bytes).map_err(|e| format!("not an account mapping: {e}"))?;
         let mut entries = BTreeMap::new();
         for e in list {
             if e.account.len() != 12 || !e.account.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!(
+                return refuse(format!(
                     "`{}` is not a 12-digit account id",
                     quote(&e.account, 40)
                 ));

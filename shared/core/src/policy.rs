@@ -427,18 +427,16 @@ pub struct Exemption {
     pub expires: crate::time::Millis,
 }
 
+/// The caps of `types::RESOURCE_TYPES` under a default of kill (the embedded default policy
+/// says the same, which a test holds it to).
 fn default_caps() -> BTreeMap<String, ActionCap> {
-    [
-        ("default", ActionCap::Kill),
-        ("AWS::S3::Bucket", ActionCap::Disable),
-        ("AWS::RDS::DBInstance", ActionCap::Disable),
-        ("AWS::IAM::Role", ActionCap::Disable),
-        ("AWS::IAM::User", ActionCap::Disable),
-        ("AWS::IAM::Policy", ActionCap::Disable),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    std::iter::once(("default".to_owned(), ActionCap::Kill))
+        .chain(
+            crate::types::RESOURCE_TYPES
+                .iter()
+                .filter_map(|t| t.default_cap.map(|c| (t.config_type.to_owned(), c))),
+        )
+        .collect()
 }
 
 fn default_required_tags() -> Vec<RequiredTagSpec> {

@@ -966,7 +966,7 @@ impl Judgement<'_> {
             let at = now_s.saturating_add(i64::from(w.grace_hours) * 3600);
             let task = self.task(s, id, w, at, "");
             let checked = serde_json::to_value(&task)
-                .map_err(|e| e.to_string())
+                .map_err(|e| crate::Refused(e.to_string()))
                 .and_then(|v| krampus::gate(&v, self.accounts, s));
             match checked {
                 Ok(()) => true,
@@ -1095,7 +1095,7 @@ impl Judgement<'_> {
             action_time,
             aws_resource_name: arn,
             aws_region: s.region.clone(),
-            aws_object_type: kind.map_or("", |k| k.service).to_owned(),
+            aws_object_type: kind.map_or("", |k| k.arn.service).to_owned(),
             cidr_range: None,
             from_port: None,
             to_port: None,

@@ -371,7 +371,7 @@ impl LocalTaskBoard {
             .map_err(|e| io(&self.tasks_path, e))?;
         let file = TasksFile::parse(&bytes).map_err(|reason| BoardError::Unreadable {
             what: self.tasks_path.display().to_string(),
-            reason,
+            reason: reason.0,
         })?;
         Ok(BoardRead {
             file,
@@ -486,7 +486,7 @@ impl TaskBoard for LocalTaskBoard {
         match std::fs::read(path) {
             Ok(bytes) => AllowList::parse(&bytes).map_err(|reason| BoardError::Unreadable {
                 what: path.display().to_string(),
-                reason,
+                reason: reason.0,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AllowList::default()),
             Err(e) => Err(io(path, e)),
@@ -510,7 +510,7 @@ impl TaskBoard for LocalTaskBoard {
         match std::fs::read(path) {
             Ok(bytes) => AccountMap::parse(&bytes).map_err(|reason| BoardError::Unreadable {
                 what: path.display().to_string(),
-                reason,
+                reason: reason.0,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AccountMap::default()),
             Err(e) => Err(io(path, e)),

@@ -246,3 +246,142 @@ pub async fn reevaluate<S: RiskStore, C: ConfigSource, K: Clock>(
         .await?;
     Ok(report)
 }
+
+/// States read per page of a re-evaluation (a Scan page in AWS).
+pub const REEVALUATE_PAGE: usize = 500;
+
+/// A job by name, as a schedule or a person sends it to the scorer (`{"justice": "rescore"}`);
+/// unset members take the deployment's [`JobSettings`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "justice", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Job {
+    Rescore {
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    Backfill {
+        #[serde(default)]
+        resource_types: Option<Vec<String>>,
+        #[serde(default)]
+        cursor: Option<BackfillCursor>,
+        #[serde(default)]
+        max_pages: Option<usize>,
+    },
+    /// After a policy change: every state evaluated with another policy, again.
+    Reevaluate {
+        #[serde(default)]
+        max_pages: Option<usize>,
+    },
+}
+
+impl Job {
+    /// The job a payload names, if it names one: `None` when it has no `justice` member (it
+    /// is something else), an error when it names a job badly.
+    pub fn from_payload(text: &str) -> Option<Result<Job, serde_json::Error>> {
+        #[derive(Deserialize)]
+        struct Probe {
+            justice: Option<serde::de::IgnoredAny>,
+        }
+        match serde_json::from_str::<Probe>(text) {
+            Ok(Probe { justice: Some(_) }) => Some(serde_json::from_str(text)),
+            _ => None,
+        }
+    }
+}
+
+/// The deployment's defaults for the jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettings {
+    /// A state is re-scored when last evaluated at least this long ago.
+    pub rescore_min_age: Millis,
+    pub rescore_limit: usize,
+    pub backfill_types: Vec<String>,
+    pub backfill_max_pages: usize,
+    pub allowed_accounts: Vec<String>,
+}
+
+/// What a job did: its report (the invocation's answer), the states it re-scored or
+/// re-evaluated, and its failures (the run then fails, to be run again).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobDone {
+    pub report: serde_json::Value,
+    pub rescored: u64,
+    pub failed: usize,
+}
+
+/// Runs a job at `now` with the scorer's store, source and policy.
+pub async fn run<S: RiskStore, C: ConfigSource, K: Clock>(
+    scorer: &Scorer<'_, S, C, K>,
+    job: Job,
+    settings: &JobSettings,
+    now: Millis,
+) -> Result<JobDone, JobError> {
+    match job {
+        Job::Rescore { limit } => {
+            let report = scorer
+                .rescore(
+                    now,
+                    now - settings.rescore_min_age,
+                    limit.unwrap_or(settings.rescore_limit),
+                )
+                .await?;
+            for e in &report.failed {
+                tracing::error!(reason = %e, "re-score failed");
+            }
+            tracing::info!(
+                visited = report.visited,
+                changed = report.changed,
+                "re-score done"
+            );
+            Ok(JobDone {
+                report: serde_json::json!({
+                    "rescored": report.visited, "changed": report.changed,
+                    "failed": report.failed.len(),
+                }),
+                rescored: report.visited as u64,
+                failed: report.failed.len(),
+            })
+        }
+        Job::Backfill {
+            resource_types,
+            cursor,
+            max_pages,
+        } => {
+            let types = resource_types.unwrap_or_else(|| settings.backfill_types.clone());
+            let max_pages = max_pages.unwrap_or(settings.backfill_max_pages);
+            let report = backfill(scorer, &types, cursor, max_pages, |a| {
+                crate::intake::refusal(&settings.allowed_accounts, a)
+            })
+            .await?;
+            tracing::info!(
+                done = report.done,
+                scored = report.scored,
+                refused = report.refused.len(),
+                "back-fill"
+            );
+            // Refused items are the next change's or back-fill's: the run itself succeeded.
+            Ok(JobDone {
+                report: value(&report),
+                rescored: 0,
+                failed: 0,
+            })
+        }
+        Job::Reevaluate { max_pages } => {
+            let max_pages = max_pages.unwrap_or(settings.backfill_max_pages);
+            let report = reevaluate(scorer, now, REEVALUATE_PAGE, max_pages).await?;
+            tracing::info!(policy = %report.policy, done = report.done, visited = report.visited,
+                reevaluated = report.reevaluated, changed = report.changed,
+                failed = report.failed.len(), "re-evaluation");
+            Ok(JobDone {
+                report: value(&report),
+                rescored: report.reevaluated as u64,
+                failed: report.failed.len(),
+            })
+        }
+    }
+}
+
+/// A report as JSON: plain structs of numbers and strings, which always serialize.
+fn value<T: Serialize>(report: &T) -> serde_json::Value {
+    serde_json::to_value(report).unwrap_or(serde_json::Value::Null)
+}

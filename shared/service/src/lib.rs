@@ -3,6 +3,7 @@
 //! `justice-aws`) implement the ports; the Lambda handlers and the `justice` command wire them.
 
 pub mod clock;
+pub mod intake;
 pub mod jobs;
 pub mod judge;
 pub mod notifier;
@@ -10,6 +11,8 @@ pub mod ports;
 pub mod scorer;
 
 pub use clock::{Clock, EventClock, FixedClock, RecordedClock, SystemClock};
+pub use intake::{EventReport, RecordDone, RecordFailure};
+pub use jobs::{Job, JobDone, JobSettings};
 pub use judge::{BatchReport, Change, Judge, JudgeError, JudgeSettings};
 pub use notifier::{Notified, Notifier, NotifierSettings, NotifyError};
 pub use ports::{

@@ -300,7 +300,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                 resource: derived.key.to_string(),
                 source: StoreError::Corrupt {
                     key: derived.key.to_string(),
-                    reason,
+                    reason: reason.0,
                 },
             }
         })?;
@@ -371,7 +371,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                     resource: key.to_string(),
                     source: StoreError::Corrupt {
                         key: key.to_string(),
-                        reason,
+                        reason: reason.0,
                     },
                 })?;
             Ok(Some(score::reevaluate(previous, &item, now, self.policy)?))

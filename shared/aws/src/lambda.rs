@@ -1,0 +1,142 @@
+//! What the three Lambda functions share at their edge: the log setup, the metrics writer, the
+//! dead-letter queue and the error they return. Each function's crate is then wiring: decode
+//! the event, call one service entry point, encode the answer.
+
+use serde_json::{json, Map, Value};
+
+pub use justice_service::SystemClock;
+
+/// What a handler returns on failure: Lambda logs it and retries the invocation (or, for a
+/// stream, the batch from its first reported failure).
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// JSON logs (CloudWatch Logs Insights reads the fields), at the level of `LOG_LEVEL` (info).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_current_span(false)
+        .init();
+}
+
+/// The metrics namespace of every function.
+pub const NAMESPACE: &str = "JusticeEngine";
+
+/// One CloudWatch metrics document in Embedded Metric Format: a JSON line on stdout that
+/// CloudWatch Logs turns into metrics, without an API call. Every value is a count.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    dimensions: Vec<(&'static str, String)>,
+    counts: Vec<(&'static str, u64)>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Metrics::default()
+    }
+
+    pub fn dimension(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.dimensions.push((name, value.into()));
+        self
+    }
+
+    pub fn count(mut self, name: &'static str, value: u64) -> Self {
+        self.counts.push((name, value));
+        self
+    }
+
+    /// The document, stamped `timestamp_ms`.
+    pub fn document(&self, timestamp_ms: i64) -> Value {
+        let mut doc = Map::new();
+        doc.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [self.dimensions.iter().map(|(n, _)| *n).collect::<Vec<_>>()],
+                    "Metrics": self.counts.iter()
+                        .map(|(n, _)| json!({"Name": n, "Unit": "Count"}))
+                        .collect::<Vec<_>>(),
+                }],
+            }),
+        );
+        for (name, value) in &self.dimensions {
+            doc.insert((*name).into(), Value::String(value.clone()));
+        }
+        for (name, value) in &self.counts {
+            doc.insert((*name).into(), json!(value));
+        }
+        Value::Object(doc)
+    }
+
+    /// Writes the document to stdout, where Lambda sends it to CloudWatch Logs.
+    pub fn emit(&self) {
+        use justice_service::Clock;
+        println!("{}", self.document(SystemClock.now(0)));
+    }
+}
+
+/// A function's dead-letter queue, written by the function itself for the failures no retry
+/// can fix, so that they reach a person (the queue's alarm) at once.
+pub struct SqsDeadLetters {
+    pub client: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("SQS SendMessage to the dead-letter queue: {detail}")]
+pub struct DeadLetterError {
+    detail: String,
+}
+
+impl SqsDeadLetters {
+    pub async fn send(&self, body: String) -> Result<(), DeadLetterError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DeadLetterError {
+                detail: crate::sdk_error_detail(&e),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_follow_the_embedded_metric_format() {
+        let m = Metrics::new()
+            .dimension("Function", "scorer")
+            .dimension("Level", "disable")
+            .count("ItemsScored", 2)
+            .count("EventsRefused", 1);
+        let doc = m.document(1_700_000_000_000);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000_i64);
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        assert_eq!(directive["Dimensions"][0], json!(["Function", "Level"]));
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "ItemsScored", "Unit": "Count"}, {"Name": "EventsRefused", "Unit": "Count"}])
+        );
+        assert_eq!(
+            (
+                &doc["Function"],
+                &doc["Level"],
+                &doc["ItemsScored"],
+                &doc["EventsRefused"]
+            ),
+            (&json!("scorer"), &json!("disable"), &json!(2), &json!(1))
+        );
+    }
+}
