@@ -5,7 +5,10 @@
    parameters and pseudo-parameters that exist;
 2. every event source has a failure path (dead-letter queue, on-failure destination, redrive);
 3. every role statement names only this stack's resources, never a `*` action, and a
-   `Resource: "*"` only under a comment saying why.
+   `Resource: "*"` only under a comment saying why;
+4. every alarm on the engine's own metrics (namespace JusticeEngine) watches a metric a
+   function writes, with the dimensions it writes it with: CloudWatch matches a metric by its
+   exact dimensions, so an alarm without them watches nothing and never fires.
 
 Exit status 1 with every problem listed.
 """
@@ -158,6 +161,25 @@ def main():
     used_roles = {fn["Properties"].get("Role", {}).get("Fn::GetAtt", [None])[0] for fn in functions.values()}
     if len(used_roles) != len(functions) or None in used_roles:
         problem("each function must have a role of its own")
+
+    # 4. Alarms on the engine's metrics. What a function writes is read from its lib: the
+    # metrics it counts (`.count("Name", …)`) and the dimensions it sets (`.dimension("Name", …)`).
+    written = {}
+    for lib in (ROOT / "functions").glob("*/src/lib.rs"):
+        src = lib.read_text()
+        dims = set(re.findall(r'\.dimension\(\s*"(\w+)"', src))
+        for metric in re.findall(r'\.count\(\s*"(\w+)"', src):
+            written.setdefault(metric, []).append(dims)
+    for name, r in resources.items():
+        if r["Type"] != "AWS::CloudWatch::Alarm" or r["Properties"].get("Namespace") != "JusticeEngine":
+            continue
+        props = r["Properties"]
+        metric = props.get("MetricName")
+        alarm_dims = {d["Name"] for d in props.get("Dimensions", [])}
+        if metric not in written:
+            problem(f"{name}: no function writes the metric {metric!r}")
+        elif not alarm_dims or not any(alarm_dims <= dims for dims in written[metric]):
+            problem(f"{name}: {metric} is written with dimensions {sorted(set().union(*written[metric]))}, the alarm names {sorted(alarm_dims)}")
 
 
 if __name__ == "__main__":

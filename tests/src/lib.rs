@@ -126,3 +126,23 @@ pub fn hygiene_acts() -> Policy {
     )
     .expect("a valid policy")
 }
+
+/// Writes each state to the store as the scorer would before the judge hears of it (over any
+/// revision stored): the judge reads a held resource's state back from the store.
+pub async fn write_states<S: justice_service::RiskStore>(
+    store: &S,
+    states: &[justice_core::RiskState],
+) {
+    for s in states {
+        let stored = store.load(&s.key).await.expect("state read");
+        let write = justice_service::Write {
+            record: None,
+            replace: false,
+            state: s,
+            item: None,
+            expected_revision: stored.state.map(|p| p.revision),
+        };
+        let done = store.commit(&s.key, write).await.expect("state written");
+        assert_eq!(done, justice_service::Commit::Written, "{}", s.key);
+    }
+}

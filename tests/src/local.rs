@@ -59,6 +59,7 @@ impl LocalWorld {
                 state: Some(s.clone()),
             })
             .collect();
+        self.rt.block_on(crate::write_states(&self.store, states));
         let r = self
             .rt
             .block_on(judge.judge(&changes, policy, now))

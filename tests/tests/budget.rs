@@ -81,28 +81,14 @@ fn a_hold_past_the_bound_reaches_a_person_once() {
 fn a_held_resource_is_served_from_the_queue_before_a_later_newcomer() {
     let w = LocalWorld::new(1);
     let policy = Policy::default_policy();
-    // The judge reads a queued resource's state from the store, as the scorer wrote it.
-    let write = |s: &RiskState| {
-        use justice_service::{RiskStore, Write};
-        let write = Write {
-            record: None,
-            replace: false,
-            state: s,
-            item: None,
-            expected_revision: None,
-        };
-        w.rt.block_on(w.store.commit(&s.key, write))
-            .expect("state written");
-    };
+    // The judge reads a queued resource's state from the store, as the scorer wrote it
+    // (`LocalWorld::judge` writes each state first).
     let run = |states: &[RiskState], now: i64| w.judge(states, &policy, now);
     let (first, held, late) = (
         group("sg-00000001", 1),
         group("sg-0000000b", 1),
         group("sg-0000000c", 1),
     );
-    for s in [&first, &held, &late] {
-        write(s);
-    }
     run(&[first], T0);
     assert_eq!(run(&[held], T0 + 60_000)[0].kind, VerdictKind::Held);
     // Hour 1: only the newcomer's change arrives. The held group comes from the queue and
@@ -127,4 +113,39 @@ fn a_held_resource_is_served_from_the_queue_before_a_later_newcomer() {
         ))
         .expect("queue");
     assert_eq!(queue, vec![group("sg-0000000c", 1).key]);
+}
+
+/// A held resource whose state is no longer in the store (its item removed) is judged as
+/// its stream record would have it, removed: its hold ends, and it does not stay at the head
+/// of the queue, batch after batch, ahead of the resources that are really held.
+#[test]
+fn a_held_resource_whose_state_is_gone_leaves_the_queue() {
+    let w = LocalWorld::new(1);
+    let policy = Policy::default_policy();
+    w.judge(&[group("sg-00000001", 1)], &policy, T0);
+    // Judged from a stream record alone: the store never held this state.
+    let gone = group("sg-0000000d", 1);
+    let judge = justice_service::Judge {
+        board: &w.board,
+        dockets: &w.store,
+        outbox: &w.outbox,
+        settings: &w.settings,
+    };
+    let change = justice_service::Change {
+        id: gone.key.to_string(),
+        key: gone.key.clone(),
+        state: Some(gone.clone()),
+    };
+    w.rt.block_on(judge.judge(&[change], &policy, T0 + 60_000))
+        .expect("judged");
+    let queue = |w: &LocalWorld| {
+        w.rt.block_on(justice_service::DocketStore::held_queue(
+            &w.store, false, 10,
+        ))
+        .expect("queue")
+    };
+    assert_eq!(queue(&w), vec![gone.key.clone()], "held");
+    // The next hour's batch serves the queue: the resource is gone, its hold ends.
+    w.judge(&[group("sg-00000001", 2)], &policy, T0 + HOUR_MS);
+    assert!(queue(&w).is_empty(), "{:?}", queue(&w));
 }

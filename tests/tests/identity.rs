@@ -115,7 +115,7 @@ fn names_its_own_resource(task: &Value, claim: &Claimed) -> Result<(), String> {
             claim.region
         ));
     }
-    let shape = justice_core::identity::arn_shape(&claim.resource_type)
+    let shape = justice_core::types::arn_shape(&claim.resource_type)
         .ok_or_else(|| format!("{text}: a task for {}", claim.resource_type))?;
     let name = match shape.name {
         justice_core::identity::NameFrom::Id => Some(claim.resource_id.as_str()),

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::policy::Policy;
 use justice_core::RiskState;
@@ -167,6 +168,7 @@ impl World {
                 state: Some(s.clone()),
             })
             .collect();
+        justice_tests::write_states(&self.store, states).await;
         let r = judge
             .judge(&changes, &Policy::default_policy(), T0)
             .await
@@ -300,6 +302,27 @@ fn each_team_gets_only_its_notices_once_and_security_gets_the_holds() {
         assert!(w.received(&w.team_b).await.is_empty());
         assert!(w.received(&w.security_q).await.is_empty());
 
+        // Entries of the open-verdicts index that do not read back (in the open and the held
+        // partitions): the digests still go, the security team is told, and the judge's held
+        // queue skips them rather than stop.
+        for (n, board) in [(1, "live"), (2, "live#held")] {
+            w.store
+                .client()
+                .put_item()
+                .table_name(w.store.table())
+                .item("pk", AttributeValue::S(format!("123456789012/us-east-1/AWS::EC2::SecurityGroup/sg-bad0000{n}")))
+                .item("sk", AttributeValue::S(justice_aws::docket_store::docket_sk(false).into()))
+                .item("open_board", AttributeValue::S(board.into()))
+                .item("open_order", AttributeValue::S(format!("{:020}#bad{n}", 1)))
+                .item("open", AttributeValue::S("not an open line".into()))
+                .send()
+                .await
+                .expect("a corrupt entry");
+        }
+        // Within the hour's spent budget: the held resource stays held.
+        w.judge(&[of_team("sg-000000b1", "team-b", "api")], 2).await;
+        let _ = drain_messages(&w.sqs, &w.security_q).await;
+
         // The digest reaches each team once per window.
         for _ in 0..2 {
             app.run(json!({"justice": "digest"}), T0 + 3_600_000).await.expect("digest");
@@ -317,6 +340,12 @@ fn each_team_gets_only_its_notices_once_and_security_gets_the_holds() {
         assert!(
             s[0].0["Subject"].as_str().is_some_and(|x| x.contains("need a person"))
                 && s[0].0["Message"].as_str().is_some_and(|m| m.contains("sg-0000be1d")),
+            "{s:?}"
+        );
+        assert!(
+            s[0].0["Message"]
+                .as_str()
+                .is_some_and(|m| m.contains("2 open verdict(s) could not be read")),
             "{s:?}"
         );
     });

@@ -8,7 +8,7 @@ pub mod config;
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;
 use justice_aws::lambda::{Error, Metrics};
-use justice_aws::{stream, DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
+use justice_aws::{docket_store, stream, DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::time::Millis;
 use justice_service::{
     Clock, DocketStore, Judge, JudgeSettings, Outbox, RiskStore, SystemClock, TaskBoard,
@@ -80,14 +80,7 @@ impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O,
             tracing::error!(record = %id, %reason, "judging failed; left for retry");
         }
         Metrics::new()
-            .dimension(
-                "Board",
-                if self.settings.dry_run {
-                    "dry-run"
-                } else {
-                    "live"
-                },
-            )
+            .dimension("Board", docket_store::board(self.settings.dry_run))
             .count("Verdicts", report.verdicts as u64)
             .count("TasksScheduled", report.scheduled as u64)
             .count("TasksWithdrawn", report.withdrawn as u64)

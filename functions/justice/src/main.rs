@@ -281,7 +281,7 @@ fn main() -> ExitCode {
             types,
             job,
         } => job.options().and_then(|o| {
-            let types = types.unwrap_or_else(justice_core::types::backfill_types);
+            let types = types.unwrap_or_else(justice_core::rules::backfill_types);
             jobs::backfill(&o, &config_history, &types)
         }),
         Command::Digest {

@@ -44,7 +44,7 @@ impl Config {
         let policy = env.s3_uri("POLICY_S3_URI")?;
         let backfill_types = env
             .list("BACKFILL_RESOURCE_TYPES")
-            .unwrap_or_else(justice_core::types::backfill_types);
+            .unwrap_or_else(justice_core::rules::backfill_types);
         Ok(Config {
             table: env.required("RISK_TABLE")?,
             allowed_accounts,

@@ -67,16 +67,23 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
             Err(e) => e,
         };
         if let Some(job) = Job::from_payload(text) {
-            let job = job.inspect_err(|e| tracing::error!(reason = %e, "refused job"))?;
+            let job = job.map_err(|e| {
+                tracing::error!(reason = %e, "refused job");
+                format!("job: {e}")
+            })?;
+            let name = job.name();
             let policy = self.policy.current().await?;
             let now = self.clock.now(Millis::MIN);
             let done =
                 justice_service::jobs::run(&self.scorer(&policy), job, &self.config.jobs(), now)
                     .await?;
-            metrics().count("StatesRescored", done.rescored).emit();
+            metrics()
+                .count("StatesRescored", done.rescored)
+                .count("EventsRefused", done.failed as u64)
+                .emit();
             return match done.failed {
                 0 => Ok(done.report),
-                n => Err(format!("{n} states failed: {}", done.report).into()),
+                n => Err(format!("{name}: {n} states failed: {}", done.report).into()),
             };
         }
         tracing::error!(resource = %refused.subject, reason = %refused.reason, "refused event");
@@ -98,10 +105,12 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
     /// Lambda retries (writes are idempotent) and then sends to its on-failure destination.
     async fn answer(&self, report: EventReport, raw: &str) -> Result<Value, Error> {
         let mut dead_lettered = 0;
-        if let (Some(queue), Some(body)) = (&self.dead_letters, report.dead_letter(raw)) {
-            match queue.send(body).await {
-                Ok(()) => dead_lettered = report.failures.len() as u64,
-                Err(e) => tracing::error!(reason = %e, "the event is retried"),
+        if let Some(queue) = &self.dead_letters {
+            if let Some(body) = report.dead_letter(raw) {
+                match queue.send(body).await {
+                    Ok(()) => dead_lettered = report.failures.len() as u64,
+                    Err(e) => tracing::error!(reason = %e, "the event is retried"),
+                }
             }
         }
         for (level, n) in report.scored_by_level() {

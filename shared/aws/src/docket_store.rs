@@ -26,7 +26,8 @@ pub const OPEN_INDEX: &str = "open-verdicts";
 const OPEN_BOARD: &str = "open_board";
 const OPEN_ORDER: &str = "open_order";
 
-fn board(dry_run: bool) -> &'static str {
+/// The board's name: `live` or `dry-run` (also the judge's metric dimension).
+pub fn board(dry_run: bool) -> &'static str {
     if dry_run {
         "dry-run"
     } else {
@@ -173,7 +174,10 @@ impl DocketStore for DynamoRiskStore {
             .await?;
         let mut page = OpenPage::default();
         for item in items {
-            page.lines.push(open_entry(&item)?);
+            match open_entry(&item) {
+                Ok(line) => page.lines.push(line),
+                Err(e) => page.unreadable.push(e.to_string()),
+            }
         }
         page.next = match next {
             Some((order, pk)) => Some(format!("{part}\n{order}\n{pk}")),
@@ -193,10 +197,18 @@ impl DocketStore for DynamoRiskStore {
         let (items, _) = self
             .open_index(partition, None, limit.clamp(1, 1000))
             .await?;
-        items
+        // An entry that does not read back is skipped (and logged): one bad entry must not
+        // stop the queue for every resource behind it.
+        Ok(items
             .iter()
-            .map(|item| open_entry(item).map(|(k, _)| k))
-            .collect()
+            .filter_map(|item| match open_entry(item) {
+                Ok((key, _)) => Some(key),
+                Err(e) => {
+                    tracing::error!(error = %e, "held-queue entry unreadable; skipped");
+                    None
+                }
+            })
+            .collect())
     }
 
     async fn reserve(

@@ -99,6 +99,21 @@ pub fn sns_subject(s: &str) -> String {
     justice_core::notice::subject(s)
 }
 
+/// `text` cut to at most `max` bytes (on a character boundary), saying so when it was: SNS
+/// refuses a message over 256 KB whole, and a refused digest would be refused again at every
+/// retry and every window, so nothing of it would ever reach anyone.
+fn fit(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    const CUT: &str = "\n[cut: the full message exceeded SNS's 256 KB]\n";
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut end = max.saturating_sub(CUT.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{CUT}", &text[..end]).into()
+}
+
 fn string_attribute(v: &str) -> Result<MessageAttributeValue, OutboxError> {
     MessageAttributeValue::builder()
         .data_type("String")
@@ -115,7 +130,7 @@ impl Outbox for SnsOutbox {
             .publish()
             .topic_arn(&self.security_topic)
             .subject(sns_subject(&alert.subject))
-            .message(&alert.body)
+            .message(fit(&alert.body, SNS_MAX_BYTES - 4096))
             .message_attributes("event", string_attribute("security-alert")?)
             .send()
             .await
@@ -136,9 +151,11 @@ impl Outbox for SnsOutbox {
             .map(|(k, v)| k.len() + v.len() + 6)
             .sum();
         if message.len() + attrs > SNS_MAX_BYTES {
-            // The renderer caps every list and value, so this is a last resort: the text alone.
-            let mut text: String = notice.text.chars().take(150_000).collect();
-            text.push_str("\n[cut: the full notice exceeded SNS's 256 KB]\n");
+            // The renderer caps every list and value, so this is a last resort: the text alone,
+            // cut in bytes to what stays under the limit once JSON-escaped (at most twice as
+            // long: line breaks, quotes and backslashes take two bytes; the text holds no other
+            // control character).
+            let text = fit(&notice.text, SNS_MAX_BYTES.saturating_sub(attrs) / 2 - 64);
             message = serde_json::json!({ "default": text }).to_string();
         }
         let mut publish = self
@@ -213,5 +230,23 @@ impl Outbox for SnsOutbox {
                 crate::sdk_error_detail(&e)
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_cut_to_its_bytes_on_a_character_boundary() {
+        assert_eq!(fit("short", 100), "short");
+        // 4-byte characters: a cut by characters would still be four times the bound.
+        let long = "🙂".repeat(100_000);
+        let cut = fit(&long, 1000);
+        assert!(cut.len() <= 1000, "{}", cut.len());
+        assert!(cut.ends_with("exceeded SNS's 256 KB]\n"));
+        assert!(cut.starts_with("🙂🙂"));
+        let json = serde_json::json!({ "default": fit(&"\"\n".repeat(200_000), 100_000) });
+        assert!(json.to_string().len() <= 200_000);
     }
 }

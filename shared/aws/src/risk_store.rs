@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use justice_core::time::Millis;
-use justice_core::{HistoryRecord, ResourceKey, RiskState};
+use justice_core::{HistoryRecord, Refused, ResourceKey, RiskState};
 use justice_service::ports::{KeyPage, Write};
 use justice_service::{Commit, RiskStore, StoreError, Stored};
 
@@ -200,21 +200,11 @@ const PACK_DICTIONARY_V1: &[u8] = include_bytes!("pack-v1.dict");
 const MAX_INFLATED: usize = 16 << 20;
 
 /// A stored item or stream image that does not read back as what it should hold.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Unreadable(pub String);
-
-impl From<String> for Unreadable {
-    fn from(why: String) -> Self {
-        Unreadable(why)
-    }
+fn refuse<T>(why: impl Into<String>) -> Result<T, Refused> {
+    Err(Refused(why.into()))
 }
 
-fn refuse<T>(why: impl Into<String>) -> Result<T, Unreadable> {
-    Err(Unreadable(why.into()))
-}
-
-fn unpack<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Unreadable> {
+fn unpack<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refused> {
     let mut inflate = flate2::Decompress::new(false);
     let body = match bytes {
         [0x07, 0x01, body @ ..] => {
@@ -243,7 +233,7 @@ fn unpack<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Unreadable>
     if json.len() > MAX_INFLATED {
         return refuse(format!("inflates past {MAX_INFLATED} bytes"));
     }
-    serde_json::from_slice(&json).map_err(|e| Unreadable(e.to_string()))
+    serde_json::from_slice(&json).map_err(|e| Refused(e.to_string()))
 }
 
 /// The state and its kept item, in one compressed attribute: the item's text and the state's
@@ -328,7 +318,7 @@ pub fn history_attributes(
     ]))
 }
 
-fn blob<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Result<&'a [u8], Unreadable> {
+fn blob<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Result<&'a [u8], Refused> {
     match item.get(name) {
         Some(AttributeValue::B(b)) => Ok(b.as_ref()),
         _ => refuse(format!("no binary `{name}` attribute")),
@@ -338,7 +328,7 @@ fn blob<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Result<&'a
 /// The state in a table item, and the item it keeps (`justice_core::kept`'s form).
 pub fn state_from_item(
     item: &HashMap<String, AttributeValue>,
-) -> Result<(RiskState, Option<Vec<u8>>), Unreadable> {
+) -> Result<(RiskState, Option<Vec<u8>>), Refused> {
     let u: Unpacked = unpack(blob(item, STATE)?)?;
     let kept = u
         .item
@@ -351,7 +341,7 @@ pub fn state_from_item(
 pub fn state_from_image(
     image: &serde_dynamo::Item,
     key: &ResourceKey,
-) -> Result<RiskState, Unreadable> {
+) -> Result<RiskState, Refused> {
     let bytes = match image.get(STATE) {
         Some(serde_dynamo::AttributeValue::B(b)) => b,
         _ => return refuse(format!("no binary `{STATE}` attribute")),
@@ -364,9 +354,7 @@ pub fn state_from_image(
 }
 
 /// The history record in a table item.
-pub fn record_from_item(
-    item: &HashMap<String, AttributeValue>,
-) -> Result<HistoryRecord, Unreadable> {
+pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> Result<HistoryRecord, Refused> {
     unpack(blob(item, RECORD)?)
 }
 

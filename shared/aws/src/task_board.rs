@@ -241,12 +241,13 @@ impl TaskBoard for S3TaskBoard {
     }
 }
 
-/// An S3 event key that is not URL-encoded UTF-8.
+/// An S3 event record whose object cannot be named.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("key `{key}` is not URL-encoded UTF-8: {reason}")]
-pub struct EventKeyError {
-    pub key: String,
-    pub reason: String,
+pub enum EventKeyError {
+    #[error("key `{key}` is not URL-encoded UTF-8: {reason}")]
+    NotUtf8 { key: String, reason: String },
+    #[error("a record without an object key")]
+    NoKey,
 }
 
 /// An S3 event key as it arrives: URL-encoded, with `+` for spaces.
@@ -254,7 +255,7 @@ pub fn decode_key(key: &str) -> Result<String, EventKeyError> {
     percent_encoding::percent_decode_str(&key.replace('+', " "))
         .decode_utf8()
         .map(|k| k.into_owned())
-        .map_err(|e| EventKeyError {
+        .map_err(|e| EventKeyError::NotUtf8 {
             key: key.to_owned(),
             reason: e.to_string(),
         })
@@ -270,10 +271,7 @@ pub fn verdict_keys(
     for r in &event.records {
         let key = match r.s3.object.key.as_deref() {
             Some(raw) => decode_key(raw),
-            None => Err(EventKeyError {
-                key: String::new(),
-                reason: "the record names no object".into(),
-            }),
+            None => Err(EventKeyError::NoKey),
         };
         match key {
             Ok(k) if !k.starts_with(prefix) || !k.ends_with(".json") => {

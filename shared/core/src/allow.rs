@@ -2,8 +2,9 @@
 //! own `whitelist.json` format with Unix-style wildcards, and the policy's exemptions, which
 //! carry a reason and an expiry. Both are owned by the security team, never by resource tags.
 
-use crate::Refused;
 use serde_json::Value;
+
+use crate::Refused;
 
 /// `{"Whitelist": {"<ARN or pattern>": "reason", …}}` (`whitelist` is accepted too).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -203,32 +203,7 @@ impl<'a> Arn<'a> {
     }
 }
 
-/// Where a type's ARN takes the resource's name from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameFrom {
-    /// `resourceId` (EC2 ids, Lambda function names, S3 bucket names).
-    Id,
-    /// `resourceName` (an RDS instance's identifier; an IAM entity's name, after its path).
-    Name,
-}
-
-/// How AWS writes the ARN of a type the engine may write a task for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ArnShape {
-    pub service: &'static str,
-    /// arnparse's resource type (`None` for S3).
-    pub arn_type: Option<&'static str>,
-    /// Between the ARN's type and the name.
-    pub separator: char,
-    pub name: NameFrom,
-    /// IAM ARNs carry an optional path before the name.
-    pub path: bool,
-}
-
-/// How AWS writes the ARN of a type Krampus acts on (`types::RESOURCE_TYPES`).
-pub fn arn_shape(resource_type: &str) -> Option<&'static ArnShape> {
-    crate::krampus::kind_of(resource_type).map(|k| &k.arn)
-}
+pub use crate::types::{ArnShape, NameFrom};
 
 /// The identity fields an ARN is checked against.
 #[derive(Debug, Clone, Copy)]
@@ -290,7 +265,7 @@ pub fn check_config_arn(arn: &str, who: &Named<'_>) -> Result<(), IdentityError>
             who.region
         )));
     }
-    let Some(shape) = arn_shape(who.resource_type) else {
+    let Some(shape) = crate::types::arn_shape(who.resource_type) else {
         return Ok(());
     };
     if a.service != shape.service || a.resource_type != shape.arn_type {

@@ -1,7 +1,6 @@
 //! The configuration item: one recorded state of one AWS resource, read from the notification
 //! shape (EventBridge / SNS) or the API shape (`GetResourceConfigHistory`), FORMAT.md §3 and §6.
 
-use crate::{refuse, Refused};
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -9,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::identity::{self, IdentityError, Named};
 use crate::json::{self, FieldError};
 use crate::time::{self, Millis};
+use crate::{refuse, Refused};
 
 /// A configuration item could not be read; it never produces a verdict.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,7 +10,6 @@
 //! line raises), so a task runs again on every run until someone removes it. The judge removes
 //! a task once a Config item shows its effect (`effects_shown`).
 
-use crate::{refuse, Refused};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -21,76 +20,8 @@ use crate::item::{hash_parts, ConfigItem};
 use crate::rules::Remedy;
 use crate::state::RiskState;
 use crate::text::quote;
-
-/// An action as written in a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskAction {
-    Disable,
-    Kill,
-}
-
-impl TaskAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskAction::Disable => "disable",
-            TaskAction::Kill => "kill",
-        }
-    }
-}
-
-/// What Krampus really does when it runs an action on a type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Effect {
-    /// Stops the instance; the owner can start it again.
-    Stop,
-    /// Revokes one IPv4 ingress rule (`cidr_range`, ports, protocol).
-    RevokeIngressRule,
-    /// Revokes every ingress and egress rule of the group.
-    RevokeAllRules,
-    /// Removes one S3 ACL grant (`s3_principal`, `s3_permission`).
-    RemoveGrant,
-    /// Detaches and deletes policies, removes group memberships, deletes access keys.
-    StripAccess,
-    /// Deletes the resource.
-    Delete,
-    /// Krampus refuses the action or does not understand it: never write it.
-    Refused,
-}
-
-impl Effect {
-    /// Cannot be undone by the owner: such a task gets the destructive grace period.
-    pub fn irreversible(self) -> bool {
-        matches!(
-            self,
-            Effect::Delete | Effect::RevokeAllRules | Effect::StripAccess
-        )
-    }
-}
-
-/// Krampus's handling of one resource type (a row of `types::RESOURCE_TYPES`).
-#[derive(Debug)]
-pub struct KrampusKind {
-    /// The ARN a task names it by; its service is what Krampus dispatches on.
-    pub arn: identity::ArnShape,
-    pub disable: Effect,
-    pub kill: Effect,
-}
-
-/// What Krampus does to a type; `None` for any type it does not act on (it would drop the task).
-pub fn kind_of(resource_type: &str) -> Option<&'static KrampusKind> {
-    crate::types::spec(resource_type)?.krampus.as_ref()
-}
-
-impl KrampusKind {
-    pub fn effect(&self, action: TaskAction) -> Effect {
-        match action {
-            TaskAction::Disable => self.disable,
-            TaskAction::Kill => self.kill,
-        }
-    }
-}
+pub use crate::types::{Effect, KrampusKind, TaskAction};
+use crate::{refuse, Refused};
 
 /// Marks the tasks the judge owns; the judge never touches a task without it.
 pub const TASK_SOURCE: &str = "justice-engine";
@@ -201,7 +132,7 @@ impl TaskTarget {
 /// real ARN has no account and Krampus assumes its role in the ARN's account. `Err` says why
 /// Krampus cannot be given a task for this resource.
 pub fn task_arn(state: &RiskState) -> Result<String, Refused> {
-    let shape = identity::arn_shape(&state.resource_type)
+    let shape = crate::types::arn_shape(&state.resource_type)
         .ok_or_else(|| format!("Krampus has no action for {}", state.resource_type))?;
     let who = identity::Named {
         account: &state.account,
@@ -435,7 +366,7 @@ pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), 
         ));
     }
     let arn = Arn::parse(arn_text).ok_or("`aws_resource_name` does not parse as an ARN")?;
-    let shape = identity::arn_shape(&state.resource_type)
+    let shape = crate::types::arn_shape(&state.resource_type)
         .ok_or_else(|| format!("Krampus has no action for {}", state.resource_type))?;
     if !SERVICES.contains(&arn.service) || arn.service != shape.service {
         return refuse(format!(
@@ -471,7 +402,8 @@ pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), 
     {
         return refuse("`aws_region` or `aws_object_type` does not match the ARN");
     }
-    let kind = kind_of(&state.resource_type).ok_or("Krampus has no action for this type")?;
+    let kind =
+        crate::types::kind_of(&state.resource_type).ok_or("Krampus has no action for this type")?;
     let written = if action == "kill" {
         TaskAction::Kill
     } else {

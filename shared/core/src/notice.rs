@@ -7,7 +7,6 @@
 //! shown (inside quotes, in chat markdown, as a message attribute, in a subject). It can never
 //! add a line that looks like ours, change a subject, or inject markup.
 
-use crate::{refuse, Refused};
 use std::collections::BTreeMap;
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -19,6 +18,7 @@ use crate::policy::Policy;
 pub use crate::text::{attribute, markdown, quote, subject};
 use crate::time::{self, Millis};
 use crate::verdict::{DocketTask, OpenLine, TaskStatus, VerdictKind, VerdictRecord};
+use crate::{refuse, Refused};
 
 /// What a notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -558,6 +558,9 @@ pub struct DigestEntry {
     pub issues: Vec<String>,
 }
 
+/// The most unreadable open verdicts the security digest names (the rest are counted).
+pub const UNREADABLE_LISTED: usize = 20;
+
 /// The most open lines a digest lists (the rest are counted).
 pub const OPEN_LISTED: usize = MAX_TASKS * 4;
 
@@ -733,8 +736,11 @@ pub fn security_digest(
     window: &str,
     open: &[(String, &OpenLine)],
     total: usize,
+    unreadable: &[String],
+    unreadable_total: usize,
 ) -> Option<(String, String)> {
-    if open.is_empty() {
+    let unreadable_total = unreadable_total.max(unreadable.len());
+    if open.is_empty() && unreadable_total == 0 {
         return None;
     }
     let total = total.max(open.len());
@@ -751,6 +757,21 @@ pub fn security_digest(
     }
     if total > open.len() {
         text.push_str(&format!("  … and {} more\n", total - open.len()));
+    }
+    if unreadable_total > 0 {
+        // Left out of every digest: the security team must know the lists are short.
+        text.push_str(&format!(
+            "\n{unreadable_total} open verdict(s) could not be read and are listed nowhere:\n"
+        ));
+        for why in unreadable.iter().take(UNREADABLE_LISTED) {
+            text.push_str(&format!("  - \"{}\"\n", quote(why, 300)));
+        }
+        if unreadable_total > unreadable.len().min(UNREADABLE_LISTED) {
+            text.push_str(&format!(
+                "  … and {} more\n",
+                unreadable_total - unreadable.len().min(UNREADABLE_LISTED)
+            ));
+        }
     }
     Some((subject, text))
 }

@@ -40,14 +40,7 @@ impl fmt::Display for Level {
     }
 }
 
-/// What Krampus may do to a resource: the cap of a type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ActionCap {
-    None,
-    Disable,
-    Kill,
-}
+pub use crate::types::ActionCap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

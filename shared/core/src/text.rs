@@ -37,8 +37,14 @@ pub fn untrusted(s: &str, max: usize, output: Output) -> String {
             continue;
         }
         let c = match output {
+            // A run of hidden characters shows as one marker: it cannot use up the length
+            // bound, so what follows it (an owner's name after 200 zero-width spaces) stays,
+            // and an attribute made from quoted text is still the one made from the raw text.
             _ if is_hidden(c) => match output {
-                Output::Quoted | Output::Markdown => '\u{fffd}',
+                Output::Quoted | Output::Markdown if space || !out.ends_with('\u{fffd}') => {
+                    '\u{fffd}'
+                }
+                Output::Quoted | Output::Markdown => continue,
                 Output::Attribute | Output::Subject => continue,
             },
             // What `Quoted` put in place of a hidden character: an attribute made from quoted
@@ -109,6 +115,7 @@ mod tests {
     #[test]
     fn each_output_has_its_policy() {
         assert_eq!(quote("a\nb\u{202e}c`", 10), "a b\u{fffd}c'");
+        assert_eq!(quote("a\u{200b}\u{200b}\u{feff}b", 10), "a\u{fffd}b");
         assert_eq!(quote("abcdef", 3), "abc…");
         assert_eq!(quote("  padded  ", 100), "padded");
         assert_eq!(quote("say \"hi\"", 100), "say 'hi'");
@@ -135,6 +142,9 @@ mod tests {
             "\"quoted\" `tick` <b>bold</b> *md* [l](http://x) # h | t ~ &amp;",
             "\t\u{0}\u{7}\u{1b}[31mred\u{1b}[0m",
             "é日本語🙂",
+            // Hidden characters past every length bound, then a name.
+            &format!("{}alice", "\u{200b}".repeat(300)),
+            &format!("{}alice", "\u{200b}\u{200b} a".repeat(120)),
             "",
             "   ",
             &long,

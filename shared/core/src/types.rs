@@ -1,12 +1,110 @@
 //! Every resource type the engine knows, in one table: its AWS Config type, how AWS writes its
-//! ARN and what Krampus's disable and kill really do to it (when Krampus acts on it), the
-//! default policy's cap, and whether a back-fill lists it. Rules name the types they read
+//! ARN and what Krampus's disable and kill really do to it (when Krampus acts on it), and the
+//! default policy's cap. A back-fill lists the types rules read (`rules::backfill_types`), in
+//! the table's order. Rules name the types they read
 //! (`rules::Rule::resource_types`); a test walks this table against the rules, Krampus's
 //! dispatch and the embedded default policy. A new type is a row here plus its rules.
+//!
+//! This module is a leaf of the core: the kinds its rows are made of live here, and `krampus`,
+//! `identity` and `policy` re-export them.
 
-use crate::identity::{ArnShape, NameFrom};
-use crate::krampus::{Effect, KrampusKind};
-use crate::policy::ActionCap;
+use serde::{Deserialize, Serialize};
+
+/// An action as written in a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskAction {
+    Disable,
+    Kill,
+}
+
+impl TaskAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskAction::Disable => "disable",
+            TaskAction::Kill => "kill",
+        }
+    }
+}
+
+/// What Krampus really does when it runs an action on a type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    /// Stops the instance; the owner can start it again.
+    Stop,
+    /// Revokes one IPv4 ingress rule (`cidr_range`, ports, protocol).
+    RevokeIngressRule,
+    /// Revokes every ingress and egress rule of the group.
+    RevokeAllRules,
+    /// Removes one S3 ACL grant (`s3_principal`, `s3_permission`).
+    RemoveGrant,
+    /// Detaches and deletes policies, removes group memberships, deletes access keys.
+    StripAccess,
+    /// Deletes the resource.
+    Delete,
+    /// Krampus refuses the action or does not understand it: never write it.
+    Refused,
+}
+
+impl Effect {
+    /// Cannot be undone by the owner: such a task gets the destructive grace period.
+    pub fn irreversible(self) -> bool {
+        matches!(
+            self,
+            Effect::Delete | Effect::RevokeAllRules | Effect::StripAccess
+        )
+    }
+}
+
+/// Krampus's handling of one resource type (a row of [`RESOURCE_TYPES`]).
+#[derive(Debug)]
+pub struct KrampusKind {
+    /// The ARN a task names it by; its service is what Krampus dispatches on.
+    pub arn: ArnShape,
+    pub disable: Effect,
+    pub kill: Effect,
+}
+
+impl KrampusKind {
+    pub fn effect(&self, action: TaskAction) -> Effect {
+        match action {
+            TaskAction::Disable => self.disable,
+            TaskAction::Kill => self.kill,
+        }
+    }
+}
+
+/// Where a type's ARN takes the resource's name from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameFrom {
+    /// `resourceId` (EC2 ids, Lambda function names, S3 bucket names).
+    Id,
+    /// `resourceName` (an RDS instance's identifier; an IAM entity's name, after its path).
+    Name,
+}
+
+/// How AWS writes the ARN of a type the engine may write a task for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArnShape {
+    pub service: &'static str,
+    /// arnparse's resource type (`None` for S3).
+    pub arn_type: Option<&'static str>,
+    /// Between the ARN's type and the name.
+    pub separator: char,
+    pub name: NameFrom,
+    /// IAM ARNs carry an optional path before the name.
+    pub path: bool,
+}
+
+/// What Krampus may do to a resource: the cap of a type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionCap {
+    None,
+    Disable,
+    Kill,
+}
 
 /// One resource type.
 #[derive(Debug)]
@@ -17,8 +115,6 @@ pub struct TypeSpec {
     pub krampus: Option<KrampusKind>,
     /// The strongest action the default policy allows (`[caps]`); `None`: the policy's default.
     pub default_cap: Option<ActionCap>,
-    /// Listed by a back-fill unless configured otherwise.
-    pub backfill: bool,
 }
 
 const fn ec2(arn_type: &'static str, disable: Effect, kill: Effect) -> Option<KrampusKind> {
@@ -64,25 +160,18 @@ const fn row(
     config_type: &'static str,
     krampus: Option<KrampusKind>,
     default_cap: Option<ActionCap>,
-    backfill: bool,
 ) -> TypeSpec {
     TypeSpec {
         config_type,
         krampus,
         default_cap,
-        backfill,
     }
 }
 
 const DISABLE: Option<ActionCap> = Some(ActionCap::Disable);
 
+/// In the order a back-fill visits them (its saved position names a type).
 pub static RESOURCE_TYPES: &[TypeSpec] = &[
-    row(
-        "AWS::EC2::Instance",
-        ec2("instance", Effect::Stop, Effect::Delete),
-        None,
-        true,
-    ),
     row(
         "AWS::EC2::SecurityGroup",
         ec2(
@@ -91,42 +180,17 @@ pub static RESOURCE_TYPES: &[TypeSpec] = &[
             Effect::RevokeAllRules,
         ),
         None,
-        true,
+    ),
+    row(
+        "AWS::EC2::Instance",
+        ec2("instance", Effect::Stop, Effect::Delete),
+        None,
     ),
     // Krampus's "disable" on a volume deletes it.
     row(
         "AWS::EC2::Volume",
         ec2("volume", Effect::Delete, Effect::Delete),
         None,
-        true,
-    ),
-    // Lambda has no disable in Krampus: it deletes instead.
-    row(
-        "AWS::Lambda::Function",
-        krampus(
-            "lambda",
-            Some("function"),
-            ':',
-            NameFrom::Id,
-            Effect::Delete,
-            Effect::Delete,
-        ),
-        None,
-        true,
-    ),
-    // "kill" on RDS is refused ("too dangerous") and dequeued.
-    row(
-        "AWS::RDS::DBInstance",
-        krampus(
-            "rds",
-            Some("db"),
-            ':',
-            NameFrom::Name,
-            Effect::Stop,
-            Effect::Refused,
-        ),
-        DISABLE,
-        true,
     ),
     // S3 is disable-only: a grant removed, or every grant when none is named.
     row(
@@ -140,18 +204,42 @@ pub static RESOURCE_TYPES: &[TypeSpec] = &[
             Effect::Refused,
         ),
         DISABLE,
-        true,
     ),
-    row("AWS::IAM::User", iam("user"), DISABLE, false),
-    row("AWS::IAM::Role", iam("role"), DISABLE, true),
-    row("AWS::IAM::Group", iam("group"), None, false),
-    // Types rules read that Krampus does not act on: warnings and digests only.
-    row("AWS::IAM::Policy", None, DISABLE, true),
-    row("AWS::RDS::DBSnapshot", None, None, true),
-    row("AWS::RDS::DBCluster", None, None, false),
-    row("AWS::RDS::DBClusterSnapshot", None, None, false),
-    row("AWS::EFS::FileSystem", None, None, true),
-    row("AWS::SQS::Queue", None, None, true),
+    // "kill" on RDS is refused ("too dangerous") and dequeued.
+    row(
+        "AWS::RDS::DBInstance",
+        krampus(
+            "rds",
+            Some("db"),
+            ':',
+            NameFrom::Name,
+            Effect::Stop,
+            Effect::Refused,
+        ),
+        DISABLE,
+    ),
+    row("AWS::RDS::DBSnapshot", None, None),
+    row("AWS::EFS::FileSystem", None, None),
+    row("AWS::IAM::Policy", None, DISABLE),
+    row("AWS::IAM::Role", iam("role"), DISABLE),
+    // Lambda has no disable in Krampus: it deletes instead.
+    row(
+        "AWS::Lambda::Function",
+        krampus(
+            "lambda",
+            Some("function"),
+            ':',
+            NameFrom::Id,
+            Effect::Delete,
+            Effect::Delete,
+        ),
+        None,
+    ),
+    row("AWS::SQS::Queue", None, None),
+    row("AWS::IAM::User", iam("user"), DISABLE),
+    row("AWS::IAM::Group", iam("group"), None),
+    row("AWS::RDS::DBCluster", None, None),
+    row("AWS::RDS::DBClusterSnapshot", None, None),
 ];
 
 /// The row of a type, if the engine knows it.
@@ -159,13 +247,15 @@ pub fn spec(config_type: &str) -> Option<&'static TypeSpec> {
     RESOURCE_TYPES.iter().find(|t| t.config_type == config_type)
 }
 
-/// The types a back-fill lists unless configured otherwise.
-pub fn backfill_types() -> Vec<String> {
-    RESOURCE_TYPES
-        .iter()
-        .filter(|t| t.backfill)
-        .map(|t| t.config_type.to_owned())
-        .collect()
+/// What Krampus does to a type; `None` for any type it does not act on (it would drop the
+/// task).
+pub fn kind_of(config_type: &str) -> Option<&'static KrampusKind> {
+    spec(config_type)?.krampus.as_ref()
+}
+
+/// How AWS writes the ARN of a type Krampus acts on.
+pub fn arn_shape(config_type: &str) -> Option<&'static ArnShape> {
+    kind_of(config_type).map(|k| &k.arn)
 }
 
 /// The types Krampus acts on.
@@ -210,6 +300,33 @@ mod tests {
                 1,
                 "{} is listed twice",
                 t.config_type
+            );
+        }
+    }
+
+    #[test]
+    fn a_back_fill_visits_the_types_of_earlier_releases_in_their_order() {
+        // A back-fill's saved position names a type: a pass under way when this release is
+        // deployed resumes where it was, and the types added since come last.
+        let earlier = [
+            "AWS::EC2::SecurityGroup",
+            "AWS::EC2::Instance",
+            "AWS::EC2::Volume",
+            "AWS::S3::Bucket",
+            "AWS::RDS::DBInstance",
+            "AWS::RDS::DBSnapshot",
+            "AWS::EFS::FileSystem",
+            "AWS::IAM::Policy",
+            "AWS::IAM::Role",
+            "AWS::Lambda::Function",
+            "AWS::SQS::Queue",
+        ];
+        let now = crate::rules::backfill_types();
+        assert_eq!(&now[..earlier.len()], earlier, "{now:?}");
+        for t in ["AWS::IAM::User", "AWS::IAM::Group", "AWS::RDS::DBCluster"] {
+            assert!(
+                now.iter().any(|n| n == t),
+                "{t}: a rule reads it, the back-fill skips it"
             );
         }
     }

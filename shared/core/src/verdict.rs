@@ -845,7 +845,7 @@ impl Judgement<'_> {
         if s.level == Level::None {
             return quiet(VerdictKind::Clear, s.level, "below the warning threshold");
         }
-        let kind = krampus::kind_of(&s.resource_type);
+        let kind = crate::types::kind_of(&s.resource_type);
         let task_arn = kind.and_then(|_| krampus::task_arn(s).ok());
         let mut names: Vec<&str> = vec![key.as_str()];
         names.extend(s.arn.as_deref());
@@ -1088,7 +1088,7 @@ impl Judgement<'_> {
         action_time: i64,
         verdict_id: &str,
     ) -> KrampusTask {
-        let kind = krampus::kind_of(&s.resource_type);
+        let kind = crate::types::kind_of(&s.resource_type);
         let arn = krampus::task_arn(s).unwrap_or_default();
         let mut t = KrampusTask {
             action: w.action,

@@ -111,7 +111,13 @@ impl LocalRiskStore {
             let mut page = OpenPage::default();
             for entry in table.range(start.as_str()..end.as_str()).map_err(db_err)? {
                 let (k, v) = entry.map_err(db_err)?;
-                let docket: Docket = decode(k.value(), v.value())?;
+                let docket: Docket = match decode(k.value(), v.value()) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        page.unreadable.push(e.to_string());
+                        continue;
+                    }
+                };
                 if let Some(line) = docket.open {
                     if page.lines.len() == limit {
                         page.next = page.lines.last().map(|(k, _)| k.as_str().to_owned());
@@ -181,12 +187,15 @@ impl LocalRiskStore {
                 let (k, _) = entry.map_err(db_err)?;
                 let raw = k.value();
                 let key = raw.splitn(3, '\0').nth(2).unwrap_or_default();
-                out.push(
-                    ResourceKey::parse(key).map_err(|e| LocalStoreError::Corrupt {
-                        key: justice_core::text::quote(raw, 300),
-                        reason: format!("held queue: {e}"),
-                    })?,
-                );
+                // A bad entry is skipped (and logged): it must not stop the queue behind it.
+                match ResourceKey::parse(key) {
+                    Ok(k) => out.push(k),
+                    Err(e) => tracing::error!(
+                        entry = %justice_core::text::quote(raw, 300),
+                        error = %e,
+                        "held-queue entry unreadable; skipped"
+                    ),
+                }
             }
             Ok(out)
         })

@@ -157,6 +157,11 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
         for f in &report.failures {
             tracing::error!(record = f.record, resource = %f.resource, reason = %f.reason, transient = f.transient, "refused record");
         }
+        tracing::info!(
+            taken = report.done.len(),
+            refused = report.failures.len(),
+            "event done"
+        );
         report
     }
 }

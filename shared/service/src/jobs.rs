@@ -275,6 +275,15 @@ pub enum Job {
 }
 
 impl Job {
+    /// The job's name, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Job::Rescore { .. } => "re-score",
+            Job::Backfill { .. } => "back-fill",
+            Job::Reevaluate { .. } => "re-evaluation",
+        }
+    }
+
     /// The job a payload names, if it names one: `None` when it has no `justice` member (it
     /// is something else), an error when it names a job badly.
     pub fn from_payload(text: &str) -> Option<Result<Job, serde_json::Error>> {

@@ -333,15 +333,13 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
         let mut out = Vec::new();
         for key in keys.into_iter().filter(|k| !batch.contains_key(k)) {
             match RiskStore::load(self.dockets, &key).await {
-                Ok(stored) => {
-                    if let Some(state) = stored.state {
-                        out.push(Change {
-                            id: format!("held-queue {key}"),
-                            key,
-                            state: Some(state),
-                        });
-                    }
-                }
+                // A resource whose state is gone is judged removed, as its stream record
+                // would have it: its hold ends, rather than block the queue's head for good.
+                Ok(stored) => out.push(Change {
+                    id: format!("held-queue {key}"),
+                    key,
+                    state: stored.state,
+                }),
                 Err(e) => {
                     tracing::warn!(resource = %key, error = %e, "held resource not read: it waits for the next batch");
                 }

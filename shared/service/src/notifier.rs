@@ -177,11 +177,20 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
         // and no line is lost to a cap before the most severe are chosen.
         let mut security = Top::default();
         let mut open: BTreeMap<String, Top<OpenLine>> = BTreeMap::new();
+        // Entries that do not read back: the first few named, all counted.
+        let (mut unreadable, mut unreadable_total) = (Vec::new(), 0);
         let mut cursor = None::<String>;
         loop {
             let page = dockets
                 .open_verdicts(dry_run, cursor.as_deref(), OPEN_PAGE)
                 .await?;
+            for why in page.unreadable {
+                tracing::error!(error = %why, "open verdict unreadable; left out of the digests");
+                unreadable_total += 1;
+                if unreadable.len() < notice::UNREADABLE_LISTED {
+                    unreadable.push(why);
+                }
+            }
             for (_, line) in page.lines {
                 let team = team(line.team.as_deref(), &line.account, line.owner.as_deref());
                 if line.needs_security() {
@@ -224,7 +233,13 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
         }
         let lines: Vec<(String, &OpenLine)> =
             security.items.iter().map(|(t, l)| (t.clone(), l)).collect();
-        if let Some((subject, body)) = notice::security_digest(window, &lines, security.total) {
+        if let Some((subject, body)) = notice::security_digest(
+            window,
+            &lines,
+            security.total,
+            &unreadable,
+            unreadable_total,
+        ) {
             // `#` is in no team name (`notice::attribute`): no team's digest has this id.
             let id = format!("digest-{window}-#security");
             if !self.outbox.was_sent(&id).await? {

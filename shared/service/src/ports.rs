@@ -218,6 +218,9 @@ pub trait TaskBoard: Send + Sync {
 #[derive(Debug, Clone, Default)]
 pub struct OpenPage {
     pub lines: Vec<(ResourceKey, OpenLine)>,
+    /// Entries that do not read back, each named with why: reported to the security team,
+    /// never a reason to send no digest at all.
+    pub unreadable: Vec<String>,
     pub next: Option<String>,
 }
 

@@ -204,6 +204,20 @@ pub static RULES: &[&dyn Rule] = &[
     &tags::RequiredTags,
 ];
 
+/// The types a back-fill lists unless configured otherwise: every type a rule reads, in the
+/// order of `types::RESOURCE_TYPES` (a back-fill's saved position names a type).
+pub fn backfill_types() -> Vec<String> {
+    crate::types::RESOURCE_TYPES
+        .iter()
+        .filter(|t| {
+            RULES
+                .iter()
+                .any(|r| r.info().resource_types.contains(&t.config_type))
+        })
+        .map(|t| t.config_type.to_owned())
+        .collect()
+}
+
 pub use tags::RULE_ID as REQUIRED_TAGS_RULE;
 
 pub fn find(id: &str) -> Option<&'static dyn Rule> {
