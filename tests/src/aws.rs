@@ -8,9 +8,14 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use justice_aws::docket_store::OPEN_INDEX;
 use justice_aws::risk_store::{PK, RISKY, RISKY_INDEX, SK};
@@ -125,6 +130,102 @@ impl Intercept for RequestLog {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(op);
         Ok(())
     }
+}
+
+/// An error injected in place of the service's answer to one operation, for its first `times`
+/// attempts: what AWS sends back when it denies or throttles a call, on the SDK's own
+/// deserialisation and retry path (moto does not enforce IAM). The request itself still
+/// reaches moto, so only read operations are failed this way.
+#[derive(Debug, Clone)]
+pub struct FailCalls {
+    pub operation: &'static str,
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+    pub times: usize,
+    pub seen: Arc<AtomicU64>,
+}
+
+impl FailCalls {
+    /// DynamoDB's JSON protocol error `code` (`AccessDeniedException`, `ThrottlingException`).
+    pub fn dynamodb(operation: &'static str, code: &str, times: usize) -> Self {
+        FailCalls {
+            operation,
+            status: 400,
+            content_type: "application/x-amz-json-1.0",
+            body: format!(
+                r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected by the test"}}"#
+            ),
+            times,
+            seen: Arc::default(),
+        }
+    }
+
+    /// S3's REST-XML error `code` with its HTTP status (403 AccessDenied, 503 SlowDown).
+    pub fn s3(operation: &'static str, status: u16, code: &str, times: usize) -> Self {
+        FailCalls {
+            operation,
+            status,
+            content_type: "application/xml",
+            body: format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test</Message></Error>"
+            ),
+            times,
+            seen: Arc::default(),
+        }
+    }
+
+    /// How many answers were replaced.
+    pub fn injected(&self) -> u64 {
+        self.seen.load(Ordering::SeqCst).min(self.times as u64)
+    }
+}
+
+impl Intercept for FailCalls {
+    fn name(&self) -> &'static str {
+        "FailCalls"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let op = cfg.load::<Metadata>().map(|m| m.name().to_owned());
+        if op.as_deref() != Some(self.operation) {
+            return Ok(());
+        }
+        if self.seen.fetch_add(1, Ordering::SeqCst) as usize >= self.times {
+            return Ok(());
+        }
+        let mut answer = HttpResponse::new(
+            StatusCode::try_from(self.status)?,
+            SdkBody::from(self.body.clone()),
+        );
+        answer
+            .headers_mut()
+            .insert("content-type", self.content_type);
+        *ctx.response_mut() = answer;
+        Ok(())
+    }
+}
+
+/// A DynamoDB client on moto whose answers to one operation are replaced by an error.
+pub fn failing_dynamo(sdk: &aws_config::SdkConfig, fail: &FailCalls) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .interceptor(fail.clone())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// An S3 client on moto (path-style) whose answers to one operation are replaced by an error.
+pub fn failing_s3(sdk: &aws_config::SdkConfig, fail: &FailCalls) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(true)
+        .interceptor(fail.clone())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
 }
 
 /// A DynamoDB client on moto that records its requests.

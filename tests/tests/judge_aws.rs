@@ -19,7 +19,7 @@ use justice_service::{
 };
 use justice_tests::aws::{
     create_bucket, create_risk_table, drain_messages, dynamo, full_runtime, get_object,
-    objects_under, sdk, stream_event, topic_with_queue, RequestLog,
+    objects_under, sdk, stream_event, topic_with_queue, unique, RequestLog,
 };
 use justice_tests::states::{finding, ingress, sg, state, ACCOUNT, T0};
 use serde_json::{json, Value};
@@ -872,25 +872,149 @@ fn a_broken_tasks_file_is_never_overwritten() {
     });
 }
 
+/// The scorer Lambda on the same table, as in production.
+fn scorer(
+    aws: &Aws,
+) -> justice_scorer::App<
+    DynamoRiskStore,
+    justice_local::LocalConfigSource,
+    justice_service::EventClock,
+> {
+    justice_scorer::App {
+        store: aws.store.clone(),
+        source: justice_local::LocalConfigSource::empty(),
+        policy: justice_scorer::PolicySource::Fixed(Arc::new(Policy::default_policy())),
+        clock: justice_service::EventClock,
+        dead_letters: None,
+        config: justice_scorer::Config::from_lookup(|k| match k {
+            "RISK_TABLE" => Some(aws.store.table().to_owned()),
+            "ALLOWED_ACCOUNTS" => Some("123456789012".into()),
+            _ => None,
+        })
+        .expect("config"),
+    }
+}
+
+/// A bucket that denies the judge: nothing can be decided and no retry changes that, so the
+/// batch's records go to the judge's dead-letter queue at once, as a stream event to redrive
+/// them with, and the batch is not retried (the metric says how many). S3 slowing down (503)
+/// fails the batch for the event source to retry, and nothing is dead-lettered.
+#[test]
+fn a_denied_bucket_dead_letters_the_batch_at_once_and_a_slow_one_is_retried() {
+    use justice_aws::lambda::{capture_metrics, captured_metrics, SqsDeadLetters};
+    use justice_tests::aws::{failing_s3, FailCalls};
+    full_runtime().block_on(async {
+        let aws = aws().await;
+        let conf = sdk().await;
+        let open =
+            justice_tests::read_json("eventbridge/eb-ci-change-ec2-securitygroup-open-world.json");
+        let raw = serde_json::value::to_raw_value(&open).expect("raw");
+        scorer(&aws)
+            .handle(lambda_runtime::LambdaEvent::new(
+                raw,
+                lambda_runtime::Context::default(),
+            ))
+            .await
+            .expect("scored");
+        let (event, _) = stream_event(&conf, aws.store.table(), None).await;
+        let event: aws_lambda_events::dynamodb::Event =
+            serde_json::from_value(event).expect("a Lambda stream event");
+        let url = aws
+            .sqs
+            .create_queue()
+            .queue_name(unique("judge-dlq"))
+            .send()
+            .await
+            .expect("queue")
+            .queue_url
+            .expect("url");
+        let denied = FailCalls::s3("GetObject", 403, "AccessDenied", usize::MAX);
+        let mut judge = justice_judge::App {
+            clock: justice_service::SystemClock,
+            dead_letters: Some(SqsDeadLetters {
+                client: aws.sqs.clone(),
+                url: url.clone(),
+            }),
+            dockets: aws.store.clone(),
+            board: S3TaskBoard::new(
+                failing_s3(&conf, &denied),
+                &aws.bucket,
+                "tasks.json",
+                "verdicts/",
+                None,
+            ),
+            outbox: aws.outbox(),
+            policy: PolicyProvider::Fixed(Arc::new(Policy::default_policy())),
+            settings: JudgeSettings {
+                accounts: vec!["123456789012".into()],
+                ..settings(false, 100)
+            },
+        };
+        let now = justice_core::time::parse_rfc3339("2026-11-26T00:00:00Z").expect("time");
+        capture_metrics();
+        let out = judge.judge(&event, now).await.expect("answered");
+        assert_eq!(
+            serde_json::to_value(&out).expect("JSON"),
+            json!({"batchItemFailures": []}),
+            "not retried"
+        );
+        assert_eq!(denied.seen.load(Ordering::SeqCst), 1);
+        let letters = drain_messages(&aws.sqs, &url).await;
+        assert_eq!(letters.len(), 1, "{letters:?}");
+        let failure = &letters[0]["failures"][0];
+        assert!(
+            failure["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("AccessDenied") || r.contains("injected by the test")),
+            "{failure}"
+        );
+        assert!(failure["resource"]
+            .as_str()
+            .is_some_and(|r| r.contains("AWS::EC2::SecurityGroup")));
+        let kept = letters[0]["event"]["Records"].as_array().expect("records");
+        assert_eq!(kept.len(), 1, "the STATE record alone");
+        assert_eq!(kept[0]["dynamodb"]["SequenceNumber"], failure["record"]);
+        let counted: Vec<u64> = captured_metrics()
+            .iter()
+            .filter_map(|d| d["RecordsDeadLettered"].as_u64())
+            .collect();
+        assert_eq!(counted, [1]);
+        assert!(aws.tasks("tasks.json").await.is_none(), "nothing decided");
+
+        // S3 slowing down may pass later: the batch fails, for the event source to retry.
+        let slow = FailCalls::s3("GetObject", 503, "SlowDown", usize::MAX);
+        judge.board = S3TaskBoard::new(
+            failing_s3(&conf, &slow),
+            &aws.bucket,
+            "tasks.json",
+            "verdicts/",
+            None,
+        );
+        judge.judge(&event, now).await.expect_err("retried");
+        assert!(slow.seen.load(Ordering::SeqCst) > 1, "the SDK tried again");
+        assert!(drain_messages(&aws.sqs, &url).await.is_empty());
+
+        // Once the bucket lets the judge in, the dead letter's records redrive as they are.
+        judge.board = aws.board("tasks.json");
+        let redrive: aws_lambda_events::dynamodb::Event =
+            serde_json::from_value(letters[0]["event"].clone()).expect("a stream event");
+        let out = judge.judge(&redrive, now).await.expect("judged");
+        assert_eq!(
+            serde_json::to_value(&out).expect("JSON"),
+            json!({"batchItemFailures": []})
+        );
+        let file = aws.tasks("tasks.json").await.expect("tasks.json");
+        assert!(!file.ours().is_empty(), "the redriven record was judged");
+    });
+}
+
 #[test]
 fn the_judge_lambda_reads_the_real_stream_and_reports_a_poison_record_alone() {
     full_runtime().block_on(async {
         let aws = aws().await;
         let conf = sdk().await;
         // The scorer writes the states, as in production.
-        let scorer = justice_scorer::App {
-            store: aws.store.clone(),
-            source: justice_local::LocalConfigSource::empty(),
-            policy: justice_scorer::PolicySource::Fixed(Arc::new(Policy::default_policy())),
-            clock: justice_service::EventClock,
-            dead_letters: None,
-            config: justice_scorer::Config::from_lookup(|k| match k {
-                "RISK_TABLE" => Some(aws.store.table().to_owned()),
-                "ALLOWED_ACCOUNTS" => Some("123456789012".into()),
-                _ => None,
-            })
-            .expect("config"),
-        };
+        let scorer = scorer(&aws);
         let open =
             justice_tests::read_json("eventbridge/eb-ci-change-ec2-securitygroup-open-world.json");
         let raw = serde_json::value::to_raw_value(&open).expect("raw");
@@ -919,6 +1043,7 @@ fn the_judge_lambda_reads_the_real_stream_and_reports_a_poison_record_alone() {
 
         let judge = justice_judge::App {
             clock: justice_service::SystemClock,
+            dead_letters: None,
             dockets: aws.store.clone(),
             board: aws.board("tasks.json"),
             outbox: aws.outbox(),

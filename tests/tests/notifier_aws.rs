@@ -136,6 +136,7 @@ impl World {
         .expect("config");
         justice_notifier::App {
             clock: justice_service::SystemClock,
+            dead_letters: None,
             board: self.board(),
             outbox: self.outbox(),
             dockets: self.store.clone(),
@@ -368,5 +369,58 @@ fn a_key_that_is_not_a_verdict_or_is_missing_is_handled_by_name() {
             justice_aws::task_board::decode_key("verdicts/a+b%2Bc.json").expect("key"),
             "verdicts/a b+c.json"
         );
+    });
+}
+
+/// An owner topic that does not exist fails every notice the same way: the verdict records go
+/// to the notifier's dead-letter queue at once, with the S3 event to redrive them, and the
+/// invocation succeeds (the metric counts them); once the topic is right, the redriven event
+/// sends the notice.
+#[test]
+fn a_missing_owner_topic_dead_letters_the_verdicts_at_once() {
+    use justice_aws::lambda::{capture_metrics, captured_metrics, SqsDeadLetters};
+    full_runtime().block_on(async {
+        let w = world().await;
+        w.judge(&[of_team("sg-000000a1", "team-a", "web")], 10)
+            .await;
+        let (dlq, _) = queue(&w.sqs).await;
+        let mut app = w.notifier();
+        app.outbox = SnsOutbox::new(w.sns.clone(), &w.security)
+            .with_owner_topic(format!("arn:aws:sns:us-east-1:{ACCOUNT}:no-such-topic"))
+            .with_sent_log(w.store.client().clone(), w.store.table());
+        app.dead_letters = Some(SqsDeadLetters {
+            client: w.sqs.clone(),
+            url: dlq.clone(),
+        });
+        let event = w.verdict_event().await;
+        capture_metrics();
+        let out = app
+            .run(event.clone(), T0)
+            .await
+            .expect("dead-lettered, not failed");
+        assert_eq!(out["dead_lettered"], 1, "{out}");
+        let letters = drain_messages(&w.sqs, &dlq).await;
+        assert_eq!(letters.len(), 1, "{letters:?}");
+        assert_eq!(letters[0]["event"], event, "the event, to redrive it from");
+        assert!(
+            letters[0]["failures"][0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("no-such-topic")),
+            "{letters:?}"
+        );
+        let counted: Vec<u64> = captured_metrics()
+            .iter()
+            .filter_map(|d| d["NoticesDeadLettered"].as_u64())
+            .collect();
+        assert_eq!(counted, [1]);
+        assert!(w.received(&w.team_a).await.is_empty());
+
+        let out = w
+            .notifier()
+            .run(letters[0]["event"].clone(), T0)
+            .await
+            .expect("redriven");
+        assert_eq!(out["notices"][0]["status"], "sent", "{out}");
+        assert_eq!(w.received(&w.team_a).await.len(), 1);
     });
 }

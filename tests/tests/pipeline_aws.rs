@@ -103,6 +103,7 @@ fn a_config_event_ends_as_a_task_and_a_warning_on_the_owners_queue() {
             serde_json::from_value(stream).expect("a Lambda stream event");
         let judge = justice_judge::App {
             clock: justice_service::SystemClock,
+            dead_letters: None,
             dockets: store.clone(),
             board: S3TaskBoard::new(s3.clone(), &bucket, "tasks.json", "verdicts/", None),
             outbox: SnsOutbox::new(sns.clone(), &security),
@@ -163,6 +164,7 @@ fn a_config_event_ends_as_a_task_and_a_warning_on_the_owners_queue() {
         .expect("notifier config");
         let notifier = justice_notifier::App {
             clock: justice_service::SystemClock,
+            dead_letters: None,
             board: S3TaskBoard::new(s3.clone(), &bucket, "tasks.json", "verdicts/", None),
             outbox: SnsOutbox::new(sns.clone(), &security)
                 .with_owner_topic(&owners)
@@ -249,6 +251,7 @@ fn a_rule_turned_off_in_the_policy_object_withdraws_its_task() {
         };
         let judge = justice_judge::App {
             clock: justice_service::SystemClock,
+            dead_letters: None,
             dockets: store.clone(),
             board: S3TaskBoard::new(s3.clone(), &bucket, "tasks.json", "verdicts/", None),
             outbox: SnsOutbox::new(sns.clone(), &security),

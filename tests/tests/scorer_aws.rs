@@ -682,3 +682,91 @@ async fn permanent_failures_are_dead_lettered_at_once_and_transient_ones_retried
     assert!(err.to_string().contains("1 of 1 records failed"), "{err}");
     assert!(drain_messages(&sqs, &url).await.is_empty());
 }
+
+/// AWS's own answers, on the SDK's path: an AccessDenied from DynamoDB sends the event to the
+/// dead-letter queue at once (one attempt, no retry), with the metric; a call throttled once is
+/// retried by the SDK and the event is scored; a call throttled at every attempt fails the
+/// invocation for Lambda to retry, and nothing is dead-lettered.
+#[tokio::test]
+async fn access_denied_is_dead_lettered_at_once_and_throttling_is_retried() {
+    use justice_aws::lambda::{capture_metrics, captured_metrics, SqsDeadLetters};
+    use justice_tests::aws::{failing_dynamo, FailCalls};
+    let conf = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("scorer-dlq"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let Env { mut app, .. } = env(&fixture_accounts(), TestClock::Event, default_policy()).await;
+    app.dead_letters = Some(SqsDeadLetters {
+        client: sqs.clone(),
+        url: url.clone(),
+    });
+    let table = app.store.table().to_owned();
+    let v = sg_event(SG, 1_700_000_000_000);
+    let dead_lettered = |docs: &[Value]| -> Vec<u64> {
+        docs.iter()
+            .filter(|d| d["Function"] == "scorer")
+            .filter_map(|d| d["RecordsDeadLettered"].as_u64())
+            .collect()
+    };
+    capture_metrics();
+
+    let denied = FailCalls::dynamodb("GetItem", "AccessDeniedException", usize::MAX);
+    app.store = DynamoRiskStore::new(failing_dynamo(&conf, &denied), &table, 90);
+    let out = app
+        .handle(event(&v))
+        .await
+        .expect("dead-lettered, not failed");
+    assert_eq!(out["dead_lettered"], 1, "{out}");
+    assert_eq!(
+        denied.seen.load(Ordering::SeqCst),
+        1,
+        "asked once: never retried"
+    );
+    let got = drain_messages(&sqs, &url).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0]["failures"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("AccessDenied") || r.contains("injected by the test")),
+        "{got:?}"
+    );
+    assert_eq!(got[0]["event"], v, "the event, to redrive it from");
+    assert_eq!(dead_lettered(&captured_metrics()), [1]);
+
+    let once = FailCalls::dynamodb("GetItem", "ThrottlingException", 1);
+    app.store = DynamoRiskStore::new(failing_dynamo(&conf, &once), &table, 90);
+    let out = app
+        .handle(event(&v))
+        .await
+        .expect("scored on the SDK's retry");
+    assert_eq!(
+        once.seen.load(Ordering::SeqCst),
+        2,
+        "throttled, then asked again"
+    );
+    assert!(
+        out["results"][0]["score"].as_u64().is_some_and(|s| s > 0),
+        "{out}"
+    );
+    assert_eq!(dead_lettered(&captured_metrics()), [0]);
+
+    let always = FailCalls::dynamodb("GetItem", "ThrottlingException", usize::MAX);
+    app.store = DynamoRiskStore::new(failing_dynamo(&conf, &always), &table, 90);
+    let err = app
+        .handle(event(&v))
+        .await
+        .expect_err("left to Lambda's retry");
+    assert!(err.to_string().contains("1 of 1 records failed"), "{err}");
+    assert!(
+        always.seen.load(Ordering::SeqCst) > 1,
+        "the SDK tried again"
+    );
+    assert!(drain_messages(&sqs, &url).await.is_empty());
+    assert_eq!(dead_lettered(&captured_metrics()), [0]);
+}

@@ -32,6 +32,10 @@ pub struct Config {
     pub policy_revalidate: Duration,
     /// `BOARD_MAX_ATTEMPTS` (8): conditional writes of tasks.json per batch before retrying it.
     pub max_attempts: u32,
+    /// `DEAD_LETTER_QUEUE_URL`, optional: where stream records that fail for good go at once
+    /// (the event source's on-failure queue). Without it they are retried, as transient
+    /// failures are, until the event source gives up on them.
+    pub dead_letters: Option<String>,
 }
 
 impl Config {
@@ -75,6 +79,7 @@ impl Config {
             dry_run_tasks_key,
             verdict_prefix,
             whitelist_key: env.get("WHITELIST_KEY"),
+            dead_letters: env.get("DEAD_LETTER_QUEUE_URL"),
             blast_per_hour: small(
                 "BLAST_RADIUS_PER_HOUR",
                 env.number("BLAST_RADIUS_PER_HOUR", 10)?,

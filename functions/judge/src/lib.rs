@@ -7,11 +7,13 @@ pub mod config;
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;
-use justice_aws::lambda::{Error, Metrics};
+use justice_aws::lambda::{Error, Metrics, SqsDeadLetters};
 use justice_aws::{docket_store, stream, DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::time::Millis;
+use justice_service::failure::dead_letter;
 use justice_service::{
-    Clock, DocketStore, Judge, JudgeSettings, Outbox, RiskStore, SystemClock, TaskBoard,
+    BatchReport, Clock, DocketStore, Judge, JudgeSettings, Outbox, RecordFailure, RiskStore,
+    SystemClock, TaskBoard,
 };
 use lambda_runtime::LambdaEvent;
 
@@ -25,6 +27,8 @@ pub struct App<D = DynamoRiskStore, B = S3TaskBoard, O = SnsOutbox, K = SystemCl
     pub policy: PolicyProvider,
     pub settings: JudgeSettings,
     pub clock: K,
+    /// Where records that fail for good go at once (`DEAD_LETTER_QUEUE_URL`).
+    pub dead_letters: Option<SqsDeadLetters>,
 }
 
 impl App {
@@ -50,6 +54,7 @@ impl App {
             policy: PolicyProvider::new(&s3, config.policy.as_ref(), config.policy_revalidate),
             settings: config.settings(),
             clock: SystemClock,
+            dead_letters: (config.dead_letters.clone()).map(|url| SqsDeadLetters::new(&sdk, url)),
         }
     }
 }
@@ -61,13 +66,21 @@ impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O,
             .await
     }
 
-    /// One stream batch, judged at `now`. An error (the board or the dockets unreadable)
-    /// fails the whole batch, which Lambda retries.
+    /// One stream batch, judged at `now`. A failure that may pass later (the board throttled,
+    /// a race lost) is retried: the whole batch when nothing could be decided, else the
+    /// records that failed. A batch whose every failure is permanent (an undecodable record,
+    /// a bucket denied) goes to the dead-letter queue at once, the records with it.
     pub async fn judge(&self, event: &Event, now: Millis) -> Result<DynamoDbEventResponse, Error> {
         let (changes, poison) = stream::changes(event);
-        for p in &poison {
-            tracing::error!(record = %p.id, reason = %p.reason, "stream record cannot be judged");
-        }
+        let mut failures: Vec<RecordFailure> = poison
+            .into_iter()
+            .map(|p| RecordFailure {
+                record: p.id,
+                resource: String::new(),
+                reason: p.reason,
+                transient: false,
+            })
+            .collect();
         let policy = self.policy.current().await?;
         let judge = Judge {
             board: &self.board,
@@ -75,22 +88,41 @@ impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O,
             outbox: &self.outbox,
             settings: &self.settings,
         };
-        let report = judge.judge(&changes, &policy, now).await?;
-        for (id, reason) in &report.failed {
-            tracing::error!(record = %id, %reason, "judging failed; left for retry");
+        let report = match judge.judge(&changes, &policy, now).await {
+            Ok(report) => report,
+            Err(e) if e.is_transient() || self.dead_letters.is_none() => return Err(e.into()),
+            Err(e) => {
+                let reason = format!("nothing was decided: {e}");
+                failures.extend(changes.iter().map(|c| RecordFailure {
+                    record: c.id.clone(),
+                    resource: c.key.to_string(),
+                    reason: reason.clone(),
+                    transient: false,
+                }));
+                BatchReport::default()
+            }
+        };
+        failures.extend(report.failed.iter().cloned());
+        for f in &failures {
+            tracing::error!(record = %f.record, resource = %f.resource, reason = %f.reason, transient = f.transient, "judging failed");
         }
+        let ids = failures.iter().map(|f| f.record.as_str()).collect();
+        let letter = dead_letter(&failures, stream::records_of(event, &ids));
+        let dead = SqsDeadLetters::take(self.dead_letters.as_ref(), letter).await;
         Metrics::new()
             .dimension("Board", docket_store::board(self.settings.dry_run))
             .count("Verdicts", report.verdicts as u64)
             .count("TasksScheduled", report.scheduled as u64)
             .count("TasksWithdrawn", report.withdrawn as u64)
             .count("VerdictsHeld", report.held as u64)
-            .count("JudgeFailures", (report.failed.len() + poison.len()) as u64)
+            .count("JudgeFailures", failures.len() as u64)
+            .count(
+                "RecordsDeadLettered",
+                if dead { ids.len() as u64 } else { 0 },
+            )
             .count("BoardConflicts", report.conflicts as u64)
             .emit();
-        let failed = poison.iter().map(|p| p.id.as_str());
-        Ok(stream::response(
-            failed.chain(report.failed.iter().map(|(id, _)| id.as_str())),
-        ))
+        let retry = if dead { Default::default() } else { ids };
+        Ok(stream::response(retry))
     }
 }

@@ -24,7 +24,7 @@ pub struct JudgeTotals {
     pub withdrawn: u64,
     pub confirmed: u64,
     pub held: u64,
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<justice_service::RecordFailure>,
     /// Notices the notifier would have sent, by recipient (team, or `security topic`).
     pub notices: std::collections::BTreeMap<String, u64>,
     /// The first notices: recipient, kind and subject.

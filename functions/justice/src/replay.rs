@@ -348,8 +348,13 @@ pub(crate) fn print_judge(j: &JudgeTotals, pending: usize, dir: &Path) {
             notices - j.first_notices.len() as u64
         );
     }
-    for (id, why) in &j.failed {
-        say!("  judge failed   {id}: {why}");
+    for f in &j.failed {
+        say!(
+            "  judge failed   {}: {}: {}",
+            f.record,
+            f.resource,
+            f.reason
+        );
     }
 }
 

@@ -33,6 +33,9 @@ pub struct Config {
     /// `POLICY_S3_URI`, optional; `POLICY_REVALIDATE_SECONDS` (300).
     pub policy: Option<(String, String)>,
     pub policy_revalidate: Duration,
+    /// `DEAD_LETTER_QUEUE_URL`, optional: where verdict records whose notice fails for good
+    /// go at once. Without it they are retried, as transient failures are.
+    pub dead_letters: Option<String>,
 }
 
 impl Config {
@@ -64,6 +67,7 @@ impl Config {
             });
         }
         Ok(Config {
+            dead_letters: env.get("DEAD_LETTER_QUEUE_URL"),
             bucket: env.required("TASKS_BUCKET")?,
             verdict_prefix: env
                 .get("VERDICT_PREFIX")

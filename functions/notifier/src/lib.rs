@@ -7,12 +7,13 @@
 pub mod config;
 
 use aws_lambda_events::s3::S3Event;
-use justice_aws::lambda::{Error, Metrics};
+use justice_aws::lambda::{Error, Metrics, SqsDeadLetters};
 use justice_aws::task_board::verdict_keys;
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::time::{self, Millis, HOUR_MS};
+use justice_service::failure::dead_letter;
 use justice_service::{
-    Clock, DocketStore, Notified, Notifier, NotifierSettings, Outbox, SystemClock, TaskBoard,
+    Clock, DocketStore, Notifier, NotifierSettings, Outbox, RecordFailure, SystemClock, TaskBoard,
 };
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
@@ -28,6 +29,8 @@ pub struct App<B = S3TaskBoard, O = SnsOutbox, D = DynamoRiskStore, K = SystemCl
     pub settings: NotifierSettings,
     pub config: Config,
     pub clock: K,
+    /// Where verdict records whose notice fails for good go at once (`DEAD_LETTER_QUEUE_URL`).
+    pub dead_letters: Option<SqsDeadLetters>,
 }
 
 impl App {
@@ -54,6 +57,7 @@ impl App {
             dockets: DynamoRiskStore::new(dynamodb, config.table.clone(), 90),
             policy: PolicyProvider::new(&s3, config.policy.as_ref(), config.policy_revalidate),
             settings: config.settings(),
+            dead_letters: (config.dead_letters.clone()).map(|url| SqsDeadLetters::new(&sdk, url)),
             config,
             clock: SystemClock,
         }
@@ -83,42 +87,47 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore, K: Clock> App<B, O, D, K> {
             tracing::info!(%window, teams = teams.len(), "digest sent");
             return Ok(json!({ "window": window, "teams": teams }));
         }
-        let event: S3Event = serde_json::from_value(payload)
-            .map_err(|e| format!("neither an S3 event nor a digest job: {e}"))?;
-        let (mut out, mut failed) = (Vec::new(), Vec::new());
-        for key in verdict_keys(&event, &self.config.verdict_prefix) {
-            let key = match key {
-                Ok(k) => k,
-                Err(e) => {
-                    failed.push(e.to_string());
-                    continue;
-                }
-            };
-            match notifier.notify(&key, &policy).await {
-                Ok(n) => {
-                    let (status, kind, team) = match &n {
-                        Notified::Sent { kind, team } => ("sent", kind.as_str(), team.as_str()),
-                        Notified::AlreadySent => ("already-sent", "", ""),
-                        Notified::NoNotice => ("no-notice", "", ""),
-                    };
-                    tracing::info!(%key, status, kind, team, "verdict handled");
-                    out.push(json!({ "key": key, "status": status, "kind": kind, "team": team }));
-                }
-                Err(e) => {
-                    tracing::error!(%key, error = %e, "notice failed; left for retry");
-                    failed.push(format!("{key}: {e}"));
-                }
+        let (out, failures) = match serde_json::from_value::<S3Event>(payload.clone()) {
+            Ok(event) => {
+                let keys = verdict_keys(&event, &self.config.verdict_prefix);
+                notifier.notify_keys(keys, &policy).await
             }
-        }
-        let sent = out.iter().filter(|o| o["status"] == "sent").count() as u64;
+            Err(e) => (
+                Vec::new(),
+                vec![RecordFailure {
+                    record: "event".into(),
+                    resource: String::new(),
+                    reason: format!("neither an S3 event nor a digest job: {e}"),
+                    transient: false,
+                }],
+            ),
+        };
+        let letter = dead_letter(&failures, payload);
+        let dead = SqsDeadLetters::take(self.dead_letters.as_ref(), letter).await;
+        let sent = out.iter().filter(|o| o.status == "sent").count() as u64;
         Metrics::new()
             .dimension("Function", "notifier")
             .count("NoticesSent", sent)
-            .count("NoticeFailures", failed.len() as u64)
+            .count("NoticeFailures", failures.len() as u64)
+            .count(
+                "NoticesDeadLettered",
+                if dead { failures.len() as u64 } else { 0 },
+            )
             .emit();
-        match failed.len() {
-            0 => Ok(json!({ "notices": out })),
-            n => Err(format!("{n} verdict record(s) failed: {}", failed.join("; ")).into()),
+        if failures.is_empty() || dead {
+            return Ok(
+                json!({ "notices": out, "dead_lettered": if dead { failures.len() } else { 0 } }),
+            );
         }
+        let list: Vec<String> = failures
+            .iter()
+            .map(|f| format!("{}: {}", f.record, f.reason))
+            .collect();
+        Err(format!(
+            "{} verdict record(s) failed: {}",
+            failures.len(),
+            list.join("; ")
+        )
+        .into())
     }
 }

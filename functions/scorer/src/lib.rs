@@ -42,10 +42,7 @@ impl App {
             source: AwsConfigSource::new(aws_sdk_config::Client::new(&sdk)),
             policy: PolicySource::new(&s3, config.policy.as_ref(), config.policy_revalidate),
             clock: SystemClock,
-            dead_letters: config.dead_letters.clone().map(|url| SqsDeadLetters {
-                client: aws_sdk_sqs::Client::new(&sdk),
-                url,
-            }),
+            dead_letters: (config.dead_letters.clone()).map(|url| SqsDeadLetters::new(&sdk, url)),
             config,
         }
     }
@@ -104,15 +101,11 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
     /// pass on a retry (a queue that cannot be written makes it a retry); or an error, which
     /// Lambda retries (writes are idempotent) and then sends to its on-failure destination.
     async fn answer(&self, report: EventReport, raw: &str) -> Result<Value, Error> {
-        let mut dead_lettered = 0;
-        if let Some(queue) = &self.dead_letters {
-            if let Some(body) = report.dead_letter(raw) {
-                match queue.send(body).await {
-                    Ok(()) => dead_lettered = report.failures.len() as u64,
-                    Err(e) => tracing::error!(reason = %e, "the event is retried"),
-                }
-            }
-        }
+        let letter = report.dead_letter(raw);
+        let dead_lettered = match SqsDeadLetters::take(self.dead_letters.as_ref(), letter).await {
+            true => report.failures.len() as u64,
+            false => 0,
+        };
         for (level, n) in report.scored_by_level() {
             metrics()
                 .dimension("Level", level)

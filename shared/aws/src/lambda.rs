@@ -74,11 +74,43 @@ impl Metrics {
         Value::Object(doc)
     }
 
-    /// Writes the document to stdout, where Lambda sends it to CloudWatch Logs.
+    /// Writes the document to stdout, where Lambda sends it to CloudWatch Logs (or, while
+    /// [`capture_metrics`] is on for this thread, to the capture).
     pub fn emit(&self) {
         use justice_service::Clock;
-        println!("{}", self.document(SystemClock.now(0)));
+        let doc = self.document(SystemClock.now(0));
+        let kept = CAPTURED.with(|c| match c.borrow_mut().as_mut() {
+            Some(docs) => {
+                docs.push(doc.clone());
+                true
+            }
+            None => false,
+        });
+        if !kept {
+            println!("{doc}");
+        }
     }
+}
+
+thread_local! {
+    static CAPTURED: std::cell::RefCell<Option<Vec<Value>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// From now on, the metrics documents this thread emits are kept, not printed: tests read
+/// what a handler reported with [`captured_metrics`].
+pub fn capture_metrics() {
+    CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+}
+
+/// The documents emitted on this thread since [`capture_metrics`] (or the last call), each
+/// metric's value by name; capturing goes on.
+pub fn captured_metrics() -> Vec<Value> {
+    CAPTURED.with(|c| {
+        c.borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    })
 }
 
 /// A function's dead-letter queue, written by the function itself for the failures no retry
@@ -95,6 +127,28 @@ pub struct DeadLetterError {
 }
 
 impl SqsDeadLetters {
+    pub fn new(sdk: &aws_config::SdkConfig, url: String) -> Self {
+        SqsDeadLetters {
+            client: aws_sdk_sqs::Client::new(sdk),
+            url,
+        }
+    }
+
+    /// Sends `letter`, when there is one and a queue: whether the queue took it. When it did
+    /// not, the input is left to the trigger's retries, so nothing is lost.
+    pub async fn take(queue: Option<&Self>, letter: Option<String>) -> bool {
+        let (Some(queue), Some(body)) = (queue, letter) else {
+            return false;
+        };
+        match queue.send(body).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(reason = %e, "not dead-lettered: left for retry");
+                false
+            }
+        }
+    }
+
     pub async fn send(&self, body: String) -> Result<(), DeadLetterError> {
         self.client
             .send_message()

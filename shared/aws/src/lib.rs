@@ -40,7 +40,7 @@ where
 
 /// Whether an SDK error may pass when the call is tried again. Only errors known to fail the
 /// same way every time are permanent: access denied, a missing table, bucket or key, a
-/// rejected request, a request that cannot be built. Anything else (throttling, conflicts,
+/// rejected request, a request that cannot be built, an SNS topic denied or gone. Anything else (throttling, conflicts,
 /// server errors, timeouts, lost connections, expired credentials, a code not known here) is
 /// retried: a permanent error sends its event to the dead-letter queue at once, and a doubt
 /// must not cost an event its automatic retries.
@@ -77,6 +77,14 @@ where
                             | "InvalidLimitException"
                             | "InvalidNextTokenException"
                             | "NoSuchConfigurationRecorderException"
+                            // SNS: a denied, missing or refused topic, its key unusable.
+                            | "AuthorizationError"
+                            | "NotFound"
+                            | "InvalidParameter"
+                            | "InvalidParameterValue"
+                            | "KMSAccessDenied"
+                            | "KMSDisabled"
+                            | "KMSNotFound"
                     )
                 )
         }
@@ -136,6 +144,10 @@ mod tests {
             (400, "ResourceNotFoundException"),
             (400, "ValidationException"),
             (403, "UnrecognizedClientException"),
+            (403, "AccessDenied"),
+            (404, "NoSuchBucket"),
+            (403, "AuthorizationError"),
+            (404, "NotFound"),
         ] {
             assert!(
                 !super::is_transient(&service(status, code)),

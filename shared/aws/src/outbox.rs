@@ -51,9 +51,21 @@ impl SentLog {
     }
 }
 
-fn failed(what: String) -> OutboxError {
+/// A call's failure, named and classed by the service's error code.
+fn failed<E>(
+    call: String,
+    e: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> OutboxError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
     OutboxError {
-        source: what.into(),
+        source: format!("{call}: {}", crate::sdk_error_detail(e)).into(),
+        transient: crate::is_transient(e),
     }
 }
 
@@ -90,7 +102,7 @@ impl SnsOutbox {
     fn log(&self) -> Result<&SentLog, OutboxError> {
         self.sent_log
             .as_ref()
-            .ok_or_else(|| failed("no sent log configured".into()))
+            .ok_or_else(|| OutboxError::permanent("no sent log configured"))
     }
 }
 
@@ -119,9 +131,7 @@ fn string_attribute(v: &str) -> Result<MessageAttributeValue, OutboxError> {
         .data_type("String")
         .string_value(v)
         .build()
-        .map_err(|e| OutboxError {
-            source: Box::new(e),
-        })
+        .map_err(OutboxError::permanent)
 }
 
 impl Outbox for SnsOutbox {
@@ -135,14 +145,16 @@ impl Outbox for SnsOutbox {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| failed(format!("SNS Publish: {}", crate::sdk_error_detail(&e))))
+            .map_err(|e| failed("SNS Publish".into(), &e))
     }
 
     async fn publish(&self, notice: &Notice) -> Result<(), OutboxError> {
         // Notices go to owners; the security team hears from `alert_security`.
         let topic = match (&notice.recipient.topic, &self.owner_topic) {
             (Some(t), _) | (None, Some(t)) => t,
-            (None, None) => return Err(failed("no owner-notices topic configured".into())),
+            (None, None) => {
+                return Err(OutboxError::permanent("no owner-notices topic configured"))
+            }
         };
         let mut message = notice.sns_message();
         let attrs: usize = notice
@@ -168,12 +180,11 @@ impl Outbox for SnsOutbox {
         for (k, v) in &notice.attributes {
             publish = publish.message_attributes(k, string_attribute(v)?);
         }
-        publish.send().await.map(|_| ()).map_err(|e| {
-            failed(format!(
-                "SNS Publish to {topic}: {}",
-                crate::sdk_error_detail(&e)
-            ))
-        })
+        publish
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| failed(format!("SNS Publish to {topic}"), &e))
     }
 
     async fn was_sent(&self, id: &str) -> Result<bool, OutboxError> {
@@ -189,13 +200,7 @@ impl Outbox for SnsOutbox {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                failed(format!(
-                    "GetItem {SENT_PK_PREFIX}{id} in {}: {}",
-                    log.table,
-                    crate::sdk_error_detail(&e)
-                ))
-            })?;
+            .map_err(|e| failed(format!("GetItem {SENT_PK_PREFIX}{id} in {}", log.table), &e))?;
         Ok(out.item.is_some())
     }
 
@@ -224,11 +229,10 @@ impl Outbox for SnsOutbox {
             Err(SdkError::ServiceError(s)) if s.err().is_conditional_check_failed_exception() => {
                 Ok(false)
             }
-            Err(e) => Err(failed(format!(
-                "PutItem {SENT_PK_PREFIX}{id} in {}: {}",
-                log.table,
-                crate::sdk_error_detail(&e)
-            ))),
+            Err(e) => Err(failed(
+                format!("PutItem {SENT_PK_PREFIX}{id} in {}", log.table),
+                &e,
+            )),
         }
     }
 }

@@ -64,6 +64,26 @@ fn change(
     Ok(Some((key, Some(state))))
 }
 
+/// The records of `event` with these ids, as a stream event of their own: what the judge's
+/// handler takes again to redrive them.
+pub fn records_of(event: &Event, ids: &std::collections::BTreeSet<&str>) -> serde_json::Value {
+    let records: Vec<&EventRecord> = event
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            let id = r
+                .change
+                .sequence_number
+                .clone()
+                .unwrap_or_else(|| format!("record-{i}"));
+            ids.contains(id.as_str())
+        })
+        .map(|(_, r)| r)
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
 /// The batch's answer: the records to retry, by sequence number. Lambda retries from the first
 /// one; later records are judged again, which is idempotent.
 pub fn response<'a>(failed: impl IntoIterator<Item = &'a str>) -> DynamoDbEventResponse {

@@ -27,10 +27,29 @@ pub struct S3TaskBoard {
     mapping_key: Option<String>,
 }
 
-fn backend(what: String) -> BoardError {
+fn backend(what: String, transient: bool) -> BoardError {
     BoardError::Backend {
         source: what.into(),
+        transient,
     }
+}
+
+/// An S3 call's failure, named and classed by the service's error code.
+fn sdk_failure<E>(
+    call: String,
+    e: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> BoardError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    backend(
+        format!("{call}: {}", crate::sdk_error_detail(e)),
+        crate::is_transient(e),
+    )
 }
 
 /// The HTTP status of a service error, when there is one.
@@ -100,18 +119,18 @@ impl S3TaskBoard {
                     .collect()
                     .await
                     .map_err(|e| {
-                        backend(format!("s3://{}/{key}: reading the body: {e}", self.bucket))
+                        let what = format!("s3://{}/{key}: reading the body: {e}", self.bucket);
+                        backend(what, true)
                     })?
                     .into_bytes()
                     .to_vec();
                 Ok(Some((bytes, etag)))
             }
             Err(SdkError::ServiceError(s)) if s.err().is_no_such_key() => Ok(None),
-            Err(e) => Err(backend(format!(
-                "GetObject s3://{}/{key}: {}",
-                self.bucket,
-                crate::sdk_error_detail(&e)
-            ))),
+            Err(e) => Err(sdk_failure(
+                format!("GetObject s3://{}/{key}", self.bucket),
+                &e,
+            )),
         }
     }
 }
@@ -125,11 +144,9 @@ impl TaskBoard for S3TaskBoard {
                     what: format!("s3://{}/{}", self.bucket, self.tasks_key),
                     reason: reason.0,
                 })?;
-                let version = etag.ok_or_else(|| {
-                    backend(format!(
-                        "s3://{}/{} has no ETag",
-                        self.bucket, self.tasks_key
-                    ))
+                let version = etag.ok_or_else(|| BoardError::Unreadable {
+                    what: format!("s3://{}/{}", self.bucket, self.tasks_key),
+                    reason: "no ETag to write it back at".into(),
                 })?;
                 Ok(BoardRead {
                     file,
@@ -158,12 +175,10 @@ impl TaskBoard for S3TaskBoard {
         match put.send().await {
             Ok(_) => Ok(BoardWrite::Written),
             Err(e) if matches!(status(&e), Some(412 | 409)) => Ok(BoardWrite::Conflict),
-            Err(e) => Err(backend(format!(
-                "PutObject s3://{}/{}: {}",
-                self.bucket,
-                self.tasks_key,
-                crate::sdk_error_detail(&e)
-            ))),
+            Err(e) => Err(sdk_failure(
+                format!("PutObject s3://{}/{}", self.bucket, self.tasks_key),
+                &e,
+            )),
         }
     }
 
@@ -171,6 +186,7 @@ impl TaskBoard for S3TaskBoard {
         let key = self.verdict_key(record);
         let body = serde_json::to_vec(record).map_err(|e| BoardError::Backend {
             source: Box::new(e),
+            transient: false,
         })?;
         let out = self
             .client
@@ -185,11 +201,10 @@ impl TaskBoard for S3TaskBoard {
         match out {
             Ok(_) => Ok(true),
             Err(e) if matches!(status(&e), Some(412 | 409)) => Ok(false),
-            Err(e) => Err(backend(format!(
-                "PutObject s3://{}/{key}: {}",
-                self.bucket,
-                crate::sdk_error_detail(&e)
-            ))),
+            Err(e) => Err(sdk_failure(
+                format!("PutObject s3://{}/{key}", self.bucket),
+                &e,
+            )),
         }
     }
 

@@ -307,6 +307,7 @@ struct VerdictLog {
 fn io(what: &Path, e: std::io::Error) -> BoardError {
     BoardError::Backend {
         source: format!("{}: {e}", what.display()).into(),
+        transient: true,
     }
 }
 
@@ -469,6 +470,7 @@ impl TaskBoard for LocalTaskBoard {
         }
         serde_json::to_writer(&mut line, record).map_err(|e| BoardError::Backend {
             source: Box::new(e),
+            transient: false,
         })?;
         line.push(b'\n');
         if let Some(dir) = self.verdicts_path.parent() {
@@ -550,9 +552,7 @@ impl LocalOutbox {
 
 impl Outbox for LocalOutbox {
     async fn alert_security(&self, alert: &SecurityAlert) -> Result<(), OutboxError> {
-        let fail = |e: std::io::Error| OutboxError {
-            source: Box::new(e),
-        };
+        let fail = OutboxError::transient;
         let n = {
             let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
             let n = match *next {
@@ -566,9 +566,7 @@ impl Outbox for LocalOutbox {
             n
         };
         let path = self.dir.join(format!("{n:06}-security.json"));
-        let bytes = serde_json::to_vec_pretty(alert).map_err(|e| OutboxError {
-            source: Box::new(e),
-        })?;
+        let bytes = serde_json::to_vec_pretty(alert).map_err(OutboxError::permanent)?;
         std::fs::write(&path, bytes).map_err(fail)
     }
 
@@ -606,9 +604,7 @@ impl Outbox for LocalOutbox {
 impl LocalOutbox {
     fn append(&self, name: &str, line: &str) -> Result<(), OutboxError> {
         use std::io::Write;
-        let fail = |e: std::io::Error| OutboxError {
-            source: Box::new(e),
-        };
+        let fail = OutboxError::transient;
         std::fs::create_dir_all(&self.dir).map_err(fail)?;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -627,11 +623,7 @@ impl LocalOutbox {
             let ids = match std::fs::read_to_string(self.dir.join("sent.txt")) {
                 Ok(t) => t.lines().map(str::to_owned).collect(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
-                Err(e) => {
-                    return Err(OutboxError {
-                        source: Box::new(e),
-                    })
-                }
+                Err(e) => return Err(OutboxError::transient(e)),
             };
             *sent = Some(ids);
         }
@@ -646,9 +638,7 @@ impl LocalOutbox {
                 .filter_map(|l| serde_json::from_str(l).ok())
                 .collect()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(OutboxError {
-                source: Box::new(e),
-            }),
+            Err(e) => Err(OutboxError::transient(e)),
         }
     }
 }

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use justice_core::event::{Notice, RecordResult};
 use justice_core::policy::Level;
 use serde::Serialize;
-use serde_json::{json, Value};
+
+use crate::failure::{dead_letter, input_of, RecordFailure};
 
 use crate::clock::Clock;
 use crate::ports::{ConfigSource, RiskStore};
@@ -18,18 +19,6 @@ use crate::scorer::{Outcome, Scorer};
 pub fn refusal(allowed: &[String], account: &str) -> Option<String> {
     (!allowed.iter().any(|a| a == account))
         .then(|| format!("account {account} is not in ALLOWED_ACCOUNTS"))
-}
-
-/// One record of an event that could not be scored, named for the log and the error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecordFailure {
-    pub record: usize,
-    pub resource: String,
-    pub reason: String,
-    /// Whether the record may pass when tried again (AWS trouble), rather than fail the same
-    /// way (bad input, access denied, a missing table).
-    #[serde(skip)]
-    pub transient: bool,
 }
 
 /// One record that was taken.
@@ -74,19 +63,10 @@ impl EventReport {
             .count() as u64
     }
 
-    /// The dead-letter message for this event, when it failed and no failure can pass on a
-    /// retry: it goes to the queue (and a person) now rather than after two useless retries.
-    /// An event with a transient failure too is retried whole (its permanent failures reach
-    /// Lambda's dead-letter queue with it): dead-lettered once, not at every attempt.
-    /// `raw` is the event as received, to redrive it from; kept as text when it does not
-    /// parse back.
+    /// The dead-letter message for this event: see [`dead_letter`]. `raw` is the event as
+    /// received.
     pub fn dead_letter(&self, raw: &str) -> Option<String> {
-        if self.failures.is_empty() || self.failures.iter().any(|f| f.transient) {
-            return None;
-        }
-        let event =
-            serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
-        Some(json!({ "failures": self.failures, "event": event }).to_string())
+        dead_letter(&self.failures, input_of(raw))
     }
 
     /// The invocation's error when records failed: each failure, and how many were tried.
@@ -113,7 +93,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
         let mut report = EventReport::default();
         for (i, record) in records.into_iter().enumerate() {
             let fail = |resource: String, reason: String, transient: bool| RecordFailure {
-                record: i,
+                record: i.to_string(),
                 resource,
                 reason,
                 transient,
@@ -155,7 +135,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
             }
         }
         for f in &report.failures {
-            tracing::error!(record = f.record, resource = %f.resource, reason = %f.reason, transient = f.transient, "refused record");
+            tracing::error!(record = %f.record, resource = %f.resource, reason = %f.reason, transient = f.transient, "refused record");
         }
         tracing::info!(
             taken = report.done.len(),
@@ -169,37 +149,6 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn failure(transient: bool) -> RecordFailure {
-        RecordFailure {
-            record: 0,
-            resource: "AWS::S3::Bucket b".into(),
-            reason: "why".into(),
-            transient,
-        }
-    }
-
-    #[test]
-    fn only_an_event_whose_every_failure_is_permanent_is_dead_lettered() {
-        let mut r = EventReport::default();
-        assert_eq!(r.dead_letter("{}"), None, "nothing failed");
-        r.failures.push(failure(false));
-        let body: Value =
-            serde_json::from_str(&r.dead_letter("{\"a\":1}").expect("dead letter")).expect("JSON");
-        assert_eq!(body["event"], json!({"a": 1}));
-        assert_eq!(body["failures"][0]["reason"], "why");
-        assert!(body["failures"][0].get("transient").is_none());
-        // Text that does not parse back travels as text.
-        let body: Value =
-            serde_json::from_str(&r.dead_letter("{not json").expect("dead letter")).expect("JSON");
-        assert_eq!(body["event"], "{not json");
-        r.failures.push(failure(true));
-        assert_eq!(
-            r.dead_letter("{}"),
-            None,
-            "a transient failure retries the event"
-        );
-    }
 
     #[test]
     fn accounts_outside_the_list_are_refused_by_name() {

@@ -18,6 +18,7 @@ use justice_core::time::{Millis, HOUR_MS};
 use justice_core::verdict::{Decision, Docket, Judgement, VerdictKind};
 use justice_core::{ResourceKey, RiskState};
 
+use crate::failure::RecordFailure;
 use crate::ports::{
     BoardError, BoardWrite, Commit, DocketStore, Outbox, RiskStore, SecurityAlert, StoreError,
     TaskBoard,
@@ -64,8 +65,8 @@ pub struct BatchReport {
     pub held: usize,
     pub board_writes: usize,
     pub conflicts: usize,
-    /// Changes to retry, with the reason.
-    pub failed: Vec<(String, String)>,
+    /// Changes that failed, with the reason and whether a retry may pass.
+    pub failed: Vec<RecordFailure>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,18 @@ pub enum JudgeError {
     Store(#[from] StoreError),
     #[error("tasks.json kept changing under the judge: {0} conditional writes failed")]
     Contention(u32),
+}
+
+impl JudgeError {
+    /// Whether trying again may pass: contention does; a denied or missing bucket, or a
+    /// tasks file that is not one, fails the same way until a person steps in.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JudgeError::Board(e) => e.is_transient(),
+            JudgeError::Store(e) => e.is_transient(),
+            JudgeError::Contention(_) => true,
+        }
+    }
 }
 
 pub struct Judge<'a, B, D, O> {
@@ -238,11 +251,17 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
         }
         let mut held = Vec::new();
         let mut alerts: Vec<(ResourceKey, String)> = Vec::new();
-        let fail = |key: &ResourceKey, reason: String, report: &mut BatchReport| {
-            for id in ids.get(key).into_iter().flatten() {
-                report.failed.push((id.clone(), format!("{key}: {reason}")));
-            }
-        };
+        let fail =
+            |key: &ResourceKey, reason: String, transient: bool, report: &mut BatchReport| {
+                for id in ids.get(key).into_iter().flatten() {
+                    report.failed.push(RecordFailure {
+                        record: id.clone(),
+                        resource: key.to_string(),
+                        reason: reason.clone(),
+                        transient,
+                    });
+                }
+            };
         let mut to_save = Vec::new();
         for d in decisions {
             report.scheduled += d.add.len();
@@ -252,7 +271,13 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             }
             if let Some(record) = &d.record {
                 if let Err(e) = self.board.record_verdict(record).await {
-                    fail(&d.docket.key, format!("verdict record: {e}"), &mut report);
+                    let transient = e.is_transient();
+                    fail(
+                        &d.docket.key,
+                        format!("verdict record: {e}"),
+                        transient,
+                        &mut report,
+                    );
                     continue;
                 }
                 report.verdicts += 1;
@@ -266,31 +291,34 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             }
         }
         report.held = held.len();
-        let mut alerted = true;
+        // `Some(transient)` when the alert could not be sent.
+        let mut not_alerted = None;
         if !held.is_empty() {
             let alert = hold_alert(&held, self.settings.blast_per_hour, self.settings.dry_run);
             if let Err(e) = self.outbox.alert_security(&alert).await {
                 tracing::error!(error = %e, "could not alert the security team about held verdicts");
-                alerted = false;
+                not_alerted = Some(e.transient);
             }
         }
-        let mut told = true;
+        let mut not_told = None;
         if !alerts.is_empty() {
             if let Err(e) = self.outbox.alert_security(&task_alert(&alerts)).await {
                 tracing::error!(error = %e, "could not alert the security team about tasks");
-                told = false;
+                not_told = Some(e.transient);
             }
         }
         let mut saves = Vec::with_capacity(to_save.len());
         for d in &to_save {
-            if !told && !d.alerts.is_empty() {
+            if let (Some(transient), false) = (not_told, d.alerts.is_empty()) {
                 // Not saved: the retry decides the same and alerts again.
-                fail(&d.docket.key, "security alert not sent".into(), &mut report);
+                let reason = "security alert not sent".into();
+                fail(&d.docket.key, reason, transient, &mut report);
                 continue;
             }
-            if !alerted && d.docket.kind == VerdictKind::Held {
+            if let (Some(transient), VerdictKind::Held) = (not_alerted, d.docket.kind) {
                 // Not saved: the retry decides "held" again and alerts again.
-                fail(&d.docket.key, "security alert not sent".into(), &mut report);
+                let reason = "security alert not sent".into();
+                fail(&d.docket.key, reason, transient, &mut report);
                 continue;
             }
             saves.push((
@@ -305,9 +333,13 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                 Ok(Commit::Conflict) => fail(
                     &docket.key,
                     "docket changed by another judge".into(),
+                    true,
                     &mut report,
                 ),
-                Err(e) => fail(&docket.key, format!("docket: {e}"), &mut report),
+                Err(e) => {
+                    let transient = e.is_transient();
+                    fail(&docket.key, format!("docket: {e}"), transient, &mut report)
+                }
             }
         }
         Ok(report)

@@ -3,6 +3,7 @@
 //! `justice-aws`) implement the ports; the Lambda handlers and the `justice` command wire them.
 
 pub mod clock;
+pub mod failure;
 pub mod intake;
 pub mod jobs;
 pub mod judge;
@@ -11,10 +12,11 @@ pub mod ports;
 pub mod scorer;
 
 pub use clock::{Clock, EventClock, FixedClock, RecordedClock, SystemClock};
-pub use intake::{EventReport, RecordDone, RecordFailure};
+pub use failure::RecordFailure;
+pub use intake::{EventReport, RecordDone};
 pub use jobs::{Job, JobDone, JobSettings};
 pub use judge::{BatchReport, Change, Judge, JudgeError, JudgeSettings};
-pub use notifier::{Notified, Notifier, NotifierSettings, NotifyError};
+pub use notifier::{Handled, Notified, Notifier, NotifierSettings, NotifyError};
 pub use ports::{
     BoardError, BoardRead, BoardWrite, Commit, ConfigSource, DiscoveredPage, DocketStore, KeyPage,
     OpenPage, Outbox, OutboxError, RiskStore, SecurityAlert, SourceError, StoreError, Stored,

@@ -14,6 +14,7 @@ use justice_core::verdict::VerdictRecord;
 
 use justice_core::verdict::OpenLine;
 
+use crate::failure::RecordFailure;
 use crate::ports::{
     BoardError, DocketStore, Outbox, OutboxError, SecurityAlert, StoreError, TaskBoard,
 };
@@ -79,13 +80,87 @@ pub enum NotifyError {
     Missing(String),
 }
 
+impl NotifyError {
+    /// Whether trying again may pass. S3 reads are strongly consistent: a record its own
+    /// event names and that is not there was deleted, and stays so.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            NotifyError::Board(e) => e.is_transient(),
+            NotifyError::Outbox(e) => e.transient,
+            NotifyError::Store(e) => e.is_transient(),
+            NotifyError::Missing(_) => false,
+        }
+    }
+}
+
 pub struct Notifier<'a, B, O> {
     pub board: &'a B,
     pub outbox: &'a O,
     pub settings: &'a NotifierSettings,
 }
 
+/// What one verdict record of an S3 event came to, for the invocation's answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Handled {
+    pub key: String,
+    /// `sent`, `already-sent` or `no-notice`.
+    pub status: &'static str,
+    pub kind: &'static str,
+    pub team: String,
+}
+
 impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
+    /// Each verdict record an event names, whatever the others did; a key that could not be
+    /// read from the event is a permanent failure of its own.
+    pub async fn notify_keys<E: std::fmt::Display>(
+        &self,
+        keys: Vec<Result<String, E>>,
+        policy: &Policy,
+    ) -> (Vec<Handled>, Vec<RecordFailure>) {
+        let (mut out, mut failures) = (Vec::new(), Vec::new());
+        for key in keys {
+            let key = match key {
+                Ok(k) => k,
+                Err(e) => {
+                    failures.push(RecordFailure {
+                        record: "key".into(),
+                        resource: String::new(),
+                        reason: e.to_string(),
+                        transient: false,
+                    });
+                    continue;
+                }
+            };
+            match self.notify(&key, policy).await {
+                Ok(n) => {
+                    let (status, kind, team) = match n {
+                        Notified::Sent { kind, team } => ("sent", kind.as_str(), team),
+                        Notified::AlreadySent => ("already-sent", "", String::new()),
+                        Notified::NoNotice => ("no-notice", "", String::new()),
+                    };
+                    tracing::info!(%key, status, kind, %team, "verdict handled");
+                    out.push(Handled {
+                        key,
+                        status,
+                        kind,
+                        team,
+                    });
+                }
+                Err(e) => {
+                    let transient = e.is_transient();
+                    tracing::error!(%key, error = %e, transient, "notice failed");
+                    failures.push(RecordFailure {
+                        record: key,
+                        resource: String::new(),
+                        reason: e.to_string(),
+                        transient,
+                    });
+                }
+            }
+        }
+        (out, failures)
+    }
+
     pub async fn notify(
         &self,
         verdict_key: &str,

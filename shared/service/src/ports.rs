@@ -45,6 +45,19 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
 }
 
+impl StoreError {
+    /// Whether trying again may pass: a corrupt item stays corrupt.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Backend {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
 /// One write of a resource: its new state (with the item it keeps), and the history record of
 /// the item that made it, together.
 #[derive(Debug, Clone, Copy)]
@@ -163,11 +176,27 @@ pub enum BoardError {
     Backend {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
+        /// As [`StoreError::Backend`]'s.
+        transient: bool,
     },
     /// The file is there but is not a tasks file (or the allow-list is not a whitelist): it is
     /// never overwritten, and nothing is decided without it.
     #[error("{what} cannot be read: {reason}")]
     Unreadable { what: String, reason: String },
+}
+
+impl BoardError {
+    /// Whether trying again may pass: a file that cannot be read stays so until a person
+    /// fixes it.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            BoardError::Backend {
+                transient: true,
+                ..
+            }
+        )
+    }
 }
 
 /// `tasks.json` as read, with the version to write it back at (the S3 ETag; `None`: no file).
@@ -280,6 +309,26 @@ pub struct SecurityAlert {
 pub struct OutboxError {
     #[source]
     pub source: Box<dyn StdError + Send + Sync>,
+    /// As [`StoreError::Backend`]'s.
+    pub transient: bool,
+}
+
+impl OutboxError {
+    /// A failure that may pass on a retry (throttling, a 5xx, a lost connection).
+    pub fn transient(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        OutboxError {
+            source: source.into(),
+            transient: true,
+        }
+    }
+
+    /// A failure that fails the same way every time (access denied, no such topic).
+    pub fn permanent(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        OutboxError {
+            source: source.into(),
+            transient: false,
+        }
+    }
 }
 
 /// Where notices go: SNS in AWS, files locally.
