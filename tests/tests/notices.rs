@@ -117,8 +117,8 @@ fn each_kind_of_notice_renders_as_snapshotted() {
         assert_eq!(n.attributes["team"], "team-a");
         assert_eq!(n.attributes["event"], kind.as_str());
         assert!(n.subject.len() <= 100 && n.subject.is_ascii());
-        insta::assert_snapshot!(format!("{}_text", kind.as_str()), n.text);
-        insta::assert_json_snapshot!(format!("{}_json", kind.as_str()), n.json);
+        insta::assert_snapshot!(format!("{}_text", kind.as_str()), n.text());
+        insta::assert_json_snapshot!(format!("{}_json", kind.as_str()), n.renderings["json"]);
     }
     let entries = vec![
         DigestEntry {
@@ -156,8 +156,8 @@ fn each_kind_of_notice_renders_as_snapshotted() {
         T0,
         "security@example.com",
     );
-    insta::assert_snapshot!("digest_text", d.text);
-    insta::assert_json_snapshot!("digest_json", d.json);
+    insta::assert_snapshot!("digest_text", d.text());
+    insta::assert_json_snapshot!("digest_json", d.renderings["json"]);
 }
 
 #[test]
@@ -229,7 +229,7 @@ fn hostile_resource_text_cannot_forge_lines_subjects_or_markup() {
     let map = AccountMap::default();
     let n = notice::for_verdict(d.record.as_ref().expect("record"), &ctx(&policy, &map))
         .expect("notice");
-    for line in n.text.lines() {
+    for line in n.text().lines() {
         assert!(
             !line.starts_with("Subject:") && !line.starts_with("ARN: arn:aws:iam::000000000000"),
             "forged line: {line}"
@@ -240,11 +240,18 @@ fn hostile_resource_text_cannot_forge_lines_subjects_or_markup() {
             line.chars().count()
         );
     }
-    assert_eq!(n.text.lines().filter(|l| l.starts_with("ARN:")).count(), 1);
-    assert!(!n.text.contains('\u{202e}') && !n.text.contains('\u{2066}') && !n.text.contains('\r'));
+    assert_eq!(
+        n.text().lines().filter(|l| l.starts_with("ARN:")).count(),
+        1
+    );
+    assert!(
+        !n.text().contains('\u{202e}')
+            && !n.text().contains('\u{2066}')
+            && !n.text().contains('\r')
+    );
     assert!(!n.subject.contains('\n') && n.subject.len() <= 100);
     assert_eq!(n.attributes["team"], "team-a");
-    let chat = n.chat["content"]["description"]
+    let chat = n.renderings["chat"]["content"]["description"]
         .as_str()
         .expect("chat text");
     assert!(
@@ -252,4 +259,103 @@ fn hostile_resource_text_cannot_forge_lines_subjects_or_markup() {
         "{chat}"
     );
     assert!(n.sns_message().len() < 256 * 1024);
+}
+
+/// The hostile strings of `text::untrusted`'s own test, as a resource's name, owner tag,
+/// finding evidence and digest lines.
+fn hostile_corpus() -> Vec<String> {
+    vec![
+        "web\nSubject: URGENT\r\nARN: arn:aws:iam::000000000000:root".into(),
+        "\u{202e}fdp.exe\u{202c} \u{2066}isolate\u{2069}".into(),
+        "zero\u{200b}width\u{feff}bom\u{061c}alm\u{2028}ls\u{2029}ps".into(),
+        "tag\u{e0041}chars\u{fff9}annot".into(),
+        "\"quoted\" `tick` <b>bold</b> *md* [l](http://x) # h | t ~ &amp;".into(),
+        "\t\u{0}\u{7}\u{1b}[31mred\u{1b}[0m".into(),
+        format!("{}alice\nTeam: security", "\u{200b}".repeat(300)),
+        "x".repeat(5000),
+    ]
+}
+
+/// Every string a rendering holds (a text channel's one, or a JSON channel's values).
+fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+/// One corpus through every channel (a channel added to `notice::CHANNELS` is checked here
+/// with no change), for a verdict's notice and a digest: no hidden or control character, no
+/// line that looks like ours, no markup for chat, and each rendering within SNS's limit.
+#[test]
+fn every_channel_neutralises_the_hostile_corpus() {
+    let policy = Policy::default_policy();
+    let map = AccountMap::default();
+    for evil in hostile_corpus() {
+        let mut s = tagged(sg(60, &[22]), &[("Owner", &evil), ("team", &evil)]);
+        s.resource_name = Some(evil.clone());
+        for f in &mut s.findings {
+            f.finding.evidence = evil.clone();
+        }
+        let d = decide(&s, None, T0, 10);
+        let verdict = notice::for_verdict(d.record.as_ref().expect("record"), &ctx(&policy, &map))
+            .expect("notice");
+        let line = OpenLine {
+            kind: VerdictKind::Unactionable,
+            level: Level::Disable,
+            since: T0,
+            account: ACCOUNT.into(),
+            name: evil.clone(),
+            arn: evil.clone(),
+            team: Some(evil.clone()),
+            owner: Some(evil.clone()),
+            issues: vec![evil.clone()],
+            person: Some(evil.clone()),
+        };
+        let entry = DigestEntry {
+            resource: evil.clone(),
+            arn: evil.clone(),
+            action: evil.clone(),
+            action_time: T0 / 1000,
+            issues: vec![evil.clone()],
+        };
+        let digest = notice::digest(&evil, "w", &[entry], &[&line], 1, T0, &evil);
+        for n in [&verdict, &digest] {
+            assert_eq!(n.renderings.len(), notice::CHANNELS.len());
+            assert!(n.sns_message().len() < 256 * 1024);
+            for c in notice::CHANNELS {
+                let why = format!("{} of {:?} for {evil:?}", c.name(), n.kind);
+                let mut all = Vec::new();
+                strings(&n.renderings[c.name()], &mut all);
+                assert!(!all.is_empty(), "{why}");
+                for text in &all {
+                    assert!(
+                        !text.chars().any(|ch| matches!(ch,
+                            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200f}'
+                            | '\u{feff}' | '\u{061c}' | '\u{2028}' | '\u{2029}' | '\u{e0000}'..='\u{e007f}'
+                            | '\u{fff9}'..='\u{fffb}' | '\r')
+                            || (ch.is_control() && ch != '\n')),
+                        "{why}: {text:?}"
+                    );
+                    for l in text.lines() {
+                        assert!(
+                            !l.starts_with("Subject:")
+                                && !l.starts_with("Team:")
+                                && !l.starts_with("ARN: arn:aws:iam::000000000000"),
+                            "{why}: forged line {l:?}"
+                        );
+                        assert!(l.chars().count() < 1000, "{why}: a line of {}", l.len());
+                    }
+                }
+                if c.name() == "chat" {
+                    let md = n.renderings["chat"]["content"]["description"]
+                        .as_str()
+                        .expect("description");
+                    assert!(!md.contains("<b>") && !md.contains("[l]("), "{why}: {md}");
+                }
+            }
+        }
+    }
 }

@@ -167,7 +167,7 @@ impl Outbox for SnsOutbox {
             // cut in bytes to what stays under the limit once JSON-escaped (at most twice as
             // long: line breaks, quotes and backslashes take two bytes; the text holds no other
             // control character).
-            let text = fit(&notice.text, SNS_MAX_BYTES.saturating_sub(attrs) / 2 - 64);
+            let text = fit(notice.text(), SNS_MAX_BYTES.saturating_sub(attrs) / 2 - 64);
             message = serde_json::json!({ "default": text }).to_string();
         }
         let mut publish = self

@@ -571,17 +571,18 @@ impl Outbox for LocalOutbox {
     }
 
     async fn publish(&self, notice: &Notice) -> Result<(), OutboxError> {
-        let line = serde_json::json!({
+        // Each channel's rendering under its name (`text`, `json`, `chat`).
+        let mut line = serde_json::json!({
             "id": notice.id,
             "kind": notice.kind,
             "to": notice.recipient.team.clone(),
             "topic": notice.recipient.topic,
             "attributes": notice.attributes,
             "subject": notice.subject,
-            "text": notice.text,
-            "json": notice.json,
-            "chat": notice.chat,
         });
+        for (channel, body) in &notice.renderings {
+            line[*channel] = body.clone();
+        }
         self.append("notices.jsonl", &line.to_string())
     }
 

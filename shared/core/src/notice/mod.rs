@@ -1,11 +1,16 @@
-//! Notices to owners (and to the security team): who gets one, and what it says, rendered for
-//! email (plain text), for queues and functions (the full JSON notice) and for chat (an AWS
-//! Chatbot custom notification).
+//! Notices to owners (and to the security team): who gets one, and what it says. What a notice
+//! says is decided here once (its facts); each channel renders the facts in a file of its own
+//! (`email`, `json`, `chat`), listed in `channel::CHANNELS`.
 //!
 //! Names, tags and evidence come from whoever created the resource: untrusted. Every such
 //! value goes through the one sanitiser, `text::untrusted`, with the policy of where it is
 //! shown (inside quotes, in chat markdown, as a message attribute, in a subject). It can never
 //! add a line that looks like ours, change a subject, or inject markup.
+
+mod channel;
+mod chat;
+mod email;
+mod json;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +24,7 @@ pub use crate::text::{attribute, markdown, quote, subject};
 use crate::time::{self, Millis};
 use crate::verdict::{DocketTask, OpenLine, TaskStatus, VerdictKind, VerdictRecord};
 use crate::{refuse, Refused};
+pub use channel::{Channel, DigestFacts, VerdictFacts, CHANNELS};
 
 /// What a notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -209,12 +215,10 @@ pub struct Notice {
     pub id: String,
     pub recipient: Recipient,
     pub subject: String,
-    /// Plain text for email.
-    pub text: String,
-    /// The full notice for queues and functions.
-    pub json: Value,
-    /// An AWS Chatbot custom notification.
-    pub chat: Value,
+    /// Each channel's rendering, by the channel's name: `text` (email), `json` (queues and
+    /// functions), `chat` (an AWS Chatbot custom notification).
+    #[serde(flatten)]
+    pub renderings: BTreeMap<&'static str, Value>,
     /// SNS message attributes, for subscription filter policies.
     pub attributes: BTreeMap<String, String>,
 }
@@ -242,7 +246,7 @@ pub fn console_link(arn: Option<&str>) -> Option<String> {
     })
 }
 
-fn when(action_time: i64, now: Millis) -> String {
+pub(crate) fn when(action_time: i64, now: Millis) -> String {
     let at = action_time.saturating_mul(1000);
     let hours = at.saturating_sub(now) as f64 / 3_600_000.0;
     let rel = if hours <= 0.0 {
@@ -292,9 +296,6 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
         ctx.default_team,
     );
     let name = res.name.as_deref().unwrap_or(&res.resource_id);
-    let q = |s: &str, n: usize| format!("\"{}\"", quote(s, n));
-    let now = r.decided_at_ms;
-    let dry = if r.dry_run { " [dry run]" } else { "" };
     let headline = match kind {
         NoticeKind::Warning => "Action scheduled on your resource",
         NoticeKind::Escalated => "Stronger action scheduled on your resource",
@@ -304,177 +305,25 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
         NoticeKind::Digest => "Pending actions",
     };
     let subject = subject(&format!(
-        "[Justice Engine]{dry} {headline}: {} {} in {}",
+        "[Justice Engine]{} {headline}: {} {} in {}",
+        if r.dry_run { " [dry run]" } else { "" },
         res.resource_type,
         quote(name, 40),
         res.account
     ));
-
-    let mut text = String::new();
-    let mut line = |s: String| {
-        text.push_str(&s);
-        text.push('\n');
+    let facts = VerdictFacts {
+        kind,
+        record: r,
+        recipient: &to,
+        name,
+        headline,
+        subject: &subject,
+        security_contact: ctx.security_contact,
     };
-    line(format!("{headline}.{dry}"));
-    if r.dry_run {
-        line("This is a dry run: nothing will be done to the resource.".into());
-    }
-    line(String::new());
-    line(format!("Resource:  {}", q(name, 200)));
-    line(format!("Type:      {}", quote(&res.resource_type, 100)));
-    line(format!(
-        "ARN:       {}",
-        q(res.arn.as_deref().unwrap_or("(none recorded)"), 300)
-    ));
-    line(format!(
-        "Account:   {}   Region: {}",
-        quote(&res.account, 20),
-        quote(&res.region, 30)
-    ));
-    if let Some(link) = console_link(res.arn.as_deref()) {
-        line(format!("Console:   {link}"));
-    }
-    line(format!(
-        "Owner:     {} (team {}, found by {})",
-        to.owner
-            .as_deref()
-            .map_or("unknown".to_owned(), |o| q(o, 128)),
-        to.team,
-        to.found_by
-    ));
-    line(format!("Score:     {} (level {})", r.score, r.level));
-    line(format!(
-        "Verdict:   {} — {}",
-        r.kind.as_str(),
-        q(&r.reason, 400)
-    ));
-    line(String::new());
-    if !r.findings.is_empty() {
-        line("Findings:".into());
-        for f in r.findings.iter().take(MAX_FINDINGS) {
-            line(format!(
-                "  - [{}] {} ({} points): {}",
-                f.severity,
-                f.rule,
-                f.points,
-                q(&f.evidence, 300)
-            ));
-            if !f.remediation.is_empty() {
-                line(format!("    How to fix: {}", quote(&f.remediation, 400)));
-            }
-        }
-        if r.findings.len() > MAX_FINDINGS {
-            line(format!("  … and {} more", r.findings.len() - MAX_FINDINGS));
-        }
-        line(String::new());
-    }
-    match kind {
-        NoticeKind::Warning | NoticeKind::Escalated => {
-            line("What will happen, unless the findings are fixed first:".into());
-            for t in r
-                .pending
-                .iter()
-                .filter(|t| t.status == TaskStatus::Pending)
-                .take(MAX_TASKS)
-            {
-                line(format!("  - {} at {}", does(t), when(t.action_time, now)));
-            }
-            line("Fixing every finding withdraws these actions automatically.".into());
-        }
-        NoticeKind::Done => {
-            line("Krampus carried out these actions, and AWS Config shows their effect:".into());
-            for t in r.confirmed.iter().take(MAX_TASKS) {
-                line(format!("  - {}", does(t)));
-            }
-            line(
-                "Fix the findings before you undo them (restart, restore the rule or grant), \
-                 or the verdict will be reached again."
-                    .into(),
-            );
-        }
-        NoticeKind::Resolved => {
-            line("These scheduled actions were withdrawn:".into());
-            for t in r.withdrawn.iter().take(MAX_TASKS) {
-                line(format!("  - {}", does(t)));
-            }
-        }
-        NoticeKind::Advisory => {
-            line(
-                "No automatic action is scheduled, but the resource is risky: please fix it."
-                    .into(),
-            );
-        }
-        NoticeKind::Digest => {}
-    }
-    line(String::new());
-    line(format!(
-        "To ask for an exemption, write to the security team ({}) with the ARN and the reason; exemptions are granted with an expiry.",
-        quote(ctx.security_contact, 200)
-    ));
-    line(format!("Verdict id: {}", r.verdict_id));
-
-    let json = json!({
-        "kind": kind,
-        "subject": subject,
-        "text": text,
-        "verdict_id": r.verdict_id,
-        "dry_run": r.dry_run,
-        "recipient": to,
-        "resource": {
-            "name": quote(name, 200),
-            "type": res.resource_type,
-            "arn": res.arn.as_deref().map(|a| quote(a, 300)),
-            "account": res.account,
-            "region": res.region,
-            "console": console_link(res.arn.as_deref()),
-        },
-        "score": r.score,
-        "level": r.level,
-        "verdict": r.kind,
-        "reason": quote(&r.reason, 400),
-        "findings": r.findings.iter().take(MAX_FINDINGS).map(|f| json!({
-            "rule": f.rule, "severity": f.severity, "points": f.points,
-            "evidence": quote(&f.evidence, 300), "remediation": f.remediation,
-            "first_seen": f.first_seen,
-        })).collect::<Vec<_>>(),
-        "pending": r.pending.iter().take(MAX_TASKS).map(|t| json!({
-            "action": t.action, "effect": t.effect, "target": quote(&t.target, 200),
-            "action_time": t.action_time, "at": time::format_rfc3339(t.action_time.saturating_mul(1000)),
-        })).collect::<Vec<_>>(),
-        "withdrawn": r.withdrawn.iter().take(MAX_TASKS).map(|t| &t.unique_id).collect::<Vec<_>>(),
-        "decided_at": r.decided_at,
-    });
-    let chat = json!({
-        "version": "1.0",
-        "source": "custom",
-        "content": {
-            "textType": "client-markdown",
-            "title": subject,
-            "description": format!(
-                "*{}*: {} `{}` in {} ({})\nScore {} (level {}). {}{}",
-                headline,
-                markdown(&res.resource_type, 100),
-                markdown(name, 80),
-                res.account,
-                markdown(&res.region, 30),
-                r.score,
-                r.level,
-                markdown(&r.reason, 200),
-                match kind {
-                    NoticeKind::Warning | NoticeKind::Escalated => r
-                        .pending
-                        .iter()
-                        .filter(|t| t.status == TaskStatus::Pending)
-                        .map(|t| t.action_time)
-                        .min()
-                        .map(|at| format!("\nFirst action {}", markdown(&when(at, now), 80)))
-                        .unwrap_or_default(),
-                    _ => String::new(),
-                }
-            ),
-        },
-        "metadata": {"additionalContext": {"verdict_id": r.verdict_id}},
-    });
+    let renderings = CHANNELS
+        .iter()
+        .map(|c| (c.name(), c.verdict(&facts)))
+        .collect();
     let action = r
         .pending
         .iter()
@@ -504,9 +353,7 @@ pub fn for_verdict(r: &VerdictRecord, ctx: &NoticeContext<'_>) -> Option<Notice>
         id: r.verdict_id.clone(),
         recipient: to,
         subject,
-        text,
-        json,
-        chat,
+        renderings,
         attributes,
     })
 }
@@ -532,19 +379,29 @@ fn severity_name(r: u8) -> &'static str {
 }
 
 impl Notice {
-    /// The SNS message with `MessageStructure=json`: text for email, the JSON notice for
-    /// SQS, Lambda and HTTP(S) (Chatbot reads the `https` one as a custom notification).
+    /// The plain-text rendering: the SNS default, and what is left when a message is too big.
+    pub fn text(&self) -> &str {
+        self.renderings
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The SNS message with `MessageStructure=json`: each channel's rendering under the
+    /// protocols it names (Chatbot reads the `https` one as a custom notification).
     pub fn sns_message(&self) -> String {
-        let notice = self.json.to_string();
-        json!({
-            "default": self.text,
-            "email": self.text,
-            "email-json": notice,
-            "sqs": notice,
-            "lambda": notice,
-            "https": self.chat.to_string(),
-        })
-        .to_string()
+        let mut message = serde_json::Map::new();
+        for c in CHANNELS {
+            let body = match self.renderings.get(c.name()) {
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => continue,
+            };
+            for p in c.protocols() {
+                message.insert((*p).to_owned(), Value::String(body.clone()));
+            }
+        }
+        Value::Object(message).to_string()
     }
 }
 
@@ -632,77 +489,27 @@ pub fn digest(
         open_total,
         attribute(team)
     ));
-    let mut text = String::new();
-    let mut sorted: Vec<&DigestEntry> = entries.iter().collect();
-    sorted.sort_by_key(|e| e.action_time);
-    if !sorted.is_empty() {
-        text.push_str(&format!(
-            "Pending actions on your team's resources ({}), soonest first.\n\n",
-            entries.len()
-        ));
-    }
-    for e in sorted.iter().take(MAX_TASKS * 4) {
-        text.push_str(&format!(
-            "  - {} {} at {}\n",
-            quote(&e.action, 10),
-            format_args!("\"{}\"", quote(&e.arn, 300)),
-            when(e.action_time, now)
-        ));
-        for i in e.issues.iter().take(5) {
-            text.push_str(&format!("      \"{}\"\n", quote(i, 300)));
-        }
-    }
-    if sorted.len() > MAX_TASKS * 4 {
-        text.push_str(&format!("  … and {} more\n", sorted.len() - MAX_TASKS * 4));
-    }
+    let mut tasks: Vec<&DigestEntry> = entries.iter().collect();
+    tasks.sort_by_key(|e| e.action_time);
+    tasks.truncate(MAX_TASKS * 4);
     let mut open: Vec<&OpenLine> = open.to_vec();
     open.sort_by(|a, b| open_order(a, b));
     open.truncate(OPEN_LISTED);
-    if !open.is_empty() {
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&format!(
-            "Waiting on your team ({open_total}): over a threshold, and no pending action will fix \
-             it. Most severe first.\n\n"
-        ));
-        for l in &open {
-            open_line(&mut text, "", l);
-        }
-        if open_total > open.len() {
-            text.push_str(&format!("  … and {} more\n", open_total - open.len()));
-        }
-    }
-    text.push_str(&format!(
-        "\nFixing a resource withdraws its actions and takes it off this list. Exemptions: write \
-         to the security team ({}).\n",
-        quote(security_contact, 200)
-    ));
-    let json = json!({
-        "kind": NoticeKind::Digest,
-        "team": attribute(team),
-        "window": window,
-        "tasks": sorted.iter().take(MAX_TASKS * 4).map(|e| json!({
-            "resource": quote(&e.resource, 300), "arn": quote(&e.arn, 300), "action": quote(&e.action, 10),
-            "action_time": e.action_time,
-        })).collect::<Vec<_>>(),
-        "open": open_json(&open),
-        "open_total": open_total,
-    });
-    let chat = json!({
-        "version": "1.0",
-        "source": "custom",
-        "content": {
-            "textType": "client-markdown",
-            "title": subject,
-            "description": format!(
-                "{} pending action(s), {} open finding(s) for team {}",
-                entries.len(),
-                open_total,
-                markdown(team, 64)
-            ),
-        },
-    });
+    let facts = DigestFacts {
+        team,
+        window,
+        subject: &subject,
+        tasks: &tasks,
+        tasks_total: entries.len(),
+        open: &open,
+        open_total,
+        now,
+        security_contact,
+    };
+    let renderings = CHANNELS
+        .iter()
+        .map(|c| (c.name(), c.digest(&facts)))
+        .collect();
     let team_attr = attribute(team);
     Notice {
         kind: NoticeKind::Digest,
@@ -715,9 +522,7 @@ pub fn digest(
             found_by: "digest".into(),
         },
         subject,
-        text,
-        json,
-        chat,
+        renderings,
         attributes: BTreeMap::from([
             ("team".to_owned(), team_attr),
             ("owner".to_owned(), "unknown".to_owned()),
