@@ -66,7 +66,7 @@ pub fn eb_item(rel: &str, edit: impl FnOnce(&mut Value)) -> ConfigItem {
 
 /// The rule ids an item's findings come from, in order, with duplicates.
 pub fn rule_ids(item: &ConfigItem, policy: &Policy) -> Vec<String> {
-    match justice_core::rules::evaluate(item, policy) {
+    match policy.findings(item) {
         Ok(f) => f.into_iter().map(|f| f.rule).collect(),
         Err(e) => panic!("evaluation failed: {e}"),
     }

@@ -2,7 +2,7 @@
 //! Internet" is seen, a rule counts once at its highest port class, and the tasks revoke what
 //! makes the group open.
 
-use justice_core::rules::{evaluate, Finding, Remedy};
+use justice_core::rules::{Finding, Remedy};
 use justice_core::score::evaluate_item;
 use justice_core::Policy;
 use justice_tests::{eb_item, set};
@@ -31,7 +31,7 @@ fn findings(perms: Vec<Value>) -> Vec<Finding> {
     let item = eb_item(GROUP, |ci| {
         set(ci, "/configuration/ipPermissions", Value::Array(perms));
     });
-    evaluate(&item, &Policy::default_policy()).expect("evaluated")
+    Policy::default_policy().findings(&item).expect("evaluated")
 }
 
 /// The exposure findings: (rule, evidence, revoked CIDRs).
@@ -217,7 +217,9 @@ fn a_range_that_is_not_a_cidr_is_an_error_not_a_closed_group() {
             json!([v4("tcp", 22, 22, &["0.0.0.0/0 or so"])]),
         );
     });
-    let e = evaluate(&item, &Policy::default_policy()).expect_err("refused");
+    let e = Policy::default_policy()
+        .findings(&item)
+        .expect_err("refused");
     let e = e.to_string();
     assert!(
         e.contains("sg-6c7fa917") && e.contains("ipPermissions[0]") && e.contains("a CIDR block"),
@@ -330,7 +332,8 @@ fn ranges_and_protocols_in_other_shapes_are_read_not_skipped() {
                     "ipv4Ranges": [{"CidrIp": "0.0.0.0/0"}]}]),
         );
     });
-    let e = evaluate(&item, &Policy::default_policy())
+    let e = Policy::default_policy()
+        .findings(&item)
         .expect_err("refused")
         .to_string();
     assert!(e.contains("ipv4Ranges[].cidrIp"), "{e}");

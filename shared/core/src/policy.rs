@@ -8,6 +8,7 @@ use std::fmt;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+pub use crate::rules::settings::{Exposure, Ports, RequiredTag, RuleInputs, TagCheck};
 use crate::rules::{self, Severity};
 
 pub const DEFAULT_POLICY: &str = include_str!("default-policy.toml");
@@ -155,27 +156,6 @@ impl Default for Reachability {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Ports {
-    pub admin: Vec<u16>,
-    pub database: Vec<u16>,
-    pub web: Vec<u16>,
-}
-
-impl Default for Ports {
-    fn default() -> Self {
-        Ports {
-            admin: vec![22, 23, 3389, 5900, 5985, 5986],
-            database: vec![
-                1433, 1434, 1521, 2483, 2484, 3306, 5432, 5439, 5984, 6379, 7000, 7001, 8086, 9042,
-                9160, 9200, 9300, 11211, 27017, 27018, 28017,
-            ],
-            web: vec![80, 443],
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct Grace {
     pub disable_hours: u32,
     pub kill_hours: u32,
@@ -188,36 +168,6 @@ impl Default for Grace {
             disable_hours: 24,
             kill_hours: 72,
             destructive_hours: 72,
-        }
-    }
-}
-
-/// When the ranges a security group admits count as the whole Internet (IPv4 and IPv6 apart;
-/// private, reserved and documentation ranges are not public).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Exposure {
-    /// One range covering at least this percentage of the public addresses: 0.39 takes a
-    /// public IPv4 /8 (0.45%) and an IPv6 /17 of the registries' blocks, not a /9 or a /18.
-    pub range_percent: f64,
-    /// The ranges admitted to a port, together, covering more than this percentage.
-    pub union_percent: f64,
-}
-
-impl Default for Exposure {
-    fn default() -> Self {
-        Exposure {
-            range_percent: 0.39,
-            union_percent: 50.0,
-        }
-    }
-}
-
-impl Exposure {
-    pub fn share(&self) -> crate::rules::exposure::WorldShare {
-        crate::rules::exposure::WorldShare {
-            range: self.range_percent / 100.0,
-            union: self.union_percent / 100.0,
         }
     }
 }
@@ -449,29 +399,6 @@ fn default_required_tags() -> Vec<RequiredTagSpec> {
             resource_types: None,
         },
     ]
-}
-
-#[derive(Debug, Clone)]
-pub enum TagCheck {
-    Present,
-    Pattern(Regex),
-    Allowed(Vec<String>),
-}
-
-#[derive(Debug, Clone)]
-pub struct RequiredTag {
-    pub key: String,
-    pub check: TagCheck,
-    pub points: u32,
-    pub resource_types: Option<Vec<String>>,
-}
-
-impl RequiredTag {
-    pub fn applies_to(&self, resource_type: &str) -> bool {
-        self.resource_types
-            .as_ref()
-            .is_none_or(|t| t.iter().any(|x| x == resource_type))
-    }
 }
 
 /// A validated policy, ready for scoring.
@@ -778,6 +705,24 @@ impl Policy {
             file,
             version,
         })
+    }
+
+    /// What the rules read of this policy.
+    pub fn rule_inputs(&self) -> RuleInputs<'_> {
+        RuleInputs {
+            ports: &self.ports,
+            exposure: &self.exposure,
+            required_tags: &self.required_tags,
+        }
+    }
+
+    /// The findings of the rules this policy enables that apply to the item (see
+    /// [`rules::evaluate`]).
+    pub fn findings(
+        &self,
+        item: &crate::item::ConfigItem,
+    ) -> Result<Vec<rules::Finding>, crate::item::ItemError> {
+        rules::evaluate(item, &self.rule_inputs(), |id| self.rule_enabled(id))
     }
 
     pub fn rule_enabled(&self, id: &str) -> bool {

@@ -8,7 +8,7 @@
 
 use crate::item::{ConfigItem, ItemError};
 use crate::policy::{Level, Policy};
-use crate::rules::{self, Finding, REQUIRED_TAGS_RULE};
+use crate::rules::{Finding, REQUIRED_TAGS_RULE};
 use crate::state::{
     HistoryRecord, RecordedFinding, ResourceKey, ResourceStatus, RiskState, ScoredFinding,
 };
@@ -42,7 +42,8 @@ pub fn evaluate_item(
                 format!("configuration is missing on a {:?} item", item.status),
             ));
         }
-        rules::evaluate(item, policy)?
+        policy
+            .findings(item)?
             .into_iter()
             .map(|f| RecordedFinding {
                 base_points: base_points(&f, policy),

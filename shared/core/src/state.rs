@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::{self, IdentityError};
 use crate::item::ItemStatus;
-use crate::krampus::Effect;
 use crate::policy::Level;
 use crate::rules::Finding;
 use crate::time::{self, Millis};
+use crate::types::Effect;
 
 /// The stable key of a resource: account, region, type and id, each checked as `identity`
 /// checks them at intake. Written `account/region/type/id`: account, region and type cannot

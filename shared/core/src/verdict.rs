@@ -421,301 +421,38 @@ impl Judgement<'_> {
             }
         }
         let a = self.assess(key, state);
-        let now_s = self.now.div_euclid(1000);
-
-        let mut tasks = Vec::new();
-        let mut remove = BTreeSet::new();
-        let (mut withdrawn, mut executed, mut removed) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut confirmed, mut alerts) = (Vec::new(), Vec::new());
-        // Whether the resource now shows a task's effect: a rule or grant no finding names any
-        // more, the resource gone, or what its item records (an instance stopped, an IAM
-        // entity without policies). A fix by the owner shows no effect: that is a withdrawal.
-        let present: BTreeSet<String> = state
-            .into_iter()
-            .flat_map(|s| {
-                let arn = krampus::task_arn(s).unwrap_or_default();
-                [Effect::RevokeIngressRule, Effect::RemoveGrant]
-                    .into_iter()
-                    .flat_map(|e| krampus::targets(s, e).unwrap_or_default())
-                    .map(move |target| target.unique_id(key.as_str(), &arn, TaskAction::Disable))
-            })
-            .collect();
-        let shown = |t: &DocketTask| match state {
-            None => true,
-            Some(s) if s.status == ResourceStatus::Deleted => true,
-            Some(s) => match t.effect {
-                // A rule or grant no finding names: Krampus's doing only if the item that
-                // shows it was captured after the task came due (before, it was the owner's
-                // fix, or a policy that no longer asks for it).
-                Effect::RevokeIngressRule | Effect::RemoveGrant => {
-                    !present.contains(&t.unique_id)
-                        && s.capture_time > t.action_time.saturating_mul(1000)
-                }
-                e => s.effects.contains(&e),
-            },
+        let mut ledger = self.reconcile(key, state, &old, &a, board);
+        let verdict_id = verdict_id(key, self.dry_run, old.revision + 1);
+        let scheduled = self.schedule(state, &old, &a, &mut ledger, &verdict_id, budget);
+        let kind = if scheduled.held {
+            VerdictKind::Held
+        } else {
+            a.kind
         };
-        let confirm_after = i64::from(self.policy.krampus.confirm_hours) * 3600;
-        for t in &old.tasks {
-            let still_wanted = a.wanted.contains_key(&t.unique_id);
-            let on_board = board.get(&t.unique_id).copied();
-            match (t.status.on_file(), on_board) {
-                (true, Some(at)) if still_wanted => {
-                    let mut t = DocketTask {
-                        action_time: at,
-                        ..t.clone()
-                    };
-                    if at >= now_s {
-                        t.status = TaskStatus::Pending;
-                    } else if shown(&t) {
-                        // Krampus would run it again on its next run: take it out.
-                        t.status = TaskStatus::Confirmed;
-                        remove.insert(t.unique_id.clone());
-                        confirmed.push(t.clone());
-                    } else {
-                        t.status = TaskStatus::Unconfirmed;
-                        if !t.alerted && now_s.saturating_sub(at) > confirm_after {
-                            t.alerted = true;
-                            alerts.push(format!(
-                                "{}: Krampus task {} ({} {}) is {} h past its time and no AWS \
-                                 Config item shows its effect; it stays in tasks.json and Krampus \
-                                 runs it again on every run",
-                                quote(key.as_str(), 300),
-                                t.unique_id,
-                                t.action.as_str(),
-                                t.target,
-                                now_s.saturating_sub(at) / 3600
-                            ));
-                        }
-                    }
-                    tasks.push(t);
-                }
-                (true, None) if still_wanted => {
-                    let status = if t.action_time < now_s {
-                        TaskStatus::Executed
-                    } else {
-                        TaskStatus::Removed
-                    };
-                    let gone = DocketTask {
-                        status,
-                        ..t.clone()
-                    };
-                    if status == TaskStatus::Executed {
-                        executed.push(gone.clone());
-                    } else {
-                        // A person removed it, or Krampus's unconditional rewrite of the file
-                        // lost it: the judge cannot tell, does not restore it, and says so.
-                        alerts.push(format!(
-                            "{}: Krampus task {} ({} {}) left tasks.json before its time, \
-                             removed by someone or lost to Krampus's unconditional rewrite of \
-                             the file; it is not restored: re-add it or exempt the resource",
-                            quote(key.as_str(), 300),
-                            t.unique_id,
-                            t.action.as_str(),
-                            t.target
-                        ));
-                        removed.push(gone.clone());
-                    }
-                    tasks.push(gone);
-                }
-                (true, Some(at)) => {
-                    // No longer called for: confirmed when it ran and its effect shows,
-                    // withdrawn otherwise (fixed by the owner, exempted, the policy changed).
-                    remove.insert(t.unique_id.clone());
-                    if at < now_s && shown(t) {
-                        confirmed.push(DocketTask {
-                            status: TaskStatus::Confirmed,
-                            ..t.clone()
-                        });
-                    } else {
-                        withdrawn.push(t.clone());
-                    }
-                }
-                (true, None) => {}
-                (false, on_board) => {
-                    // Off the file as far as the judge knows; back on it only through an
-                    // unconditional rewrite (Krampus's) that undid a removal: remove it again.
-                    if on_board.is_some() {
-                        remove.insert(t.unique_id.clone());
-                    }
-                    if still_wanted {
-                        tasks.push(t.clone());
-                    }
-                }
-            }
-        }
-        // Ours in the file but not remembered: written by an attempt whose docket was never
-        // saved. Adopt them as they are; withdraw the ones no longer wanted.
-        let remembered: BTreeSet<&str> = old.tasks.iter().map(|t| t.unique_id.as_str()).collect();
-        for (id, &at) in board {
-            if remembered.contains(id.as_str()) {
-                continue;
-            }
-            if let Some(w) = a.wanted.get(id) {
-                tasks.push(docket_task(id, w, at, TaskStatus::Pending));
-            } else {
-                remove.insert(id.clone());
-            }
-        }
-        let known: BTreeSet<String> = tasks.iter().map(|t| t.unique_id.clone()).collect();
-        let fresh: Vec<(&String, &Wanted)> = a
-            .wanted
-            .iter()
-            .filter(|(id, _)| !known.contains(*id))
-            .collect();
-
-        // A task taken out because the resource's name changed (its ARN names the old name) is
-        // replaced by the same action on the new name, at the same time: a rename neither
-        // postpones an action nor spends the budget again.
-        let renamed: BTreeMap<(TaskAction, Effect, String), i64> = old
-            .tasks
-            .iter()
-            .filter(|t| t.status.on_file() && remove.contains(&t.unique_id))
-            .map(|t| ((t.action, t.effect, t.target.clone()), t.action_time))
-            .collect();
-        let (fresh, carried): (Vec<_>, Vec<_>) = fresh.into_iter().partition(|(id, w)| {
-            !renamed.contains_key(&(
-                w.action,
-                w.effect,
-                docket_task(id, w, 0, TaskStatus::Pending).target,
-            ))
-        });
-        let mut kind = a.kind;
+        let Ledger {
+            tasks,
+            remove,
+            withdrawn,
+            executed,
+            removed,
+            confirmed,
+            mut alerts,
+        } = ledger;
+        let Scheduled {
+            add,
+            budget_spent,
+            fresh,
+            ..
+        } = scheduled;
         // What a person must hear about: a task Krampus would not carry out as intended, and
         // a critical finding at the disable level or above that no task will fix (a type
         // Krampus has no action for, a bucket policy, an IPv6 rule, a class the policy does
         // not act on). Allow-listed and exempt resources are someone's decision already. Told
         // once per distinct message, not at every re-score.
-        // Critical findings no wanted task fully addresses: not the whole resource, nor every
-        // rule or grant the finding names (a bucket policy, an IPv6 rule, a type Krampus has no
-        // action for, a class the policy does not act on).
-        let resource_wide = a
-            .wanted
-            .values()
-            .any(|w| matches!(w.target, krampus::TaskTarget::Resource));
-        let mut uncovered: Vec<&str> = state
-            .map(|s| {
-                s.findings
-                    .iter()
-                    .filter(|f| f.finding.severity == crate::rules::Severity::Critical)
-                    .filter(|f| {
-                        // Covered: the whole resource is acted on, or every rule or grant the
-                        // finding names has its task (an IPv6 rule beside an IPv4 one has none),
-                        // or was refused by the gate (and reported with the reason already).
-                        let remedies = &f.finding.remedies;
-                        let all_tasked = !remedies.is_empty()
-                            && remedies.iter().all(|r| {
-                                krampus::target_of(r).is_some_and(|t| {
-                                    a.refused.contains(&t)
-                                        || a.wanted.values().any(|w| w.target == t)
-                                })
-                            });
-                        !resource_wide && !all_tasked
-                    })
-                    .map(|f| f.finding.rule.as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
-        uncovered.sort_unstable();
-        uncovered.dedup();
-        // The digest of what is told: the alerts' causes, not the level or the score, so a
-        // resource that ages into the next level is not reported again.
-        let mut told: Vec<String> = a.alert.iter().cloned().collect();
-        let mut causes: Vec<String> = told.clone();
-        if a.level >= Level::Disable
-            && !matches!(
-                a.kind,
-                VerdictKind::Allowed
-                    | VerdictKind::Exempt
-                    | VerdictKind::Refused
-                    | VerdictKind::Deleted
-            )
-            && !uncovered.is_empty()
-        {
-            told.push(format!(
-                "needs a person: no task fixes its critical finding(s) {}: {}",
-                uncovered.join(", "),
-                a.reason
-            ));
-            causes.push(format!("uncovered {}", uncovered.join(",")));
-        }
-        let mut add = Vec::new();
-        let verdict_revision = old.revision + 1;
-        let verdict_id = verdict_id(key, self.dry_run, verdict_revision);
-        for (id, w) in &carried {
-            let target = docket_task(id, w, 0, TaskStatus::Pending).target;
-            let at = renamed
-                .get(&(w.action, w.effect, target))
-                .copied()
-                .unwrap_or(now_s);
-            if let Some(s) = state {
-                add.push(self.task(s, id, w, at, &verdict_id));
-            }
-            let status = if at < now_s {
-                TaskStatus::Unconfirmed
-            } else {
-                TaskStatus::Pending
-            };
-            tasks.push(docket_task(id, w, at, status));
-        }
-        // The blast radius counts resources (what people must restore), not tasks: a group
-        // with twelve open rules is one resource, and a resource already being acted on
-        // (a stronger action added, more rules opened) widens nothing.
-        let mut budget_spent = 0;
-        if !fresh.is_empty() {
-            let cost = u32::from(tasks.is_empty());
-            if cost > *budget {
-                kind = VerdictKind::Held;
-            } else {
-                *budget -= cost;
-                budget_spent = cost;
-                for (id, w) in &fresh {
-                    let at = now_s.saturating_add(i64::from(w.grace_hours) * 3600);
-                    if let Some(s) = state {
-                        add.push(self.task(s, id, w, at, &verdict_id));
-                    }
-                    tasks.push(docket_task(id, w, at, TaskStatus::Pending));
-                }
-            }
-        }
-        tasks.sort_by(|x, y| x.unique_id.cmp(&y.unique_id));
-
-        // Held since the docket turned `held` (a repeated hold is no new decision, so its
-        // time stays): past the policy's bound, a person must decide, once.
-        let bound = i64::from(self.policy.krampus.held_alert_hours) * crate::time::HOUR_MS;
-        if kind == VerdictKind::Held
-            && old.kind == VerdictKind::Held
-            && self.now.saturating_sub(old.decided_at) >= bound
-        {
-            causes.push("held too long".into());
-            told.push(format!(
-                "held by the blast-radius limit for more than {} hours since {}: raise the budget, exempt it, or fix it by hand",
-                self.policy.krampus.held_alert_hours,
-                time::format_rfc3339(old.decided_at)
-            ));
-        }
+        let uncovered = uncovered_criticals(state, &a);
+        let (told, causes) = self.what_to_tell(&old, &a, kind, &uncovered);
         // What the digests keep repeating until it is fixed: why nothing automatic will.
-        let person = if !uncovered.is_empty() && causes.iter().any(|c| c.starts_with("uncovered")) {
-            Some(format!(
-                "no task fixes its critical finding(s) {}",
-                uncovered.join(", ")
-            ))
-        } else if kind == VerdictKind::Held {
-            Some("action due, held by the blast-radius limit".to_owned())
-        } else if tasks
-            .iter()
-            .any(|t| t.status == TaskStatus::Removed && a.wanted.contains_key(&t.unique_id))
-        {
-            Some(
-                "a task left tasks.json before its time: re-add it or exempt the resource"
-                    .to_owned(),
-            )
-        } else if a.alert.is_some() {
-            Some("a task Krampus would not carry out as intended was refused".to_owned())
-        } else if kind == VerdictKind::Unactionable && a.level >= Level::Disable {
-            Some("over the action level, and Krampus has no action for it".to_owned())
-        } else {
-            None
-        };
+        let person = needs_person(&uncovered, &causes, kind, &tasks, &a);
         let last_alert = (!causes.is_empty()).then(|| {
             let parts: Vec<&str> = causes.iter().map(String::as_str).collect();
             format!("{:016x}", crate::item::hash_parts(&parts))
@@ -730,7 +467,7 @@ impl Judgement<'_> {
         if kind == VerdictKind::Held {
             reason = format!(
                 "{} new task(s) due, but the blast-radius limit of resources acted on this hour is reached",
-                fresh.len()
+                fresh
             );
         }
         let new = Docket {
@@ -750,16 +487,8 @@ impl Judgement<'_> {
                     .map(|l| l.owned_by(s, &self.policy.owner_tag_keys))
             }),
         };
-        let significant = new.kind != old.kind
-            || (new.level != old.level && new.kind != VerdictKind::Clear)
-            || new.reason != old.reason
-                && !matches!(new.kind, VerdictKind::Act | VerdictKind::Clear)
-            || new.tasks != old.tasks
-            || !remove.is_empty()
-            || !add.is_empty()
-            || !alerts.is_empty()
-            || new.last_alert != old.last_alert
-            || new.open != old.open;
+        let significant =
+            new.differs_from(&old) || !remove.is_empty() || !add.is_empty() || !alerts.is_empty();
         if !significant {
             // Nothing to write: the re-score sends every risky state again and again, and a
             // docket write each time would cost more than the stale-image guard it refreshes
@@ -772,7 +501,7 @@ impl Judgement<'_> {
             return unchanged(old);
         }
         let mut new = new;
-        new.revision = verdict_revision;
+        new.revision = old.revision + 1;
         // A hold that goes on keeps the time it started: the held-too-long bound counts from it.
         if !(new.kind == VerdictKind::Held && old.kind == VerdictKind::Held) {
             new.decided_at = self.now;
@@ -809,41 +538,298 @@ impl Judgement<'_> {
         }
     }
 
-    fn assess(&self, key: &ResourceKey, state: Option<&RiskState>) -> Assessment {
-        let quiet = |kind, level, reason: &str| Assessment {
-            kind,
-            level,
-            reason: reason.to_owned(),
-            wanted: BTreeMap::new(),
-            alert: None,
-            refused: Vec::new(),
-        };
-        let Some(s) = state else {
-            return quiet(
-                VerdictKind::Deleted,
-                Level::None,
-                "the risk state was removed",
-            );
-        };
+    /// The tasks the assessment wants that the docket does not hold yet, into the ledger: a
+    /// task renamed with its resource keeps its time; new ones start their grace period, if
+    /// the hour's budget allows, else the verdict is held.
+    fn schedule(
+        &self,
+        state: Option<&RiskState>,
+        old: &Docket,
+        a: &Assessment,
+        ledger: &mut Ledger,
+        verdict_id: &str,
+        budget: &mut u32,
+    ) -> Scheduled {
+        let now_s = self.now.div_euclid(1000);
+        let known: BTreeSet<String> = ledger.tasks.iter().map(|t| t.unique_id.clone()).collect();
+        let fresh: Vec<(&String, &Wanted)> = a
+            .wanted
+            .iter()
+            .filter(|(id, _)| !known.contains(*id))
+            .collect();
+
+        // A task taken out because the resource's name changed (its ARN names the old name) is
+        // replaced by the same action on the new name, at the same time: a rename neither
+        // postpones an action nor spends the budget again.
+        let renamed: BTreeMap<(TaskAction, Effect, String), i64> = old
+            .tasks
+            .iter()
+            .filter(|t| t.status.on_file() && ledger.remove.contains(&t.unique_id))
+            .map(|t| ((t.action, t.effect, t.target.clone()), t.action_time))
+            .collect();
+        let (fresh, carried): (Vec<_>, Vec<_>) = fresh.into_iter().partition(|(id, w)| {
+            !renamed.contains_key(&(
+                w.action,
+                w.effect,
+                docket_task(id, w, 0, TaskStatus::Pending).target,
+            ))
+        });
+        let mut add = Vec::new();
+        for (id, w) in &carried {
+            let target = docket_task(id, w, 0, TaskStatus::Pending).target;
+            let at = renamed
+                .get(&(w.action, w.effect, target))
+                .copied()
+                .unwrap_or(now_s);
+            if let Some(s) = state {
+                add.push(self.task(s, id, w, at, verdict_id));
+            }
+            let status = if at < now_s {
+                TaskStatus::Unconfirmed
+            } else {
+                TaskStatus::Pending
+            };
+            ledger.tasks.push(docket_task(id, w, at, status));
+        }
+        // The blast radius counts resources (what people must restore), not tasks: a group
+        // with twelve open rules is one resource, and a resource already being acted on
+        // (a stronger action added, more rules opened) widens nothing.
+        let (mut budget_spent, mut held) = (0, false);
+        if !fresh.is_empty() {
+            let cost = u32::from(ledger.tasks.is_empty());
+            if cost > *budget {
+                held = true;
+            } else {
+                *budget -= cost;
+                budget_spent = cost;
+                for (id, w) in &fresh {
+                    let at = now_s.saturating_add(i64::from(w.grace_hours) * 3600);
+                    if let Some(s) = state {
+                        add.push(self.task(s, id, w, at, verdict_id));
+                    }
+                    ledger
+                        .tasks
+                        .push(docket_task(id, w, at, TaskStatus::Pending));
+                }
+            }
+        }
+        ledger.tasks.sort_by(|x, y| x.unique_id.cmp(&y.unique_id));
+        Scheduled {
+            add,
+            budget_spent,
+            held,
+            fresh: fresh.len(),
+        }
+    }
+
+    /// What the security team is told about the resource (`told`), and the causes that make
+    /// it news (`causes`): a refused task, a critical finding no task fixes at the action level,
+    /// and a verdict held since the docket turned `held` (a repeated hold is no new decision, so
+    /// its time stays) past the policy's bound.
+    fn what_to_tell(
+        &self,
+        old: &Docket,
+        a: &Assessment,
+        kind: VerdictKind,
+        uncovered: &[&str],
+    ) -> (Vec<String>, Vec<String>) {
+        // The digest of what is told: the alerts' causes, not the level or the score, so a
+        // resource that ages into the next level is not reported again.
+        let mut told: Vec<String> = a.alert.iter().cloned().collect();
+        let mut causes: Vec<String> = told.clone();
+        if a.level >= Level::Disable
+            && !matches!(
+                a.kind,
+                VerdictKind::Allowed
+                    | VerdictKind::Exempt
+                    | VerdictKind::Refused
+                    | VerdictKind::Deleted
+            )
+            && !uncovered.is_empty()
+        {
+            told.push(format!(
+                "needs a person: no task fixes its critical finding(s) {}: {}",
+                uncovered.join(", "),
+                a.reason
+            ));
+            causes.push(format!("uncovered {}", uncovered.join(",")));
+        }
+        let bound = i64::from(self.policy.krampus.held_alert_hours) * crate::time::HOUR_MS;
+        if kind == VerdictKind::Held
+            && old.kind == VerdictKind::Held
+            && self.now.saturating_sub(old.decided_at) >= bound
+        {
+            causes.push("held too long".into());
+            told.push(format!(
+            "held by the blast-radius limit for more than {} hours since {}: raise the budget, exempt it, or fix it by hand",
+            self.policy.krampus.held_alert_hours,
+            time::format_rfc3339(old.decided_at)
+        ));
+        }
+        (told, causes)
+    }
+
+    /// One remembered task against the board: kept (pending, or run and unconfirmed), left
+    /// the file (run, or removed before its time), confirmed, or withdrawn.
+    fn settle(
+        &self,
+        key: &ResourceKey,
+        t: &DocketTask,
+        still_wanted: bool,
+        on_board: Option<i64>,
+        shown: &EffectShown<'_>,
+        l: &mut Ledger,
+    ) {
+        let now_s = self.now.div_euclid(1000);
+        let confirm_after = i64::from(self.policy.krampus.confirm_hours) * 3600;
+        match (t.status.on_file(), on_board) {
+            (true, Some(at)) if still_wanted => {
+                let mut t = DocketTask {
+                    action_time: at,
+                    ..t.clone()
+                };
+                if at >= now_s {
+                    t.status = TaskStatus::Pending;
+                } else if shown.shows(&t) {
+                    // Krampus would run it again on its next run: take it out.
+                    t.status = TaskStatus::Confirmed;
+                    l.remove.insert(t.unique_id.clone());
+                    l.confirmed.push(t.clone());
+                } else {
+                    t.status = TaskStatus::Unconfirmed;
+                    if !t.alerted && now_s.saturating_sub(at) > confirm_after {
+                        t.alerted = true;
+                        l.alerts.push(format!(
+                            "{}: Krampus task {} ({} {}) is {} h past its time and no AWS \
+                             Config item shows its effect; it stays in tasks.json and Krampus \
+                             runs it again on every run",
+                            quote(key.as_str(), 300),
+                            t.unique_id,
+                            t.action.as_str(),
+                            t.target,
+                            now_s.saturating_sub(at) / 3600
+                        ));
+                    }
+                }
+                l.tasks.push(t);
+            }
+            (true, None) if still_wanted => {
+                let status = if t.action_time < now_s {
+                    TaskStatus::Executed
+                } else {
+                    TaskStatus::Removed
+                };
+                let gone = DocketTask {
+                    status,
+                    ..t.clone()
+                };
+                if status == TaskStatus::Executed {
+                    l.executed.push(gone.clone());
+                } else {
+                    // A person removed it, or Krampus's unconditional rewrite of the file
+                    // lost it: the judge cannot tell, does not restore it, and says so.
+                    l.alerts.push(format!(
+                        "{}: Krampus task {} ({} {}) left tasks.json before its time, \
+                         removed by someone or lost to Krampus's unconditional rewrite of \
+                         the file; it is not restored: re-add it or exempt the resource",
+                        quote(key.as_str(), 300),
+                        t.unique_id,
+                        t.action.as_str(),
+                        t.target
+                    ));
+                    l.removed.push(gone.clone());
+                }
+                l.tasks.push(gone);
+            }
+            (true, Some(at)) => {
+                // No longer called for: confirmed when it ran and its effect shows,
+                // withdrawn otherwise (fixed by the owner, exempted, the policy changed).
+                l.remove.insert(t.unique_id.clone());
+                if at < now_s && shown.shows(t) {
+                    l.confirmed.push(DocketTask {
+                        status: TaskStatus::Confirmed,
+                        ..t.clone()
+                    });
+                } else {
+                    l.withdrawn.push(t.clone());
+                }
+            }
+            (true, None) => {}
+            (false, on_board) => {
+                // Off the file as far as the judge knows; back on it only through an
+                // unconditional rewrite (Krampus's) that undid a removal: remove it again.
+                if on_board.is_some() {
+                    l.remove.insert(t.unique_id.clone());
+                }
+                if still_wanted {
+                    l.tasks.push(t.clone());
+                }
+            }
+        }
+    }
+
+    /// The remembered tasks against the board and the new state: what stays, what left the
+    /// file (run, or removed before its time), what ran and shows its effect, what is no longer
+    /// wanted, and what a person must hear about.
+    fn reconcile(
+        &self,
+        key: &ResourceKey,
+        state: Option<&RiskState>,
+        old: &Docket,
+        a: &Assessment,
+        board: &BTreeMap<String, i64>,
+    ) -> Ledger {
+        let shown = EffectShown::new(key, state);
+        let mut l = Ledger::default();
+        for t in &old.tasks {
+            let still_wanted = a.wanted.contains_key(&t.unique_id);
+            let on_board = board.get(&t.unique_id).copied();
+            self.settle(key, t, still_wanted, on_board, &shown, &mut l);
+        }
+        // Ours in the file but not remembered: written by an attempt whose docket was never
+        // saved. Adopt them as they are; withdraw the ones no longer wanted.
+        let remembered: BTreeSet<&str> = old.tasks.iter().map(|t| t.unique_id.as_str()).collect();
+        for (id, &at) in board {
+            if remembered.contains(id.as_str()) {
+                continue;
+            }
+            if let Some(w) = a.wanted.get(id) {
+                l.tasks.push(docket_task(id, w, at, TaskStatus::Pending));
+            } else {
+                l.remove.insert(id.clone());
+            }
+        }
+        l
+    }
+
+    /// The verdicts that act on nothing, whatever the findings: the resource deleted, an
+    /// account the engine may not act in, below the thresholds, allow-listed, exempt, or at
+    /// the warning level (after the allow-list and the exemptions: someone decided about
+    /// those already, and a warning would stay in their team's digest although excepted).
+    fn not_acted_on(&self, key: &ResourceKey, s: &RiskState) -> Option<Assessment> {
         if s.status == ResourceStatus::Deleted {
-            return quiet(
+            return Some(quiet(
                 VerdictKind::Deleted,
                 Level::None,
                 "the resource was deleted",
-            );
+            ));
         }
         if !self.accounts.iter().any(|a| a == &s.account) {
-            return quiet(
+            return Some(quiet(
                 VerdictKind::Refused,
                 s.level,
                 &format!(
                     "account {} is not one the engine may act in",
                     quote(&s.account, 40)
                 ),
-            );
+            ));
         }
         if s.level == Level::None {
-            return quiet(VerdictKind::Clear, s.level, "below the warning threshold");
+            return Some(quiet(
+                VerdictKind::Clear,
+                s.level,
+                "below the warning threshold",
+            ));
         }
         let kind = crate::types::kind_of(&s.resource_type);
         let task_arn = kind.and_then(|_| krampus::task_arn(s).ok());
@@ -851,7 +837,7 @@ impl Judgement<'_> {
         names.extend(s.arn.as_deref());
         names.extend(task_arn.as_deref());
         if let Some((pattern, why)) = self.allow.matching(&names) {
-            return quiet(
+            return Some(quiet(
                 VerdictKind::Allowed,
                 s.level,
                 &format!(
@@ -859,10 +845,10 @@ impl Judgement<'_> {
                     quote(pattern, 200),
                     quote(why, 300)
                 ),
-            );
+            ));
         }
         if let Some(e) = self.policy.exemption(&names, self.now) {
-            return quiet(
+            return Some(quiet(
                 VerdictKind::Exempt,
                 s.level,
                 &format!(
@@ -870,50 +856,106 @@ impl Judgement<'_> {
                     time::format_rfc3339(e.expires),
                     quote(&e.reason, 300)
                 ),
-            );
+            ));
         }
         // After the allow-list and the exemptions: someone decided about those already, and
         // a warning would stay in their team's digest although it was excepted.
         if s.level == Level::Warn {
             // No score in the reason: a changing score alone is not a new verdict.
-            return quiet(
+            return Some(quiet(
                 VerdictKind::Warn,
                 s.level,
                 &format!(
                     "at the warning level: a notice, no task (tasks from a score of {})",
                     self.policy.thresholds.disable
                 ),
+            ));
+        }
+        None
+    }
+
+    /// A resource over the action level only with the findings the policy advises and never
+    /// acts on (`[class_caps]`): a warning that says which.
+    fn advised_only(&self, s: &RiskState) -> Assessment {
+        let mut classes: Vec<&str> = s
+            .findings
+            .iter()
+            .filter(|f| {
+                self.policy
+                    .class_caps
+                    .finding(&f.finding.rule, f.finding.severity)
+                    < ActionCap::Disable
+            })
+            .map(|f| crate::rules::class_of(&f.finding.rule).as_str())
+            .collect();
+        classes.sort_unstable();
+        classes.dedup();
+        quiet(
+            VerdictKind::Warn,
+            s.level,
+            &format!(
+                "at the {} level from {} findings, which are advised to the owner and never \
+                 acted on (policy `[class_caps]`); the findings that may be acted on do not \
+                 reach the disable level alone",
+                s.level,
+                classes.join(" and ")
+            ),
+        )
+    }
+
+    /// Every wanted task as it would be written, read as Krampus will read it: one that Krampus
+    /// would not carry out as intended is never written (taken out of `wanted`), and the
+    /// security team hears of it; the others still are (one odd rule does not shield the rest
+    /// of the resource). The reasons, and the targets refused.
+    fn gate(
+        &self,
+        s: &RiskState,
+        wanted: &mut BTreeMap<String, Wanted>,
+    ) -> (Vec<String>, Vec<krampus::TaskTarget>) {
+        let now_s = self.now.div_euclid(1000);
+        let mut refused = Vec::new();
+        let mut refused_targets = Vec::new();
+        wanted.retain(|id, w| {
+            let at = now_s.saturating_add(i64::from(w.grace_hours) * 3600);
+            let task = self.task(s, id, w, at, "");
+            let checked = serde_json::to_value(&task)
+                .map_err(|e| crate::Refused(e.to_string()))
+                .and_then(|v| krampus::gate(&v, self.accounts, s));
+            match checked {
+                Ok(()) => true,
+                Err(why) => {
+                    refused.push(format!(
+                        "Krampus would not carry out `{} {}` as intended: {why}",
+                        w.action.as_str(),
+                        docket_task(id, w, 0, TaskStatus::Pending).target
+                    ));
+                    refused_targets.push(w.target.clone());
+                    false
+                }
+            }
+        });
+        (refused, refused_targets)
+    }
+
+    fn assess(&self, key: &ResourceKey, state: Option<&RiskState>) -> Assessment {
+        let Some(s) = state else {
+            return quiet(
+                VerdictKind::Deleted,
+                Level::None,
+                "the risk state was removed",
             );
+        };
+        if let Some(a) = self.not_acted_on(key, s) {
+            return a;
         }
         // What the findings may drive: only the points of findings whose class the policy
         // acts on count towards an action's level, so missing tags or weak encryption never
         // push an exposure into an action (or a kill) it would not reach on its own.
         let drive = Drive::of(s, self.policy);
         if drive.disable < self.policy.thresholds.disable {
-            let mut classes: Vec<&str> = s
-                .findings
-                .iter()
-                .filter(|f| {
-                    self.policy
-                        .class_caps
-                        .finding(&f.finding.rule, f.finding.severity)
-                        < ActionCap::Disable
-                })
-                .map(|f| crate::rules::class_of(&f.finding.rule).as_str())
-                .collect();
-            classes.sort_unstable();
-            classes.dedup();
-            return quiet(
-                VerdictKind::Warn,
-                s.level,
-                &format!(
-                    "at the {} level from {} findings, which are advised to the owner and never acted on (policy `[class_caps]`); the findings that may be acted on do not reach the disable level alone",
-                    s.level,
-                    classes.join(" and ")
-                ),
-            );
+            return self.advised_only(s);
         }
-        let Some(kind) = kind else {
+        let Some(kind) = crate::types::kind_of(&s.resource_type) else {
             return quiet(
                 VerdictKind::Unactionable,
                 s.level,
@@ -959,28 +1001,7 @@ impl Judgement<'_> {
         // Every task as it would be written, read as Krampus will read it: one that Krampus
         // would not carry out as intended is never written, and the security team hears of
         // it; the others still are (one odd rule does not shield the rest of the resource).
-        let now_s = self.now.div_euclid(1000);
-        let mut refused = Vec::new();
-        let mut refused_targets = Vec::new();
-        wanted.retain(|id, w| {
-            let at = now_s.saturating_add(i64::from(w.grace_hours) * 3600);
-            let task = self.task(s, id, w, at, "");
-            let checked = serde_json::to_value(&task)
-                .map_err(|e| crate::Refused(e.to_string()))
-                .and_then(|v| krampus::gate(&v, self.accounts, s));
-            match checked {
-                Ok(()) => true,
-                Err(why) => {
-                    refused.push(format!(
-                        "Krampus would not carry out `{} {}` as intended: {why}",
-                        w.action.as_str(),
-                        docket_task(id, w, 0, TaskStatus::Pending).target
-                    ));
-                    refused_targets.push(w.target.clone());
-                    false
-                }
-            }
-        });
+        let (refused, refused_targets) = self.gate(s, &mut wanted);
         let alert = (!refused.is_empty()).then(|| format!("no task: {}", refused.join("; ")));
         if wanted.is_empty() {
             let reason = alert.unwrap_or_default();
@@ -1145,6 +1166,160 @@ impl Judgement<'_> {
             }
         }
         t
+    }
+}
+
+/// Critical findings no wanted task fully addresses: not the whole resource, nor every rule or
+/// grant the finding names (a bucket policy, an IPv6 rule, a type Krampus has no action for, a
+/// class the policy does not act on).
+fn uncovered_criticals<'s>(state: Option<&'s RiskState>, a: &Assessment) -> Vec<&'s str> {
+    let resource_wide = a
+        .wanted
+        .values()
+        .any(|w| matches!(w.target, krampus::TaskTarget::Resource));
+    let mut uncovered: Vec<&str> = state
+        .map(|s| {
+            s.findings
+                .iter()
+                .filter(|f| f.finding.severity == crate::rules::Severity::Critical)
+                .filter(|f| {
+                    // Covered: the whole resource is acted on, or every rule or grant the
+                    // finding names has its task (an IPv6 rule beside an IPv4 one has none),
+                    // or was refused by the gate (and reported with the reason already).
+                    let remedies = &f.finding.remedies;
+                    let all_tasked = !remedies.is_empty()
+                        && remedies.iter().all(|r| {
+                            krampus::target_of(r).is_some_and(|t| {
+                                a.refused.contains(&t) || a.wanted.values().any(|w| w.target == t)
+                            })
+                        });
+                    !resource_wide && !all_tasked
+                })
+                .map(|f| f.finding.rule.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    uncovered.sort_unstable();
+    uncovered.dedup();
+    uncovered
+}
+
+/// Why nothing automatic will fix the resource, when a person must: what the digests repeat
+/// until it is fixed.
+fn needs_person(
+    uncovered: &[&str],
+    causes: &[String],
+    kind: VerdictKind,
+    tasks: &[DocketTask],
+    a: &Assessment,
+) -> Option<String> {
+    if !uncovered.is_empty() && causes.iter().any(|c| c.starts_with("uncovered")) {
+        Some(format!(
+            "no task fixes its critical finding(s) {}",
+            uncovered.join(", ")
+        ))
+    } else if kind == VerdictKind::Held {
+        Some("action due, held by the blast-radius limit".to_owned())
+    } else if tasks
+        .iter()
+        .any(|t| t.status == TaskStatus::Removed && a.wanted.contains_key(&t.unique_id))
+    {
+        Some("a task left tasks.json before its time: re-add it or exempt the resource".to_owned())
+    } else if a.alert.is_some() {
+        Some("a task Krampus would not carry out as intended was refused".to_owned())
+    } else if kind == VerdictKind::Unactionable && a.level >= Level::Disable {
+        Some("over the action level, and Krampus has no action for it".to_owned())
+    } else {
+        None
+    }
+}
+
+impl Docket {
+    /// Whether this docket says something `old` did not: a decision worth a record.
+    fn differs_from(&self, old: &Docket) -> bool {
+        self.kind != old.kind
+            || (self.level != old.level && self.kind != VerdictKind::Clear)
+            || self.reason != old.reason
+                && !matches!(self.kind, VerdictKind::Act | VerdictKind::Clear)
+            || self.tasks != old.tasks
+            || self.last_alert != old.last_alert
+            || self.open != old.open
+    }
+}
+
+/// The tasks a decision adds to the board.
+struct Scheduled {
+    add: Vec<KrampusTask>,
+    budget_spent: u32,
+    /// New tasks were due and the budget was spent.
+    held: bool,
+    /// How many new tasks were due.
+    fresh: usize,
+}
+
+/// Whether the resource now shows a task's effect: a rule or grant no finding names any more,
+/// the resource gone, or what its item records (an instance stopped, an IAM entity without
+/// policies). A fix by the owner shows no effect: that is a withdrawal.
+struct EffectShown<'a> {
+    state: Option<&'a RiskState>,
+    /// The ids of the rule and grant tasks the state's findings still call for.
+    present: BTreeSet<String>,
+}
+
+impl<'a> EffectShown<'a> {
+    fn new(key: &ResourceKey, state: Option<&'a RiskState>) -> Self {
+        let present = state
+            .into_iter()
+            .flat_map(|s| {
+                let arn = krampus::task_arn(s).unwrap_or_default();
+                [Effect::RevokeIngressRule, Effect::RemoveGrant]
+                    .into_iter()
+                    .flat_map(|e| krampus::targets(s, e).unwrap_or_default())
+                    .map(move |target| target.unique_id(key.as_str(), &arn, TaskAction::Disable))
+            })
+            .collect();
+        EffectShown { state, present }
+    }
+
+    fn shows(&self, t: &DocketTask) -> bool {
+        match self.state {
+            None => true,
+            Some(s) if s.status == ResourceStatus::Deleted => true,
+            Some(s) => match t.effect {
+                // A rule or grant no finding names: Krampus's doing only if the item that
+                // shows it was captured after the task came due (before, it was the owner's
+                // fix, or a policy that no longer asks for it).
+                Effect::RevokeIngressRule | Effect::RemoveGrant => {
+                    !self.present.contains(&t.unique_id)
+                        && s.capture_time > t.action_time.saturating_mul(1000)
+                }
+                e => s.effects.contains(&e),
+            },
+        }
+    }
+}
+
+/// What reconciling a docket's tasks with the board and the state found.
+#[derive(Default)]
+struct Ledger {
+    tasks: Vec<DocketTask>,
+    remove: BTreeSet<String>,
+    withdrawn: Vec<DocketTask>,
+    executed: Vec<DocketTask>,
+    removed: Vec<DocketTask>,
+    confirmed: Vec<DocketTask>,
+    alerts: Vec<String>,
+}
+
+/// A verdict that wants no task.
+fn quiet(kind: VerdictKind, level: Level, reason: &str) -> Assessment {
+    Assessment {
+        kind,
+        level,
+        reason: reason.to_owned(),
+        wanted: BTreeMap::new(),
+        alert: None,
+        refused: Vec::new(),
     }
 }
 

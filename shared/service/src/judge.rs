@@ -91,6 +91,11 @@ impl JudgeError {
     }
 }
 
+/// The judgement of the whole batch against the judge's tasks now in the file (resource →
+/// task id → action time), with a budget of resources to act on.
+type DecideAll<'a> =
+    dyn Fn(&BTreeMap<String, BTreeMap<String, i64>>, u32) -> Vec<Decision> + Sync + 'a;
+
 pub struct Judge<'a, B, D, O> {
     pub board: &'a B,
     pub dockets: &'a D,
@@ -207,6 +212,27 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                 .await?
         };
 
+        let decisions = self
+            .write_board(&decide_all, granted, &latest, now, &mut report)
+            .await?;
+        self.record(decisions, &ids, &mut report).await;
+        Ok(report)
+    }
+}
+
+impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
+    /// The batch's decisions against `tasks.json` as it is now, written back conditionally:
+    /// on a conflict (someone wrote the file since it was read) the file is read again and
+    /// the batch decided again, up to `max_attempts`. Entries of the file that would stop
+    /// Krampus's run are reported to the security team.
+    async fn write_board(
+        &self,
+        decide_all: &DecideAll<'_>,
+        granted: u32,
+        latest: &BTreeMap<ResourceKey, usize>,
+        now: Millis,
+        report: &mut BatchReport,
+    ) -> Result<Vec<Decision>, JudgeError> {
         let mut attempt = 0;
         let mut others: HashMap<ResourceKey, Option<Docket>> = HashMap::new();
         let mut hazards: Vec<String>;
@@ -215,7 +241,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             let read = self.board.read().await?;
             let ours = read.file.ours();
             let decisions = decide_all(&ours, granted);
-            let stale = self.stale(&ours, &latest, &mut others, now).await?;
+            let stale = self.stale(&ours, latest, &mut others, now).await?;
             hazards = justice_core::krampus::hazards(&read.file);
             let mut file = read.file;
             report.swept = stale.len();
@@ -249,6 +275,17 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
         if !hazards.is_empty() {
             self.report_hazards(&hazards).await;
         }
+        Ok(decisions)
+    }
+
+    /// The decisions' verdict records and alerts, then their dockets: a change whose record,
+    /// alert or docket could not be written is reported failed (its retry decides again).
+    async fn record(
+        &self,
+        decisions: Vec<Decision>,
+        ids: &HashMap<ResourceKey, Vec<String>>,
+        report: &mut BatchReport,
+    ) {
         let mut held = Vec::new();
         let mut alerts: Vec<(ResourceKey, String)> = Vec::new();
         let fail =
@@ -276,7 +313,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                         &d.docket.key,
                         format!("verdict record: {e}"),
                         transient,
-                        &mut report,
+                        report,
                     );
                     continue;
                 }
@@ -312,13 +349,13 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             if let (Some(transient), false) = (not_told, d.alerts.is_empty()) {
                 // Not saved: the retry decides the same and alerts again.
                 let reason = "security alert not sent".into();
-                fail(&d.docket.key, reason, transient, &mut report);
+                fail(&d.docket.key, reason, transient, report);
                 continue;
             }
             if let (Some(transient), VerdictKind::Held) = (not_alerted, d.docket.kind) {
                 // Not saved: the retry decides "held" again and alerts again.
                 let reason = "security alert not sent".into();
-                fail(&d.docket.key, reason, transient, &mut report);
+                fail(&d.docket.key, reason, transient, report);
                 continue;
             }
             saves.push((
@@ -334,19 +371,16 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                     &docket.key,
                     "docket changed by another judge".into(),
                     true,
-                    &mut report,
+                    report,
                 ),
                 Err(e) => {
                     let transient = e.is_transient();
-                    fail(&docket.key, format!("docket: {e}"), transient, &mut report)
+                    fail(&docket.key, format!("docket: {e}"), transient, report)
                 }
             }
         }
-        Ok(report)
     }
-}
 
-impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
     /// Up to the hour's budget of the longest-held resources not in the batch, with their
     /// current state (a consistent read each). The queue is fairness, not safety: when it
     /// cannot be read the batch goes on without it.

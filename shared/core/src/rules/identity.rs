@@ -2,11 +2,11 @@
 
 use serde_json::Value;
 
+use super::RuleInputs;
 use super::{Finding, FindingClass, KrampusRemedy, Rule, RuleInfo, Severity};
 use crate::doc;
 use crate::item::ConfigItem;
 use crate::json::{self, FieldError};
-use crate::policy::Policy;
 
 /// The policy documents an IAM item grants with, named for evidence: a managed policy's
 /// default version, or a role's / user's / group's inline policies.
@@ -68,7 +68,7 @@ impl Rule for IamAdminStar {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         let mut hits = Vec::new();
@@ -106,7 +106,7 @@ impl Rule for IamRoleTrustPublic {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         let raw = item

@@ -5,6 +5,7 @@ pub mod exposure;
 mod identity;
 mod network;
 mod resource_policy;
+pub mod settings;
 mod storage;
 mod tags;
 
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::item::{ConfigItem, ItemError};
 use crate::json::FieldError;
-use crate::policy::Policy;
+pub use settings::RuleInputs;
 
 /// The version of the rules' logic, part of the policy version (`Policy::version`): raise it
 /// when a rule finds something different in the same item, so that stored states are evaluated
@@ -158,7 +159,7 @@ pub trait Rule: Sync {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        policy: &Policy,
+        policy: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError>;
 }
@@ -224,13 +225,17 @@ pub fn find(id: &str) -> Option<&'static dyn Rule> {
     RULES.iter().copied().find(|r| r.info().id == id)
 }
 
-/// Runs the enabled rules that apply to the item's type. Tag rules run only when the item
-/// recorded tags. The item must carry a configuration (the caller handles deletions).
-pub fn evaluate(item: &ConfigItem, policy: &Policy) -> Result<Vec<Finding>, ItemError> {
+/// Runs the rules `enabled` names that apply to the item's type. Tag rules run only when the
+/// item recorded tags. The item must carry a configuration (the caller handles deletions).
+pub fn evaluate(
+    item: &ConfigItem,
+    policy: &RuleInputs<'_>,
+    enabled: impl Fn(&str) -> bool,
+) -> Result<Vec<Finding>, ItemError> {
     let mut out = Vec::new();
     for rule in RULES {
         let info = rule.info();
-        if !info.applies_to(&item.resource_type) || !policy.rule_enabled(info.id) {
+        if !info.applies_to(&item.resource_type) || !enabled(info.id) {
             continue;
         }
         rule.evaluate(item, policy, &mut out)

@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::exposure::{self, Cidr, WorldShare};
+use super::RuleInputs;
 use super::{Finding, FindingClass, KrampusRemedy, Remedy, Rule, RuleInfo, Severity};
 use crate::item::ConfigItem;
 use crate::json::{self, FieldError};
-use crate::policy::Policy;
 
 const SG: &[&str] = &["AWS::EC2::SecurityGroup"];
 
@@ -270,7 +270,7 @@ struct WorldPermission {
 /// traffic does not make an IPv4 web rule part of it.
 fn world_permissions(
     perms: &[Permission],
-    policy: &Policy,
+    policy: &RuleInputs<'_>,
     skip: &dyn Fn(&Cidr) -> bool,
 ) -> Vec<WorldPermission> {
     let share = policy.exposure.share();
@@ -362,7 +362,7 @@ fn group_is_attached(item: &ConfigItem) -> bool {
 fn sg_finding(
     info: &'static RuleInfo,
     item: &ConfigItem,
-    policy: &Policy,
+    policy: &RuleInputs<'_>,
     out: &mut Vec<Finding>,
     class: Class,
 ) -> Result<(), FieldError> {
@@ -439,7 +439,7 @@ impl Rule for SgWorldAllTraffic {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        policy: &Policy,
+        policy: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         sg_finding(&SG_ALL, item, policy, out, Class::AllTraffic)
@@ -463,7 +463,7 @@ impl Rule for SgWorldAdminPorts {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        policy: &Policy,
+        policy: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         sg_finding(&SG_ADMIN, item, policy, out, Class::Admin)
@@ -487,7 +487,7 @@ impl Rule for SgWorldDatabasePorts {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        policy: &Policy,
+        policy: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         sg_finding(&SG_DB, item, policy, out, Class::Database)
@@ -511,7 +511,7 @@ impl Rule for SgWorldOtherPorts {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        policy: &Policy,
+        policy: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         sg_finding(&SG_OTHER, item, policy, out, Class::Other)
@@ -535,7 +535,7 @@ impl Rule for Ec2PublicImdsV1 {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         let ip = json::opt_str(item.config("publicIpAddress"), "publicIpAddress")?;

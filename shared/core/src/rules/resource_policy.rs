@@ -3,11 +3,11 @@
 use serde_json::Value;
 
 use super::storage::{s3_blocks, S3};
+use super::RuleInputs;
 use super::{Finding, FindingClass, KrampusRemedy, Rule, RuleInfo, Severity};
 use crate::doc;
 use crate::item::ConfigItem;
 use crate::json::{self, FieldError};
-use crate::policy::Policy;
 
 /// Pushes a finding listing the public statements of the policy document `raw`, if any.
 fn public_policy_finding(
@@ -49,7 +49,7 @@ impl Rule for S3PublicPolicy {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         let Some(bp) = item.supplementary.get("BucketPolicy") else {
@@ -85,7 +85,7 @@ impl Rule for LambdaPolicyPublic {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         public_policy_finding(
@@ -114,7 +114,7 @@ impl Rule for SqsPolicyPublic {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         public_policy_finding(&SQS_POLICY, item.config("Policy"), "Policy", out)

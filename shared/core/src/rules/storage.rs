@@ -2,10 +2,10 @@
 
 use serde_json::Value;
 
+use super::RuleInputs;
 use super::{Finding, FindingClass, KrampusRemedy, Remedy, Rule, RuleInfo, Severity};
 use crate::item::ConfigItem;
 use crate::json::{self, FieldError};
-use crate::policy::Policy;
 
 pub(crate) const S3: &[&str] = &["AWS::S3::Bucket"];
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -99,7 +99,7 @@ impl Rule for S3PublicAcl {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         let Some(acl) = item.supplementary.get("AccessControlList") else {
@@ -171,7 +171,7 @@ impl Rule for S3BlockPublicAccessOff {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         let Some(flags) = public_access_block(item)? else {
@@ -229,7 +229,7 @@ impl Rule for RdsInstancePublic {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         flag_rule(
@@ -261,7 +261,7 @@ impl Rule for RdsStorageUnencrypted {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         flag_rule(
@@ -294,7 +294,7 @@ impl Rule for RdsSnapshotPublic {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         for key in ["DBSnapshotAttributes", "DBClusterSnapshotAttributes"] {
@@ -335,7 +335,7 @@ impl Rule for RdsSnapshotUnencrypted {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         let key = if item.config("encrypted").is_some() {
@@ -371,7 +371,7 @@ impl Rule for EbsVolumeUnencrypted {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         flag_rule(
@@ -402,7 +402,7 @@ impl Rule for EfsUnencrypted {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        _: &Policy,
+        _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         flag_rule(

@@ -1,9 +1,9 @@
 //! Required tags: missing or badly filled, only where the item recorded tags at all.
 
+use super::settings::{RuleInputs, TagCheck};
 use super::{Finding, FindingClass, KrampusRemedy, Rule, RuleInfo, Severity};
 use crate::item::ConfigItem;
 use crate::json::FieldError;
-use crate::policy::{Policy, TagCheck};
 use crate::text::quote;
 
 pub const RULE_ID: &str = "required-tags";
@@ -27,14 +27,14 @@ impl Rule for RequiredTags {
     fn evaluate(
         &self,
         item: &ConfigItem,
-        policy: &Policy,
+        policy: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
         // Tags that could not be read are not missing tags.
         let Some(tags) = item.tags.recorded() else {
             return Ok(());
         };
-        for req in &policy.required_tags {
+        for req in policy.required_tags {
             if !req.applies_to(&item.resource_type) {
                 continue;
             }
