@@ -9,6 +9,9 @@
 4. every alarm on the engine's own metrics (namespace JusticeEngine) watches a metric a
    function writes, with the dimensions it writes it with: CloudWatch matches a metric by its
    exact dimensions, so an alarm without them watches nothing and never fires.
+5. the operations page (docs/operations.md) keeps up: every alarm has a section headed by its
+   logical id, and every metric a function counts has a row in its metrics table (code -> docs:
+   a metric documented before its code lands is not a problem).
 
 Exit status 1 with every problem listed.
 """
@@ -180,6 +183,24 @@ def main():
             problem(f"{name}: no function writes the metric {metric!r}")
         elif not alarm_dims or not any(alarm_dims <= dims for dims in written[metric]):
             problem(f"{name}: {metric} is written with dimensions {sorted(set().union(*written[metric]))}, the alarm names {sorted(alarm_dims)}")
+
+    # 5. The operations page: a heading per alarm (its logical id, backticks allowed), and a row
+    # of a table (the metrics table) per metric counted in a function's lib.
+    page = ROOT / "docs" / "operations.md"
+    if not page.exists():
+        problem("docs/operations.md is missing")
+        return
+    # Outside fenced code blocks, where a shell comment looks like a heading.
+    text = re.sub(r"^[ \t]*```.*?^[ \t]*```", "", page.read_text(), flags=re.M | re.S)
+    headings = {h.strip("` ") for h in re.findall(r"^#{1,6}[ \t]+(.+?)[ \t]*$", text, re.M)}
+    # The first cell of each row of a table: `| `Name` | ...`.
+    rows = set(re.findall(r"^\|\s*`?(\w+)`?\s*\|", text, re.M))
+    for name in sorted(k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"):
+        if name not in headings:
+            problem(f"{name}: no section headed {name} in docs/operations.md")
+    for metric in sorted(written):
+        if metric not in rows:
+            problem(f"metric {metric} (counted in functions/*/src/lib.rs) has no row in docs/operations.md's metrics table")
 
 
 if __name__ == "__main__":

@@ -654,6 +654,14 @@ async fn permanent_failures_are_dead_lettered_at_once_and_transient_ones_retried
         .is_some_and(|r| r.contains("ALLOWED_ACCOUNTS")));
     assert_eq!(got[0]["event"], v, "the event, to redrive it from");
 
+    // Not a Config event at all: no retry reads it otherwise.
+    let other = json!({"source": "aws.ec2", "detail-type": "x", "detail": {}});
+    let out = app.handle(event(&other)).await.expect("dead-lettered");
+    assert_eq!(out["dead_lettered"], 1, "{out}");
+    let got = drain_messages(&sqs, &url).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["event"], other);
+
     // A table that does not exist: DynamoDB says ResourceNotFound, every time.
     let accounts = fixture_accounts();
     let Env { mut app, log } = env(&accounts, TestClock::Event, default_policy()).await;

@@ -9,7 +9,9 @@ use justice_aws::lambda::{Error, Metrics, SqsDeadLetters};
 use justice_aws::{AwsConfigSource, DynamoRiskStore};
 use justice_core::event::parse_event;
 use justice_core::time::Millis;
-use justice_service::{Clock, ConfigSource, EventReport, Job, RiskStore, Scorer, SystemClock};
+use justice_service::{
+    Clock, ConfigSource, EventReport, Job, RecordFailure, RiskStore, Scorer, SystemClock,
+};
 use lambda_runtime::LambdaEvent;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -83,9 +85,19 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
                 n => Err(format!("{name}: {n} states failed: {}", done.report).into()),
             };
         }
-        tracing::error!(resource = %refused.subject, reason = %refused.reason, "refused event");
-        metrics().count("EventsRefused", 1).emit();
-        Err(format!("refused event: {refused}").into())
+        // Neither a Config event nor a job: no retry reads it otherwise.
+        let failure = RecordFailure {
+            record: "event".into(),
+            resource: refused.subject,
+            reason: refused.reason,
+            transient: false,
+        };
+        tracing::error!(resource = %failure.resource, reason = %failure.reason, "refused event");
+        let report = EventReport {
+            done: Vec::new(),
+            failures: vec![failure],
+        };
+        self.answer(report, text).await
     }
 
     fn scorer<'a>(&'a self, policy: &'a justice_core::Policy) -> Scorer<'a, S, C, K> {
