@@ -12,10 +12,21 @@
 5. the operations page (docs/operations.md) keeps up: every alarm has a section headed by its
    logical id, and every metric a function counts has a row in its metrics table (code -> docs:
    a metric documented before its code lands is not a problem).
+6. every AWS operation a function's code can call is allowed by that function's role (moto, the
+   tests' AWS, enforces no IAM, so a missing action passes every test and fails in AWS). The
+   operations are read from the adapters (`shared/aws/src/*.rs`: an SDK fluent call on a client,
+   `client.get_item()` ... `.send()`), each under the adapter function it is made in; which of
+   those a Lambda function really reaches is the table `REACHES` below, written by reading the
+   wiring (`functions/*/src/lib.rs`) and the service (`shared/service/src`). The table must match
+   the code: an operation no function's table names, a table entry the code no longer has, or an
+   adapter a function's lib builds without a table entry is a problem, so a new call forces the
+   table (and the role) to be revisited.
 
+Usage: template_check.py [TEMPLATE] (default: template.yaml at the repository root).
 Exit status 1 with every problem listed.
 """
 
+import fnmatch
 import re
 import sys
 from pathlib import Path
@@ -66,6 +77,267 @@ def config_vars(binary):
     # Read by every function's main.rs (tracing filter).
     reads.add("LOG_LEVEL")
     return reads, required
+
+
+
+# 6. What each Lambda function really reaches of the adapters: adapter file -> adapter function
+# (the Rust fn the SDK call is written in) -> the API operations made there. Read from the wiring
+# (what `App::from_env` builds) and from the service (which port methods the function's service
+# calls). An empty file entry says: the lib builds a type of that file, but none of its calls
+# are reached. Transactions are expanded by the check from what the code puts in them.
+REACHES = {
+    # App::from_env: DynamoRiskStore (as RiskStore), AwsConfigSource, PolicyProvider,
+    # SqsDeadLetters. Scorer::score_event / jobs::run (rescore, backfill, reevaluate).
+    "scorer": {
+        "risk_store.rs": {
+            "load": ["GetItem"],  # Scorer::apply, rescore_one: the state, consistent
+            "history": ["Query"],  # an item out of order: the resource's history
+            "commit": ["TransactWriteItems"],  # a change event: history record + state
+            "put_state_alone": ["PutItem"],  # commit without a record (re-score, re-evaluation)
+            "job_cursor": ["GetItem"],  # jobs::backfill, jobs::reevaluate
+            "set_job_cursor": ["PutItem", "DeleteItem"],  # save / clear a job's position
+            "risky": ["Query"],  # Scorer::rescore: the risky-by-evaluated-at index
+            "resources": ["Scan"],  # jobs::reevaluate: every state after a policy change
+        },
+        # DynamoRiskStore also implements DocketStore, but the scorer's service is generic
+        # over RiskStore only: no DocketStore method is called.
+        "docket_store.rs": {},
+        "config_source.rs": {
+            "fetch": ["GetResourceConfigHistory"],  # an oversized notification
+            "discover": ["ListDiscoveredResources", "BatchGetResourceConfig"],  # back-fill
+        },
+        "policy_source.rs": {"fetch": ["GetObject"]},  # POLICY_S3_URI, when set
+        "lambda.rs": {"send": ["SendMessage"]},  # SqsDeadLetters::take (answer)
+    },
+    # App::from_env: DynamoRiskStore (as DocketStore + RiskStore), S3TaskBoard, SnsOutbox with
+    # the sent log, PolicyProvider, SqsDeadLetters. Judge::judge.
+    "judge": {
+        # RiskStore::load only (Judge::held_queue reads a held resource's state); the scorer's
+        # history, commit, jobs and scans are never run by the judge.
+        "risk_store.rs": {"load": ["GetItem"]},
+        "docket_store.rs": {
+            "dockets": ["BatchGetItem"],  # the batch's dockets, and stale tasks' dockets
+            "save_docket": ["PutItem"],  # via save_dockets
+            "open_index": ["Query"],  # via held_queue (the open-verdicts index, held partition)
+            "reserve": ["UpdateItem"],  # the blast-radius budget
+            "budget_used": ["GetItem"],  # reserve, after a lost race
+        },
+        "task_board.rs": {
+            "get": ["GetObject"],  # read (tasks.json), allow_list (WHITELIST_KEY)
+            "write": ["PutObject"],  # tasks.json, conditional
+            "record_verdict": ["PutObject"],  # verdicts/
+        },
+        "outbox.rs": {
+            "alert_security": ["Publish"],  # hazards and holds to the security topic
+            "was_sent": ["GetItem"],  # the sent log
+            "mark_sent": ["PutItem"],
+            # `publish` (owners' notices) is the notifier's: the judge never calls it.
+        },
+        "policy_source.rs": {"fetch": ["GetObject"]},
+        "lambda.rs": {"send": ["SendMessage"]},  # SqsDeadLetters::take (judge)
+    },
+    # App::from_env: S3TaskBoard with the account map, SnsOutbox with the owner topic and the
+    # sent log, DynamoRiskStore (as DocketStore), PolicyProvider, SqsDeadLetters.
+    # Notifier::notify_keys (S3 events) and Notifier::digest.
+    "notifier": {
+        # Built as the digest's DocketStore: no RiskStore method is called.
+        "risk_store.rs": {},
+        # open_verdicts only (the digests' list); dockets, saves, held queue and budget are
+        # the judge's.
+        "docket_store.rs": {"open_index": ["Query"]},
+        "task_board.rs": {
+            # verdict (the record of an S3 event), account_map (MAPPING_KEY), read (the
+            # digest's tasks.json). write and record_verdict are the judge's.
+            "get": ["GetObject"],
+        },
+        "outbox.rs": {
+            "publish": ["Publish"],  # notices and digests
+            "was_sent": ["GetItem"],
+            "mark_sent": ["PutItem"],
+            # alert_security is the judge's: the notifier never calls it.
+        },
+        "policy_source.rs": {"fetch": ["GetObject"]},
+        "lambda.rs": {"send": ["SendMessage"]},  # SqsDeadLetters::take (run)
+    },
+}
+
+ADAPTERS = ROOT / "shared" / "aws" / "src"
+# The SDK crate of a client -> the IAM service prefix.
+SERVICES = {"aws_sdk_dynamodb": "dynamodb", "aws_sdk_s3": "s3", "aws_sdk_sns": "sns", "aws_sdk_sqs": "sqs", "aws_sdk_config": "config"}
+# Operations whose IAM action is not their own name.
+ACTIONS = {
+    ("s3", "HeadObject"): ["s3:GetObject"],
+    ("s3", "ListObjectsV2"): ["s3:ListBucket"],
+    ("s3", "ListObjects"): ["s3:ListBucket"],
+    ("s3", "ListObjectVersions"): ["s3:ListBucketVersions"],
+    ("s3", "DeleteObjects"): ["s3:DeleteObject"],
+    ("s3", "CopyObject"): ["s3:GetObject", "s3:PutObject"],
+    ("dynamodb", "TransactGetItems"): ["dynamodb:GetItem"],
+}
+# The parts of a DynamoDB transaction (`TransactWriteItem::builder().put(…)`) -> their actions.
+TRANSACT_PARTS = {"put": "PutItem", "update": "UpdateItem", "delete": "DeleteItem", "condition_check": "ConditionCheckItem"}
+# Methods of an SDK client that are not operations.
+NOT_OPERATIONS = {"clone", "config"}
+
+
+def camel(snake):
+    return "".join(w[:1].upper() + w[1:] for w in snake.split("_"))
+
+
+def rust_code(path):
+    """A Rust file without its test module and its whole-line comments."""
+    src = path.read_text()
+    src = re.split(r"#\[cfg\(test\)\]\s*mod\s+\w+", src)[0]
+    return re.sub(r"^\s*//.*$", "", src, flags=re.M)
+
+
+def adapter_functions(src):
+    """(name, body) of each fn of a file: from its `fn` to the next one."""
+    marks = list(re.finditer(r"\bfn\s+(\w+)", src))
+    return [(m.group(1), src[m.start():(marks[i + 1].start() if i + 1 < len(marks) else len(src))]) for i, m in enumerate(marks)]
+
+
+def sdk_calls():
+    """{(file, adapter fn): {operation: {"service", "actions"}}} of every SDK call in the adapters,
+    and the adapter types each file defines or implements (what a function's lib names)."""
+    sources = {p.name: rust_code(p) for p in sorted(ADAPTERS.glob("*.rs"))}
+
+    def crate_of_client(src):
+        """The crate `Client` means in a file (`use aws_sdk_x::Client` or `::{…, Client}`)."""
+        m = re.search(r"use\s+(aws_sdk_\w+)::(?:Client\b|\{[^}]*\bClient\b)", src)
+        return m.group(1) if m else None
+
+    # Accessors returning a client (`fn client(&self) -> &Client`), callable from other files.
+    accessors = {}
+    for src in sources.values():
+        for name, crate in re.findall(r"fn\s+(\w+)\s*\(&self\)\s*->\s*&(?:(aws_sdk_\w+)::)?Client\b", src):
+            accessors[name] = crate or crate_of_client(src)
+    # The adapter types: those holding a client, directly or through another (PolicyProvider).
+    bodies = {name: body for src in sources.values() for name, body in re.findall(r"^(?:pub(?:\([^)]*\))?\s+)?(?:struct|enum)\s+(\w+)[^{;]*\{(.*?)^\}", src, re.M | re.S)}
+    holders = {name for name, body in bodies.items() if re.search(r"\bClient\b", body)}
+    while grown := {n for n, body in bodies.items() if n not in holders and any(re.search(rf"\b{h}\b", body) for h in holders)}:
+        holders |= grown
+    calls, types = {}, {}
+    for file, src in sources.items():
+        # Fields, parameters and bindings typed as a client: `client: Client`, `s3: &aws_sdk_s3::Client`.
+        fields = {}
+        for name, crate in re.findall(r"\b(\w+)\s*:\s*&?(?:(aws_sdk_\w+)::)?Client\b", src):
+            fields.setdefault(name, set()).add(crate or crate_of_client(src))
+        for name, crates in sorted(fields.items()):
+            if len(crates) > 1:
+                problem(f"shared/aws/src/{file}: `{name}` is a client of {sorted(map(str, crates))}: the check cannot tell which it calls")
+        fields = {name: min(map(str, crates)) for name, crates in fields.items()}
+        # What a function's lib names when it builds this file's adapters: the client holders
+        # defined here, and those implemented here (docket_store.rs: DynamoRiskStore).
+        defined = set(re.findall(r"^(?:pub(?:\([^)]*\))?\s+)?(?:struct|enum)\s+(\w+)", src, re.M))
+        implemented = set(re.findall(r"^impl\b[^{]*?\b(?:for\s+)?(\w+)\s*(?:<[^{]*)?\{", src, re.M))
+        types[file] = (defined | implemented) & holders
+        for fn, body in adapter_functions(src):
+            sends = [m.start() for m in re.finditer(r"\.send\(\)", body)]
+            found, sites = {}, 0
+            for m in re.finditer(r"\.\s*([a-z][a-z0-9_]*)\(\)", body):
+                method = m.group(1)
+                # The receiver: `self.client.get_item()`, `self.client().query()`, `log.dynamodb.put_item()`.
+                recv = re.search(r"\b(\w+)\s*(\(\))?\s*$", body[:m.start()])
+                if method in NOT_OPERATIONS or not recv or not any(s > m.start() for s in sends):
+                    continue
+                client, is_call = recv.groups()
+                if is_call and client in accessors:
+                    crate = accessors[client]
+                elif not is_call and client in fields:
+                    crate = fields[client]
+                else:
+                    continue
+                op = camel(method)
+                sites += 1
+                service = SERVICES.get(crate)
+                if service is None:
+                    problem(f"shared/aws/src/{file}: {fn} calls {method} on a client of {crate or 'an unknown crate'}: no IAM service known for it")
+                    continue
+                if (service, op) == ("dynamodb", "TransactWriteItems"):
+                    parts = re.findall(r"TransactWriteItem::builder\(\)\s*\.\s*(\w+)\(", body)
+                    actions = sorted({f"dynamodb:{TRANSACT_PARTS[p]}" for p in parts if p in TRANSACT_PARTS})
+                    if not actions or len(actions) < len({p for p in parts}):
+                        problem(f"shared/aws/src/{file}: {fn}'s TransactWriteItems: cannot read its parts ({parts}); the check needs them to know the actions")
+                else:
+                    actions = ACTIONS.get((service, op), [f"{service}:{op}"])
+                # S3 answers a missing key with 404 (NoSuchKey) only to who may list the bucket:
+                # without s3:ListBucket it is 403, and code that reads "no object" from it breaks.
+                why = {a: op for a in actions}
+                if (service, op) in (("s3", "GetObject"), ("s3", "HeadObject")) and re.search(r"no_such_key|NoSuchKey|is_not_found|\bNotFound\b", body):
+                    why["s3:ListBucket"] = f"{op}, which reads a missing key as 404"
+                found.setdefault(op, {"service": service, "actions": {}})["actions"].update(why)
+            if found:
+                calls[(file, fn)] = found
+            # Every call sent must be one the check has read (one `.send()` per call).
+            if len(sends) > sites:
+                problem(f"shared/aws/src/{file}: {fn} sends {len(sends)} AWS call(s), the check reads {sites} (a client it does not know?)")
+    return calls, types
+
+
+def allowed_actions(role):
+    """The actions a role's inline policies allow (Allow statements, Action as string or list)."""
+    out = []
+    for pol in role["Properties"].get("Policies", []):
+        for st in pol["PolicyDocument"]["Statement"]:
+            if st.get("Effect") != "Allow" or "Action" not in st:
+                continue
+            out += st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+    return out
+
+
+def check_permissions(resources, functions, binaries):
+    calls, types = sdk_calls()
+    # Every operation in the adapters is named by some function's table, and each table
+    # entry names exactly the operations its adapter function makes.
+    for (file, fn), ops in sorted(calls.items()):
+        users = [b for b, t in REACHES.items() if fn in t.get(file, {})]
+        if not users:
+            problem(f"shared/aws/src/{file}: {fn} calls {', '.join(sorted(ops))}, which no function's REACHES table names (infra/template_check.py)")
+        for b in users:
+            for op in sorted(set(ops) - set(REACHES[b][file][fn])):
+                problem(f"shared/aws/src/{file}: {fn} calls {op}, missing from REACHES[{b!r}][{file!r}][{fn!r}]")
+    for b, table in sorted(REACHES.items()):
+        lib = ROOT / "functions" / b / "src" / "lib.rs"
+        lib_src = rust_code(lib) if lib.exists() else ""
+        for file, fns in sorted(table.items()):
+            if file not in types:
+                problem(f"REACHES[{b!r}] names shared/aws/src/{file}, which does not exist")
+                continue
+            if not any(re.search(rf"\b{t}\b", lib_src) for t in types[file]):
+                problem(f"REACHES[{b!r}] names {file}, but functions/{b}/src/lib.rs builds none of its types ({', '.join(sorted(types[file]))})")
+            for fn, ops in sorted(fns.items()):
+                for op in sorted(set(ops) - set(calls.get((file, fn), {}))):
+                    problem(f"REACHES[{b!r}][{file!r}][{fn!r}] names {op}, which shared/aws/src/{file}'s {fn} does not call")
+        # An adapter with calls that the lib builds must have an entry (empty when unreached).
+        for file in sorted({f for f, _ in calls} - set(table)):
+            if any(re.search(rf"\b{t}\b", lib_src) for t in types[file]):
+                problem(f"functions/{b}/src/lib.rs builds a type of {file}, which REACHES[{b!r}] does not list (list what it reaches, or {{}})")
+        if re.search(r"\.send\(\)", lib_src):
+            problem(f"functions/{b}/src/lib.rs sends an AWS call itself: the check reads only shared/aws/src")
+    # Each function's role allows every action of what the function reaches.
+    by_binary = {b: name for name, b in binaries.items()}
+    for b, table in sorted(REACHES.items()):
+        fname = by_binary.get(b)
+        if fname is None:
+            continue  # check 1 reports the function missing
+        role_ref = functions[fname]["Properties"].get("Role", {})
+        att = role_ref.get("Fn::GetAtt") if isinstance(role_ref, dict) else None
+        role_name = (att[0] if isinstance(att, list) else att.split(".")[0]) if att else None
+        role = resources.get(role_name)
+        if not role or role["Type"] != "AWS::IAM::Role":
+            problem(f"{fname}: its Role is not a role of this template ({role_ref!r})")
+            continue
+        allowed = [a.lower() for a in allowed_actions(role)]
+        needed = {}
+        for file, fns in table.items():
+            for fn, ops in fns.items():
+                for op in ops:
+                    for action, why in calls.get((file, fn), {}).get(op, {}).get("actions", {}).items():
+                        needed.setdefault(action, []).append(f"shared/aws/src/{file} {fn} ({why})")
+        for action, where in sorted(needed.items()):
+            if not any(fnmatch.fnmatchcase(action.lower(), a) for a in allowed):
+                problem(f"{role_name} ({fname}) does not allow {action}, which its code needs: {'; '.join(where)}")
 
 
 def main():
@@ -184,6 +456,10 @@ def main():
         elif not alarm_dims or not any(alarm_dims <= dims for dims in written[metric]):
             problem(f"{name}: {metric} is written with dimensions {sorted(set().union(*written[metric]))}, the alarm names {sorted(alarm_dims)}")
 
+    # 6. Every operation a function calls is allowed by its role (before 5, which returns when
+    # the operations page is missing).
+    check_permissions(resources, functions, binaries)
+
     # 5. The operations page: a heading per alarm (its logical id, backticks allowed), and a row
     # of a table (the metrics table) per metric counted in a function's lib.
     page = ROOT / "docs" / "operations.md"
@@ -204,6 +480,10 @@ def main():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        sys.exit(f"usage: {sys.argv[0]} [TEMPLATE]")
+    if len(sys.argv) == 2:
+        TEMPLATE = Path(sys.argv[1]).resolve()
     main()
     for p in problems:
         print(p)

@@ -174,11 +174,6 @@ impl FailCalls {
             seen: Arc::default(),
         }
     }
-
-    /// How many answers were replaced.
-    pub fn injected(&self) -> u64 {
-        self.seen.load(Ordering::SeqCst).min(self.times as u64)
-    }
 }
 
 impl Intercept for FailCalls {
@@ -362,6 +357,17 @@ pub async fn objects_under(
     }
 }
 
+/// A new SQS queue named after `prefix`: its URL.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
+    sqs.create_queue()
+        .queue_name(unique(prefix))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url")
+}
+
 /// An SNS topic with an SQS queue subscribed (raw delivery off: the queue gets SNS envelopes).
 pub async fn topic_with_queue(
     sns: &aws_sdk_sns::Client,
@@ -375,14 +381,7 @@ pub async fn topic_with_queue(
         .expect("create topic")
         .topic_arn
         .expect("topic arn");
-    let queue = sqs
-        .create_queue()
-        .queue_name(unique("security-q"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
+    let queue = create_queue(sqs, "security-q").await;
     let queue_arn = sqs
         .get_queue_attributes()
         .queue_url(&queue)

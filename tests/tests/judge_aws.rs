@@ -18,8 +18,8 @@ use justice_service::{
     BoardError, BoardRead, BoardWrite, Change, DocketStore, Judge, JudgeSettings, TaskBoard,
 };
 use justice_tests::aws::{
-    create_bucket, create_risk_table, drain_messages, dynamo, full_runtime, get_object,
-    objects_under, sdk, stream_event, topic_with_queue, unique, RequestLog,
+    create_bucket, create_queue, create_risk_table, drain_messages, dynamo, full_runtime,
+    get_object, objects_under, sdk, stream_event, topic_with_queue, RequestLog,
 };
 use justice_tests::states::{finding, ingress, sg, state, ACCOUNT, T0};
 use serde_json::{json, Value};
@@ -919,15 +919,7 @@ fn a_denied_bucket_dead_letters_the_batch_at_once_and_a_slow_one_is_retried() {
         let (event, _) = stream_event(&conf, aws.store.table(), None).await;
         let event: aws_lambda_events::dynamodb::Event =
             serde_json::from_value(event).expect("a Lambda stream event");
-        let url = aws
-            .sqs
-            .create_queue()
-            .queue_name(unique("judge-dlq"))
-            .send()
-            .await
-            .expect("queue")
-            .queue_url
-            .expect("url");
+        let url = create_queue(&aws.sqs, "judge-dlq").await;
         let denied = FailCalls::s3("GetObject", 403, "AccessDenied", usize::MAX);
         let mut judge = justice_judge::App {
             clock: justice_service::SystemClock,

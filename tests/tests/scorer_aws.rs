@@ -14,7 +14,8 @@ use justice_local::{LocalConfigSource, LocalRiskStore};
 use justice_scorer::{App, Config, PolicySource};
 use justice_service::{Clock, EventClock, RiskStore, Scorer};
 use justice_tests::aws::{
-    create_risk_table, drain_messages, dynamo, fresh_account, sdk, sdk_in, unique, RequestLog,
+    create_queue, create_risk_table, drain_messages, dynamo, fresh_account, sdk, sdk_in, unique,
+    RequestLog,
 };
 use justice_tests::{event_files, read, read_json, set};
 use lambda_runtime::{Context, LambdaEvent};
@@ -620,14 +621,7 @@ async fn a_long_history_costs_the_same_per_event() {
 async fn permanent_failures_are_dead_lettered_at_once_and_transient_ones_retried() {
     let conf = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&conf);
-    let url = sqs
-        .create_queue()
-        .queue_name(unique("scorer-dlq"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
+    let url = create_queue(&sqs, "scorer-dlq").await;
     let dead_letters = || justice_aws::lambda::SqsDeadLetters {
         client: sqs.clone(),
         url: url.clone(),
@@ -701,14 +695,7 @@ async fn access_denied_is_dead_lettered_at_once_and_throttling_is_retried() {
     use justice_tests::aws::{failing_dynamo, FailCalls};
     let conf = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&conf);
-    let url = sqs
-        .create_queue()
-        .queue_name(unique("scorer-dlq"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
+    let url = create_queue(&sqs, "scorer-dlq").await;
     let Env { mut app, .. } = env(&fixture_accounts(), TestClock::Event, default_policy()).await;
     app.dead_letters = Some(SqsDeadLetters {
         client: sqs.clone(),

@@ -31,24 +31,6 @@ impl AwsConfigSource {
     }
 }
 
-fn backend<E>(
-    what: &str,
-    e: SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> SourceError
-where
-    E: std::error::Error
-        + aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + Send
-        + Sync
-        + 'static,
-{
-    let detail = crate::sdk_error_detail(&e);
-    SourceError::Backend {
-        source: format!("AWS Config {what}: {detail}").into(),
-        transient: crate::is_transient(&e),
-    }
-}
-
 fn epoch(t: Option<&DateTime>) -> Value {
     t.map_or(Value::Null, |t| json!(t.as_secs_f64()))
 }
@@ -178,7 +160,7 @@ impl ConfigSource for AwsConfigSource {
             {
                 return Ok(None)
             }
-            Err(e) => return Err(backend("GetResourceConfigHistory", e)),
+            Err(e) => return Err(crate::failure("AWS Config GetResourceConfigHistory", &e).into()),
         };
         match out.configuration_items().first() {
             Some(item) => Ok(Some(ConfigItem::from_api(history_item_json(item))?)),
@@ -200,7 +182,7 @@ impl ConfigSource for AwsConfigSource {
             .set_next_token(token.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| backend("ListDiscoveredResources", e))?;
+            .map_err(|e| crate::failure("AWS Config ListDiscoveredResources", &e))?;
         let keys: Vec<ResourceKey> = listed
             .resource_identifiers()
             .iter()
@@ -221,7 +203,7 @@ impl ConfigSource for AwsConfigSource {
                 .set_resource_keys(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| backend("BatchGetResourceConfig", e))?;
+                .map_err(|e| crate::failure("AWS Config BatchGetResourceConfig", &e))?;
             for item in got.base_configuration_items() {
                 items.push(ConfigItem::from_api(base_item_json(item)));
             }

@@ -107,7 +107,7 @@ impl DocketStore for DynamoRiskStore {
                     .request_items(self.table(), req)
                     .send()
                     .await
-                    .map_err(|e| crate::risk_store::sdk("BatchGetItem", e))?;
+                    .map_err(|e| crate::failure("DynamoDB BatchGetItem", &e))?;
                 for item in resp
                     .responses
                     .unwrap_or_default()
@@ -251,7 +251,7 @@ impl DocketStore for DynamoRiskStore {
                     let used = self.budget_used(&sk).await?;
                     ask = want.min(limit.saturating_sub(used));
                 }
-                Err(e) => return Err(crate::risk_store::sdk("UpdateItem budget", e)),
+                Err(e) => return Err(crate::failure("DynamoDB UpdateItem budget", &e).into()),
             }
         }
         Err(backend(
@@ -325,7 +325,7 @@ impl DynamoRiskStore {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| crate::risk_store::sdk("Query open verdicts", e))?;
+            .map_err(|e| crate::failure("DynamoDB Query open verdicts", &e))?;
         let text = |k: &HashMap<String, AttributeValue>, name: &str| {
             k.get(name).and_then(|v| v.as_s().ok()).cloned()
         };
@@ -384,7 +384,7 @@ impl DynamoRiskStore {
             {
                 Ok(Commit::Conflict)
             }
-            Err(e) => Err(crate::risk_store::sdk("PutItem docket", e)),
+            Err(e) => Err(crate::failure("DynamoDB PutItem docket", &e).into()),
         }
     }
 
@@ -398,7 +398,7 @@ impl DynamoRiskStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| crate::risk_store::sdk("GetItem budget", e))?;
+            .map_err(|e| crate::failure("DynamoDB GetItem budget", &e))?;
         Ok(out
             .item
             .as_ref()

@@ -92,6 +92,70 @@ where
     }
 }
 
+/// An SDK call's failure: the call named with the service's own message, and whether a retry
+/// may pass (from the service's error code). Each port's error is made from it.
+pub(crate) struct Failure {
+    detail: String,
+    transient: bool,
+}
+
+/// `e`, the failure of `call`: `?` turns it into the error of the port that made the call.
+pub(crate) fn failure<E>(
+    call: impl std::fmt::Display,
+    e: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> Failure
+where
+    E: std::error::Error
+        + aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + Send
+        + Sync
+        + 'static,
+{
+    Failure {
+        detail: format!("{call}: {}", sdk_error_detail(e)),
+        transient: is_transient(e),
+    }
+}
+
+impl From<Failure> for justice_service::StoreError {
+    fn from(f: Failure) -> Self {
+        justice_service::StoreError::Backend {
+            source: f.detail.into(),
+            transient: f.transient,
+        }
+    }
+}
+
+impl From<Failure> for justice_service::SourceError {
+    fn from(f: Failure) -> Self {
+        justice_service::SourceError::Backend {
+            source: f.detail.into(),
+            transient: f.transient,
+        }
+    }
+}
+
+impl From<Failure> for justice_service::BoardError {
+    fn from(f: Failure) -> Self {
+        justice_service::BoardError::Backend {
+            source: f.detail.into(),
+            transient: f.transient,
+        }
+    }
+}
+
+impl From<Failure> for justice_service::OutboxError {
+    fn from(f: Failure) -> Self {
+        justice_service::OutboxError {
+            source: f.detail.into(),
+            transient: f.transient,
+        }
+    }
+}
+
 /// The SDK configuration from the environment: region, credentials and, when set, the
 /// endpoint of `AWS_ENDPOINT_URL` (moto in tests, a VPC endpoint in production).
 pub async fn sdk_config() -> aws_config::SdkConfig {

@@ -51,24 +51,6 @@ impl SentLog {
     }
 }
 
-/// A call's failure, named and classed by the service's error code.
-fn failed<E>(
-    call: String,
-    e: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> OutboxError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    OutboxError {
-        source: format!("{call}: {}", crate::sdk_error_detail(e)).into(),
-        transient: crate::is_transient(e),
-    }
-}
-
 impl SnsOutbox {
     pub fn new(client: Client, security_topic: impl Into<String>) -> Self {
         SnsOutbox {
@@ -145,7 +127,7 @@ impl Outbox for SnsOutbox {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| failed("SNS Publish".into(), &e))
+            .map_err(|e| crate::failure("SNS Publish", &e).into())
     }
 
     async fn publish(&self, notice: &Notice) -> Result<(), OutboxError> {
@@ -184,7 +166,7 @@ impl Outbox for SnsOutbox {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| failed(format!("SNS Publish to {topic}"), &e))
+            .map_err(|e| crate::failure(format!("SNS Publish to {topic}"), &e).into())
     }
 
     async fn was_sent(&self, id: &str) -> Result<bool, OutboxError> {
@@ -200,7 +182,9 @@ impl Outbox for SnsOutbox {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| failed(format!("GetItem {SENT_PK_PREFIX}{id} in {}", log.table), &e))?;
+            .map_err(|e| {
+                crate::failure(format!("GetItem {SENT_PK_PREFIX}{id} in {}", log.table), &e)
+            })?;
         Ok(out.item.is_some())
     }
 
@@ -229,10 +213,11 @@ impl Outbox for SnsOutbox {
             Err(SdkError::ServiceError(s)) if s.err().is_conditional_check_failed_exception() => {
                 Ok(false)
             }
-            Err(e) => Err(failed(
+            Err(e) => Err(crate::failure(
                 format!("PutItem {SENT_PK_PREFIX}{id} in {}", log.table),
                 &e,
-            )),
+            )
+            .into()),
         }
     }
 }

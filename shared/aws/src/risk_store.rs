@@ -62,25 +62,6 @@ fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     }
 }
 
-/// An SDK error with its service message, not only "service error".
-pub(crate) fn sdk<E>(
-    what: &str,
-    e: SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> StoreError
-where
-    E: std::error::Error
-        + aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + Send
-        + Sync
-        + 'static,
-{
-    let detail = crate::sdk_error_detail(&e);
-    StoreError::Backend {
-        source: format!("DynamoDB {what}: {detail}").into(),
-        transient: crate::is_transient(&e),
-    }
-}
-
 impl DynamoRiskStore {
     pub fn new(client: Client, table: impl Into<String>, history_ttl_days: u32) -> Self {
         DynamoRiskStore {
@@ -159,7 +140,7 @@ impl DynamoRiskStore {
             {
                 Ok(Commit::Conflict)
             }
-            Err(e) => Err(sdk("PutItem", e)),
+            Err(e) => Err(crate::failure("DynamoDB PutItem", &e).into()),
         }
     }
 }
@@ -375,7 +356,7 @@ impl RiskStore for DynamoRiskStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| sdk("GetItem", e))?;
+            .map_err(|e| crate::failure("DynamoDB GetItem", &e))?;
         let Some(item) = out.item else {
             return Ok(Stored::default());
         };
@@ -406,7 +387,7 @@ impl RiskStore for DynamoRiskStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| sdk("Query", e))?;
+                .map_err(|e| crate::failure("DynamoDB Query", &e))?;
             for item in page.items.unwrap_or_default() {
                 let sk = text(&item, SK).unwrap_or_default().to_owned();
                 // Query returns items in sort-key order: the history comes out oldest first.
@@ -486,9 +467,12 @@ impl RiskStore for DynamoRiskStore {
                         })
                     }
                 }
-                _ => Err(sdk("TransactWriteItems", SdkError::ServiceError(s))),
+                _ => Err(
+                    crate::failure("DynamoDB TransactWriteItems", &SdkError::ServiceError(s))
+                        .into(),
+                ),
             },
-            Err(e) => Err(sdk("TransactWriteItems", e)),
+            Err(e) => Err(crate::failure("DynamoDB TransactWriteItems", &e).into()),
         }
     }
 
@@ -522,7 +506,7 @@ impl RiskStore for DynamoRiskStore {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| sdk("Scan", e))?;
+            .map_err(|e| crate::failure("DynamoDB Scan", &e))?;
         let mut keys = Vec::new();
         for item in page.items.unwrap_or_default() {
             let pk = text(&item, PK).unwrap_or_default();
@@ -558,7 +542,7 @@ impl RiskStore for DynamoRiskStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| sdk("GetItem", e))?;
+            .map_err(|e| crate::failure("DynamoDB GetItem", &e))?;
         Ok(out
             .item
             .as_ref()
@@ -578,7 +562,7 @@ impl RiskStore for DynamoRiskStore {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| sdk("PutItem", e)),
+                .map_err(|e| crate::failure("DynamoDB PutItem", &e).into()),
             None => self
                 .client
                 .delete_item()
@@ -588,7 +572,7 @@ impl RiskStore for DynamoRiskStore {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| sdk("DeleteItem", e)),
+                .map_err(|e| crate::failure("DynamoDB DeleteItem", &e).into()),
         }
     }
 
@@ -618,7 +602,7 @@ impl RiskStore for DynamoRiskStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| sdk("Query risky index", e))?;
+                .map_err(|e| crate::failure("DynamoDB Query risky index", &e))?;
             for item in page.items.unwrap_or_default() {
                 let pk = text(&item, PK).unwrap_or_default();
                 let key = ResourceKey::parse(pk).map_err(|e| StoreError::Corrupt {

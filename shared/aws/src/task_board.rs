@@ -34,24 +34,6 @@ fn backend(what: String, transient: bool) -> BoardError {
     }
 }
 
-/// An S3 call's failure, named and classed by the service's error code.
-fn sdk_failure<E>(
-    call: String,
-    e: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> BoardError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    backend(
-        format!("{call}: {}", crate::sdk_error_detail(e)),
-        crate::is_transient(e),
-    )
-}
-
 /// The HTTP status of a service error, when there is one.
 fn status<E, R>(e: &SdkError<E, aws_smithy_runtime_api::http::Response<R>>) -> Option<u16> {
     match e {
@@ -127,10 +109,9 @@ impl S3TaskBoard {
                 Ok(Some((bytes, etag)))
             }
             Err(SdkError::ServiceError(s)) if s.err().is_no_such_key() => Ok(None),
-            Err(e) => Err(sdk_failure(
-                format!("GetObject s3://{}/{key}", self.bucket),
-                &e,
-            )),
+            Err(e) => {
+                Err(crate::failure(format!("GetObject s3://{}/{key}", self.bucket), &e).into())
+            }
         }
     }
 }
@@ -175,10 +156,11 @@ impl TaskBoard for S3TaskBoard {
         match put.send().await {
             Ok(_) => Ok(BoardWrite::Written),
             Err(e) if matches!(status(&e), Some(412 | 409)) => Ok(BoardWrite::Conflict),
-            Err(e) => Err(sdk_failure(
+            Err(e) => Err(crate::failure(
                 format!("PutObject s3://{}/{}", self.bucket, self.tasks_key),
                 &e,
-            )),
+            )
+            .into()),
         }
     }
 
@@ -201,10 +183,9 @@ impl TaskBoard for S3TaskBoard {
         match out {
             Ok(_) => Ok(true),
             Err(e) if matches!(status(&e), Some(412 | 409)) => Ok(false),
-            Err(e) => Err(sdk_failure(
-                format!("PutObject s3://{}/{key}", self.bucket),
-                &e,
-            )),
+            Err(e) => {
+                Err(crate::failure(format!("PutObject s3://{}/{key}", self.bucket), &e).into())
+            }
         }
     }
 

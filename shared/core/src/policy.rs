@@ -401,6 +401,224 @@ fn default_required_tags() -> Vec<RequiredTagSpec> {
     ]
 }
 
+/// The numbers of a policy file in their ranges: thresholds in order, factors and hours
+/// bounded, no port 0, no destructive cap for hygiene unless meant.
+fn check_numbers(file: &PolicyFile, errors: &mut Vec<PolicyError>) {
+    if file.version != 1 {
+        errors.push(PolicyError::Version(file.version));
+    }
+    let t = &file.thresholds;
+    if !(t.warn > 0 && t.warn < t.disable && t.disable < t.kill) {
+        errors.push(PolicyError::ThresholdOrder {
+            warn: t.warn,
+            disable: t.disable,
+            kill: t.kill,
+        });
+    }
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if !positive(file.age.full_after_hours) {
+        errors.push(invalid("age.full_after_hours", "must be a positive number"));
+    }
+    if !(file.age.max_extra.is_finite() && (0.0..=10.0).contains(&file.age.max_extra)) {
+        errors.push(invalid("age.max_extra", "must be between 0 and 10"));
+    }
+    let r = &file.recidivism;
+    if r.window_days == 0 || r.window_days > 366 {
+        errors.push(invalid(
+            "recidivism.window_days",
+            "must be between 1 and 366",
+        ));
+    }
+    if !(r.per_episode.is_finite() && r.per_episode >= 0.0) {
+        errors.push(invalid("recidivism.per_episode", "must be zero or more"));
+    }
+    if !(r.max_factor.is_finite() && (1.0..=10.0).contains(&r.max_factor)) {
+        errors.push(invalid("recidivism.max_factor", "must be between 1 and 10"));
+    }
+    let f = file.reachability.unreachable_factor;
+    if !(f.is_finite() && (0.0..=1.0).contains(&f)) {
+        errors.push(invalid(
+            "reachability.unreachable_factor",
+            "must be between 0 and 1",
+        ));
+    }
+    if file.ports.admin.contains(&0)
+        || file.ports.database.contains(&0)
+        || file.ports.web.contains(&0)
+    {
+        errors.push(invalid("ports", "port 0 is not a port"));
+    }
+    let c = &file.class_caps;
+    for (name, cap) in [("hygiene", c.hygiene), ("tagging", c.tagging)] {
+        if cap == ActionCap::Kill && !c.allow_destructive_hygiene {
+            errors.push(invalid(
+                &format!("class_caps.{name}"),
+                "`kill` lets a finding that exposes nothing delete a resource; set \
+                 `allow_destructive_hygiene = true` if that is meant",
+            ));
+        }
+    }
+    let e = &file.exposure;
+    if !(e.range_percent.is_finite() && e.range_percent > 0.0 && e.range_percent <= 100.0) {
+        errors.push(invalid(
+            "exposure.range_percent",
+            "must be more than 0 and at most 100",
+        ));
+    }
+    if !(e.union_percent.is_finite() && e.union_percent > 0.0 && e.union_percent < 100.0) {
+        errors.push(invalid(
+            "exposure.union_percent",
+            "must be more than 0 and less than 100",
+        ));
+    }
+    let g = &file.grace;
+    if g.kill_hours < g.disable_hours || g.destructive_hours < g.disable_hours {
+        errors.push(invalid(
+            "grace",
+            "kill_hours and destructive_hours must be at least disable_hours: destroying gets the longer grace",
+        ));
+    }
+    if file.intake.clock_skew_minutes > 60 {
+        errors.push(invalid(
+            "intake.clock_skew_minutes",
+            "must be at most 60: a later capture time is an item from the future",
+        ));
+    }
+    if !(1..=720).contains(&file.krampus.confirm_hours) {
+        errors.push(invalid(
+            "krampus.confirm_hours",
+            "must be between 1 and 720",
+        ));
+    }
+}
+
+/// The names a policy file gives: resource types of the caps, owner tag keys, rule ids (from
+/// the rule registry) and their weights.
+fn check_names(file: &PolicyFile, errors: &mut Vec<PolicyError>) {
+    if !file.caps.contains_key("default") {
+        errors.push(invalid(
+            "caps.default",
+            "is required when [caps] is given: it caps every type not listed",
+        ));
+    }
+    for key in file.caps.keys() {
+        if key != "default" && !is_resource_type(key) {
+            errors.push(invalid(
+                &format!("caps.\"{key}\""),
+                "not `default` nor a resource type like AWS::S3::Bucket",
+            ));
+        }
+    }
+    if file.owner.tag_keys.iter().any(|k| k.trim().is_empty()) {
+        errors.push(invalid("owner.tag_keys", "empty tag key"));
+    }
+    for (id, s) in &file.rules {
+        if rules::find(id).is_none() {
+            errors.push(PolicyError::UnknownRule(id.clone()));
+        }
+        if !(s.weight.is_finite() && (0.0..=100.0).contains(&s.weight)) {
+            errors.push(invalid(
+                &format!("rules.{id}.weight"),
+                "must be between 0 and 100",
+            ));
+        }
+    }
+}
+
+/// The required tags, each with its check compiled; a bad one is an error, not skipped.
+fn required_tags(file: &PolicyFile, errors: &mut Vec<PolicyError>) -> Vec<RequiredTag> {
+    let mut required_tags = Vec::with_capacity(file.required_tags.len());
+    for (i, spec) in file.required_tags.iter().enumerate() {
+        let field = format!("required_tags[{i}]");
+        if spec.key.trim().is_empty() {
+            errors.push(invalid(&field, "key is empty"));
+            continue;
+        }
+        if file.required_tags[..i]
+            .iter()
+            .any(|o| o.key.eq_ignore_ascii_case(&spec.key))
+        {
+            errors.push(invalid(
+                &field,
+                &format!("tag `{}` is required twice", spec.key),
+            ));
+        }
+        if let Some(types) = &spec.resource_types {
+            for t in types.iter().filter(|t| !is_resource_type(t)) {
+                errors.push(invalid(
+                    &format!("{field}.resource_types"),
+                    &format!("`{t}` is not a resource type"),
+                ));
+            }
+        }
+        let check = match (&spec.pattern, &spec.allowed) {
+            (Some(_), Some(_)) => {
+                errors.push(invalid(&field, "give `pattern` or `allowed`, not both"));
+                continue;
+            }
+            (Some(p), None) => match Regex::new(p) {
+                Ok(re) => TagCheck::Pattern(re),
+                Err(e) => {
+                    errors.push(PolicyError::BadPattern {
+                        key: spec.key.clone(),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            },
+            (None, Some(list)) if list.is_empty() => {
+                errors.push(invalid(
+                    &field,
+                    "`allowed` is empty: nothing could satisfy it",
+                ));
+                continue;
+            }
+            (None, Some(list)) => TagCheck::Allowed(list.clone()),
+            (None, None) => TagCheck::Present,
+        };
+        required_tags.push(RequiredTag {
+            key: spec.key.clone(),
+            check,
+            points: spec.points,
+            resource_types: spec.resource_types.clone(),
+        });
+    }
+    required_tags
+}
+
+/// The exemptions, each with its expiry read; one without a reason or a time is an error.
+fn exemptions(file: &PolicyFile, errors: &mut Vec<PolicyError>) -> Vec<Exemption> {
+    let mut exemptions = Vec::with_capacity(file.exemptions.len());
+    for (i, e) in file.exemptions.iter().enumerate() {
+        let field = format!("exemptions[{i}]");
+        if e.resource.trim().is_empty() {
+            errors.push(invalid(&field, "resource is empty"));
+        }
+        if e.reason.trim().is_empty() {
+            errors.push(invalid(&field, "an exemption needs a reason"));
+        }
+        match crate::time::parse_rfc3339(&e.expires) {
+            Some(expires) => exemptions.push(Exemption {
+                resource: e.resource.clone(),
+                reason: e.reason.clone(),
+                expires,
+            }),
+            None => errors.push(invalid(
+                &format!("{field}.expires"),
+                "not an RFC 3339 time like 2027-01-31T00:00:00Z",
+            )),
+        }
+    }
+    exemptions
+}
+
+fn invalid(field: &str, reason: &str) -> PolicyError {
+    PolicyError::Invalid {
+        field: field.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
 /// A validated policy, ready for scoring.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -480,201 +698,10 @@ impl Policy {
 
     pub fn from_file(file: PolicyFile) -> Result<Policy, PolicyErrors> {
         let mut errors = Vec::new();
-        let invalid = |field: &str, reason: &str| PolicyError::Invalid {
-            field: field.to_owned(),
-            reason: reason.to_owned(),
-        };
-        if file.version != 1 {
-            errors.push(PolicyError::Version(file.version));
-        }
-        let t = &file.thresholds;
-        if !(t.warn > 0 && t.warn < t.disable && t.disable < t.kill) {
-            errors.push(PolicyError::ThresholdOrder {
-                warn: t.warn,
-                disable: t.disable,
-                kill: t.kill,
-            });
-        }
-        let positive = |x: f64| x.is_finite() && x > 0.0;
-        if !positive(file.age.full_after_hours) {
-            errors.push(invalid("age.full_after_hours", "must be a positive number"));
-        }
-        if !(file.age.max_extra.is_finite() && (0.0..=10.0).contains(&file.age.max_extra)) {
-            errors.push(invalid("age.max_extra", "must be between 0 and 10"));
-        }
-        let r = &file.recidivism;
-        if r.window_days == 0 || r.window_days > 366 {
-            errors.push(invalid(
-                "recidivism.window_days",
-                "must be between 1 and 366",
-            ));
-        }
-        if !(r.per_episode.is_finite() && r.per_episode >= 0.0) {
-            errors.push(invalid("recidivism.per_episode", "must be zero or more"));
-        }
-        if !(r.max_factor.is_finite() && (1.0..=10.0).contains(&r.max_factor)) {
-            errors.push(invalid("recidivism.max_factor", "must be between 1 and 10"));
-        }
-        let f = file.reachability.unreachable_factor;
-        if !(f.is_finite() && (0.0..=1.0).contains(&f)) {
-            errors.push(invalid(
-                "reachability.unreachable_factor",
-                "must be between 0 and 1",
-            ));
-        }
-        if file.ports.admin.contains(&0)
-            || file.ports.database.contains(&0)
-            || file.ports.web.contains(&0)
-        {
-            errors.push(invalid("ports", "port 0 is not a port"));
-        }
-        let c = &file.class_caps;
-        for (name, cap) in [("hygiene", c.hygiene), ("tagging", c.tagging)] {
-            if cap == ActionCap::Kill && !c.allow_destructive_hygiene {
-                errors.push(invalid(
-                    &format!("class_caps.{name}"),
-                    "`kill` lets a finding that exposes nothing delete a resource; set \
-                     `allow_destructive_hygiene = true` if that is meant",
-                ));
-            }
-        }
-        let e = &file.exposure;
-        if !(e.range_percent.is_finite() && e.range_percent > 0.0 && e.range_percent <= 100.0) {
-            errors.push(invalid(
-                "exposure.range_percent",
-                "must be more than 0 and at most 100",
-            ));
-        }
-        if !(e.union_percent.is_finite() && e.union_percent > 0.0 && e.union_percent < 100.0) {
-            errors.push(invalid(
-                "exposure.union_percent",
-                "must be more than 0 and less than 100",
-            ));
-        }
-        let g = &file.grace;
-        if g.kill_hours < g.disable_hours || g.destructive_hours < g.disable_hours {
-            errors.push(invalid(
-                "grace",
-                "kill_hours and destructive_hours must be at least disable_hours: destroying gets the longer grace",
-            ));
-        }
-        if file.intake.clock_skew_minutes > 60 {
-            errors.push(invalid(
-                "intake.clock_skew_minutes",
-                "must be at most 60: a later capture time is an item from the future",
-            ));
-        }
-        if !(1..=720).contains(&file.krampus.confirm_hours) {
-            errors.push(invalid(
-                "krampus.confirm_hours",
-                "must be between 1 and 720",
-            ));
-        }
-        if !file.caps.contains_key("default") {
-            errors.push(invalid(
-                "caps.default",
-                "is required when [caps] is given: it caps every type not listed",
-            ));
-        }
-        for key in file.caps.keys() {
-            if key != "default" && !is_resource_type(key) {
-                errors.push(invalid(
-                    &format!("caps.\"{key}\""),
-                    "not `default` nor a resource type like AWS::S3::Bucket",
-                ));
-            }
-        }
-        if file.owner.tag_keys.iter().any(|k| k.trim().is_empty()) {
-            errors.push(invalid("owner.tag_keys", "empty tag key"));
-        }
-        for (id, s) in &file.rules {
-            if rules::find(id).is_none() {
-                errors.push(PolicyError::UnknownRule(id.clone()));
-            }
-            if !(s.weight.is_finite() && (0.0..=100.0).contains(&s.weight)) {
-                errors.push(invalid(
-                    &format!("rules.{id}.weight"),
-                    "must be between 0 and 100",
-                ));
-            }
-        }
-        let mut required_tags = Vec::with_capacity(file.required_tags.len());
-        for (i, spec) in file.required_tags.iter().enumerate() {
-            let field = format!("required_tags[{i}]");
-            if spec.key.trim().is_empty() {
-                errors.push(invalid(&field, "key is empty"));
-                continue;
-            }
-            if file.required_tags[..i]
-                .iter()
-                .any(|o| o.key.eq_ignore_ascii_case(&spec.key))
-            {
-                errors.push(invalid(
-                    &field,
-                    &format!("tag `{}` is required twice", spec.key),
-                ));
-            }
-            if let Some(types) = &spec.resource_types {
-                for t in types.iter().filter(|t| !is_resource_type(t)) {
-                    errors.push(invalid(
-                        &format!("{field}.resource_types"),
-                        &format!("`{t}` is not a resource type"),
-                    ));
-                }
-            }
-            let check = match (&spec.pattern, &spec.allowed) {
-                (Some(_), Some(_)) => {
-                    errors.push(invalid(&field, "give `pattern` or `allowed`, not both"));
-                    continue;
-                }
-                (Some(p), None) => match Regex::new(p) {
-                    Ok(re) => TagCheck::Pattern(re),
-                    Err(e) => {
-                        errors.push(PolicyError::BadPattern {
-                            key: spec.key.clone(),
-                            reason: e.to_string(),
-                        });
-                        continue;
-                    }
-                },
-                (None, Some(list)) if list.is_empty() => {
-                    errors.push(invalid(
-                        &field,
-                        "`allowed` is empty: nothing could satisfy it",
-                    ));
-                    continue;
-                }
-                (None, Some(list)) => TagCheck::Allowed(list.clone()),
-                (None, None) => TagCheck::Present,
-            };
-            required_tags.push(RequiredTag {
-                key: spec.key.clone(),
-                check,
-                points: spec.points,
-                resource_types: spec.resource_types.clone(),
-            });
-        }
-        let mut exemptions = Vec::with_capacity(file.exemptions.len());
-        for (i, e) in file.exemptions.iter().enumerate() {
-            let field = format!("exemptions[{i}]");
-            if e.resource.trim().is_empty() {
-                errors.push(invalid(&field, "resource is empty"));
-            }
-            if e.reason.trim().is_empty() {
-                errors.push(invalid(&field, "an exemption needs a reason"));
-            }
-            match crate::time::parse_rfc3339(&e.expires) {
-                Some(expires) => exemptions.push(Exemption {
-                    resource: e.resource.clone(),
-                    reason: e.reason.clone(),
-                    expires,
-                }),
-                None => errors.push(invalid(
-                    &format!("{field}.expires"),
-                    "not an RFC 3339 time like 2027-01-31T00:00:00Z",
-                )),
-            }
-        }
+        check_numbers(&file, &mut errors);
+        check_names(&file, &mut errors);
+        let required_tags = required_tags(&file, &mut errors);
+        let exemptions = exemptions(&file, &mut errors);
         if !errors.is_empty() {
             return Err(PolicyErrors(errors));
         }

@@ -35,43 +35,43 @@ impl Channel for ChatbotMessage {
                 .unwrap_or_default(),
             _ => String::new(),
         };
-        json!({
-            "version": "1.0",
-            "source": "custom",
-            "content": {
-                "textType": "client-markdown",
-                "title": f.subject,
-                "description": format!(
-                    "*{}*: {} `{}` in {} ({})\nScore {} (level {}). {}{}",
-                    f.headline,
-                    markdown(&res.resource_type, 100),
-                    markdown(f.name, 80),
-                    res.account,
-                    markdown(&res.region, 30),
-                    r.score,
-                    r.level,
-                    markdown(&r.reason, 200),
-                    first_action
-                ),
-            },
-            "metadata": {"additionalContext": {"verdict_id": r.verdict_id}},
-        })
+        let description = format!(
+            "*{}*: {} `{}` in {} ({})\nScore {} (level {}). {}{}",
+            f.headline,
+            markdown(&res.resource_type, 100),
+            markdown(f.name, 80),
+            res.account,
+            markdown(&res.region, 30),
+            r.score,
+            r.level,
+            markdown(&r.reason, 200),
+            first_action
+        );
+        let mut message = custom(f.subject, description);
+        message["metadata"] = json!({"additionalContext": {"verdict_id": r.verdict_id}});
+        message
     }
 
     fn digest(&self, f: &DigestFacts<'_>) -> Value {
-        json!({
-            "version": "1.0",
-            "source": "custom",
-            "content": {
-                "textType": "client-markdown",
-                "title": f.subject,
-                "description": format!(
-                    "{} pending action(s), {} open finding(s) for team {}",
-                    f.tasks_total,
-                    f.open_total,
-                    markdown(f.team, 64)
-                ),
-            },
-        })
+        let description = format!(
+            "{} pending action(s), {} open finding(s) for team {}",
+            f.tasks_total,
+            f.open_total,
+            markdown(f.team, 64)
+        );
+        custom(f.subject, description)
     }
+}
+
+/// An AWS Chatbot custom notification with a markdown description.
+fn custom(title: &str, description: String) -> Value {
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": title,
+            "description": description,
+        },
+    })
 }

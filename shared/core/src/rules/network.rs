@@ -422,7 +422,26 @@ fn sg_finding(
     Ok(())
 }
 
-pub struct SgWorldAllTraffic;
+/// The four classes of a security group open to the world: one rule each, one evaluation.
+pub struct SgWorld {
+    info: &'static RuleInfo,
+    class: Class,
+}
+
+impl Rule for SgWorld {
+    fn info(&self) -> &'static RuleInfo {
+        self.info
+    }
+    fn evaluate(
+        &self,
+        item: &ConfigItem,
+        policy: &RuleInputs<'_>,
+        out: &mut Vec<Finding>,
+    ) -> Result<(), FieldError> {
+        sg_finding(self.info, item, policy, out, self.class)
+    }
+}
+
 static SG_ALL: RuleInfo = RuleInfo {
     id: "sg-world-all-traffic",
     class: FindingClass::Exposure,
@@ -432,21 +451,11 @@ static SG_ALL: RuleInfo = RuleInfo {
     remediation: "Remove the ingress rule and allow only the ports and source ranges the workload needs.",
     krampus: KrampusRemedy::RevokeIngressRule,
 };
-impl Rule for SgWorldAllTraffic {
-    fn info(&self) -> &'static RuleInfo {
-        &SG_ALL
-    }
-    fn evaluate(
-        &self,
-        item: &ConfigItem,
-        policy: &RuleInputs<'_>,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), FieldError> {
-        sg_finding(&SG_ALL, item, policy, out, Class::AllTraffic)
-    }
-}
+pub static SG_ALL_RULE: SgWorld = SgWorld {
+    info: &SG_ALL,
+    class: Class::AllTraffic,
+};
 
-pub struct SgWorldAdminPorts;
 static SG_ADMIN: RuleInfo = RuleInfo {
     id: "sg-world-admin-ports",
     class: FindingClass::Exposure,
@@ -456,21 +465,11 @@ static SG_ADMIN: RuleInfo = RuleInfo {
     remediation: "Restrict the rule to your corporate or VPN ranges, or use SSM Session Manager instead of open admin ports.",
     krampus: KrampusRemedy::RevokeIngressRule,
 };
-impl Rule for SgWorldAdminPorts {
-    fn info(&self) -> &'static RuleInfo {
-        &SG_ADMIN
-    }
-    fn evaluate(
-        &self,
-        item: &ConfigItem,
-        policy: &RuleInputs<'_>,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), FieldError> {
-        sg_finding(&SG_ADMIN, item, policy, out, Class::Admin)
-    }
-}
+pub static SG_ADMIN_RULE: SgWorld = SgWorld {
+    info: &SG_ADMIN,
+    class: Class::Admin,
+};
 
-pub struct SgWorldDatabasePorts;
 static SG_DB: RuleInfo = RuleInfo {
     id: "sg-world-database-ports",
     class: FindingClass::Exposure,
@@ -480,21 +479,11 @@ static SG_DB: RuleInfo = RuleInfo {
     remediation: "Allow the database port only from the application's security group or private ranges.",
     krampus: KrampusRemedy::RevokeIngressRule,
 };
-impl Rule for SgWorldDatabasePorts {
-    fn info(&self) -> &'static RuleInfo {
-        &SG_DB
-    }
-    fn evaluate(
-        &self,
-        item: &ConfigItem,
-        policy: &RuleInputs<'_>,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), FieldError> {
-        sg_finding(&SG_DB, item, policy, out, Class::Database)
-    }
-}
+pub static SG_DB_RULE: SgWorld = SgWorld {
+    info: &SG_DB,
+    class: Class::Database,
+};
 
-pub struct SgWorldOtherPorts;
 static SG_OTHER: RuleInfo = RuleInfo {
     id: "sg-world-other-ports",
     class: FindingClass::Exposure,
@@ -504,19 +493,10 @@ static SG_OTHER: RuleInfo = RuleInfo {
     remediation: "Put the service behind a load balancer or restrict the source range.",
     krampus: KrampusRemedy::RevokeIngressRule,
 };
-impl Rule for SgWorldOtherPorts {
-    fn info(&self) -> &'static RuleInfo {
-        &SG_OTHER
-    }
-    fn evaluate(
-        &self,
-        item: &ConfigItem,
-        policy: &RuleInputs<'_>,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), FieldError> {
-        sg_finding(&SG_OTHER, item, policy, out, Class::Other)
-    }
-}
+pub static SG_OTHER_RULE: SgWorld = SgWorld {
+    info: &SG_OTHER,
+    class: Class::Other,
+};
 
 pub struct Ec2PublicImdsV1;
 static EC2_IMDS: RuleInfo = RuleInfo {

@@ -196,22 +196,36 @@ impl Rule for S3BlockPublicAccessOff {
     }
 }
 
-/// A boolean configuration key that, when it has the `bad` value, is a finding.
-fn flag_rule(
+/// A rule that one boolean of the configuration breaks when it has the `bad` value (absent
+/// is not bad: Config records no field for what the resource does not have). The boolean is
+/// the first of `keys` the item records (the same setting has two names on some types).
+pub struct FlagRule {
     info: &'static RuleInfo,
-    item: &ConfigItem,
-    key: &str,
+    keys: &'static [&'static str],
     bad: bool,
-    evidence: &str,
-    out: &mut Vec<Finding>,
-) -> Result<(), FieldError> {
-    if json::opt_bool(item.config(key), key)? == Some(bad) {
-        out.push(info.finding(evidence.to_owned()));
-    }
-    Ok(())
+    evidence: &'static str,
 }
 
-pub struct RdsInstancePublic;
+impl Rule for FlagRule {
+    fn info(&self) -> &'static RuleInfo {
+        self.info
+    }
+    fn evaluate(
+        &self,
+        item: &ConfigItem,
+        _: &RuleInputs<'_>,
+        out: &mut Vec<Finding>,
+    ) -> Result<(), FieldError> {
+        let key = (self.keys.iter())
+            .find(|k| item.config(k).is_some())
+            .unwrap_or(&"");
+        if json::opt_bool(item.config(key), key)? == Some(self.bad) {
+            out.push(self.info.finding(self.evidence.to_owned()));
+        }
+        Ok(())
+    }
+}
+
 static RDS_PUBLIC: RuleInfo = RuleInfo {
     id: "rds-instance-public",
     class: FindingClass::Exposure,
@@ -222,28 +236,13 @@ static RDS_PUBLIC: RuleInfo = RuleInfo {
         "Modify the instance with `--no-publicly-accessible` and reach it through the VPC.",
     krampus: KrampusRemedy::ResourceAction,
 };
-impl Rule for RdsInstancePublic {
-    fn info(&self) -> &'static RuleInfo {
-        &RDS_PUBLIC
-    }
-    fn evaluate(
-        &self,
-        item: &ConfigItem,
-        _: &RuleInputs<'_>,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), FieldError> {
-        flag_rule(
-            &RDS_PUBLIC,
-            item,
-            "publiclyAccessible",
-            true,
-            "publiclyAccessible is true",
-            out,
-        )
-    }
-}
+pub static RDS_INSTANCE_PUBLIC: FlagRule = FlagRule {
+    info: &RDS_PUBLIC,
+    keys: &["publiclyAccessible"],
+    bad: true,
+    evidence: "publiclyAccessible is true",
+};
 
-pub struct RdsStorageUnencrypted;
 static RDS_ENC: RuleInfo = RuleInfo {
     id: "rds-storage-unencrypted",
     class: FindingClass::Hygiene,
@@ -254,26 +253,12 @@ static RDS_ENC: RuleInfo = RuleInfo {
         "Restore an encrypted copy from a snapshot copied with a KMS key, then switch over.",
     krampus: KrampusRemedy::ResourceAction,
 };
-impl Rule for RdsStorageUnencrypted {
-    fn info(&self) -> &'static RuleInfo {
-        &RDS_ENC
-    }
-    fn evaluate(
-        &self,
-        item: &ConfigItem,
-        _: &RuleInputs<'_>,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), FieldError> {
-        flag_rule(
-            &RDS_ENC,
-            item,
-            "storageEncrypted",
-            false,
-            "storageEncrypted is false",
-            out,
-        )
-    }
-}
+pub static RDS_STORAGE_UNENCRYPTED: FlagRule = FlagRule {
+    info: &RDS_ENC,
+    keys: &["storageEncrypted"],
+    bad: false,
+    evidence: "storageEncrypted is false",
+};
 
 const SNAPSHOTS: &[&str] = &["AWS::RDS::DBSnapshot", "AWS::RDS::DBClusterSnapshot"];
 
@@ -318,7 +303,6 @@ impl Rule for RdsSnapshotPublic {
     }
 }
 
-pub struct RdsSnapshotUnencrypted;
 static RDS_SNAP_ENC: RuleInfo = RuleInfo {
     id: "rds-snapshot-unencrypted",
     class: FindingClass::Hygiene,
@@ -328,33 +312,13 @@ static RDS_SNAP_ENC: RuleInfo = RuleInfo {
     remediation: "Copy the snapshot with a KMS key and delete the unencrypted one.",
     krampus: KrampusRemedy::ResourceAction,
 };
-impl Rule for RdsSnapshotUnencrypted {
-    fn info(&self) -> &'static RuleInfo {
-        &RDS_SNAP_ENC
-    }
-    fn evaluate(
-        &self,
-        item: &ConfigItem,
-        _: &RuleInputs<'_>,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), FieldError> {
-        let key = if item.config("encrypted").is_some() {
-            "encrypted"
-        } else {
-            "storageEncrypted"
-        };
-        flag_rule(
-            &RDS_SNAP_ENC,
-            item,
-            key,
-            false,
-            "snapshot is not encrypted",
-            out,
-        )
-    }
-}
+pub static RDS_SNAPSHOT_UNENCRYPTED: FlagRule = FlagRule {
+    info: &RDS_SNAP_ENC,
+    keys: &["encrypted", "storageEncrypted"],
+    bad: false,
+    evidence: "snapshot is not encrypted",
+};
 
-pub struct EbsVolumeUnencrypted;
 static EBS_ENC: RuleInfo = RuleInfo {
     id: "ebs-volume-unencrypted",
     class: FindingClass::Hygiene,
@@ -364,28 +328,13 @@ static EBS_ENC: RuleInfo = RuleInfo {
     remediation: "Snapshot the volume, copy the snapshot with encryption, create a new volume from it; turn on EBS encryption by default.",
     krampus: KrampusRemedy::ResourceAction,
 };
-impl Rule for EbsVolumeUnencrypted {
-    fn info(&self) -> &'static RuleInfo {
-        &EBS_ENC
-    }
-    fn evaluate(
-        &self,
-        item: &ConfigItem,
-        _: &RuleInputs<'_>,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), FieldError> {
-        flag_rule(
-            &EBS_ENC,
-            item,
-            "encrypted",
-            false,
-            "volume is not encrypted",
-            out,
-        )
-    }
-}
+pub static EBS_VOLUME_UNENCRYPTED: FlagRule = FlagRule {
+    info: &EBS_ENC,
+    keys: &["encrypted"],
+    bad: false,
+    evidence: "volume is not encrypted",
+};
 
-pub struct EfsUnencrypted;
 static EFS_ENC: RuleInfo = RuleInfo {
     id: "efs-unencrypted",
     class: FindingClass::Hygiene,
@@ -395,23 +344,9 @@ static EFS_ENC: RuleInfo = RuleInfo {
     remediation: "Create an encrypted file system and copy the data with AWS DataSync.",
     krampus: KrampusRemedy::None,
 };
-impl Rule for EfsUnencrypted {
-    fn info(&self) -> &'static RuleInfo {
-        &EFS_ENC
-    }
-    fn evaluate(
-        &self,
-        item: &ConfigItem,
-        _: &RuleInputs<'_>,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), FieldError> {
-        flag_rule(
-            &EFS_ENC,
-            item,
-            "Encrypted",
-            false,
-            "file system is not encrypted",
-            out,
-        )
-    }
-}
+pub static EFS_UNENCRYPTED: FlagRule = FlagRule {
+    info: &EFS_ENC,
+    keys: &["Encrypted"],
+    bad: false,
+    evidence: "file system is not encrypted",
+};
