@@ -72,15 +72,7 @@ impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O,
     /// a bucket denied) goes to the dead-letter queue at once, the records with it.
     pub async fn judge(&self, event: &Event, now: Millis) -> Result<DynamoDbEventResponse, Error> {
         let (changes, poison) = stream::changes(event);
-        let mut failures: Vec<RecordFailure> = poison
-            .into_iter()
-            .map(|p| RecordFailure {
-                record: p.id,
-                resource: String::new(),
-                reason: p.reason,
-                transient: false,
-            })
-            .collect();
+        let mut failures: Vec<RecordFailure> = poison.into_iter().map(Into::into).collect();
         let policy = self.policy.current().await?;
         let judge = Judge {
             board: &self.board,
@@ -92,13 +84,7 @@ impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O,
             Ok(report) => report,
             Err(e) if e.is_transient() || self.dead_letters.is_none() => return Err(e.into()),
             Err(e) => {
-                let reason = format!("nothing was decided: {e}");
-                failures.extend(changes.iter().map(|c| RecordFailure {
-                    record: c.id.clone(),
-                    resource: c.key.to_string(),
-                    reason: reason.clone(),
-                    transient: false,
-                }));
+                failures.extend(justice_service::judge::undecided(&changes, &e));
                 BatchReport::default()
             }
         };

@@ -26,6 +26,21 @@ pub struct JobOptions {
     pub judge: bool,
 }
 
+/// The scorer of a job: the local store, the job's policy, its clock stopped at `--now`.
+fn scorer<'a>(
+    o: &'a JobOptions,
+    store: &'a LocalRiskStore,
+    source: &'a LocalConfigSource,
+    clock: &'a FixedClock,
+) -> Scorer<'a, LocalRiskStore, LocalConfigSource, FixedClock> {
+    Scorer {
+        store,
+        source,
+        policy: &o.policy,
+        clock,
+    }
+}
+
 fn open(dir: &Path) -> Result<LocalRiskStore, String> {
     if !dir.join("risk.redb").exists() {
         return Err(format!(
@@ -113,17 +128,10 @@ pub fn digest(dir: &Path, now: Millis, window_hours: u32) -> Result<ExitCode, St
 
 /// Every risky state moved to `now` (ages grow, episodes leave the window), then judged.
 pub fn rescore(o: &JobOptions) -> Result<ExitCode, String> {
-    let rt = runtime()?;
-    let store = open(&o.state)?;
-    let source = LocalConfigSource::empty();
-    let scorer = Scorer {
-        store: &store,
-        source: &source,
-        policy: &o.policy,
-        clock: &FixedClock(o.now),
-    };
+    let (rt, store) = (runtime()?, open(&o.state)?);
+    let (source, clock) = (LocalConfigSource::empty(), FixedClock(o.now));
     let report = rt
-        .block_on(scorer.rescore(o.now, o.now, usize::MAX))
+        .block_on(scorer(o, &store, &source, &clock).rescore(o.now, o.now, usize::MAX))
         .map_err(|e| format!("re-score: {e}"))?;
     say!(
         "re-scored        {:>7}  ({} changed score or level, at {})",
@@ -143,15 +151,9 @@ pub fn rescore(o: &JobOptions) -> Result<ExitCode, String> {
 /// keeps, then judged: a rule turned off withdraws its tasks, one turned on finds what already
 /// breaks it.
 pub fn reevaluate(o: &JobOptions) -> Result<ExitCode, String> {
-    let rt = runtime()?;
-    let store = open(&o.state)?;
-    let source = LocalConfigSource::empty();
-    let scorer = Scorer {
-        store: &store,
-        source: &source,
-        policy: &o.policy,
-        clock: &FixedClock(o.now),
-    };
+    let (rt, store) = (runtime()?, open(&o.state)?);
+    let (source, clock) = (LocalConfigSource::empty(), FixedClock(o.now));
+    let scorer = scorer(o, &store, &source, &clock);
     let report = rt
         .block_on(jobs::reevaluate(&scorer, o.now, 1000, usize::MAX))
         .map_err(|e| format!("re-evaluation: {e}"))?;
@@ -177,12 +179,8 @@ pub fn backfill(o: &JobOptions, history: &Path, types: &[String]) -> Result<Exit
     let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
     store.set_batch_size(1000);
     let source = LocalConfigSource::from_dir(history).map_err(|e| e.to_string())?;
-    let scorer = Scorer {
-        store: &store,
-        source: &source,
-        policy: &o.policy,
-        clock: &FixedClock(o.now),
-    };
+    let clock = FixedClock(o.now);
+    let scorer = scorer(o, &store, &source, &clock);
     let accounts = o.accounts.clone();
     let refuse = |account: &str| {
         let allowed = accounts

@@ -11,7 +11,7 @@ use justice_aws::lambda::{Error, Metrics, SqsDeadLetters};
 use justice_aws::task_board::verdict_keys;
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::time::{self, Millis, HOUR_MS};
-use justice_service::failure::dead_letter;
+use justice_service::failure::{dead_letter, failure_message};
 use justice_service::{
     Clock, DocketStore, Notifier, NotifierSettings, Outbox, RecordFailure, SystemClock, TaskBoard,
 };
@@ -94,12 +94,10 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore, K: Clock> App<B, O, D, K> {
             }
             Err(e) => (
                 Vec::new(),
-                vec![RecordFailure {
-                    record: "event".into(),
-                    resource: String::new(),
-                    reason: format!("neither an S3 event nor a digest job: {e}"),
-                    transient: false,
-                }],
+                vec![RecordFailure::permanent(
+                    "event",
+                    format!("neither an S3 event nor a digest job: {e}"),
+                )],
             ),
         };
         let letter = dead_letter(&failures, payload);
@@ -119,15 +117,6 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore, K: Clock> App<B, O, D, K> {
                 json!({ "notices": out, "dead_lettered": if dead { failures.len() } else { 0 } }),
             );
         }
-        let list: Vec<String> = failures
-            .iter()
-            .map(|f| format!("{}: {}", f.record, f.reason))
-            .collect();
-        Err(format!(
-            "{} verdict record(s) failed: {}",
-            failures.len(),
-            list.join("; ")
-        )
-        .into())
+        Err(failure_message(&failures).into())
     }
 }

@@ -9,9 +9,7 @@ use justice_aws::lambda::{Error, Metrics, SqsDeadLetters};
 use justice_aws::{AwsConfigSource, DynamoRiskStore};
 use justice_core::event::parse_event;
 use justice_core::time::Millis;
-use justice_service::{
-    Clock, ConfigSource, EventReport, Job, RecordFailure, RiskStore, Scorer, SystemClock,
-};
+use justice_service::{Clock, ConfigSource, EventReport, Job, RiskStore, Scorer, SystemClock};
 use lambda_runtime::LambdaEvent;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -86,17 +84,8 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
             };
         }
         // Neither a Config event nor a job: no retry reads it otherwise.
-        let failure = RecordFailure {
-            record: "event".into(),
-            resource: refused.subject,
-            reason: refused.reason,
-            transient: false,
-        };
-        tracing::error!(resource = %failure.resource, reason = %failure.reason, "refused event");
-        let report = EventReport {
-            done: Vec::new(),
-            failures: vec![failure],
-        };
+        tracing::error!(resource = %refused.subject, reason = %refused.reason, "refused event");
+        let report = EventReport::refused(refused.subject, refused.reason);
         self.answer(report, text).await
     }
 

@@ -78,21 +78,29 @@ fn common(
     m
 }
 
+/// The fields the two SDK item types (`ConfigurationItem`, `BaseConfigurationItem`) share, by
+/// the same accessors: one macro rather than two copies of the list.
+macro_rules! common_of {
+    ($i:expr) => {
+        common(
+            $i.account_id(),
+            $i.aws_region(),
+            $i.resource_type(),
+            $i.resource_id(),
+            $i.resource_name(),
+            $i.arn(),
+            $i.configuration_item_capture_time(),
+            $i.configuration_item_status().map(|s| s.as_str()),
+            $i.configuration_state_id(),
+            $i.configuration(),
+            $i.supplementary_configuration(),
+        )
+    };
+}
+
 /// A `GetResourceConfigHistory` item in the API's JSON shape.
 pub fn history_item_json(i: &ConfigurationItem) -> Value {
-    let mut m = common(
-        i.account_id(),
-        i.aws_region(),
-        i.resource_type(),
-        i.resource_id(),
-        i.resource_name(),
-        i.arn(),
-        i.configuration_item_capture_time(),
-        i.configuration_item_status().map(|s| s.as_str()),
-        i.configuration_state_id(),
-        i.configuration(),
-        i.supplementary_configuration(),
-    );
+    let mut m = common_of!(i);
     // `tags` absent means "not recorded", never "no tags": only an SDK map becomes tags.
     if let Some(tags) = i.tags() {
         let t: Map<String, Value> = tags
@@ -121,19 +129,7 @@ pub fn history_item_json(i: &ConfigurationItem) -> Value {
 /// relationships: tag rules stay silent and exposure is weighed as unattached (the cautious
 /// reading) until the resource's next change event brings the full item.
 pub fn base_item_json(i: &BaseConfigurationItem) -> Value {
-    Value::Object(common(
-        i.account_id(),
-        i.aws_region(),
-        i.resource_type(),
-        i.resource_id(),
-        i.resource_name(),
-        i.arn(),
-        i.configuration_item_capture_time(),
-        i.configuration_item_status().map(|s| s.as_str()),
-        i.configuration_state_id(),
-        i.configuration(),
-        i.supplementary_configuration(),
-    ))
+    Value::Object(common_of!(i))
 }
 
 impl ConfigSource for AwsConfigSource {

@@ -10,6 +10,35 @@ pub use justice_service::SystemClock;
 /// stream, the batch from its first reported failure).
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// A function's `main`: the allocator, the log setup, the configuration from the environment
+/// (a bad one logged, naming the variable, before the runtime refuses the cold start), the
+/// clients built once (`$app::from_env`), then the runtime's loop over `$app::handle` with
+/// events of type `$event`. The crate using it depends on tokio, lambda_runtime, mimalloc and
+/// tracing.
+#[macro_export]
+macro_rules! lambda_main {
+    ($app:ty, $config:ty, $event:ty) => {
+        // Many small JSON nodes per event: mimalloc serves them faster than glibc's allocator.
+        #[global_allocator]
+        static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+        #[tokio::main(flavor = "current_thread")]
+        async fn main() -> Result<(), lambda_runtime::Error> {
+            $crate::lambda::init_tracing();
+            let config = <$config>::from_env()
+                .inspect_err(|e| tracing::error!(error = %e, "cold start"))?;
+            let app = <$app>::from_env(config).await;
+            let app = &app;
+            lambda_runtime::run(lambda_runtime::service_fn(
+                move |event: lambda_runtime::LambdaEvent<$event>| async move {
+                    app.handle(event).await
+                },
+            ))
+            .await
+        }
+    };
+}
+
 /// JSON logs (CloudWatch Logs Insights reads the fields), at the level of `LOG_LEVEL` (info).
 pub fn init_tracing() {
     tracing_subscriber::fmt()

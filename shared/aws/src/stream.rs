@@ -17,6 +17,13 @@ pub struct Poison {
     pub reason: String,
 }
 
+impl From<Poison> for justice_service::RecordFailure {
+    /// Permanent: the record reads the same way at every retry.
+    fn from(p: Poison) -> Self {
+        justice_service::RecordFailure::permanent(p.id, p.reason)
+    }
+}
+
 /// The changes of a stream batch, and apart from them the records that cannot be decoded.
 /// Each change's id is its record's sequence number (what a batch item failure names).
 pub fn changes(event: &Event) -> (Vec<Change>, Vec<Poison>) {

@@ -21,6 +21,30 @@ pub struct RecordFailure {
     pub transient: bool,
 }
 
+impl RecordFailure {
+    /// A failure no retry can fix, of a record that names no resource.
+    pub fn permanent(record: impl Into<String>, reason: impl Into<String>) -> Self {
+        RecordFailure {
+            record: record.into(),
+            resource: String::new(),
+            reason: reason.into(),
+            transient: false,
+        }
+    }
+}
+
+/// The invocation's error when records failed and are left to the trigger's retries.
+pub fn failure_message(failures: &[RecordFailure]) -> String {
+    let list: Vec<String> = failures
+        .iter()
+        .map(|f| match f.resource.is_empty() {
+            true => format!("{}: {}", f.record, f.reason),
+            false => format!("{}: {}: {}", f.record, f.resource, f.reason),
+        })
+        .collect();
+    format!("{} record(s) failed: {}", failures.len(), list.join("; "))
+}
+
 /// The dead-letter message for an input, when it failed and no failure can pass on a retry: it
 /// goes to the queue (and a person) now rather than after useless retries. An input with a
 /// transient failure too is retried whole (its permanent failures reach the on-failure

@@ -45,6 +45,19 @@ pub struct EventReport {
 }
 
 impl EventReport {
+    /// A payload refused whole (neither a Config event nor a job): one permanent failure.
+    pub fn refused(resource: String, reason: String) -> EventReport {
+        EventReport {
+            done: Vec::new(),
+            failures: vec![RecordFailure {
+                record: "event".into(),
+                resource,
+                reason,
+                transient: false,
+            }],
+        }
+    }
+
     /// Records scored, by the level of the resulting state.
     pub fn scored_by_level(&self) -> BTreeMap<&'static str, u64> {
         let mut out = BTreeMap::new();

@@ -79,6 +79,20 @@ pub enum JudgeError {
     Contention(u32),
 }
 
+/// Every change of a batch of which nothing was decided, failed for `e`.
+pub fn undecided(changes: &[Change], e: &JudgeError) -> Vec<RecordFailure> {
+    let reason = format!("nothing was decided: {e}");
+    changes
+        .iter()
+        .map(|c| RecordFailure {
+            record: c.id.clone(),
+            resource: c.key.to_string(),
+            reason: reason.clone(),
+            transient: e.is_transient(),
+        })
+        .collect()
+}
+
 impl JudgeError {
     /// Whether trying again may pass: contention does; a denied or missing bucket, or a
     /// tasks file that is not one, fails the same way until a person steps in.

@@ -122,12 +122,7 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
             let key = match key {
                 Ok(k) => k,
                 Err(e) => {
-                    failures.push(RecordFailure {
-                        record: "key".into(),
-                        resource: String::new(),
-                        reason: e.to_string(),
-                        transient: false,
-                    });
+                    failures.push(RecordFailure::permanent("key", e.to_string()));
                     continue;
                 }
             };
