@@ -963,9 +963,12 @@ fn a_denied_bucket_dead_letters_the_batch_at_once_and_a_slow_one_is_retried() {
         assert!(failure["resource"]
             .as_str()
             .is_some_and(|r| r.contains("AWS::EC2::SecurityGroup")));
-        let kept = letters[0]["event"]["Records"].as_array().expect("records");
-        assert_eq!(kept.len(), 1, "the STATE record alone");
-        assert_eq!(kept[0]["dynamodb"]["SequenceNumber"], failure["record"]);
+        let key = failure["resource"].as_str().expect("resource").to_owned();
+        assert_eq!(
+            letters[0]["event"],
+            json!({"justice": "rejudge", "keys": [key]}),
+            "the resource to judge again, not the image"
+        );
         let counted: Vec<u64> = captured_metrics()
             .iter()
             .filter_map(|d| d["RecordsDeadLettered"].as_u64())
@@ -986,17 +989,70 @@ fn a_denied_bucket_dead_letters_the_batch_at_once_and_a_slow_one_is_retried() {
         assert!(slow.seen.load(Ordering::SeqCst) > 1, "the SDK tried again");
         assert!(drain_messages(&aws.sqs, &url).await.is_empty());
 
-        // Once the bucket lets the judge in, the dead letter's records redrive as they are.
+        // Once the bucket lets the judge in, the letter redrives, from the state stored when
+        // it is redriven: the owner closed the group meanwhile (and no docket was ever saved
+        // for it), so nothing is scheduled from the letter's time.
         judge.board = aws.board("tasks.json");
-        let redrive: aws_lambda_events::dynamodb::Event =
-            serde_json::from_value(letters[0]["event"].clone()).expect("a stream event");
-        let out = judge.judge(&redrive, now).await.expect("judged");
+        let redrive = |letter: &Value| {
+            let raw = serde_json::value::to_raw_value(letter).expect("raw");
+            lambda_runtime::LambdaEvent::new(raw, lambda_runtime::Context::default())
+        };
+        let ci = "/detail/configurationItem";
+        let at = |event: &Value, time: &str, id: i64| {
+            let mut e = event.clone();
+            justice_tests::set(
+                &mut e,
+                &format!("{ci}/configurationItemCaptureTime"),
+                json!(time),
+            );
+            justice_tests::set(&mut e, &format!("{ci}/configurationStateId"), json!(id));
+            // The notification is sent when the item is captured.
+            justice_tests::set(&mut e, "/detail/notificationCreationTime", json!(time));
+            serde_json::value::to_raw_value(&e).expect("raw")
+        };
+        let mut fixed = open.clone();
+        justice_tests::set(
+            &mut fixed,
+            &format!("{ci}/configuration/ipPermissions"),
+            json!([]),
+        );
+        let lambda =
+            |raw| lambda_runtime::LambdaEvent::new(raw, lambda_runtime::Context::default());
+        let scorer = scorer(&aws);
+        scorer
+            .handle(lambda(at(
+                &fixed,
+                "2023-06-21T10:15:44.902Z",
+                1687342544902,
+            )))
+            .await
+            .expect("scored");
+        let out = judge
+            .handle(redrive(&letters[0]["event"]))
+            .await
+            .expect("judged");
         assert_eq!(
             serde_json::to_value(&out).expect("JSON"),
             json!({"batchItemFailures": []})
         );
+        assert!(
+            aws.tasks("tasks.json")
+                .await
+                .is_none_or(|f| f.ours().is_empty()),
+            "a fixed resource gets no task from an old letter"
+        );
+
+        // Opened again later: the same letter now finds it risky.
+        scorer
+            .handle(lambda(at(&open, "2023-06-21T10:30:00.000Z", 1687343400000)))
+            .await
+            .expect("scored");
+        judge
+            .handle(redrive(&letters[0]["event"]))
+            .await
+            .expect("judged");
         let file = aws.tasks("tasks.json").await.expect("tasks.json");
-        assert!(!file.ours().is_empty(), "the redriven record was judged");
+        assert!(!file.ours().is_empty(), "the redriven resource was judged");
     });
 }
 

@@ -4,6 +4,7 @@
 //! that one poison record does not block its shard.
 
 pub mod config;
+mod rejudge;
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;
@@ -12,10 +13,11 @@ use justice_aws::{docket_store, stream, DynamoRiskStore, PolicyProvider, S3TaskB
 use justice_core::time::Millis;
 use justice_service::failure::dead_letter;
 use justice_service::{
-    BatchReport, Clock, DocketStore, Judge, JudgeSettings, Outbox, RecordFailure, RiskStore,
-    SystemClock, TaskBoard,
+    BatchReport, Change, Clock, DocketStore, Judge, JudgeSettings, Outbox, RecordFailure,
+    RiskStore, SystemClock, TaskBoard,
 };
 use lambda_runtime::LambdaEvent;
+use serde_json::value::RawValue;
 
 pub use config::{Config, ConfigError};
 
@@ -60,27 +62,73 @@ impl App {
 }
 
 impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O, K> {
-    /// One stream batch, judged now.
-    pub async fn handle(&self, event: LambdaEvent<Event>) -> Result<DynamoDbEventResponse, Error> {
-        self.judge(&event.payload, self.clock.now(Millis::MIN))
-            .await
+    /// One stream batch, or a redrive of a dead letter (`{"justice": "rejudge", "keys": […]}`),
+    /// judged now.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<Box<RawValue>>,
+    ) -> Result<DynamoDbEventResponse, Error> {
+        let now = self.clock.now(Millis::MIN);
+        let text = event.payload.get();
+        if let Some(keys) = rejudge::keys(text) {
+            return self.rejudge(&keys, now).await;
+        }
+        let event: Event = serde_json::from_str(text)
+            .map_err(|e| format!("neither a stream batch nor a redrive: {e}"))?;
+        self.judge(&event, now).await
     }
 
     /// One stream batch, judged at `now`. A failure that may pass later (the board throttled,
     /// a race lost) is retried: the whole batch when nothing could be decided, else the
     /// records that failed. A batch whose every failure is permanent (an undecodable record,
-    /// a bucket denied) goes to the dead-letter queue at once, the records with it.
+    /// a bucket denied) goes to the dead-letter queue at once, as the resources to judge
+    /// again.
     pub async fn judge(&self, event: &Event, now: Millis) -> Result<DynamoDbEventResponse, Error> {
         let (changes, poison) = stream::changes(event);
-        let mut failures: Vec<RecordFailure> = poison.into_iter().map(Into::into).collect();
-        let policy = self.policy.current().await?;
-        let judge = Judge {
+        let failures = poison.into_iter().map(Into::into).collect();
+        self.decide(changes, failures, now).await
+    }
+
+    /// A redrive: the resources of a dead letter, judged from their state as stored now
+    /// (never from the images of the letter, which a late or out-of-order redrive would judge
+    /// after the state moved on). Fails, for a retry, when a resource cannot be read.
+    pub async fn rejudge(
+        &self,
+        keys: &[String],
+        now: Millis,
+    ) -> Result<DynamoDbEventResponse, Error> {
+        let judge = self.service();
+        let (changes, failures) = judge.current(keys).await;
+        let out = self.decide(changes, failures, now).await?;
+        match out.batch_item_failures.is_empty() {
+            true => Ok(out),
+            false => Err(format!(
+                "{} resource(s) not judged again",
+                out.batch_item_failures.len()
+            )
+            .into()),
+        }
+    }
+
+    fn service(&self) -> Judge<'_, B, D, O> {
+        Judge {
             board: &self.board,
             dockets: &self.dockets,
             outbox: &self.outbox,
             settings: &self.settings,
-        };
-        let report = match judge.judge(&changes, &policy, now).await {
+        }
+    }
+
+    /// The changes judged, then the failures: logged, counted, and dead-lettered when none can
+    /// pass on a retry (a queue that cannot be written leaves them to retry).
+    async fn decide(
+        &self,
+        changes: Vec<Change>,
+        mut failures: Vec<RecordFailure>,
+        now: Millis,
+    ) -> Result<DynamoDbEventResponse, Error> {
+        let policy = self.policy.current().await?;
+        let report = match self.service().judge(&changes, &policy, now).await {
             Ok(report) => report,
             Err(e) if e.is_transient() || self.dead_letters.is_none() => return Err(e.into()),
             Err(e) => {
@@ -92,8 +140,7 @@ impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O,
         for f in &failures {
             tracing::error!(record = %f.record, resource = %f.resource, reason = %f.reason, transient = f.transient, "judging failed");
         }
-        let ids = failures.iter().map(|f| f.record.as_str()).collect();
-        let letter = dead_letter(&failures, stream::records_of(event, &ids));
+        let letter = dead_letter(&failures, rejudge::letter(&failures));
         let dead = SqsDeadLetters::take(self.dead_letters.as_ref(), letter).await;
         Metrics::new()
             .dimension("Board", docket_store::board(self.settings.dry_run))
@@ -104,11 +151,11 @@ impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O,
             .count("JudgeFailures", failures.len() as u64)
             .count(
                 "RecordsDeadLettered",
-                if dead { ids.len() as u64 } else { 0 },
+                if dead { failures.len() as u64 } else { 0 },
             )
             .count("BoardConflicts", report.conflicts as u64)
             .emit();
-        let retry = if dead { Default::default() } else { ids };
+        let retry = failures.iter().filter(|_| !dead).map(|f| f.record.as_str());
         Ok(stream::response(retry))
     }
 }

@@ -3,5 +3,5 @@
 justice_aws::lambda_main!(
     justice_judge::App,
     justice_judge::Config,
-    aws_lambda_events::dynamodb::Event
+    Box<serde_json::value::RawValue>
 );

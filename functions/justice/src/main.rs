@@ -226,6 +226,7 @@ enum PolicyCommand {
     Default,
 }
 
+// One arm per command, each a call into its module: long, and flat.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

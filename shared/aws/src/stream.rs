@@ -8,19 +8,24 @@ use justice_service::Change;
 
 use crate::risk_store::{state_from_image, PK, SK, STATE_SK};
 
-/// A stream record that cannot be judged: reported as a batch item failure, so that it is
-/// retried and then goes to the on-failure destination, without blocking its shard's others.
+/// A stream record that cannot be judged, without blocking its shard's others: dead-lettered
+/// (as its resource, to judge again from the stored state once the cause is fixed, say a
+/// deploy that reads a newer image), or retried when there is no dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stream record {id}: {reason}")]
 pub struct Poison {
     pub id: String,
+    /// The resource, when the record's key could be read.
+    pub key: Option<ResourceKey>,
     pub reason: String,
 }
 
 impl From<Poison> for justice_service::RecordFailure {
     /// Permanent: the record reads the same way at every retry.
     fn from(p: Poison) -> Self {
-        justice_service::RecordFailure::permanent(p.id, p.reason)
+        let mut f = justice_service::RecordFailure::permanent(p.id, p.reason);
+        f.resource = p.key.map(|k| k.to_string()).unwrap_or_default();
+        f
     }
 }
 
@@ -38,19 +43,20 @@ pub fn changes(event: &Event) -> (Vec<Change>, Vec<Poison>) {
         match change(r) {
             Ok(Some((key, state))) => out.push(Change { id, key, state }),
             Ok(None) => {}
-            Err(reason) => poison.push(Poison { id, reason }),
+            Err((key, reason)) => poison.push(Poison { id, key, reason }),
         }
     }
     (out, poison)
 }
 
-/// The key and new state (`None`: removed) of a STATE record; `None` for any other item.
-fn change(
-    r: &EventRecord,
-) -> Result<Option<(ResourceKey, Option<justice_core::RiskState>)>, String> {
+type Decoded = Option<(ResourceKey, Option<justice_core::RiskState>)>;
+
+/// The key and new state (`None`: removed) of a STATE record; `None` for any other item. An
+/// error names the key when it could be read.
+fn change(r: &EventRecord) -> Result<Decoded, (Option<ResourceKey>, String)> {
     let text = |name: &str| match r.change.keys.get(name) {
         Some(serde_dynamo::AttributeValue::S(s)) => Ok(s.as_str()),
-        _ => Err(format!("the record's keys have no string `{name}`")),
+        _ => Err((None, format!("the record's keys have no string `{name}`"))),
     };
     if text(SK)? != STATE_SK {
         // The event source's filter sends STATE items only; anything else is not ours to judge.
@@ -58,37 +64,17 @@ fn change(
     }
     let pk = text(PK)?;
     let key = ResourceKey::parse(pk).map_err(|e| {
-        format!(
-            "`{}` is not a resource key: {e}",
-            justice_core::text::quote(pk, 300)
-        )
+        let pk = justice_core::text::quote(pk, 300);
+        (None, format!("`{pk}` is not a resource key: {e}"))
     })?;
     if r.event_name == "REMOVE" {
         return Ok(Some((key, None)));
     }
-    let state = state_from_image(&r.change.new_image, &key)
-        .map_err(|e| format!("{key}: the new image is not a risk state: {e}"))?;
+    let state = state_from_image(&r.change.new_image, &key).map_err(|e| {
+        let reason = format!("{key}: the new image is not a risk state: {e}");
+        (Some(key.clone()), reason)
+    })?;
     Ok(Some((key, Some(state))))
-}
-
-/// The records of `event` with these ids, as a stream event of their own: what the judge's
-/// handler takes again to redrive them.
-pub fn records_of(event: &Event, ids: &std::collections::BTreeSet<&str>) -> serde_json::Value {
-    let records: Vec<&EventRecord> = event
-        .records
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| {
-            let id = r
-                .change
-                .sequence_number
-                .clone()
-                .unwrap_or_else(|| format!("record-{i}"));
-            ids.contains(id.as_str())
-        })
-        .map(|(_, r)| r)
-        .collect();
-    serde_json::json!({ "Records": records })
 }
 
 /// The batch's answer: the records to retry, by sequence number. Lambda retries from the first

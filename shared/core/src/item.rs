@@ -186,25 +186,7 @@ impl ConfigItem {
             .ok_or_else(|| err(format!("unknown configurationItemStatus `{status_text}`")))?;
         let capture_time =
             capture_time(obj.get("configurationItemCaptureTime")).map_err(|e| err(e.0))?;
-        let state_id = match obj.get("configurationStateId") {
-            Some(Value::Number(n)) if n.is_u64() => n.to_string(),
-            Some(Value::Number(n)) => match json::opt_int(Some(&Value::Number(n.clone())), "") {
-                Ok(Some(i)) if i >= 0 => i.to_string(),
-                _ => {
-                    return Err(err(format!(
-                        "configurationStateId {n} is not a whole number"
-                    )))
-                }
-            },
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            None | Some(Value::Null) => return Err(err("missing `configurationStateId`".into())),
-            Some(other) => {
-                return Err(err(format!(
-                    "configurationStateId is {}, expected a number",
-                    json::kind(other)
-                )))
-            }
-        };
+        let state_id = state_id(obj.get("configurationStateId")).map_err(&err)?;
         let resource_name = json::opt_str(obj.get("resourceName"), "resourceName")
             .map_err(field)?
             .filter(|s| !s.is_empty())
@@ -224,42 +206,9 @@ impl ConfigItem {
 
         let relationships_known = obj.get("relationships").is_some_and(|r| !r.is_null());
         let relationships = relationships(obj.get("relationships")).map_err(&err)?;
-        let configuration = match obj.remove("configuration") {
-            None | Some(Value::Null) => None,
-            Some(c @ Value::Object(_)) => Some(c),
-            Some(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
-                Ok(Value::Null) => None,
-                Ok(c @ Value::Object(_)) => Some(c),
-                _ => {
-                    return Err(err(
-                        "configuration is a string that is not a JSON object".into()
-                    ))
-                }
-            },
-            Some(other) => {
-                return Err(err(format!("configuration is {}", json::kind(&other))));
-            }
-        };
-        let supplementary = match obj.remove("supplementaryConfiguration") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(m)) => match shape {
-                Shape::Notification => m,
-                // Every value is a JSON string in the API shape; decode them once here.
-                Shape::Api => m
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let d = json::decoded(&v).into_owned();
-                        (k, d)
-                    })
-                    .collect(),
-            },
-            Some(other) => {
-                return Err(err(format!(
-                    "supplementaryConfiguration is {}",
-                    json::kind(&other)
-                )))
-            }
-        };
+        let configuration = configuration(obj.remove("configuration")).map_err(&err)?;
+        let supplementary =
+            supplementary(obj.remove("supplementaryConfiguration"), shape).map_err(&err)?;
         let tags = read_tags(obj.get("tags"), configuration.as_ref(), &supplementary);
 
         Ok(ConfigItem {
@@ -355,6 +304,67 @@ fn relationships(v: Option<&Value>) -> Result<Vec<Relationship>, String> {
         });
     }
     Ok(out)
+}
+
+/// `configurationStateId`: a whole number (the notification shape) or a non-empty string (the
+/// API shape), as text.
+fn state_id(v: Option<&Value>) -> Result<String, String> {
+    Ok(match v {
+        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        Some(Value::Number(n)) => match json::opt_int(Some(&Value::Number(n.clone())), "") {
+            Ok(Some(i)) if i >= 0 => i.to_string(),
+            _ => return Err(format!("configurationStateId {n} is not a whole number")),
+        },
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        None | Some(Value::Null) => return Err("missing `configurationStateId`".into()),
+        Some(other) => {
+            return Err(format!(
+                "configurationStateId is {}, expected a number",
+                json::kind(other)
+            ))
+        }
+    })
+}
+
+/// The item's configuration: an object, a string holding one (the API shape), or none.
+fn configuration(v: Option<Value>) -> Result<Option<Value>, String> {
+    Ok(match v {
+        None | Some(Value::Null) => None,
+        Some(c @ Value::Object(_)) => Some(c),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
+            Ok(Value::Null) => None,
+            Ok(c @ Value::Object(_)) => Some(c),
+            _ => return Err("configuration is a string that is not a JSON object".into()),
+        },
+        Some(other) => {
+            return Err(format!("configuration is {}", json::kind(&other)));
+        }
+    })
+}
+
+/// The supplementary configuration; in the API shape every value is a JSON string, decoded
+/// once here.
+fn supplementary(v: Option<Value>, shape: Shape) -> Result<Map<String, Value>, String> {
+    Ok(match v {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => match shape {
+            Shape::Notification => m,
+            // Every value is a JSON string in the API shape; decode them once here.
+            Shape::Api => m
+                .into_iter()
+                .map(|(k, v)| {
+                    let d = json::decoded(&v).into_owned();
+                    (k, d)
+                })
+                .collect(),
+        },
+        Some(other) => {
+            return Err(format!(
+                "supplementaryConfiguration is {}",
+                json::kind(&other)
+            ))
+        }
+    })
 }
 
 fn read_tags(

@@ -328,7 +328,8 @@ pub const SERVICES: &[&str] = &["ec2", "s3", "iam", "rds", "lambda"];
 /// account on the allowed list in which it will assume its role, the region), the ARN being
 /// the one derived from this resource's own identity, and each type's parameters (a canonical
 /// IPv4 range, whole ports in range, S3's permission names). A task that fails is never
-/// written. `Err` says why, naming the field.
+/// written. `Err` says why, naming the field. One check after another, in the order Krampus
+/// reads the task: long, and kept in one place so that the contract reads as one.
 pub fn gate(task: &Value, accounts: &[String], state: &RiskState) -> Result<(), Refused> {
     let obj = task.as_object().ok_or("the task is not a JSON object")?;
     // The state's fields are the ones its key was built from (a state read back from a store

@@ -402,7 +402,9 @@ impl Judgement<'_> {
     /// Decides for one resource. `state` is the risk state's new image (`None`: the item was
     /// removed); `board` holds the judge's tasks for this resource now in the file
     /// (id → action_time, from [`TasksFile::ours`](crate::krampus::TasksFile::ours)); `budget`
-    /// is how many more resources may be acted on this hour.
+    /// is how many more resources may be acted on this hour. The steps are `assess`,
+    /// `reconcile`, `schedule` and `what_to_tell`; what stays here assembles the docket and
+    /// the record from them.
     pub fn decide(
         &self,
         key: &ResourceKey,
@@ -670,7 +672,8 @@ impl Judgement<'_> {
     }
 
     /// One remembered task against the board: kept (pending, or run and unconfirmed), left
-    /// the file (run, or removed before its time), confirmed, or withdrawn.
+    /// the file (run, or removed before its time), confirmed, or withdrawn. One match arm per
+    /// case of the task and the board, side by side so that none is missed.
     fn settle(
         &self,
         key: &ResourceKey,

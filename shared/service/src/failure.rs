@@ -49,30 +49,14 @@ pub fn failure_message(failures: &[RecordFailure]) -> String {
 /// goes to the queue (and a person) now rather than after useless retries. An input with a
 /// transient failure too is retried whole (its permanent failures reach the on-failure
 /// destination with it): dead-lettered once, not at every attempt.
-/// The input is left out when the message would not fit in an SQS message: the failures still
-/// name each record, and a message the queue refuses would leave the input to be retried.
+/// A message that would not fit in an SQS message is not sent: the input is retried instead and
+/// reaches the trigger's own failure path whole (a letter without its input would lose it).
 pub fn dead_letter(failures: &[RecordFailure], input: Value) -> Option<String> {
     if failures.is_empty() || failures.iter().any(|f| f.transient) {
         return None;
     }
     let body = json!({ "failures": failures, "event": input }).to_string();
-    if body.len() <= DEAD_LETTER_MAX_BYTES {
-        return Some(body);
-    }
-    let left_out = format!("not kept: {} bytes, over the queue's limit", body.len());
-    let mut failures = failures.to_vec();
-    for f in &mut failures {
-        // Reasons are short; one that is not (a quoted input) is cut to keep the message whole.
-        if f.reason.len() > 1024 {
-            let mut end = 1024;
-            while !f.reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            f.reason.truncate(end);
-        }
-    }
-    failures.truncate(DEAD_LETTER_MAX_BYTES / 2048);
-    Some(json!({ "failures": failures, "event": left_out }).to_string())
+    (body.len() <= DEAD_LETTER_MAX_BYTES).then_some(body)
 }
 
 /// SQS's message limit (256 KiB), less room for the attributes.
@@ -121,18 +105,10 @@ mod tests {
     }
 
     #[test]
-    fn a_letter_too_big_for_the_queue_keeps_the_failures_and_leaves_the_input_out() {
-        let mut many = vec![failure(false); 500];
-        many[0].reason = "é".repeat(5000);
-        let letter = dead_letter(&many, json!({"big": "x".repeat(300 * 1024)})).expect("letter");
-        assert!(letter.len() <= DEAD_LETTER_MAX_BYTES, "{}", letter.len());
-        let body: Value = serde_json::from_str(&letter).expect("JSON");
-        assert!(body["event"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("not kept")));
-        assert_eq!(body["failures"][1]["reason"], "why");
-        assert!(body["failures"][0]["reason"]
-            .as_str()
-            .is_some_and(|r| r.len() <= 1024));
+    fn a_letter_too_big_for_the_queue_is_not_sent_and_the_input_is_retried() {
+        let big = json!({"big": "x".repeat(300 * 1024)});
+        assert_eq!(dead_letter(&[failure(false)], big), None);
+        let small = dead_letter(&[failure(false)], json!({"a": 1})).expect("letter");
+        assert!(small.len() <= DEAD_LETTER_MAX_BYTES);
     }
 }

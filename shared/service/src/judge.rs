@@ -119,7 +119,9 @@ pub struct Judge<'a, B, D, O> {
 
 impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
     /// Judges a batch. A failure of the board or of the docket reads fails the whole batch
-    /// (nothing was decided); later failures name the changes to retry.
+    /// (nothing was decided); later failures name the changes to retry. The batch's plan
+    /// (latest change per resource, dockets, the held queue, the budget) stays here: every
+    /// step borrows it; the board write and the records are `write_board` and `record`.
     pub async fn judge(
         &self,
         changes: &[Change],
@@ -293,7 +295,8 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
     }
 
     /// The decisions' verdict records and alerts, then their dockets: a change whose record,
-    /// alert or docket could not be written is reported failed (its retry decides again).
+    /// alert or docket could not be written is reported failed (its retry decides again). In
+    /// one function because the order is the guarantee: records, then alerts, then dockets.
     async fn record(
         &self,
         decisions: Vec<Decision>,
@@ -393,6 +396,40 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                 }
             }
         }
+    }
+
+    /// The resources `keys` names with their state as stored now (a consistent read each): a
+    /// redrive. A key that is not one is a permanent failure; a state that cannot be read, a
+    /// failure classed by its error.
+    pub async fn current(&self, keys: &[String]) -> (Vec<Change>, Vec<RecordFailure>) {
+        let (mut changes, mut failures) = (Vec::new(), Vec::new());
+        for k in keys {
+            let key = match ResourceKey::parse(k) {
+                Ok(key) => key,
+                Err(e) => {
+                    let reason = format!("not a resource key: {e}");
+                    failures.push(RecordFailure::permanent(
+                        justice_core::text::quote(k, 300),
+                        reason,
+                    ));
+                    continue;
+                }
+            };
+            match RiskStore::load(self.dockets, &key).await {
+                Ok(stored) => changes.push(Change {
+                    id: key.to_string(),
+                    key,
+                    state: stored.state,
+                }),
+                Err(e) => failures.push(RecordFailure {
+                    record: key.to_string(),
+                    resource: key.to_string(),
+                    reason: e.to_string(),
+                    transient: e.is_transient(),
+                }),
+            }
+        }
+        (changes, failures)
     }
 
     /// Up to the hour's budget of the longest-held resources not in the batch, with their

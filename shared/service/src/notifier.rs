@@ -213,68 +213,13 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
         let team = |tag: Option<&str>, account: &str, owner: Option<&str>| {
             notice::team_of(tag, account, owner, &accounts, &self.settings.default_team)
         };
-        let mut by_team: BTreeMap<String, Vec<DigestEntry>> = BTreeMap::new();
-        for t in &file.tasks {
-            if t.get("source").and_then(|v| v.as_str()) != Some(justice_core::krampus::TASK_SOURCE)
-            {
-                continue;
-            }
-            let s = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-            let account = s("aws_account");
-            let team = team(
-                t.get("team").and_then(|v| v.as_str()),
-                &account,
-                t.get("owner").and_then(|v| v.as_str()),
-            );
-            by_team.entry(team).or_default().push(DigestEntry {
-                resource: s("human_readable_name"),
-                arn: s("aws_resource_name"),
-                action: s("action"),
-                action_time: t.get("action_time").and_then(|v| v.as_i64()).unwrap_or(0),
-                issues: t
-                    .get("issues")
-                    .and_then(|v| v.as_array())
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|i| i.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            });
-        }
-        // The open verdicts, a page at a time. Each team keeps only the lines its digest
-        // lists (the most severe) and a count, so memory stays flat however many there are,
-        // and no line is lost to a cap before the most severe are chosen.
-        let mut security = Top::default();
-        let mut open: BTreeMap<String, Top<OpenLine>> = BTreeMap::new();
-        // Entries that do not read back: the first few named, all counted.
-        let (mut unreadable, mut unreadable_total) = (Vec::new(), 0);
-        let mut cursor = None::<String>;
-        loop {
-            let page = dockets
-                .open_verdicts(dry_run, cursor.as_deref(), OPEN_PAGE)
-                .await?;
-            for why in page.unreadable {
-                tracing::error!(error = %why, "open verdict unreadable; left out of the digests");
-                unreadable_total += 1;
-                if unreadable.len() < notice::UNREADABLE_LISTED {
-                    unreadable.push(why);
-                }
-            }
-            for (_, line) in page.lines {
-                let team = team(line.team.as_deref(), &line.account, line.owner.as_deref());
-                if line.needs_security() {
-                    security.push((team.clone(), line.clone()), |(_, a), (_, b)| {
-                        notice::open_order(a, b)
-                    });
-                }
-                open.entry(team).or_default().push(line, notice::open_order);
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let mut by_team = pending_by_team(&file.tasks, &team);
+        let OpenVerdicts {
+            security,
+            mut open,
+            unreadable,
+            unreadable_total,
+        } = open_verdicts(dockets, dry_run, &team).await?;
         for team in open.keys() {
             by_team.entry(team.clone()).or_default();
         }
@@ -322,4 +267,95 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
         }
         Ok(sent)
     }
+}
+
+/// The judge's pending tasks in `tasks.json`, by the team their digest goes to.
+fn pending_by_team(
+    tasks: &[serde_json::Value],
+    team: &impl Fn(Option<&str>, &str, Option<&str>) -> String,
+) -> BTreeMap<String, Vec<DigestEntry>> {
+    let mut by_team: BTreeMap<String, Vec<DigestEntry>> = BTreeMap::new();
+    for t in tasks {
+        if t.get("source").and_then(|v| v.as_str()) != Some(justice_core::krampus::TASK_SOURCE) {
+            continue;
+        }
+        let s = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        let account = s("aws_account");
+        let team = team(
+            t.get("team").and_then(|v| v.as_str()),
+            &account,
+            t.get("owner").and_then(|v| v.as_str()),
+        );
+        by_team.entry(team).or_default().push(DigestEntry {
+            resource: s("human_readable_name"),
+            arn: s("aws_resource_name"),
+            action: s("action"),
+            action_time: t.get("action_time").and_then(|v| v.as_i64()).unwrap_or(0),
+            issues: t
+                .get("issues")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| i.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+    }
+    by_team
+}
+
+/// The open verdicts of every team, and the security team's, each kept to the lines its
+/// digest lists.
+struct OpenVerdicts {
+    security: Top<(String, OpenLine)>,
+    open: BTreeMap<String, Top<OpenLine>>,
+    unreadable: Vec<String>,
+    unreadable_total: usize,
+}
+
+/// The open verdicts, a page at a time. Each team keeps only the lines its digest lists (the
+/// most severe) and a count, so memory stays flat however many there are, and no line is lost
+/// to a cap before the most severe are chosen.
+async fn open_verdicts<D: DocketStore>(
+    dockets: &D,
+    dry_run: bool,
+    team: &impl Fn(Option<&str>, &str, Option<&str>) -> String,
+) -> Result<OpenVerdicts, NotifyError> {
+    let mut security = Top::default();
+    let mut open: BTreeMap<String, Top<OpenLine>> = BTreeMap::new();
+    // Entries that do not read back: the first few named, all counted.
+    let (mut unreadable, mut unreadable_total) = (Vec::new(), 0);
+    let mut cursor = None::<String>;
+    loop {
+        let page = dockets
+            .open_verdicts(dry_run, cursor.as_deref(), OPEN_PAGE)
+            .await?;
+        for why in page.unreadable {
+            tracing::error!(error = %why, "open verdict unreadable; left out of the digests");
+            unreadable_total += 1;
+            if unreadable.len() < notice::UNREADABLE_LISTED {
+                unreadable.push(why);
+            }
+        }
+        for (_, line) in page.lines {
+            let team = team(line.team.as_deref(), &line.account, line.owner.as_deref());
+            if line.needs_security() {
+                security.push((team.clone(), line.clone()), |(_, a), (_, b)| {
+                    notice::open_order(a, b)
+                });
+            }
+            open.entry(team).or_default().push(line, notice::open_order);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(OpenVerdicts {
+        security,
+        open,
+        unreadable,
+        unreadable_total,
+    })
 }

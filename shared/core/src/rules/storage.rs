@@ -216,9 +216,9 @@ impl Rule for FlagRule {
         _: &RuleInputs<'_>,
         out: &mut Vec<Finding>,
     ) -> Result<(), FieldError> {
-        let key = (self.keys.iter())
-            .find(|k| item.config(k).is_some())
-            .unwrap_or(&"");
+        let Some(key) = self.keys.iter().find(|k| item.config(k).is_some()) else {
+            return Ok(());
+        };
         if json::opt_bool(item.config(key), key)? == Some(self.bad) {
             out.push(self.info.finding(self.evidence.to_owned()));
         }
