@@ -36,3 +36,34 @@ pub fn letter(failures: &[RecordFailure]) -> Value {
         .collect();
     json!({ "justice": "rejudge", "keys": keys })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redrive_is_told_from_a_stream_batch() {
+        let redrive =
+            r#"{"justice": "rejudge", "keys": ["123456789012/us-east-1/AWS::S3::Bucket/b"]}"#;
+        assert_eq!(
+            keys(redrive),
+            Some(vec!["123456789012/us-east-1/AWS::S3::Bucket/b".to_owned()])
+        );
+        // A batch whose images hold the word, even as a member name, is a batch.
+        let batch = r#"{"Records": [{"dynamodb": {"NewImage": {"tags": {"M": {"justice": {"S": "rejudge"}}}}}}]}"#;
+        assert_eq!(keys(batch), None);
+        assert_eq!(keys(r#"{"justice": "rescore", "keys": []}"#), None);
+        assert_eq!(keys(r#"{"Records": []}"#), None);
+    }
+
+    #[test]
+    fn a_letter_names_each_resource_once_and_skips_records_without_one() {
+        let f = |record: &str, resource: &str| {
+            let mut f = RecordFailure::permanent(record, "why");
+            f.resource = resource.to_owned();
+            f
+        };
+        let letter = letter(&[f("1", "a"), f("2", "a"), f("3", ""), f("4", "b")]);
+        assert_eq!(letter, json!({"justice": "rejudge", "keys": ["a", "b"]}));
+    }
+}
