@@ -461,7 +461,12 @@ fn racing_judges_and_krampus_lose_nothing_silently_and_leave_nothing_stale() {
         let keys: Vec<_> = (0..workers)
             .flat_map(|w| (0..per_worker).map(move |i| scripted(w, i, 0).key))
             .collect();
-        let dockets = aws.store.dockets(&keys, false).await.expect("dockets");
+        let dockets = aws
+            .store
+            .dockets(&keys, false)
+            .await
+            .expect("dockets")
+            .found;
         let remembered: BTreeSet<String> = dockets
             .values()
             .flat_map(|d| d.pending().map(|t| t.unique_id.clone()))
@@ -578,7 +583,12 @@ fn the_blast_radius_holds_across_concurrent_judges_and_alerts_security() {
             .expect("judge");
         assert_eq!(r.scheduled, 5);
         let keys: Vec<_> = all.iter().map(|c| c.key.clone()).collect();
-        let dockets = aws.store.dockets(&keys, false).await.expect("dockets");
+        let dockets = aws
+            .store
+            .dockets(&keys, false)
+            .await
+            .expect("dockets")
+            .found;
         let still_held = dockets
             .values()
             .filter(|d| d.kind == justice_core::verdict::VerdictKind::Held)
@@ -674,12 +684,14 @@ fn a_dry_run_writes_its_own_file_and_never_krampus_file() {
             .dockets(std::slice::from_ref(&s.key), false)
             .await
             .expect("dockets")
+            .found
             .is_empty());
         assert_eq!(
             aws.store
                 .dockets(std::slice::from_ref(&s.key), true)
                 .await
                 .expect("dockets")
+                .found
                 .len(),
             1
         );
@@ -868,6 +880,7 @@ fn a_broken_tasks_file_is_never_overwritten() {
             .dockets(std::slice::from_ref(&s.key), false)
             .await
             .expect("dockets")
+            .found
             .is_empty());
     });
 }
@@ -1169,5 +1182,62 @@ fn the_judge_lambda_reads_the_real_stream_and_reports_a_poison_record_alone() {
             kinds.contains(&"act".to_owned()) && kinds.contains(&"clear".to_owned()),
             "{kinds:?}"
         );
+    });
+}
+
+/// A docket that does not read back (written by a newer judge, or edited by hand) fails its own
+/// resource, for good, and nothing else: the batch's other resource is judged, and a later
+/// batch is not held up by it.
+#[test]
+fn an_unreadable_docket_fails_its_resource_alone() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use justice_aws::risk_store::{PK, SK};
+    full_runtime().block_on(async {
+        let aws = aws().await;
+        let (a, b) = (scripted(7, 0, 0), scripted(7, 4, 0));
+        aws.store
+            .client()
+            .put_item()
+            .table_name(aws.store.table())
+            .item(PK, AttributeValue::S(a.key.as_str().to_owned()))
+            .item(
+                SK,
+                AttributeValue::S(justice_aws::docket_store::docket_sk(false).into()),
+            )
+            .item("kind", AttributeValue::N("7".into()))
+            .send()
+            .await
+            .expect("a docket that is not one");
+        let board = aws.board("tasks.json");
+        let outbox = aws.outbox();
+        let judge = Judge {
+            board: &board,
+            dockets: &aws.store,
+            outbox: &outbox,
+            settings: &settings(false, 100),
+        };
+        let policy = Policy::default_policy();
+        let report = judge
+            .judge(&[change(&a), change(&b)], &policy, T0)
+            .await
+            .expect("the batch is judged");
+        assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+        let failed = &report.failed[0];
+        assert_eq!(failed.resource, a.key.to_string());
+        assert!(
+            !failed.transient && failed.reason.contains("docket"),
+            "{failed:?}"
+        );
+        let ours = aws.tasks("tasks.json").await.expect("tasks.json").ours();
+        assert!(ours.contains_key(b.key.as_str()), "{ours:?}");
+        assert!(!ours.contains_key(a.key.as_str()), "{ours:?}");
+
+        // The next batch, of another resource, is judged as if nothing were wrong.
+        let c = scripted(7, 8, 0);
+        let report = judge
+            .judge(&[change(&c)], &policy, T0)
+            .await
+            .expect("judged");
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
     });
 }

@@ -248,6 +248,7 @@ fn main() {
         let open_lines = || {
             rt.block_on(local.dockets(&keys, false))
                 .unwrap_or_else(|e| panic!("dockets: {e}"))
+                .found
                 .into_iter()
                 .map(|(k, d)| (k, d.open))
                 .collect::<HashMap<_, _>>()

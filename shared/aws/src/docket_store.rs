@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use justice_core::verdict::{Docket, OpenLine, VerdictKind};
 use justice_core::ResourceKey;
-use justice_service::{Commit, DocketStore, OpenPage, StoreError};
+use justice_service::{Commit, DocketStore, Dockets, OpenPage, StoreError};
 
 use crate::risk_store::{DynamoRiskStore, EXPIRES_AT, PK, SK};
 
@@ -76,12 +76,8 @@ fn backend(what: &str, detail: String, transient: bool) -> StoreError {
 }
 
 impl DocketStore for DynamoRiskStore {
-    async fn dockets(
-        &self,
-        keys: &[ResourceKey],
-        dry_run: bool,
-    ) -> Result<HashMap<ResourceKey, Docket>, StoreError> {
-        let mut out = HashMap::new();
+    async fn dockets(&self, keys: &[ResourceKey], dry_run: bool) -> Result<Dockets, StoreError> {
+        let mut out = Dockets::default();
         for chunk in keys.chunks(100) {
             let mut request = KeysAndAttributes::builder().consistent_read(true);
             for k in chunk {
@@ -119,12 +115,22 @@ impl DocketStore for DynamoRiskStore {
                         .and_then(|v| v.as_s().ok())
                         .cloned()
                         .unwrap_or_default();
-                    let docket: Docket =
-                        serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-                            key: format!("{pk} {}", docket_sk(dry_run)),
-                            reason: e.to_string(),
-                        })?;
-                    out.insert(docket.key.clone(), docket);
+                    let key = ResourceKey::parse(&pk).map_err(|e| StoreError::Corrupt {
+                        key: format!("{pk} {}", docket_sk(dry_run)),
+                        reason: e.to_string(),
+                    })?;
+                    match serde_dynamo::from_item::<_, Docket>(item) {
+                        Ok(docket) if docket.key == key => {
+                            out.found.insert(key, docket);
+                        }
+                        Ok(docket) => {
+                            let why = format!("the docket names {}", docket.key);
+                            out.unreadable.insert(key, why);
+                        }
+                        Err(e) => {
+                            out.unreadable.insert(key, e.to_string());
+                        }
+                    }
                 }
                 if let Some(mut rest) = resp.unprocessed_keys {
                     if let Some(again) = rest.remove(self.table()) {

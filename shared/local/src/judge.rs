@@ -1,7 +1,6 @@
 //! The judge's local adapters: dockets and the blast-radius budget in the same redb file as
 //! the risk states, `tasks.json` and `verdicts/` as plain files, notices as files.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use justice_core::allow::AllowList;
@@ -10,7 +9,7 @@ use justice_core::notice::{AccountMap, Notice};
 use justice_core::verdict::{Docket, VerdictKind, VerdictRecord};
 use justice_core::ResourceKey;
 use justice_service::{
-    BoardError, BoardRead, BoardWrite, Commit, DocketStore, OpenPage, Outbox, OutboxError,
+    BoardError, BoardRead, BoardWrite, Commit, DocketStore, Dockets, OpenPage, Outbox, OutboxError,
     SecurityAlert, StoreError, TaskBoard,
 };
 use redb::{ReadableTable, TableDefinition};
@@ -52,18 +51,25 @@ impl LocalRiskStore {
         &self,
         keys: &[ResourceKey],
         dry_run: bool,
-    ) -> Result<HashMap<ResourceKey, Docket>, LocalStoreError> {
+    ) -> Result<Dockets, LocalStoreError> {
         self.read_with(|txn| {
             let table = match txn.open_table(DOCKETS) {
                 Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(HashMap::new()),
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Dockets::default()),
                 Err(e) => return Err(db_err(e)),
             };
-            let mut out = HashMap::new();
+            let mut out = Dockets::default();
             for key in keys {
                 let k = docket_key(key, dry_run);
                 if let Some(v) = table.get(k.as_str()).map_err(db_err)? {
-                    out.insert(key.clone(), decode(&k, v.value())?);
+                    match decode::<Docket>(&k, v.value()) {
+                        Ok(d) => {
+                            out.found.insert(key.clone(), d);
+                        }
+                        Err(e) => {
+                            out.unreadable.insert(key.clone(), e.to_string());
+                        }
+                    }
                 }
             }
             Ok(out)
@@ -225,11 +231,7 @@ impl LocalRiskStore {
 }
 
 impl DocketStore for LocalRiskStore {
-    async fn dockets(
-        &self,
-        keys: &[ResourceKey],
-        dry_run: bool,
-    ) -> Result<HashMap<ResourceKey, Docket>, StoreError> {
+    async fn dockets(&self, keys: &[ResourceKey], dry_run: bool) -> Result<Dockets, StoreError> {
         Ok(self.dockets_sync(keys, dry_run)?)
     }
 

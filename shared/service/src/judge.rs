@@ -140,7 +140,23 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
         }
         let keys: Vec<ResourceKey> = latest.keys().cloned().collect();
         let allow = self.board.allow_list().await?;
-        let mut dockets = self.dockets.dockets(&keys, self.settings.dry_run).await?;
+        let read = self.dockets.dockets(&keys, self.settings.dry_run).await?;
+        let mut dockets = read.found;
+        // A resource whose docket does not read back is not decided (its tasks are unknown):
+        // its changes fail, for good, and the others go on.
+        let mut unreadable = Vec::new();
+        for (key, why) in read.unreadable {
+            latest.remove(&key);
+            tracing::error!(resource = %key, reason = %why, "docket unreadable: the resource is not judged");
+            for id in ids.get(&key).into_iter().flatten() {
+                unreadable.push(RecordFailure {
+                    record: id.clone(),
+                    resource: key.to_string(),
+                    reason: format!("its docket cannot be read: {why}"),
+                    transient: false,
+                });
+            }
+        }
         // The held queue: the resources held longest join the batch with their current state,
         // so that budget freed up goes to them before anything that came later. They are no
         // stream records: a failure of theirs is retried by the next batch, not reported, and
@@ -154,7 +170,11 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                 .dockets(&queued_keys, self.settings.dry_run)
                 .await
             {
-                Ok(found) => dockets.extend(found),
+                Ok(read) => {
+                    // A held resource whose docket does not read back stays in the queue.
+                    queued.retain(|c| !read.unreadable.contains_key(&c.key));
+                    dockets.extend(read.found);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "held queue's dockets not read: this batch serves only its own");
                     queued.clear();
@@ -167,6 +187,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
         let all: Vec<&Change> = changes.iter().chain(queued.iter()).collect();
         let mut report = BatchReport {
             resources: latest.len(),
+            failed: unreadable,
             ..BatchReport::default()
         };
         let judgement = Judgement {
@@ -489,12 +510,16 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             .filter(|k| !known.contains_key(k))
             .collect();
         if !missing.is_empty() {
-            let mut found = self
+            let mut read = self
                 .dockets
                 .dockets(&missing, self.settings.dry_run)
                 .await?;
+            for (k, why) in &read.unreadable {
+                // Its tasks are unknown: none is swept.
+                tracing::error!(resource = %k, reason = %why, "docket unreadable: its tasks are not swept");
+            }
             for k in missing {
-                let d = found.remove(&k);
+                let d = read.found.remove(&k);
                 known.insert(k, d);
             }
         }

@@ -253,13 +253,21 @@ pub struct OpenPage {
     pub next: Option<String>,
 }
 
+/// Dockets as read: the ones found, and apart the ones stored that do not read back (with
+/// why), so that one corrupt docket fails its own resource, not every batch it meets.
+#[derive(Debug, Default)]
+pub struct Dockets {
+    pub found: HashMap<ResourceKey, Docket>,
+    pub unreadable: HashMap<ResourceKey, String>,
+}
+
 /// The judge's memory: a docket per resource and board, and the blast-radius budget.
 pub trait DocketStore: Send + Sync {
     fn dockets(
         &self,
         keys: &[ResourceKey],
         dry_run: bool,
-    ) -> impl Future<Output = Result<HashMap<ResourceKey, Docket>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Dockets, StoreError>> + Send;
 
     /// Saves each docket if the stored one is still at its expected revision (`None`: none
     /// yet); one outcome per docket, in order.
