@@ -22,6 +22,11 @@
    adapter a function's lib builds without a table entry is a problem, so a new call forces the
    table (and the role) to be revisited.
 
+7. every SNS topic a function can publish to is one its role's `sns:Publish` names, and no
+   other: each `*_TOPIC_ARN` variable of its environment (a Ref of the topic), and, for
+   `TEAM_TOPIC_PREFIX`, the topics of this account and region named with that prefix (the code
+   sends a team's own topic only when it matches: `outbox::team_topic_allowed`).
+
 Usage: template_check.py [TEMPLATE] (default: template.yaml at the repository root).
 Exit status 1 with every problem listed.
 """
@@ -286,6 +291,44 @@ def allowed_actions(role):
     return out
 
 
+def publish_resources(role):
+    """The resources of a role's statements that allow sns:Publish, as written."""
+    out = []
+    for pol in role["Properties"].get("Policies", []):
+        for st in pol["PolicyDocument"]["Statement"]:
+            actions = st.get("Action", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            if st.get("Effect") == "Allow" and "sns:Publish" in actions:
+                res = st.get("Resource", [])
+                out += res if isinstance(res, list) else [res]
+    return out
+
+
+def check_topics(resources, functions):
+    for name, fn in functions.items():
+        role = fn["Properties"].get("Role", {})
+        role_name = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
+        if role_name not in resources:
+            continue
+        allowed = publish_resources(resources[role_name])
+        env = fn["Properties"].get("Environment", {}).get("Variables", {})
+        expected = []
+        for var, value in sorted(env.items()):
+            if var.endswith("_TOPIC_ARN"):
+                expected.append(value)
+            elif var == "TEAM_TOPIC_PREFIX":
+                param = value.get("Ref") if isinstance(value, dict) else None
+                expected.append(
+                    {"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${%s}*" % param}
+                )
+        for e in expected:
+            if e not in allowed:
+                problem(f"{role_name} ({name}): sns:Publish does not allow {e}, which the function publishes to")
+        for a in allowed:
+            if a not in expected:
+                problem(f"{role_name} ({name}): sns:Publish allows {a}, which the function never publishes to")
+
+
 def check_permissions(resources, functions, binaries):
     calls, types = sdk_calls()
     # Every operation in the adapters is named by some function's table, and each table
@@ -459,6 +502,9 @@ def main():
     # 6. Every operation a function calls is allowed by its role (before 5, which returns when
     # the operations page is missing).
     check_permissions(resources, functions, binaries)
+
+    # 7. The topics a function publishes to are the ones its role allows, and only those.
+    check_topics(resources, functions)
 
     # 5. The operations page: a heading per alarm (its logical id, backticks allowed), and a row
     # of a table (the metrics table) per metric counted in a function's lib.

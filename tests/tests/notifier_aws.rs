@@ -424,3 +424,70 @@ fn a_missing_owner_topic_dead_letters_the_verdicts_at_once() {
         assert_eq!(w.received(&w.team_a).await.len(), 1);
     });
 }
+
+/// A team's own topic from the account mapping is used when it is one the role may publish to
+/// (a name with `TEAM_TOPIC_PREFIX`, in the owner topic's account and region); any other goes
+/// to the owner topic, where the team's filter finds it, rather than fail every notice.
+#[test]
+fn a_mapped_team_topic_is_used_only_when_the_role_allows_it() {
+    full_runtime().block_on(async {
+        let w = world().await;
+        let named = |name: String| {
+            let sns = w.sns.clone();
+            async move {
+                sns.create_topic()
+                    .name(name)
+                    .send()
+                    .await
+                    .expect("topic")
+                    .topic_arn
+                    .expect("arn")
+            }
+        };
+        let team_topic = named(unique("justice-team-pay")).await;
+        let other_topic = named(unique("elsewhere")).await;
+        let (team_q, team_q_arn) = queue(&w.sqs).await;
+        let (other_q, other_q_arn) = queue(&w.sqs).await;
+        subscribe(&w.sns, &team_topic, &team_q_arn, None).await;
+        subscribe(&w.sns, &other_topic, &other_q_arn, None).await;
+        let map_to = |topic: String| {
+            let s3 = w.s3.clone();
+            let bucket = w.bucket.clone();
+            async move {
+                let body = json!([{"account": ACCOUNT, "team": "payments", "topic": topic}]);
+                s3.put_object()
+                    .bucket(bucket)
+                    .key("mapping.json")
+                    .body(body.to_string().into_bytes().into())
+                    .send()
+                    .await
+                    .expect("mapping");
+            }
+        };
+        let mut app = w.notifier();
+        app.board = w.board().with_account_map(Some("mapping.json".into()));
+        app.outbox = w.outbox().with_team_topics(Some("justice-team-".into()));
+
+        map_to(team_topic.clone()).await;
+        w.judge(&[of_team("sg-000000a1", "team-a", "web")], 10)
+            .await;
+        app.run(w.verdict_event().await, T0)
+            .await
+            .expect("notified");
+        assert_eq!(w.received(&team_q).await.len(), 1, "the team's own topic");
+        assert!(w.received(&w.team_a).await.is_empty());
+
+        map_to(other_topic).await;
+        w.judge(&[of_team("sg-000000a2", "team-a", "api")], 10)
+            .await;
+        app.run(w.verdict_event().await, T0)
+            .await
+            .expect("notified");
+        assert!(w.received(&other_q).await.is_empty(), "not a team topic");
+        assert_eq!(
+            w.received(&w.team_a).await.len(),
+            1,
+            "the owner topic instead"
+        );
+    });
+}

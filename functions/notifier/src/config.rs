@@ -20,6 +20,10 @@ pub struct Config {
     pub table: String,
     /// `OWNER_TOPIC_ARN`: the owner-notices topic (filter policies on its attributes).
     pub owner_topic: String,
+    /// `TEAM_TOPIC_PREFIX`, optional: the name prefix of the topics the account mapping may
+    /// send a team's notices to (in the owner topic's account and region; the role allows
+    /// them). Without it, or for another topic, notices go to the owner topic.
+    pub team_topic_prefix: Option<String>,
     /// `SECURITY_TOPIC_ARN`: held verdicts and errors.
     pub security_topic: String,
     /// `DEFAULT_TEAM` (`security`): the team of resources nothing else names.
@@ -76,6 +80,7 @@ impl Config {
             mapping_key: env.get("MAPPING_KEY"),
             table: env.required("RISK_TABLE")?,
             owner_topic: env.required("OWNER_TOPIC_ARN")?,
+            team_topic_prefix: env.get("TEAM_TOPIC_PREFIX"),
             security_topic: env.required("SECURITY_TOPIC_ARN")?,
             default_team: env.get("DEFAULT_TEAM").unwrap_or_else(|| "security".into()),
             security_contact: env.required("SECURITY_CONTACT")?,

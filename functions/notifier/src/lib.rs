@@ -52,6 +52,7 @@ impl App {
                 config.security_topic.clone(),
             )
             .with_owner_topic(config.owner_topic.clone())
+            .with_team_topics(config.team_topic_prefix.clone())
             .with_sent_log(dynamodb.clone(), config.table.clone()),
             // The history TTL is the scorer's business: the notifier writes no history.
             dockets: DynamoRiskStore::new(dynamodb, config.table.clone(), 90),

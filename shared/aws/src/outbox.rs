@@ -15,6 +15,9 @@ pub struct SnsOutbox {
     client: Client,
     security_topic: String,
     owner_topic: Option<String>,
+    /// The name prefix of the topics teams may have their notices sent to (the account
+    /// mapping's `topic`), in the owner topic's account and region: what the role allows.
+    team_topic_prefix: Option<String>,
     sent_log: Option<SentLog>,
 }
 
@@ -57,7 +60,29 @@ impl SnsOutbox {
             client,
             security_topic: security_topic.into(),
             owner_topic: None,
+            team_topic_prefix: None,
             sent_log: None,
+        }
+    }
+
+    /// Lets the account mapping send a team's notices to its own topic, when the topic's name
+    /// starts with `prefix` and it is in the owner topic's account and region.
+    pub fn with_team_topics(mut self, prefix: Option<String>) -> Self {
+        self.team_topic_prefix = prefix.filter(|p| !p.is_empty());
+        self
+    }
+
+    /// The topic a notice goes to: the recipient's own topic when the team topics allow it,
+    /// else the owner topic (a topic the role may not publish to would fail every notice).
+    fn topic_for<'a>(&'a self, wanted: Option<&'a str>) -> Option<&'a str> {
+        let owner = self.owner_topic.as_deref();
+        match (wanted, self.team_topic_prefix.as_deref(), owner) {
+            (Some(t), Some(prefix), Some(o)) if team_topic_allowed(t, prefix, o) => Some(t),
+            (Some(t), _, _) => {
+                tracing::warn!(topic = %justice_core::text::quote(t, 300), "the mapping's topic is not a team topic this function may publish to (TEAM_TOPIC_PREFIX): sent to the owner topic");
+                owner
+            }
+            (None, _, _) => owner,
         }
     }
 
@@ -85,6 +110,30 @@ impl SnsOutbox {
         self.sent_log
             .as_ref()
             .ok_or_else(|| OutboxError::permanent("no sent log configured"))
+    }
+}
+
+/// Whether `topic` is a team topic: an SNS topic ARN in `owner`'s partition, region and
+/// account whose name starts with `prefix` (the resource the template's role allows).
+pub fn team_topic_allowed(topic: &str, prefix: &str, owner: &str) -> bool {
+    let (Some(t), Some(o)) = (topic_parts(topic), topic_parts(owner)) else {
+        return false;
+    };
+    (t.0, t.1, t.2) == (o.0, o.1, o.2)
+        && t.3.starts_with(prefix)
+        && t.3.len() <= 256
+        && t.3
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// (partition, region, account, name) of an SNS topic ARN.
+fn topic_parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
+    match arn.split(':').collect::<Vec<_>>()[..] {
+        ["arn", partition, "sns", region, account, name] => {
+            Some((partition, region, account, name))
+        }
+        _ => None,
     }
 }
 
@@ -132,11 +181,8 @@ impl Outbox for SnsOutbox {
 
     async fn publish(&self, notice: &Notice) -> Result<(), OutboxError> {
         // Notices go to owners; the security team hears from `alert_security`.
-        let topic = match (&notice.recipient.topic, &self.owner_topic) {
-            (Some(t), _) | (None, Some(t)) => t,
-            (None, None) => {
-                return Err(OutboxError::permanent("no owner-notices topic configured"))
-            }
+        let Some(topic) = self.topic_for(notice.recipient.topic.as_deref()) else {
+            return Err(OutboxError::permanent("no owner-notices topic configured"));
         };
         let mut message = notice.sns_message();
         let attrs: usize = notice
@@ -225,6 +271,44 @@ impl Outbox for SnsOutbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_team_topic_is_one_the_role_allows() {
+        let owner = "arn:aws:sns:eu-west-1:111122223333:justice-owners";
+        let ok = |t: &str| team_topic_allowed(t, "justice-team-", owner);
+        assert!(ok(
+            "arn:aws:sns:eu-west-1:111122223333:justice-team-payments"
+        ));
+        assert!(
+            !ok("arn:aws:sns:eu-west-1:111122223333:payments"),
+            "no prefix"
+        );
+        assert!(
+            !ok("arn:aws:sns:us-east-1:111122223333:justice-team-payments"),
+            "region"
+        );
+        assert!(
+            !ok("arn:aws:sns:eu-west-1:999988887777:justice-team-payments"),
+            "account"
+        );
+        assert!(
+            !ok("arn:aws-cn:sns:eu-west-1:111122223333:justice-team-payments"),
+            "partition"
+        );
+        assert!(
+            !ok("arn:aws:sqs:eu-west-1:111122223333:justice-team-payments"),
+            "service"
+        );
+        assert!(
+            !ok("arn:aws:sns:eu-west-1:111122223333:justice-team-x:extra"),
+            "segments"
+        );
+        assert!(
+            !ok("arn:aws:sns:eu-west-1:111122223333:justice-team-x*"),
+            "a pattern"
+        );
+        assert!(!ok("justice-team-payments"), "not an ARN");
+    }
 
     #[test]
     fn a_message_is_cut_to_its_bytes_on_a_character_boundary() {
