@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Checks of template.yaml: cfn-lint (a SAM-transforming version), checkov, and the wiring test
-# (infra/template_check.py). Each tool lives in its own virtualenv, installed on first use.
+# Checks of template.yaml and infra/member.yaml: cfn-lint (a SAM-transforming version), checkov,
+# and the wiring test (infra/template_check.py, which also proves the two agree). Each tool lives
+# in its own virtualenv, installed on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,5 +21,9 @@ echo "== cfn-lint template.yaml"
 .venv-cfn/bin/cfn-lint template.yaml
 echo "== checkov template.yaml"
 BC_SKIP_MAPPING=TRUE .venv-checkov/bin/checkov -f template.yaml --framework cloudformation --compact --quiet
+echo "== cfn-lint infra/member.yaml"
+.venv-cfn/bin/cfn-lint infra/member.yaml
+echo "== checkov infra/member.yaml"
+BC_SKIP_MAPPING=TRUE .venv-checkov/bin/checkov -f infra/member.yaml --framework cloudformation --compact --quiet
 echo "== template wiring"
 .venv-cfn/bin/python infra/template_check.py

@@ -27,11 +27,23 @@
    `TEAM_TOPIC_PREFIX`, the topics of this account and region named with that prefix (the code
    sends a team's own topic only when it matches: `outbox::team_topic_allowed`).
 
-Usage: template_check.py [TEMPLATE] (default: template.yaml at the repository root).
+8. the member template (infra/member.yaml) agrees with template.yaml: its rule on the member's
+   default bus has the same event pattern as the scorer's rule (so a forwarded event, which keeps
+   its source and detail-type, matches the scorer's rule), the scorer's rule is on this stack's
+   default bus, and every target is the default bus of `CentralAccountId` (in `CentralRegion` or
+   the member's region), sent with a role that may `events:PutEvents` to that bus only, with a
+   dead-letter queue; its read role allows exactly the AWS Config actions the scorer's role
+   allows; and template.yaml's default-bus policy lets the senders in, for both values of
+   `OrganizationId`: empty, the accounts of `AllowedAccounts`; set, that organization's
+   principals (`aws:PrincipalOrgID`), and in no case any principal without that condition.
+
+Usage: template_check.py [TEMPLATE [MEMBER]] (defaults: template.yaml at the repository root and
+infra/member.yaml).
 Exit status 1 with every problem listed.
 """
 
 import fnmatch
+import json
 import re
 import sys
 from pathlib import Path
@@ -40,6 +52,7 @@ from cfnlint.decode import decode
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+MEMBER = ROOT / "infra" / "member.yaml"
 PSEUDO = {"AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::StackName", "AWS::NoValue", "AWS::URLSuffix"}
 
 problems = []
@@ -383,6 +396,200 @@ def check_permissions(resources, functions, binaries):
                 problem(f"{role_name} ({fname}) does not allow {action}, which its code needs: {'; '.join(where)}")
 
 
+def canonical(pattern):
+    """An event pattern with its arrays sorted (an array lists alternatives), for comparison."""
+    if isinstance(pattern, dict):
+        return {k: canonical(v) for k, v in pattern.items()}
+    if isinstance(pattern, list):
+        return sorted((canonical(v) for v in pattern), key=lambda v: json.dumps(v, sort_keys=True))
+    return pattern
+
+
+def as_list(node):
+    return node if isinstance(node, list) else [node]
+
+
+def eval_condition(node, conditions, params):
+    """The value of a template condition for the given parameter values (others: their default)."""
+    def value(n):
+        if isinstance(n, dict) and "Ref" in n:
+            return params.get(n["Ref"], ("unset", n["Ref"]))
+        return n
+
+    if isinstance(node, dict):
+        if "Condition" in node:
+            return eval_condition(conditions[node["Condition"]], conditions, params)
+        if "Fn::Equals" in node:
+            a, b = node["Fn::Equals"]
+            return value(a) == value(b)
+        if "Fn::Not" in node:
+            return not eval_condition(node["Fn::Not"][0], conditions, params)
+        if "Fn::And" in node:
+            return all(eval_condition(c, conditions, params) for c in node["Fn::And"])
+        if "Fn::Or" in node:
+            return any(eval_condition(c, conditions, params) for c in node["Fn::Or"])
+    raise ValueError(f"cannot evaluate condition {node!r}")
+
+
+def default_bus(node, account, local_ok):
+    """Whether an ARN (a Fn::Sub) is the default bus of the account `account` (a Sub variable),
+    in a region whose variable is AWS::Region, or a local variable accepted by local_ok."""
+    sub = node.get("Fn::Sub") if isinstance(node, dict) else None
+    if sub is None:
+        return False
+    text, variables = (sub, {}) if isinstance(sub, str) else (sub[0], sub[1])
+    m = re.fullmatch(r"arn:\$\{AWS::Partition\}:events:\$\{([\w:]+)\}:\$\{([\w:]+)\}:event-bus/default", text)
+    if not m or m.group(2) != account:
+        return False
+    region = m.group(1)
+    if region in variables:
+        return local_ok(variables[region])
+    return region == "AWS::Region"
+
+
+def check_members(template, resources, functions, binaries, member_path):
+    where = member_path.name
+    member, matches = decode(str(member_path))
+    if matches:
+        for m in matches:
+            problem(f"{where} does not parse: {m}")
+        return
+    m_resources = member.get("Resources", {})
+    m_params = member.get("Parameters", {})
+
+    # The scorer's rule(s) on the default bus of this stack's account.
+    scorer = next((name for name, b in binaries.items() if b == "scorer"), None)
+    patterns = []
+    for ev_name, ev in (functions.get(scorer, {}).get("Properties", {}).get("Events", {}) if scorer else {}).items():
+        if ev["Type"] != "EventBridgeRule":
+            continue
+        bus = ev.get("Properties", {}).get("EventBusName", "default")
+        if bus != "default":
+            problem(f"{scorer}.{ev_name}: on bus {bus!r}, not the default bus the member accounts forward to")
+            continue
+        patterns.append(canonical(ev["Properties"].get("Pattern")))
+    if not patterns:
+        problem("8: the scorer has no EventBridge rule on the default bus for forwarded Config events")
+
+    # The member's rule(s): same pattern, on its default bus, to the central default bus.
+    if "CentralAccountId" not in m_params:
+        problem(f"{where}: no CentralAccountId parameter")
+    region_ok = lambda v: refs(v) <= {"AWS::Region", "CentralRegion"} and bool(refs(v))
+    rules = {k: v for k, v in m_resources.items() if v["Type"] == "AWS::Events::Rule"}
+    if not rules:
+        problem(f"{where}: no EventBridge rule forwards Config events")
+    for name, rule in rules.items():
+        props = rule["Properties"]
+        bus = props.get("EventBusName", "default")
+        if bus != "default":
+            problem(f"{where} {name}: on bus {bus!r}; AWS Config sends its events to the default bus")
+        if canonical(props.get("EventPattern")) not in patterns:
+            problem(f"{where} {name}: event pattern {props.get('EventPattern')!r} is not the scorer's ConfigChange pattern in {TEMPLATE.name} ({patterns!r})")
+        if props.get("State", "ENABLED") != "ENABLED":
+            problem(f"{where} {name}: not enabled")
+        targets = props.get("Targets", [])
+        if not targets:
+            problem(f"{where} {name}: no target")
+        for target in targets:
+            tid = f"{where} {name}.{target.get('Id')}"
+            arn = target.get("Arn")
+            if not default_bus(arn, "CentralAccountId", region_ok):
+                problem(f"{tid}: target {arn!r} is not the default bus of CentralAccountId (arn:${{AWS::Partition}}:events:<region>:${{CentralAccountId}}:event-bus/default), where the scorer's rule is")
+            if "Arn" not in target.get("DeadLetterConfig", {}):
+                problem(f"{tid}: no dead-letter queue (events the central bus refuses would be lost)")
+            role_att = target.get("RoleArn", {}).get("Fn::GetAtt") if isinstance(target.get("RoleArn"), dict) else None
+            role_name = (role_att[0] if isinstance(role_att, list) else role_att.split(".")[0]) if role_att else None
+            role = m_resources.get(role_name)
+            if not role or role["Type"] != "AWS::IAM::Role":
+                problem(f"{tid}: no RoleArn of a role of {where} (a cross-region or organization-granted bus target needs one)")
+                continue
+            trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            if not any(as_list(st.get("Principal", {}).get("Service", [])) == ["events.amazonaws.com"] for st in trust):
+                problem(f"{where} {role_name}: EventBridge (events.amazonaws.com) cannot assume it")
+            statements = [st for pol in role["Properties"].get("Policies", []) for st in pol["PolicyDocument"]["Statement"]]
+            if role["Properties"].get("ManagedPolicyArns"):
+                problem(f"{where} {role_name}: managed policies grant more than PutEvents to the engine's bus")
+            if not statements:
+                problem(f"{where} {role_name}: allows nothing; it must allow events:PutEvents to the target bus")
+            for st in statements:
+                if st.get("Effect") != "Allow":
+                    continue
+                if as_list(st.get("Action")) != ["events:PutEvents"] or as_list(st.get("Resource")) != [arn]:
+                    problem(f"{where} {role_name}: allows {st.get('Action')!r} on {st.get('Resource')!r}; only events:PutEvents on the target bus {arn!r}")
+
+    # The member's roles: no wildcard action, "*" only under a comment (as check 3), and the
+    # read role allows exactly the AWS Config actions the scorer's role allows.
+    raw = member_path.read_text().splitlines()
+    for i, line in enumerate(raw):
+        if re.match(r'\s*Resource:\s*"\*"', line) and not raw[i - 1].strip().startswith("#"):
+            problem(f"{where}:{i + 1}: Resource \"*\" without a comment saying why")
+    scorer_role = None
+    if scorer:
+        att = functions[scorer]["Properties"].get("Role", {}).get("Fn::GetAtt")
+        scorer_role = resources.get(att[0] if isinstance(att, list) else str(att).split(".")[0])
+    engine_config = sorted({a for a in allowed_actions(scorer_role) if a.startswith("config:")}) if scorer_role else []
+    read_roles = 0
+    for name, role in m_resources.items():
+        if role["Type"] != "AWS::IAM::Role":
+            continue
+        actions = allowed_actions(role)
+        for a in actions:
+            if "*" in a:
+                problem(f"{where} {name}: wildcard action {a}")
+        if any(a.startswith("config:") for a in actions):
+            read_roles += 1
+            if sorted(actions) != engine_config:
+                problem(f"{where} {name}: allows {sorted(actions)}; the engine reads with {engine_config} (the scorer's role)")
+            trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            principals = [st.get("Principal", {}).get("AWS") for st in trust]
+            if principals != [{"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}]:
+                problem(f"{where} {name}: may be assumed by {principals!r}, not only by CentralAccountId")
+    if read_roles != 1:
+        problem(f"{where}: {read_roles} AWS Config read roles, expected one")
+
+    # This stack's default-bus policy lets the member accounts in, for both OrganizationId cases.
+    params = template.get("Parameters", {})
+    if "OrganizationId" not in params:
+        problem("8: no OrganizationId parameter")
+        return
+    conditions = template.get("Conditions", {})
+    defaults = {k: v.get("Default", ("unset", k)) for k, v in params.items()}
+    this_bus = lambda node: default_bus(node, "AWS::AccountId", lambda v: False)
+    policies = {k: v for k, v in resources.items() if v["Type"] == "AWS::Events::EventBusPolicy"}
+    for case, org in (("OrganizationId empty", ""), ("OrganizationId set", "o-exampleorg1")):
+        values = dict(defaults, OrganizationId=org)
+        covered = False
+        for name, pol in policies.items():
+            try:
+                if "Condition" in pol and not eval_condition(conditions[pol["Condition"]], conditions, values):
+                    continue
+            except (KeyError, ValueError) as e:
+                problem(f"{name}: condition {pol.get('Condition')!r} cannot be evaluated ({e})")
+                continue
+            props = pol["Properties"]
+            st = props.get("Statement")
+            if st is None:
+                problem(f"{name}: no Statement (the Principal/Action/Condition form is not checked)")
+                continue
+            if props.get("EventBusName", "default") != "default" or not this_bus(st.get("Resource")):
+                problem(f"{name}: not a policy of this account's default bus ({props.get('EventBusName')!r}, {st.get('Resource')!r})")
+                continue
+            if st.get("Effect") != "Allow" or "events:PutEvents" not in as_list(st.get("Action")):
+                continue
+            principal = st.get("Principal")
+            org_cond = st.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID")
+            if principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS"))):
+                if org_cond != {"Ref": "OrganizationId"}:
+                    problem(f"{name} ({case}): lets any principal put events, without aws:PrincipalOrgID = OrganizationId")
+                elif org:
+                    covered = True
+            elif not org and isinstance(principal, dict) and principal.get("AWS") == {"Fn::Split": [",", {"Ref": "AllowedAccounts"}]}:
+                covered = True
+        if not covered:
+            who = "the accounts of AllowedAccounts (Principal AWS: !Split AllowedAccounts)" if not org else "the organization's principals (aws:PrincipalOrgID = OrganizationId)"
+            problem(f"8 ({case}): no default-bus policy of {TEMPLATE.name} lets {who} put events: member accounts' forwarded events are refused")
+
+
 def main():
     template, matches = decode(str(TEMPLATE))
     if matches:
@@ -506,6 +713,9 @@ def main():
     # 7. The topics a function publishes to are the ones its role allows, and only those.
     check_topics(resources, functions)
 
+    # 8. The member template agrees with this one, and the default bus lets its events in.
+    check_members(template, resources, functions, binaries, MEMBER)
+
     # 5. The operations page: a heading per alarm (its logical id, backticks allowed), and a row
     # of a table (the metrics table) per metric counted in a function's lib.
     page = ROOT / "docs" / "operations.md"
@@ -526,10 +736,12 @@ def main():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2:
-        sys.exit(f"usage: {sys.argv[0]} [TEMPLATE]")
-    if len(sys.argv) == 2:
+    if len(sys.argv) > 3:
+        sys.exit(f"usage: {sys.argv[0]} [TEMPLATE [MEMBER]]")
+    if len(sys.argv) >= 2:
         TEMPLATE = Path(sys.argv[1]).resolve()
+    if len(sys.argv) == 3:
+        MEMBER = Path(sys.argv[2]).resolve()
     main()
     for p in problems:
         print(p)
