@@ -7,8 +7,9 @@
 3. every role statement names only this stack's resources, never a `*` action, and a
    `Resource: "*"` only under a comment saying why;
 4. every alarm on the engine's own metrics (namespace JusticeEngine) watches a metric a
-   function writes, with the dimensions it writes it with: CloudWatch matches a metric by its
-   exact dimensions, so an alarm without them watches nothing and never fires.
+   function writes, with the dimensions it writes it with, and a dimension value the code names
+   (`Function` = `scorer`) spelled as the code writes it: CloudWatch matches a metric by its
+   exact dimensions, so an alarm without them, or with a typo, watches nothing and never fires.
 5. the operations page (docs/operations.md) keeps up: every alarm has a section headed by its
    logical id, and every metric a function counts has a row in its metrics table (code -> docs:
    a metric documented before its code lands is not a problem).
@@ -693,8 +694,16 @@ def main():
     for lib in (ROOT / "functions").glob("*/src/lib.rs"):
         src = lib.read_text()
         dims = set(re.findall(r'\.dimension\(\s*"(\w+)"', src))
+        # The values a dimension is written with, when the code names them (`None`: computed).
+        values = {}
+        for dim, rest in re.findall(r'\.dimension\(\s*"(\w+)",\s*([^)]*)\)', src):
+            literal = re.fullmatch(r'"([^"]*)"', rest.strip())
+            if literal and values.get(dim, set()) is not None:
+                values.setdefault(dim, set()).add(literal.group(1))
+            else:
+                values[dim] = None
         for metric in re.findall(r'\.count\(\s*"(\w+)"', src):
-            written.setdefault(metric, []).append(dims)
+            written.setdefault(metric, []).append((dims, values))
     for name, r in resources.items():
         if r["Type"] != "AWS::CloudWatch::Alarm" or r["Properties"].get("Namespace") != "JusticeEngine":
             continue
@@ -703,8 +712,19 @@ def main():
         alarm_dims = {d["Name"] for d in props.get("Dimensions", [])}
         if metric not in written:
             problem(f"{name}: no function writes the metric {metric!r}")
-        elif not alarm_dims or not any(alarm_dims <= dims for dims in written[metric]):
-            problem(f"{name}: {metric} is written with dimensions {sorted(set().union(*written[metric]))}, the alarm names {sorted(alarm_dims)}")
+            continue
+        writers = [(d, v) for d, v in written[metric] if alarm_dims and alarm_dims <= d]
+        if not writers:
+            names = sorted(set().union(*(d for d, _ in written[metric])))
+            problem(f"{name}: {metric} is written with dimensions {names}, the alarm names {sorted(alarm_dims)}")
+            continue
+        # A literal value must be one a function writes (a typo watches a metric nobody writes).
+        for d in props.get("Dimensions", []):
+            value = d.get("Value")
+            if not isinstance(value, str):
+                continue
+            if not any(v.get(d["Name"]) is None or value in v[d["Name"]] for _, v in writers):
+                problem(f"{name}: no function writes {metric} with {d['Name']} = {value!r}")
 
     # 6. Every operation a function calls is allowed by its role (before 5, which returns when
     # the operations page is missing).
