@@ -359,3 +359,34 @@ fn every_channel_neutralises_the_hostile_corpus() {
         }
     }
 }
+
+/// A verdict whose record was lost after its tasks were written: the next decision adopts the
+/// tasks from tasks.json with nothing new to schedule, and the owner, never warned, is warned
+/// then, before the tasks run. An owner already warned hears nothing again.
+#[test]
+fn tasks_adopted_after_a_lost_verdict_are_warned_of() {
+    let s = owned(60, 1);
+    let first = decide(&s, None, T0, 10);
+    assert!(!first.add.is_empty());
+    let board: BTreeMap<String, i64> = first
+        .add
+        .iter()
+        .map(|t| (t.unique_id.clone(), t.action_time))
+        .collect();
+    // The first docket was never saved: the next decision starts from none.
+    let mut s2 = s.clone();
+    s2.revision = 2;
+    let again = decide_on(&s2, None, T0 + HOUR_MS, 10, &board);
+    let record = again.record.expect("a record");
+    assert!(record.scheduled.is_empty(), "adopted, not scheduled again");
+    assert_eq!(notice::kind_of(&record), Some(NoticeKind::Warning));
+
+    // Saved this time: the owner was warned; the next decision says nothing new.
+    let mut s3 = s.clone();
+    s3.revision = 3;
+    let quiet = decide_on(&s3, Some(&again.docket), T0 + 2 * HOUR_MS, 10, &board);
+    assert!(quiet
+        .record
+        .as_ref()
+        .is_none_or(|r| notice::kind_of(r).is_none()));
+}

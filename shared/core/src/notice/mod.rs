@@ -74,6 +74,15 @@ pub fn kind_of(r: &VerdictRecord) -> Option<NoticeKind> {
             Some(NoticeKind::Escalated)
         }
         VerdictKind::Act if !r.scheduled.is_empty() => Some(NoticeKind::Warning),
+        // Tasks pending that the owner was never warned of: adopted from tasks.json after the
+        // verdict that wrote them was lost (its record or docket not saved). Nothing is
+        // scheduled this time, but the action is news to the owner.
+        VerdictKind::Act
+            if r.previous_kind != VerdictKind::Act
+                && r.pending.iter().any(|t| t.status == TaskStatus::Pending) =>
+        {
+            Some(NoticeKind::Warning)
+        }
         VerdictKind::Warn | VerdictKind::Unactionable
             if !matches!(
                 r.previous_kind,
