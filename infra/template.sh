@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv-cfn/bin/cfn-lint ]; then
     echo "== installing cfn-lint into .venv-cfn"
     python3 -m venv .venv-cfn
-    # cfn-lint 1.54+ no longer transforms SAM templates (see ../shared/TOOLING.md notes in README).
+    # cfn-lint 1.54+ no longer transforms SAM templates (docs/deploy.md: the pinned cfn-lint).
     .venv-cfn/bin/pip install --quiet 'cfn-lint>=1.51,<1.54' aws-sam-translator
 fi
 if [ ! -x .venv-checkov/bin/checkov ]; then

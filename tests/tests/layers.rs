@@ -7,7 +7,11 @@ use std::path::Path;
 /// Each top-level module of `shared/core/src` and the modules it names as `crate::x`, in its
 /// code outside tests.
 fn core_imports() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/core/src");
+    // The workspace's own library crates (its `shared/` folder), next to this test crate.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace");
+    let src = root.join("shared").join("core").join("src");
     let mut files = Vec::new();
     let mut dirs = vec![src.clone()];
     while let Some(d) = dirs.pop() {

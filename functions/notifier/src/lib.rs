@@ -16,6 +16,7 @@ use justice_service::{
     Clock, DocketStore, Notifier, NotifierSettings, Outbox, RecordFailure, SystemClock, TaskBoard,
 };
 use lambda_runtime::LambdaEvent;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub use config::{Config, ConfigError};
@@ -88,7 +89,7 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore, K: Clock> App<B, O, D, K> {
             tracing::info!(%window, teams = teams.len(), "digest sent");
             return Ok(json!({ "window": window, "teams": teams }));
         }
-        let (out, failures) = match serde_json::from_value::<S3Event>(payload.clone()) {
+        let (out, failures) = match S3Event::deserialize(&payload) {
             Ok(event) => {
                 let keys = verdict_keys(&event, &self.config.verdict_prefix);
                 notifier.notify_keys(keys, &policy).await
