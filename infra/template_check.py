@@ -109,11 +109,13 @@ REACHES = {
     # SqsDeadLetters. Scorer::score_event / jobs::run (rescore, backfill, reevaluate).
     "scorer": {
         "risk_store.rs": {
-            "load": ["GetItem"],  # Scorer::apply, rescore_one: the state, consistent
+            # load (Scorer::apply, rescore_one: the state) and job_cursor (jobs::backfill,
+            # jobs::reevaluate), consistent.
+            "read_item": ["GetItem"],
             "history": ["Query"],  # an item out of order: the resource's history
             "commit": ["TransactWriteItems"],  # a change event: history record + state
-            "put_state_alone": ["PutItem"],  # commit without a record (re-score, re-evaluation)
-            "job_cursor": ["GetItem"],  # jobs::backfill, jobs::reevaluate
+            # put_state_alone: commit without a record (re-score, re-evaluation)
+            "put_alone": ["PutItem"],
             "set_job_cursor": ["PutItem", "DeleteItem"],  # save / clear a job's position
             "risky": ["Query"],  # Scorer::rescore: the risky-by-evaluated-at index
             "resources": ["Scan"],  # jobs::reevaluate: every state after a policy change
@@ -131,15 +133,15 @@ REACHES = {
     # App::from_env: DynamoRiskStore (as DocketStore + RiskStore), S3TaskBoard, SnsOutbox with
     # the sent log, PolicyProvider, SqsDeadLetters. Judge::judge.
     "judge": {
-        # RiskStore::load only (Judge::held_queue reads a held resource's state); the scorer's
-        # history, commit, jobs and scans are never run by the judge.
-        "risk_store.rs": {"load": ["GetItem"]},
+        # The store's helpers only: read_item for RiskStore::load (Judge::held_queue reads a
+        # held resource's state) and for budget_used (reserve, after a lost race); put_alone
+        # for save_docket (via save_dockets). The scorer's history, commit, jobs and scans are
+        # never run by the judge.
+        "risk_store.rs": {"read_item": ["GetItem"], "put_alone": ["PutItem"]},
         "docket_store.rs": {
             "dockets": ["BatchGetItem"],  # the batch's dockets, and stale tasks' dockets
-            "save_docket": ["PutItem"],  # via save_dockets
             "open_index": ["Query"],  # via held_queue (the open-verdicts index, held partition)
             "reserve": ["UpdateItem"],  # the blast-radius budget
-            "budget_used": ["GetItem"],  # reserve, after a lost race
         },
         "task_board.rs": {
             "get": ["GetObject"],  # read (tasks.json), allow_list (WHITELIST_KEY)

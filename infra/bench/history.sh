@@ -8,9 +8,9 @@ cd "$(dirname "$0")/../.."
 
 n=${1:-8000}
 out=infra/out
-mkdir -p "$out"
-events="$out/events-$((n * 3))-1.jsonl"
-[ -s "$events" ] || python3 infra/bench/gen_events.py --n $((n * 3)) --seed 1 -o "$events"
+# shellcheck source=infra/bench/events.sh
+source infra/bench/events.sh
+events=$(events $((n * 3)) 1)
 python3 infra/bench/one_resource.py "$events" "$n" "$out/one-$n.jsonl" "$out/distinct-$n.jsonl"
 cargo build --release --locked -p justice >/dev/null
 bin=target/release/justice

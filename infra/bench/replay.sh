@@ -8,10 +8,9 @@ cd "$(dirname "$0")/../.."
 
 n=${1:-10000}
 seed=${2:-1}
-out=infra/out
-mkdir -p "$out"
-events="$out/events-$n-$seed.jsonl"
-[ -s "$events" ] || python3 infra/bench/gen_events.py --n "$n" --seed "$seed" -o "$events"
+# shellcheck source=infra/bench/events.sh
+source infra/bench/events.sh
+events=$(events "$n" "$seed")
 
 cargo build --release --locked -p justice >/dev/null
 bin=target/release/justice

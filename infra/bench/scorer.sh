@@ -12,10 +12,9 @@ cd "$(dirname "$0")/../.."
 n=${1:-10000}
 seed=${2:-1}
 starts=${3:-10}
-out=infra/out
-mkdir -p "$out"
-events="$out/events-$n-$seed.jsonl"
-[ -s "$events" ] || python3 infra/bench/gen_events.py --n "$n" --seed "$seed" -o "$events"
+# shellcheck source=infra/bench/events.sh
+source infra/bench/events.sh
+events=$(events "$n" "$seed")
 
 # moto without its per-transaction table backup (see infra/moto_server.py): the benchmark's
 # transactions never fail, and with the backup 10,000 writes take O(N^2) time and gigabytes.
@@ -52,7 +51,7 @@ import json, sys
 print(",".join(sorted({json.loads(l)["detail"]["configurationItem"]["awsAccountId"] for l in open(sys.argv[1])})))' "$events")
 export RISK_TABLE="$table" ALLOWED_ACCOUNTS="$accounts" LOG_LEVEL=warn
 
-one="$out/one-event.jsonl"
+one="infra/out/one-event.jsonl"
 head -n 1 "$events" >"$one"
 echo "== $starts cold starts, one event each"
 results=()

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use justice_aws::env::FromEnv;
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::allow::AllowList;
 use justice_core::krampus::{TasksFile, TASK_SOURCE};

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use justice_aws::env::FromEnv;
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::policy::Policy;
 use justice_core::RiskState;

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use justice_aws::env::FromEnv;
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
 use justice_core::krampus::TasksFile;
 use justice_core::policy::Policy;

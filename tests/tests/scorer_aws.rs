@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use justice_aws::env::FromEnv;
 use justice_aws::{AwsConfigSource, DynamoRiskStore, S3PolicySource};
 use justice_core::event::{parse_event, Notice};
 use justice_core::time::Millis;

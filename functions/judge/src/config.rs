@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 pub use justice_aws::env::ConfigError;
-use justice_aws::env::Env;
+use justice_aws::env::{Env, FromEnv};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -38,12 +38,8 @@ pub struct Config {
     pub dead_letters: Option<String>,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for Config {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(get);
         let small = |name: &'static str, v: u64| {
             u32::try_from(v).map_err(|_| ConfigError {
@@ -90,7 +86,9 @@ impl Config {
             max_attempts: small("BOARD_MAX_ATTEMPTS", env.number("BOARD_MAX_ATTEMPTS", 8)?)?.max(1),
         })
     }
+}
 
+impl Config {
     pub fn settings(&self) -> justice_service::JudgeSettings {
         justice_service::JudgeSettings {
             dry_run: self.dry_run,
@@ -113,14 +111,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Config::from_lookup(|k| m.get(k).cloned())
+        Config::from_pairs(vars)
     }
 
     const BASE: &[(&str, &str)] = &[

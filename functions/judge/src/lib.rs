@@ -35,13 +35,11 @@ pub struct App<D = DynamoRiskStore, B = S3TaskBoard, O = SnsOutbox, K = SystemCl
 
 impl App {
     pub async fn from_env(config: Config) -> Self {
-        let sdk = justice_aws::sdk_config().await;
-        let s3 = justice_aws::s3_client(&sdk);
-        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let aws = justice_aws::Clients::from_env().await;
         App {
-            dockets: DynamoRiskStore::new(dynamodb.clone(), config.table.clone(), 0),
+            dockets: DynamoRiskStore::new(aws.dynamodb.clone(), config.table.clone(), 0),
             board: S3TaskBoard::new(
-                s3.clone(),
+                aws.s3.clone(),
                 config.bucket.clone(),
                 config.board_key(),
                 config.verdict_prefix.clone(),
@@ -49,14 +47,14 @@ impl App {
             ),
             // The sent log: each tasks.json hazard is reported once.
             outbox: SnsOutbox::new(
-                aws_sdk_sns::Client::new(&sdk),
+                aws_sdk_sns::Client::new(&aws.sdk),
                 config.security_topic.clone(),
             )
-            .with_sent_log(dynamodb, config.table.clone()),
-            policy: PolicyProvider::new(&s3, config.policy.as_ref(), config.policy_revalidate),
+            .with_sent_log(aws.dynamodb.clone(), config.table.clone()),
+            policy: PolicyProvider::new(&aws.s3, config.policy.as_ref(), config.policy_revalidate),
             settings: config.settings(),
             clock: SystemClock,
-            dead_letters: (config.dead_letters.clone()).map(|url| SqsDeadLetters::new(&sdk, url)),
+            dead_letters: aws.dead_letters(config.dead_letters.as_ref()),
         }
     }
 }
@@ -89,28 +87,7 @@ impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O,
         self.decide(changes, failures, now).await
     }
 
-    /// A redrive: the resources of a dead letter, judged from their state as stored now
-    /// (never from the images of the letter, which a late or out-of-order redrive would judge
-    /// after the state moved on). Fails, for a retry, when a resource cannot be read.
-    pub async fn rejudge(
-        &self,
-        keys: &[String],
-        now: Millis,
-    ) -> Result<DynamoDbEventResponse, Error> {
-        let judge = self.service();
-        let (changes, failures) = judge.current(keys).await;
-        let out = self.decide(changes, failures, now).await?;
-        match out.batch_item_failures.is_empty() {
-            true => Ok(out),
-            false => Err(format!(
-                "{} resource(s) not judged again",
-                out.batch_item_failures.len()
-            )
-            .into()),
-        }
-    }
-
-    fn service(&self) -> Judge<'_, B, D, O> {
+    pub(crate) fn service(&self) -> Judge<'_, B, D, O> {
         Judge {
             board: &self.board,
             dockets: &self.dockets,
@@ -121,7 +98,7 @@ impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O,
 
     /// The changes judged, then the failures: logged, counted, and dead-lettered when none can
     /// pass on a retry (a queue that cannot be written leaves them to retry).
-    async fn decide(
+    pub(crate) async fn decide(
         &self,
         changes: Vec<Change>,
         mut failures: Vec<RecordFailure>,

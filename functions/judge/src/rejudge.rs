@@ -4,8 +4,13 @@
 
 use std::collections::BTreeSet;
 
-use justice_service::RecordFailure;
+use aws_lambda_events::streams::DynamoDbEventResponse;
+use justice_aws::lambda::Error;
+use justice_core::time::Millis;
+use justice_service::{Clock, DocketStore, Outbox, RecordFailure, RiskStore, TaskBoard};
 use serde_json::{json, Value};
+
+use crate::App;
 
 #[derive(serde::Deserialize)]
 struct Rejudge {
@@ -35,6 +40,29 @@ pub fn letter(failures: &[RecordFailure]) -> Value {
         .filter(|k| !k.is_empty())
         .collect();
     json!({ "justice": "rejudge", "keys": keys })
+}
+
+impl<D: DocketStore + RiskStore, B: TaskBoard, O: Outbox, K: Clock> App<D, B, O, K> {
+    /// A redrive: the resources of a dead letter, judged from their state as stored now
+    /// (never from the images of the letter, which a late or out-of-order redrive would judge
+    /// after the state moved on). Fails, for a retry, when a resource cannot be read.
+    pub async fn rejudge(
+        &self,
+        keys: &[String],
+        now: Millis,
+    ) -> Result<DynamoDbEventResponse, Error> {
+        let judge = self.service();
+        let (changes, failures) = judge.current(keys).await;
+        let out = self.decide(changes, failures, now).await?;
+        match out.batch_item_failures.is_empty() {
+            true => Ok(out),
+            false => Err(format!(
+                "{} resource(s) not judged again",
+                out.batch_item_failures.len()
+            )
+            .into()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 pub use justice_aws::env::ConfigError;
-use justice_aws::env::Env;
+use justice_aws::env::{Env, FromEnv};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -49,12 +49,10 @@ impl Config {
             security_contact: self.security_contact.clone(),
         }
     }
+}
 
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for Config {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(get);
         let dry_run = env.flag("DRY_RUN", true)?;
         let tasks_key = if dry_run {

@@ -36,12 +36,10 @@ pub struct App<B = S3TaskBoard, O = SnsOutbox, D = DynamoRiskStore, K = SystemCl
 
 impl App {
     pub async fn from_env(config: Config) -> Self {
-        let sdk = justice_aws::sdk_config().await;
-        let s3 = justice_aws::s3_client(&sdk);
-        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let aws = justice_aws::Clients::from_env().await;
         App {
             board: S3TaskBoard::new(
-                s3.clone(),
+                aws.s3.clone(),
                 config.bucket.clone(),
                 config.tasks_key.clone(),
                 config.verdict_prefix.clone(),
@@ -49,17 +47,17 @@ impl App {
             )
             .with_account_map(config.mapping_key.clone()),
             outbox: SnsOutbox::new(
-                aws_sdk_sns::Client::new(&sdk),
+                aws_sdk_sns::Client::new(&aws.sdk),
                 config.security_topic.clone(),
             )
             .with_owner_topic(config.owner_topic.clone())
             .with_team_topics(config.team_topic_prefix.clone())
-            .with_sent_log(dynamodb.clone(), config.table.clone()),
+            .with_sent_log(aws.dynamodb.clone(), config.table.clone()),
             // The history TTL is the scorer's business: the notifier writes no history.
-            dockets: DynamoRiskStore::new(dynamodb, config.table.clone(), 90),
-            policy: PolicyProvider::new(&s3, config.policy.as_ref(), config.policy_revalidate),
+            dockets: DynamoRiskStore::new(aws.dynamodb.clone(), config.table.clone(), 90),
+            policy: PolicyProvider::new(&aws.s3, config.policy.as_ref(), config.policy_revalidate),
             settings: config.settings(),
-            dead_letters: (config.dead_letters.clone()).map(|url| SqsDeadLetters::new(&sdk, url)),
+            dead_letters: aws.dead_letters(config.dead_letters.as_ref()),
             config,
             clock: SystemClock,
         }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 pub use justice_aws::env::ConfigError;
-use justice_aws::env::Env;
+use justice_aws::env::{Env, FromEnv};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -33,12 +33,8 @@ pub struct Config {
     pub dead_letters: Option<String>,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for Config {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(get);
         let allowed_accounts = env.accounts("ALLOWED_ACCOUNTS")?;
         let policy = env.s3_uri("POLICY_S3_URI")?;
@@ -81,14 +77,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Config::from_lookup(|k| m.get(k).cloned())
+        Config::from_pairs(vars)
     }
 
     #[test]

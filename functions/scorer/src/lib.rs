@@ -31,18 +31,17 @@ pub struct App<S = DynamoRiskStore, C = AwsConfigSource, K = SystemClock> {
 impl App {
     /// Clients from the environment's SDK configuration (`AWS_ENDPOINT_URL` honoured).
     pub async fn from_env(config: Config) -> Self {
-        let sdk = justice_aws::sdk_config().await;
-        let s3 = justice_aws::s3_client(&sdk);
+        let aws = justice_aws::Clients::from_env().await;
         App {
             store: DynamoRiskStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
+                aws.dynamodb.clone(),
                 config.table.clone(),
                 config.history_ttl_days,
             ),
-            source: AwsConfigSource::new(aws_sdk_config::Client::new(&sdk)),
-            policy: PolicySource::new(&s3, config.policy.as_ref(), config.policy_revalidate),
+            source: AwsConfigSource::new(aws_sdk_config::Client::new(&aws.sdk)),
+            policy: PolicySource::new(&aws.s3, config.policy.as_ref(), config.policy_revalidate),
             clock: SystemClock,
-            dead_letters: (config.dead_letters.clone()).map(|url| SqsDeadLetters::new(&sdk, url)),
+            dead_letters: aws.dead_letters(config.dead_letters.as_ref()),
             config,
         }
     }

@@ -12,12 +12,11 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use justice_core::verdict::{Docket, OpenLine, VerdictKind};
 use justice_core::ResourceKey;
-use justice_service::{Commit, DocketStore, Dockets, OpenPage, StoreError};
+use justice_service::{BudgetAsk, Commit, DocketStore, Dockets, OpenPage, StoreError};
 
 use crate::risk_store::{DynamoRiskStore, EXPIRES_AT, PK, SK};
 
@@ -217,18 +216,18 @@ impl DocketStore for DynamoRiskStore {
             .collect())
     }
 
-    async fn reserve(
-        &self,
-        window: i64,
-        want: u32,
-        limit: u32,
-        dry_run: bool,
-    ) -> Result<u32, StoreError> {
+    async fn reserve(&self, ask: BudgetAsk) -> Result<u32, StoreError> {
+        let BudgetAsk {
+            window,
+            want,
+            limit,
+            dry_run,
+        } = ask;
         let sk = format!("{}#{window}", if dry_run { "dry-run" } else { "live" });
-        let mut ask = want.min(limit);
-        // Each round either takes `ask` atomically or learns how much is left.
+        let mut take = want.min(limit);
+        // Each round either takes `take` atomically or learns how much is left.
         for _ in 0..16 {
-            if ask == 0 {
+            if take == 0 {
                 return Ok(0);
             }
             let result = self
@@ -241,8 +240,8 @@ impl DocketStore for DynamoRiskStore {
                 .condition_expression("attribute_not_exists(#used) OR #used <= :max")
                 .expression_attribute_names("#used", "used")
                 .expression_attribute_names("#exp", EXPIRES_AT)
-                .expression_attribute_values(":n", AttributeValue::N(ask.to_string()))
-                .expression_attribute_values(":max", AttributeValue::N((limit - ask).to_string()))
+                .expression_attribute_values(":n", AttributeValue::N(take.to_string()))
+                .expression_attribute_values(":max", AttributeValue::N((limit - take).to_string()))
                 .expression_attribute_values(
                     ":exp",
                     AttributeValue::N(((window + 48) * 3600).to_string()),
@@ -250,12 +249,12 @@ impl DocketStore for DynamoRiskStore {
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(ask),
+                Ok(_) => return Ok(take),
                 Err(SdkError::ServiceError(s))
                     if matches!(s.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
                 {
                     let used = self.budget_used(&sk).await?;
-                    ask = want.min(limit.saturating_sub(used));
+                    take = want.min(limit.saturating_sub(used));
                 }
                 Err(e) => return Err(crate::failure("DynamoDB UpdateItem budget", &e).into()),
             }
@@ -369,44 +368,14 @@ impl DynamoRiskStore {
                 AttributeValue::S(open_order(line.since, docket.key.as_str())),
             );
         }
-        let put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item));
-        let put = match expected_revision {
-            None => put
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PK),
-            Some(rev) => put
-                .condition_expression("#rev = :rev")
-                .expression_attribute_names("#rev", "revision")
-                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
-        };
-        match put.send().await {
-            Ok(_) => Ok(Commit::Written),
-            Err(SdkError::ServiceError(s))
-                if matches!(s.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(Commit::Conflict)
-            }
-            Err(e) => Err(crate::failure("DynamoDB PutItem docket", &e).into()),
-        }
+        let put = self.guarded_put(item, expected_revision)?;
+        self.put_alone(put, "docket").await
     }
 
     async fn budget_used(&self, sk: &str) -> Result<u32, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(PK, AttributeValue::S(BLAST_PK.into()))
-            .key(SK, AttributeValue::S(sk.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| crate::failure("DynamoDB GetItem budget", &e))?;
-        Ok(out
-            .item
+        Ok(self
+            .read_item(BLAST_PK, sk)
+            .await?
             .as_ref()
             .and_then(|i| i.get("used"))
             .and_then(|v| v.as_n().ok())

@@ -8,6 +8,25 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// A function's configuration, read from its environment variables.
+pub trait FromEnv: Sized {
+    /// The configuration from `get` (the process environment, or a map in tests).
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
+
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// The configuration from these variables alone (tests); a later pair overrides an
+    /// earlier one of the same name.
+    fn from_pairs(vars: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| {
+            let mut named = vars.iter().rev().filter(|(name, _)| *name == k);
+            named.next().map(|(_, v)| (*v).to_owned())
+        })
+    }
+}
+
 /// A lookup of variables (the process environment, or a map in tests).
 pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
 

@@ -25,7 +25,7 @@ macro_rules! lambda_main {
         #[tokio::main(flavor = "current_thread")]
         async fn main() -> Result<(), lambda_runtime::Error> {
             $crate::lambda::init_tracing();
-            let config = <$config>::from_env()
+            let config = <$config as $crate::env::FromEnv>::from_env()
                 .inspect_err(|e| tracing::error!(error = %e, "cold start"))?;
             let app = <$app>::from_env(config).await;
             let app = &app;

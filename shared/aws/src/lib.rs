@@ -162,6 +162,29 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_from_env().await
 }
 
+/// The clients a function builds once per cold start, from the environment's SDK configuration.
+pub struct Clients {
+    pub sdk: aws_config::SdkConfig,
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl Clients {
+    pub async fn from_env() -> Self {
+        let sdk = sdk_config().await;
+        Clients {
+            s3: s3_client(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            sdk,
+        }
+    }
+
+    /// The function's dead-letter queue (`DEAD_LETTER_QUEUE_URL`), when one is set.
+    pub fn dead_letters(&self, url: Option<&String>) -> Option<lambda::SqsDeadLetters> {
+        url.map(|url| lambda::SqsDeadLetters::new(&self.sdk, url.clone()))
+    }
+}
+
 /// An S3 client; path-style addressing when an endpoint override is set (moto by host name).
 pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     let mut b = aws_sdk_s3::config::Builder::from(config);

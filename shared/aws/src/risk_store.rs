@@ -79,6 +79,26 @@ impl DynamoRiskStore {
         &self.client
     }
 
+    /// One item by its keys, read consistently: what this function or another wrote a moment
+    /// ago must be seen.
+    pub(crate) async fn read_item(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(pk.to_owned()))
+            .key(SK, AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| crate::failure(format!("DynamoDB GetItem {pk} {sk}"), &e))?;
+        Ok(out.item)
+    }
+
     fn state_item(
         &self,
         state: &RiskState,
@@ -105,10 +125,17 @@ impl DynamoRiskStore {
 
     /// The state's put, guarded by the revision it was read at.
     fn state_put(&self, w: &Write<'_>) -> Result<Put, StoreError> {
-        let expected_revision = w.expected_revision;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.state_item(w.state, w.item)?));
+        self.guarded_put(self.state_item(w.state, w.item)?, w.expected_revision)
+    }
+
+    /// A put of `item` guarded by the revision it was read at (`None`: it must not exist yet),
+    /// so that of two writers working from the same read only one wins.
+    pub(crate) fn guarded_put(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        expected_revision: Option<u64>,
+    ) -> Result<Put, StoreError> {
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
         let put = match expected_revision {
             None => put
                 .condition_expression("attribute_not_exists(#pk)")
@@ -121,8 +148,8 @@ impl DynamoRiskStore {
         put.build().map_err(backend)
     }
 
-    async fn put_state_alone(&self, w: &Write<'_>) -> Result<Commit, StoreError> {
-        let put = self.state_put(w)?;
+    /// Sends a guarded put on its own, outside a transaction: a lost race is a conflict.
+    pub(crate) async fn put_alone(&self, put: Put, call: &str) -> Result<Commit, StoreError> {
         let result = self
             .client
             .put_item()
@@ -140,8 +167,12 @@ impl DynamoRiskStore {
             {
                 Ok(Commit::Conflict)
             }
-            Err(e) => Err(crate::failure("DynamoDB PutItem", &e).into()),
+            Err(e) => Err(crate::failure(format!("DynamoDB PutItem {call}"), &e).into()),
         }
+    }
+
+    async fn put_state_alone(&self, w: &Write<'_>) -> Result<Commit, StoreError> {
+        self.put_alone(self.state_put(w)?, "state").await
     }
 }
 
@@ -347,17 +378,7 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a
 
 impl RiskStore for DynamoRiskStore {
     async fn load(&self, key: &ResourceKey) -> Result<Stored, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(key.as_str().to_owned()))
-            .key(SK, AttributeValue::S(STATE_SK.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| crate::failure("DynamoDB GetItem", &e))?;
-        let Some(item) = out.item else {
+        let Some(item) = self.read_item(key.as_str(), STATE_SK).await? else {
             return Ok(Stored::default());
         };
         let (state, kept) = state_from_item(&item).map_err(|reason| StoreError::Corrupt {
@@ -533,18 +554,9 @@ impl RiskStore for DynamoRiskStore {
     }
 
     async fn job_cursor(&self, job: &str) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(JOBS_PK.into()))
-            .key(SK, AttributeValue::S(job.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| crate::failure("DynamoDB GetItem", &e))?;
-        Ok(out
-            .item
+        Ok(self
+            .read_item(JOBS_PK, job)
+            .await?
             .as_ref()
             .and_then(|i| text(i, "cursor"))
             .map(str::to_owned))

@@ -29,6 +29,7 @@ pub const TASK_SOURCE: &str = "justice-engine";
 /// One Krampus task. The first five fields are the ones Krampus requires; the optional rule
 /// and grant fields are the ones it reads per type; the rest are for people and for the
 /// judge's own bookkeeping (Krampus ignores unknown keys).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KrampusTask {
     pub action: TaskAction,
@@ -37,17 +38,11 @@ pub struct KrampusTask {
     pub aws_resource_name: String,
     pub aws_region: String,
     pub aws_object_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr_range: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_port: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_port: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proto: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_principal: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_permission: Option<Vec<String>>,
     pub score: u32,
     /// Unix seconds of the decision that scheduled the task.
@@ -57,10 +52,8 @@ pub struct KrampusTask {
     pub issues: Vec<String>,
     pub unique_id: String,
     pub rules: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     /// The `team` tag, as a filter-policy value: the digest groups tasks by it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
     pub verdict_id: String,
     /// The resource key of the risk table.

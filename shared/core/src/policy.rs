@@ -294,17 +294,15 @@ impl Default for RuleSettings {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequiredTagSpec {
     pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
     #[serde(default = "ten")]
     pub points: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_types: Option<Vec<String>>,
 }
 

@@ -82,6 +82,7 @@ pub struct RecordedFinding {
 }
 
 /// One configuration item, scored. Immutable once written.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryRecord {
     pub capture_time: Millis,
@@ -92,12 +93,9 @@ pub struct HistoryRecord {
     /// When the notification was created: the replay clock.
     pub sent: Millis,
     pub status: ItemStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
     /// Tags when Config recorded them; `None` when not recorded or unreadable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
     pub findings: Vec<RecordedFinding>,
     /// How complete this copy of the item was (`ConfigItem::rank`): the richer copy of one
@@ -168,6 +166,7 @@ pub struct ScoredFinding {
 }
 
 /// The current risk of a resource.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskState {
     pub key: ResourceKey,
@@ -175,9 +174,7 @@ pub struct RiskState {
     pub region: String,
     pub resource_type: String,
     pub resource_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
     pub status: ResourceStatus,
     /// The newest item scored.
@@ -188,9 +185,7 @@ pub struct RiskState {
     pub score: u32,
     pub level: Level,
     pub findings: Vec<ScoredFinding>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     /// What the newest item shows of Krampus's actions: how a task is confirmed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -111,6 +111,7 @@ pub struct DocketTask {
 }
 
 /// The judge's memory of one resource on one board (live or dry run).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Docket {
     pub key: ResourceKey,
@@ -124,20 +125,18 @@ pub struct Docket {
     pub decided_at: Millis,
     /// The revision of the risk state last judged: an older stream record is ignored.
     pub state_revision: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verdict: Option<String>,
     /// A digest of what the security team was last told about the resource: the same alert
     /// is sent once, not at every re-score.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_alert: Option<String>,
     /// What the digests list while the resource stays over a threshold with nothing in
     /// `tasks.json` for it (a warning, no automatic fix, held): `None` otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<OpenLine>,
 }
 
 /// A verdict that waits on a person, as the digests list it until the resource is fixed or
 /// exempted. Names and tags are the resource's own text: raw here, cleaned where shown.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenLine {
     pub kind: VerdictKind,
@@ -148,15 +147,12 @@ pub struct OpenLine {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub arn: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     /// The findings' rules and subjects (not their points: a re-score changes nothing here).
     pub issues: Vec<String>,
     /// Why a person must act, when nothing automatic will fix it (the security team's
     /// digest lists these).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<String>,
 }
 
@@ -274,6 +270,7 @@ pub struct FindingNote {
 
 /// The resource as a verdict record names it. Names and tags are the resource's own text:
 /// untrusted, kept raw here and neutralised wherever they are shown.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceNote {
     pub key: String,
@@ -281,13 +278,9 @@ pub struct ResourceNote {
     pub region: String,
     pub resource_type: String,
     pub resource_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
 }
 

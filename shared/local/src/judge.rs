@@ -9,8 +9,8 @@ use justice_core::notice::{AccountMap, Notice};
 use justice_core::verdict::{Docket, VerdictKind, VerdictRecord};
 use justice_core::ResourceKey;
 use justice_service::{
-    BoardError, BoardRead, BoardWrite, Commit, DocketStore, Dockets, OpenPage, Outbox, OutboxError,
-    SecurityAlert, StoreError, TaskBoard,
+    BoardError, BoardRead, BoardWrite, BudgetAsk, Commit, DocketStore, Dockets, OpenPage, Outbox,
+    OutboxError, SecurityAlert, StoreError, TaskBoard,
 };
 use redb::{ReadableTable, TableDefinition};
 
@@ -207,21 +207,17 @@ impl LocalRiskStore {
         })
     }
 
-    fn reserve_sync(
-        &self,
-        window: i64,
-        want: u32,
-        limit: u32,
-        dry_run: bool,
-    ) -> Result<u32, LocalStoreError> {
+    fn reserve_sync(&self, ask: BudgetAsk) -> Result<u32, LocalStoreError> {
         self.write_with(|txn| {
             let mut table = txn.open_table(BUDGET).map_err(db_err)?;
-            let k = format!("{}\0{window}", board_name(dry_run));
+            let k = format!("{}\0{}", board_name(ask.dry_run), ask.window);
             let used = table
                 .get(k.as_str())
                 .map_err(db_err)?
                 .map_or(0, |v| v.value());
-            let granted = u64::from(limit).saturating_sub(used).min(u64::from(want));
+            let granted = u64::from(ask.limit)
+                .saturating_sub(used)
+                .min(u64::from(ask.want));
             if granted > 0 {
                 table.insert(k.as_str(), used + granted).map_err(db_err)?;
             }
@@ -273,14 +269,8 @@ impl DocketStore for LocalRiskStore {
         Ok(self.held_queue_sync(dry_run, limit)?)
     }
 
-    async fn reserve(
-        &self,
-        window: i64,
-        want: u32,
-        limit: u32,
-        dry_run: bool,
-    ) -> Result<u32, StoreError> {
-        Ok(self.reserve_sync(window, want, limit, dry_run)?)
+    async fn reserve(&self, ask: BudgetAsk) -> Result<u32, StoreError> {
+        Ok(self.reserve_sync(ask)?)
     }
 }
 

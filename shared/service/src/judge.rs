@@ -20,8 +20,8 @@ use justice_core::{ResourceKey, RiskState};
 
 use crate::failure::RecordFailure;
 use crate::ports::{
-    BoardError, BoardWrite, Commit, DocketStore, Outbox, RiskStore, SecurityAlert, StoreError,
-    TaskBoard,
+    BoardError, BoardWrite, BudgetAsk, Commit, DocketStore, Outbox, RiskStore, SecurityAlert,
+    StoreError, TaskBoard,
 };
 
 /// The most held resources a batch takes from the queue.
@@ -240,12 +240,12 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             0
         } else {
             self.dockets
-                .reserve(
-                    now.div_euclid(HOUR_MS),
+                .reserve(BudgetAsk {
+                    window: now.div_euclid(HOUR_MS),
                     want,
-                    self.settings.blast_per_hour,
-                    self.settings.dry_run,
-                )
+                    limit: self.settings.blast_per_hour,
+                    dry_run: self.settings.dry_run,
+                })
                 .await?
         };
 

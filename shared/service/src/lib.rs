@@ -18,8 +18,8 @@ pub use jobs::{Job, JobDone, JobSettings};
 pub use judge::{BatchReport, Change, Judge, JudgeError, JudgeSettings};
 pub use notifier::{Handled, Notified, Notifier, NotifierSettings, NotifyError};
 pub use ports::{
-    BoardError, BoardRead, BoardWrite, Commit, ConfigSource, DiscoveredPage, DocketStore, Dockets,
-    KeyPage, OpenPage, Outbox, OutboxError, RiskStore, SecurityAlert, SourceError, StoreError,
-    Stored, TaskBoard, Write,
+    BoardError, BoardRead, BoardWrite, BudgetAsk, Commit, ConfigSource, DiscoveredPage,
+    DocketStore, Dockets, KeyPage, OpenPage, Outbox, OutboxError, RiskStore, SecurityAlert,
+    SourceError, StoreError, Stored, TaskBoard, Write,
 };
 pub use scorer::{prepare, Outcome, Prepared, RescoreReport, ScoreError, Scorer};

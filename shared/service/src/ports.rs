@@ -293,16 +293,19 @@ pub trait DocketStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ResourceKey>, StoreError>> + Send;
 
-    /// Takes up to `want` resources from the budget of `window` (an hour number), of which
-    /// at most `limit` may ever be taken; returns how many were granted. Atomic across
-    /// concurrent judges.
-    fn reserve(
-        &self,
-        window: i64,
-        want: u32,
-        limit: u32,
-        dry_run: bool,
-    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+    /// Takes what `ask` wants from its window's budget; returns how many were granted.
+    /// Atomic across concurrent judges.
+    fn reserve(&self, ask: BudgetAsk) -> impl Future<Output = Result<u32, StoreError>> + Send;
+}
+
+/// A request for blast-radius budget: up to `want` resources from the budget of `window` (an
+/// hour number), of which at most `limit` may ever be taken, on the dry-run board or the live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetAsk {
+    pub window: i64,
+    pub want: u32,
+    pub limit: u32,
+    pub dry_run: bool,
 }
 
 /// A message for the security team.

@@ -105,18 +105,14 @@ pub struct AccountMap {
     pub entries: BTreeMap<String, Team>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Team {
     #[serde(alias = "AccountName")]
     pub team: String,
-    #[serde(
-        default,
-        alias = "ContactEmail",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, alias = "ContactEmail")]
     pub contact: Option<String>,
     /// A dedicated SNS topic for this team's notices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
 }
 
@@ -147,16 +143,14 @@ impl AccountMap {
 }
 
 /// Who a notice goes to, and how that was found.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recipient {
     /// A filter-policy value: lower-case `[a-z0-9._-]`, at most 64 characters.
     pub team: String,
     /// The owner named by the resource's tags (cleaned), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub contact: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
     /// `tag:<key>`, `account-mapping` or `default`.
     pub found_by: String,
