@@ -127,6 +127,14 @@ REACHES = {
             "fetch": ["GetResourceConfigHistory"],  # an oversized notification
             "discover": ["ListDiscoveredResources", "BatchGetResourceConfig"],  # back-fill
         },
+        # The same two reads through CONFIG_AGGREGATOR, when it is set.
+        "aggregate_source.rs": {
+            "fetch_aggregate": ["GetAggregateResourceConfig"],
+            "discover_aggregate": [
+                "ListAggregateDiscoveredResources",
+                "BatchGetAggregateResourceConfig",
+            ],
+        },
         "policy_source.rs": {"fetch": ["GetObject"]},  # POLICY_S3_URI, when set
         "lambda.rs": {"send": ["SendMessage"]},  # SqsDeadLetters::take (answer)
     },
@@ -296,27 +304,51 @@ def sdk_calls():
     return calls, types
 
 
+def attach_role_policies(resources):
+    """Files each AWS::IAM::RolePolicy under the role it names (`RoleName: !Ref Role`), as
+    `_attached`, so that role_statements reads it with the role's own (conditional or not: a
+    condition may hold)."""
+    for name, r in resources.items():
+        if r["Type"] != "AWS::IAM::RolePolicy":
+            continue
+        role = resources.get(r["Properties"].get("RoleName", {}).get("Ref"))
+        if not role or role["Type"] != "AWS::IAM::Role":
+            problem(f"{name}: RoleName is not a role of the template")
+            continue
+        role.setdefault("_attached", []).append(r["Properties"])
+
+
+def role_statements(role):
+    """A role's inline-policy statements, and those of the role policies attached to it; a
+    statement under `Fn::If` counts with each branch (a condition may hold), `AWS::NoValue`
+    with none."""
+    out = []
+    for pol in role["Properties"].get("Policies", []) + role.get("_attached", []):
+        for st in pol["PolicyDocument"]["Statement"]:
+            branches = st["Fn::If"][1:] if isinstance(st, dict) and "Fn::If" in st else [st]
+            out += [b for b in branches if b != {"Ref": "AWS::NoValue"}]
+    return out
+
+
 def allowed_actions(role):
     """The actions a role's inline policies allow (Allow statements, Action as string or list)."""
     out = []
-    for pol in role["Properties"].get("Policies", []):
-        for st in pol["PolicyDocument"]["Statement"]:
-            if st.get("Effect") != "Allow" or "Action" not in st:
-                continue
-            out += st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+    for st in role_statements(role):
+        if st.get("Effect") != "Allow" or "Action" not in st:
+            continue
+        out += st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
     return out
 
 
 def publish_resources(role):
     """The resources of a role's statements that allow sns:Publish, as written."""
     out = []
-    for pol in role["Properties"].get("Policies", []):
-        for st in pol["PolicyDocument"]["Statement"]:
-            actions = st.get("Action", [])
-            actions = actions if isinstance(actions, list) else [actions]
-            if st.get("Effect") == "Allow" and "sns:Publish" in actions:
-                res = st.get("Resource", [])
-                out += res if isinstance(res, list) else [res]
+    for st in role_statements(role):
+        actions = st.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        if st.get("Effect") == "Allow" and "sns:Publish" in actions:
+            res = st.get("Resource", [])
+            out += res if isinstance(res, list) else [res]
     return out
 
 
@@ -458,6 +490,7 @@ def check_members(template, resources, functions, binaries, member_path):
             problem(f"{where} does not parse: {m}")
         return
     m_resources = member.get("Resources", {})
+    attach_role_policies(m_resources)
     m_params = member.get("Parameters", {})
 
     # The scorer's rule(s) on the default bus of this stack's account.
@@ -509,7 +542,7 @@ def check_members(template, resources, functions, binaries, member_path):
             trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
             if not any(as_list(st.get("Principal", {}).get("Service", [])) == ["events.amazonaws.com"] for st in trust):
                 problem(f"{where} {role_name}: EventBridge (events.amazonaws.com) cannot assume it")
-            statements = [st for pol in role["Properties"].get("Policies", []) for st in pol["PolicyDocument"]["Statement"]]
+            statements = role_statements(role)
             if role["Properties"].get("ManagedPolicyArns"):
                 problem(f"{where} {role_name}: managed policies grant more than PutEvents to the engine's bus")
             if not statements:
@@ -520,35 +553,32 @@ def check_members(template, resources, functions, binaries, member_path):
                 if as_list(st.get("Action")) != ["events:PutEvents"] or as_list(st.get("Resource")) != [arn]:
                     problem(f"{where} {role_name}: allows {st.get('Action')!r} on {st.get('Resource')!r}; only events:PutEvents on the target bus {arn!r}")
 
-    # The member's roles: no wildcard action, "*" only under a comment (as check 3), and the
-    # read role allows exactly the AWS Config actions the scorer's role allows.
+    # The member's roles: no wildcard action, "*" only under a comment (as check 3), and none
+    # reads AWS Config: the engine reads the member accounts through its aggregator.
     raw = member_path.read_text().splitlines()
     for i, line in enumerate(raw):
         if re.match(r'\s*Resource:\s*"\*"', line) and not raw[i - 1].strip().startswith("#"):
             problem(f"{where}:{i + 1}: Resource \"*\" without a comment saying why")
-    scorer_role = None
-    if scorer:
-        att = functions[scorer]["Properties"].get("Role", {}).get("Fn::GetAtt")
-        scorer_role = resources.get(att[0] if isinstance(att, list) else str(att).split(".")[0])
-    engine_config = sorted({a for a in allowed_actions(scorer_role) if a.startswith("config:")}) if scorer_role else []
-    read_roles = 0
     for name, role in m_resources.items():
         if role["Type"] != "AWS::IAM::Role":
             continue
-        actions = allowed_actions(role)
-        for a in actions:
+        for a in allowed_actions(role):
             if "*" in a:
                 problem(f"{where} {name}: wildcard action {a}")
-        if any(a.startswith("config:") for a in actions):
-            read_roles += 1
-            if sorted(actions) != engine_config:
-                problem(f"{where} {name}: allows {sorted(actions)}; the engine reads with {engine_config} (the scorer's role)")
-            trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-            principals = [st.get("Principal", {}).get("AWS") for st in trust]
-            if principals != [{"Fn::Sub": "arn:${AWS::Partition}:iam::${CentralAccountId}:root"}]:
-                problem(f"{where} {name}: may be assumed by {principals!r}, not only by CentralAccountId")
-    if read_roles != 1:
-        problem(f"{where}: {read_roles} AWS Config read roles, expected one")
+            if a.startswith("config:"):
+                problem(f"{where} {name}: allows {a}; the engine reads member accounts through its aggregator, not a role")
+    # The aggregator's authorization: the engine's account, in the engine's region.
+    auths = [(k, v) for k, v in m_resources.items() if v["Type"] == "AWS::Config::AggregationAuthorization"]
+    if len(auths) != 1:
+        problem(f"{where}: {len(auths)} aggregation authorizations, expected one (for the engine's aggregator)")
+    for name, auth in auths:
+        props = auth["Properties"]
+        if props.get("AuthorizedAccountId") != {"Ref": "CentralAccountId"}:
+            problem(f"{where} {name}: authorizes {props.get('AuthorizedAccountId')!r}, not CentralAccountId")
+        if not region_ok(props.get("AuthorizedAwsRegion")):
+            problem(f"{where} {name}: authorizes region {props.get('AuthorizedAwsRegion')!r}, not the engine's (CentralRegion, or this stack's)")
+    if "ConfigAggregatorName" not in template.get("Parameters", {}):
+        problem("8: no ConfigAggregatorName parameter: the member accounts' items cannot be read")
 
     # This stack's default-bus policy lets the member accounts in, for both OrganizationId cases.
     params = template.get("Parameters", {})
@@ -600,6 +630,7 @@ def main():
             problem(f"template does not parse: {m}")
         return
     resources = template["Resources"]
+    attach_role_policies(resources)
     known = set(resources) | set(template.get("Parameters", {})) | PSEUDO
     conditions = set(template.get("Conditions", {}))
 
@@ -670,22 +701,21 @@ def main():
     for name, role in roles.items():
         if role["Properties"].get("ManagedPolicyArns"):
             problem(f"{name}: managed policies grant more than the functions use")
-        for pol in role["Properties"].get("Policies", []):
-            for st in pol["PolicyDocument"]["Statement"]:
-                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-                for a in actions:
-                    if "*" in a:
-                        problem(f"{name}: wildcard action {a}")
-                res = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
-                for r in res:
-                    if r == "*":
-                        continue  # commented, checked above
-                    names = refs(r)
-                    if isinstance(r, str) or not names:
-                        problem(f"{name}.{st.get('Sid')}: literal resource {r!r} is not this stack's")
-                    for n in names - PSEUDO:
-                        if n not in known:
-                            problem(f"{name}.{st.get('Sid')}: refers to {n!r}, which is not in the template")
+        for st in role_statements(role):
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            for a in actions:
+                if "*" in a:
+                    problem(f"{name}: wildcard action {a}")
+            res = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            for r in res:
+                if r == "*":
+                    continue  # commented, checked above
+                names = refs(r)
+                if isinstance(r, str) or not names:
+                    problem(f"{name}.{st.get('Sid')}: literal resource {r!r} is not this stack's")
+                for n in names - PSEUDO:
+                    if n not in known:
+                        problem(f"{name}.{st.get('Sid')}: refers to {n!r}, which is not in the template")
     used_roles = {fn["Properties"].get("Role", {}).get("Fn::GetAtt", [None])[0] for fn in functions.values()}
     if len(used_roles) != len(functions) or None in used_roles:
         problem("each function must have a role of its own")

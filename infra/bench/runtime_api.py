@@ -8,11 +8,13 @@ file one invocation at a time, and reports, as one JSON line on stdout:
   peak_rss_kib    the process's VmHWM once every event was answered
   wall_s          spawn -> the last response
 
-    python runtime_api.py EVENTS.jsonl [--between K CMD] -- BINARY [ARGS...]
+    python runtime_api.py EVENTS.jsonl [--between K CMD] [--until-done] -- BINARY [ARGS...]
 The binary's environment is this process's, plus the variables the Lambda runtime needs.
 With --between, the shell command CMD runs (while the function waits for its next event) after
 every K events: the scorer benchmark uses it to empty the table, since moto's Query reads the
 whole table and would otherwise make N events cost O(N^2).
+With --until-done, the first event is sent again and again, as a schedule sends a job, until a
+response says `"done": true` (a back-fill that resumes from its saved cursor).
 """
 
 import http.server
@@ -33,6 +35,7 @@ def main():
     if "--between" in sys.argv[:sep]:
         i = sys.argv.index("--between")
         between = (int(sys.argv[i + 1]), sys.argv[i + 2])
+    until_done = "--until-done" in sys.argv[:sep]
     with open(events_path, "rb") as f:
         events = [line.strip() for line in f if line.strip()]
 
@@ -67,7 +70,9 @@ def main():
                     state["init"] = now
                 i = state["next"]
                 state["next"] += 1
-            if i >= len(events):
+            if until_done:
+                i = 0
+            elif i >= len(events):
                 done.wait()
                 return self.reply(500)
             if between and i > 0 and i % between[0] == 0:
@@ -89,8 +94,14 @@ def main():
 
         def do_POST(self):
             length = int(self.headers.get("Content-Length", "0"))
-            self.rfile.read(length)
+            body = self.rfile.read(length)
             is_error = self.path.endswith("/error")
+            finished_job = False
+            if until_done and not is_error:
+                try:
+                    finished_job = json.loads(body).get("done") is True
+                except (ValueError, AttributeError):
+                    pass
             with lock:
                 now = time.perf_counter()
                 if "/invocation/" in self.path:
@@ -99,7 +110,7 @@ def main():
                     if state["first"] is None:
                         state["first"] = now
                     state["last"] = now
-                    if state["answered"] == len(events):
+                    if finished_job or (not until_done and state["answered"] == len(events)):
                         state["rss"] = peak_rss(proc.pid)
                         done.set()
                 else:
@@ -128,7 +139,7 @@ def main():
     )
     start = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finished = done.wait(timeout=3600)
+    finished = done.wait(timeout=4 * 3600 if until_done else 3600)
     proc.kill()
     proc.wait()
     ms = lambda t: None if t is None else round((t - start) * 1000, 2)

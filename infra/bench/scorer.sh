@@ -16,36 +16,13 @@ starts=${3:-10}
 source infra/bench/events.sh
 events=$(events "$n" "$seed")
 
-# moto without its per-transaction table backup (see infra/moto_server.py): the benchmark's
-# transactions never fail, and with the backup 10,000 writes take O(N^2) time and gigabytes.
-export JUSTICE_BENCH_NO_TXN_BACKUP=1
-# shellcheck source=infra/moto.sh
-source infra/moto.sh
-# PROFILE=release measures the default release build instead of the Lambda profile.
-profile=${PROFILE:-lambda}
-cargo build --profile "$profile" --locked -p justice-scorer >/dev/null
-bin=target/$profile/scorer
+# shellcheck source=infra/bench/scorer_on_moto.sh
+source infra/bench/scorer_on_moto.sh
 
 table="bench-$$"
-# (Re)creates the risk table empty: between batches of the long run (see runtime_api.py).
-make_table=$(mktemp)
-cat >"$make_table" <<'PY'
-import sys, boto3
-ddb = boto3.client("dynamodb")
-name = sys.argv[1]
-if name in ddb.list_tables()["TableNames"]:
-    ddb.delete_table(TableName=name)
-ddb.create_table(
-    TableName=name, BillingMode="PAY_PER_REQUEST",
-    AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in
-                          [("pk", "S"), ("sk", "S"), ("risky", "S"), ("evaluated_at", "N")]],
-    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    GlobalSecondaryIndexes=[{"IndexName": "risky-by-evaluated-at",
-        "KeySchema": [{"AttributeName": "risky", "KeyType": "HASH"}, {"AttributeName": "evaluated_at", "KeyType": "RANGE"}],
-        "Projection": {"ProjectionType": "KEYS_ONLY"}}])
-# No stream here: moto keeps every stream record in memory, and the scorer never reads it.
-PY
-"$venv/bin/python" "$make_table" "$table"
+# (Re)created empty between batches of the long run too (see runtime_api.py).
+make_table="$venv/bin/python infra/bench/make_table.py $table"
+$make_table
 accounts=$(python3 -c '
 import json, sys
 print(",".join(sorted({json.loads(l)["detail"]["configurationItem"]["awsAccountId"] for l in open(sys.argv[1])})))' "$events")
@@ -67,7 +44,7 @@ for k in ("init_ms", "first_event_ms"):
     print(f"{k}: median {statistics.median(v):.1f} ms (min {min(v):.1f}, max {max(v):.1f})")'
 
 echo "== $n events through one process"
-python3 infra/bench/runtime_api.py "$events" --between 1000 "$venv/bin/python $make_table $table" -- "$bin" | python3 -c '
+python3 infra/bench/runtime_api.py "$events" --between 1000 "$make_table" -- "$bin" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 rss = r["peak_rss_kib"] / 1024
@@ -78,4 +55,4 @@ zipdir=$(mktemp -d)
 cp "$bin" "$zipdir/bootstrap"
 (cd "$zipdir" && zip -q -9 bootstrap.zip bootstrap)
 python3 -c 'import os, sys; b, z = (os.path.getsize(p) for p in sys.argv[1:]); print(f"binary {b / 2**20:.2f} MiB, zipped {z / 2**20:.2f} MiB")' "$bin" "$zipdir/bootstrap.zip"
-rm -rf "$zipdir" "$make_table"
+rm -rf "$zipdir"

@@ -351,43 +351,45 @@ async fn public_bucket(sdk: &aws_config::SdkConfig) -> String {
     name
 }
 
+/// An oversized notification of `bucket` in `account`, captured (and sent) at `captured`.
+fn oversized_bucket(bucket: &str, account: &str, captured: Millis) -> Value {
+    let mut v = read_json("eventbridge/eb-oversized-ssm-managed-instance-inventory.json");
+    let summary = "/detail/configurationItemSummary";
+    let fields = [
+        ("resourceType", json!("AWS::S3::Bucket")),
+        ("resourceId", json!(bucket)),
+        ("resourceName", json!(bucket)),
+        ("ARN", json!(format!("arn:aws:s3:::{bucket}"))),
+        ("awsAccountId", json!(account)),
+        ("awsRegion", json!("us-east-1")),
+        (
+            "configurationItemCaptureTime",
+            json!(justice_core::time::format_rfc3339(captured)),
+        ),
+    ];
+    for (field, value) in fields {
+        set(&mut v, &format!("{summary}/{field}"), value);
+    }
+    // Sent when captured: a capture time after the notification's is refused.
+    set(
+        &mut v,
+        "/detail/notificationCreationTime",
+        json!(justice_core::time::format_rfc3339(captured)),
+    );
+    v
+}
+
+fn wall_clock() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
 #[tokio::test]
 async fn an_oversized_notification_is_resolved_from_config() {
     let Env { app, .. } = env(&fixture_accounts(), TestClock::Event, default_policy()).await;
     let bucket = public_bucket(&sdk().await).await;
-    let mut v = read_json("eventbridge/eb-oversized-ssm-managed-instance-inventory.json");
-    let summary = "/detail/configurationItemSummary";
-    set(
-        &mut v,
-        &format!("{summary}/resourceType"),
-        json!("AWS::S3::Bucket"),
-    );
-    set(&mut v, &format!("{summary}/resourceId"), json!(bucket));
-    set(&mut v, &format!("{summary}/resourceName"), json!(bucket));
-    set(
-        &mut v,
-        &format!("{summary}/ARN"),
-        json!(format!("arn:aws:s3:::{bucket}")),
-    );
-    set(
-        &mut v,
-        &format!("{summary}/awsAccountId"),
-        json!(MOTO_ACCOUNT),
-    );
-    set(&mut v, &format!("{summary}/awsRegion"), json!("us-east-1"));
-    let now = justice_core::time::format_rfc3339(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as Millis)
-            + 60_000,
-    );
-    set(
-        &mut v,
-        &format!("{summary}/configurationItemCaptureTime"),
-        json!(now),
-    );
-    // Sent when captured: a capture time after the notification's is refused.
-    set(&mut v, "/detail/notificationCreationTime", json!(now));
+    let v = oversized_bucket(&bucket, MOTO_ACCOUNT, wall_clock() + 60_000);
     app.handle(event(&v))
         .await
         .expect("resolved through GetResourceConfigHistory");
@@ -401,6 +403,201 @@ async fn an_oversized_notification_is_resolved_from_config() {
         "{:?}",
         s.findings
     );
+}
+
+/// An aggregator of the account of `sdk` over `accounts`, in every region; its name.
+async fn aggregator_over(sdk: &aws_config::SdkConfig, accounts: &[&String]) -> String {
+    let name = unique("org");
+    let mut source = aws_sdk_config::types::AccountAggregationSource::builder();
+    for account in accounts {
+        source = source.account_ids(*account);
+    }
+    aws_sdk_config::Client::new(sdk)
+        .put_configuration_aggregator()
+        .configuration_aggregator_name(&name)
+        .account_aggregation_sources(
+            source
+                .all_aws_regions(true)
+                .build()
+                .expect("aggregation source"),
+        )
+        .send()
+        .await
+        .expect("aggregator");
+    name
+}
+
+fn has_public_policy(s: &RiskState) -> bool {
+    s.findings
+        .iter()
+        .any(|f| f.finding.rule == "s3-public-policy")
+}
+
+/// The scorer of a central account reads a member account through an aggregator: the
+/// back-fill scores the member's resources (and not those of an account the aggregator does
+/// not cover), and an oversized notification from the member is resolved, but only with an
+/// item at least as new as the one notified.
+#[tokio::test]
+async fn an_aggregator_backfills_and_resolves_another_accounts_items() {
+    let (central, member, outsider) = (fresh_account(), fresh_account(), fresh_account());
+    let central_sdk = sdk_in(&central).await;
+    let member_sdk = sdk_in(&member).await;
+    let aggregator = aggregator_over(&central_sdk, &[&central, &member]).await;
+    let accounts = [central.clone(), member.clone(), outsider.clone()];
+    let Env { mut app, .. } =
+        env_in(&central_sdk, &accounts, TestClock::Event, default_policy()).await;
+    app.source = AwsConfigSource::new(aws_sdk_config::Client::new(&central_sdk))
+        .through_aggregator(Some(aggregator));
+    let before = wall_clock() - 1_000;
+    let (first, second) = (
+        public_bucket(&member_sdk).await,
+        public_bucket(&member_sdk).await,
+    );
+    let elsewhere = public_bucket(&sdk_in(&outsider).await).await;
+    let bucket_key = |account: &str, bucket: &str| {
+        ResourceKey::new(account, "us-east-1", "AWS::S3::Bucket", bucket).expect("a valid key")
+    };
+
+    // One resource a page: the cursor carries the back-fill from one account to the next.
+    let backfill =
+        json!({"justice": "backfill", "resource_types": ["AWS::S3::Bucket"], "max_pages": 100});
+    let out = app.handle(event(&backfill)).await.expect("back-fill");
+    assert_eq!(out["done"], true, "{out}");
+    for bucket in [&first, &second] {
+        assert!(has_public_policy(
+            &state(&app.store, &bucket_key(&member, bucket)).await
+        ));
+    }
+    let load = app.store.load(&bucket_key(&outsider, &elsewhere)).await;
+    assert!(
+        load.expect("load").state.is_none(),
+        "an account the aggregator does not cover"
+    );
+
+    // Notified after the aggregator's copy was captured: the aggregated view has not caught
+    // up, so the event fails for a retry and nothing is scored from an older item.
+    let late = oversized_bucket(&first, &member, wall_clock() + 60_000);
+    let key = bucket_key(&member, &first);
+    let history_before = app.store.history(&key).await.expect("history").len();
+    assert!(
+        app.handle(event(&late)).await.is_err(),
+        "an older copy is not the item notified"
+    );
+    assert_eq!(
+        app.store.history(&key).await.expect("history").len(),
+        history_before
+    );
+
+    // Notified before: the aggregator's copy is the item or a newer one, and is scored.
+    let v = oversized_bucket(&second, &member, before);
+    app.handle(event(&v))
+        .await
+        .expect("resolved through GetAggregateResourceConfig");
+    assert!(has_public_policy(
+        &state(&app.store, &bucket_key(&member, &second)).await
+    ));
+
+    // A notification naming the outsider's bucket: the aggregator does not have it.
+    let v = oversized_bucket(&elsewhere, &outsider, before);
+    assert!(app.handle(event(&v)).await.is_err());
+    let load = app.store.load(&bucket_key(&outsider, &elsewhere)).await;
+    assert!(load.expect("load").state.is_none());
+}
+
+/// An invocation past its deadline begins no page after its first, and saves its position
+/// after every page: the next invocation goes on from the page after it. Through an
+/// aggregator (whose pages hold one account each here), three accounts take three runs, and no
+/// resource is scored twice.
+#[tokio::test]
+async fn a_backfill_out_of_time_stops_after_a_page_and_the_next_run_goes_on() {
+    let accounts = [fresh_account(), fresh_account(), fresh_account()];
+    let central_sdk = sdk_in(&accounts[0]).await;
+    let aggregator = aggregator_over(&central_sdk, &accounts.iter().collect::<Vec<_>>()).await;
+    let clock = TestClock::moving();
+    // A day ahead of the wall clock: every bucket was created before "now".
+    clock.set(wall_clock() + 86_400_000);
+    let Env { mut app, .. } = env_in(&central_sdk, &accounts, clock, default_policy()).await;
+    app.source = AwsConfigSource::new(aws_sdk_config::Client::new(&central_sdk))
+        .through_aggregator(Some(aggregator));
+    let second = public_bucket(&sdk_in(&accounts[1]).await).await;
+    let third = public_bucket(&sdk_in(&accounts[2]).await).await;
+    let key = |account: &str, bucket: &str| {
+        ResourceKey::new(account, "us-east-1", "AWS::S3::Bucket", bucket).expect("a valid key")
+    };
+    let stored = |k: ResourceKey| {
+        let store = app.store.clone();
+        async move { store.history(&k).await.expect("history").len() }
+    };
+    let job = json!({"justice": "backfill", "resource_types": ["AWS::S3::Bucket"]});
+    let mut late = event(&job);
+    late.context.deadline = 1; // long past
+    let runs = [
+        (false, 0, 0), // the first account's page: nothing in it
+        (false, 1, 0), // the second's
+        (true, 1, 1),  // the third's, and the job is done
+    ];
+    for (i, (done, second_scored, third_scored)) in runs.into_iter().enumerate() {
+        let out = app.handle(late.clone()).await.expect("back-fill");
+        assert_eq!(out["done"], done, "run {i}: {out}");
+        assert_eq!(
+            stored(key(&accounts[1], &second)).await,
+            second_scored,
+            "run {i}"
+        );
+        assert_eq!(
+            stored(key(&accounts[2], &third)).await,
+            third_scored,
+            "run {i}"
+        );
+    }
+}
+
+/// The schedule fires every few minutes: a scheduled back-fill runs to the end of its pass,
+/// then rests for `BACKFILL_INTERVAL_HOURS` (6 by default); a person's request runs at once.
+#[tokio::test]
+async fn a_scheduled_backfill_rests_after_a_complete_pass() {
+    let account = fresh_account();
+    let sdk = sdk_in(&account).await;
+    let clock = TestClock::moving();
+    let mut now = wall_clock() + 86_400_000;
+    clock.set(now);
+    let accounts = [account.clone()];
+    let Env { app, .. } = env_in(&sdk, &accounts, clock.clone(), default_policy()).await;
+    let scored = |bucket: &str| {
+        let key = ResourceKey::new(&account, "us-east-1", "AWS::S3::Bucket", bucket)
+            .expect("a valid key");
+        let store = app.store.clone();
+        async move { store.history(&key).await.expect("history").len() }
+    };
+    let scheduled =
+        json!({"justice": "backfill", "resource_types": ["AWS::S3::Bucket"], "scheduled": true});
+    let first = public_bucket(&sdk).await;
+    let out = app.handle(event(&scheduled)).await.expect("back-fill");
+    assert_eq!(
+        (out["done"].clone(), out.get("resting")),
+        (json!(true), None),
+        "{out}"
+    );
+    assert_eq!(scored(&first).await, 1);
+
+    let second = public_bucket(&sdk).await;
+    now += 3_600_000;
+    clock.set(now);
+    let out = app.handle(event(&scheduled)).await.expect("resting");
+    assert_eq!(out["resting"], true, "{out}");
+    assert_eq!(scored(&second).await, 0);
+    let asked = json!({"justice": "backfill", "resource_types": ["AWS::S3::Bucket"]});
+    app.handle(event(&asked))
+        .await
+        .expect("a person's back-fill");
+    assert_eq!(scored(&second).await, 1);
+
+    let third = public_bucket(&sdk).await;
+    now += 6 * 3_600_000;
+    clock.set(now);
+    let out = app.handle(event(&scheduled)).await.expect("the next pass");
+    assert_eq!(out.get("resting"), None, "{out}");
+    assert_eq!(scored(&third).await, 1);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use justice_core::policy::Policy;
 use justice_core::time::{self, Millis};
 use justice_core::{explain as render, ResourceKey};
 use justice_local::{LocalConfigSource, LocalRiskStore};
-use justice_service::jobs;
+use justice_service::jobs::{self, RunBudget};
 use justice_service::{FixedClock, RiskStore, Scorer};
 
 use crate::judging::LocalJudge;
@@ -155,7 +155,12 @@ pub fn reevaluate(o: &JobOptions) -> Result<ExitCode, String> {
     let (source, clock) = (LocalConfigSource::empty(), FixedClock(o.now));
     let scorer = scorer(o, &store, &source, &clock);
     let report = rt
-        .block_on(jobs::reevaluate(&scorer, o.now, 1000, usize::MAX))
+        .block_on(jobs::reevaluate(
+            &scorer,
+            o.now,
+            1000,
+            RunBudget::pages(usize::MAX),
+        ))
         .map_err(|e| format!("re-evaluation: {e}"))?;
     say!(
         "re-evaluated     {:>7}  of {} states ({} changed score or level) under policy {}",
@@ -189,7 +194,13 @@ pub fn backfill(o: &JobOptions, history: &Path, types: &[String]) -> Result<Exit
         (!allowed).then(|| format!("account {account} is not in --accounts"))
     };
     let report = rt
-        .block_on(jobs::backfill(&scorer, types, None, usize::MAX, refuse))
+        .block_on(jobs::backfill(
+            &scorer,
+            types,
+            None,
+            RunBudget::pages(usize::MAX),
+            refuse,
+        ))
         .map_err(|e| format!("back-fill: {e}"))?;
     say!(
         "back-filled      {:>7}  ({} refused)",

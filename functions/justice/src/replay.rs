@@ -88,7 +88,9 @@ fn aws_backend(
             &mut written,
         )?,
         None => {
-            let source = AwsConfigSource::new(aws_sdk_config::Client::new(&sdk));
+            // Oversized items of other accounts through the scorer's aggregator, if named.
+            let source = AwsConfigSource::new(aws_sdk_config::Client::new(&sdk))
+                .through_aggregator(std::env::var("CONFIG_AGGREGATOR").ok());
             pipeline(rt, files, &store, &source, &o.policy, &mut written)?
         }
     };

@@ -27,10 +27,17 @@ pub struct Config {
     pub backfill_types: Vec<String>,
     /// `BACKFILL_MAX_PAGES` (20): pages of 100 resources per back-fill invocation at most.
     pub backfill_max_pages: usize,
+    /// `BACKFILL_INTERVAL_HOURS` (6): how long the scheduled back-fill rests after a complete
+    /// pass (the schedule itself fires every few minutes, so that a pass runs to its end).
+    pub backfill_every: Duration,
     /// `DEAD_LETTER_QUEUE_URL`, optional: where records that fail for good go at once. Without
     /// it they fail the invocation, as transient failures do (Lambda retries, then its own
     /// dead-letter queue).
     pub dead_letters: Option<String>,
+    /// `CONFIG_AGGREGATOR`, optional: an AWS Config aggregator of this account. When set,
+    /// oversized items and back-fills are read through it, for every account and region it
+    /// covers; otherwise from this account and region alone.
+    pub config_aggregator: Option<String>,
 }
 
 impl FromEnv for Config {
@@ -56,7 +63,9 @@ impl FromEnv for Config {
             rescore_limit: env.number("RESCORE_LIMIT", 2000)? as usize,
             backfill_types,
             backfill_max_pages: env.number("BACKFILL_MAX_PAGES", 20)? as usize,
+            backfill_every: Duration::from_secs(3600 * env.number("BACKFILL_INTERVAL_HOURS", 6)?),
             dead_letters: env.get("DEAD_LETTER_QUEUE_URL"),
+            config_aggregator: env.get("CONFIG_AGGREGATOR"),
         })
     }
 }
@@ -69,7 +78,9 @@ impl Config {
             rescore_limit: self.rescore_limit,
             backfill_types: self.backfill_types.clone(),
             backfill_max_pages: self.backfill_max_pages,
+            backfill_every: self.backfill_every.as_millis() as i64,
             allowed_accounts: self.allowed_accounts.clone(),
+            stop_at: None,
         }
     }
 }

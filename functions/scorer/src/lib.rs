@@ -9,7 +9,9 @@ use justice_aws::lambda::{Error, Metrics, SqsDeadLetters};
 use justice_aws::{AwsConfigSource, DynamoRiskStore};
 use justice_core::event::parse_event;
 use justice_core::time::Millis;
-use justice_service::{Clock, ConfigSource, EventReport, Job, RiskStore, Scorer, SystemClock};
+use justice_service::{
+    Clock, ConfigSource, EventReport, Job, JobSettings, RiskStore, Scorer, SystemClock,
+};
 use lambda_runtime::LambdaEvent;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -38,7 +40,8 @@ impl App {
                 config.table.clone(),
                 config.history_ttl_days,
             ),
-            source: AwsConfigSource::new(aws_sdk_config::Client::new(&aws.sdk)),
+            source: AwsConfigSource::new(aws_sdk_config::Client::new(&aws.sdk))
+                .through_aggregator(config.config_aggregator.clone()),
             policy: PolicySource::new(&aws.s3, config.policy.as_ref(), config.policy_revalidate),
             clock: SystemClock,
             dead_letters: aws.dead_letters(config.dead_letters.as_ref()),
@@ -70,9 +73,12 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
             let name = job.name();
             let policy = self.policy.current().await?;
             let now = self.clock.now(Millis::MIN);
+            let settings = JobSettings {
+                stop_at: stop_at(event.context.deadline),
+                ..self.config.jobs()
+            };
             let done =
-                justice_service::jobs::run(&self.scorer(&policy), job, &self.config.jobs(), now)
-                    .await?;
+                justice_service::jobs::run(&self.scorer(&policy), job, &settings, now).await?;
             metrics()
                 .count("StatesRescored", done.rescored)
                 .count("EventsRefused", done.failed as u64)
@@ -127,4 +133,12 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
 
 fn metrics() -> Metrics {
     Metrics::new().dimension("Function", "scorer")
+}
+
+/// A page of a job takes a few seconds (100 resources, two DynamoDB calls each): none is
+/// begun in the last 15 s before the invocation's deadline (milliseconds since the epoch; 0
+/// when unknown), so the run ends with its position saved instead of being cut off.
+fn stop_at(deadline: u64) -> Option<Millis> {
+    const PAGE_MS: Millis = 15_000;
+    (deadline > 0).then(|| (deadline as Millis).saturating_sub(PAGE_MS))
 }

@@ -1,6 +1,7 @@
 //! `AwsConfigSource`: the `ConfigSource` port on the AWS Config API. Oversized notifications
 //! are resolved with `GetResourceConfigHistory`; back-fill pages through
-//! `ListDiscoveredResources` and `BatchGetResourceConfig`.
+//! `ListDiscoveredResources` and `BatchGetResourceConfig`. Through an aggregator, the same
+//! reads cover other accounts and regions (`aggregate_source`).
 //!
 //! The SDK returns typed items; they are rewritten into the API's JSON shape (FORMAT.md §6:
 //! `accountId`, `arn`, epoch capture times, JSON-string `configuration`) and read by the same
@@ -17,17 +18,34 @@ use justice_core::{ConfigItem, OversizedSummary};
 use justice_service::{ConfigSource, DiscoveredPage, SourceError};
 use serde_json::{json, Map, Value};
 
-/// `BatchGetResourceConfig` takes at most 100 keys.
-const BATCH: usize = 100;
+/// `BatchGetResourceConfig` (and its aggregate twin) takes at most 100 keys.
+pub(crate) const BATCH: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct AwsConfigSource {
     client: Client,
+    /// An aggregator of this account (`CONFIG_AGGREGATOR`): when set, every read goes through
+    /// it, so that items of the accounts and regions it covers can be read.
+    aggregator: Option<String>,
 }
 
 impl AwsConfigSource {
+    /// The source of the account and region the client acts in.
     pub fn new(client: Client) -> Self {
-        AwsConfigSource { client }
+        AwsConfigSource {
+            client,
+            aggregator: None,
+        }
+    }
+
+    pub(crate) fn config_client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The source of every account and region `aggregator` covers.
+    pub fn through_aggregator(mut self, aggregator: Option<String>) -> Self {
+        self.aggregator = aggregator;
+        self
     }
 }
 
@@ -134,6 +152,9 @@ pub fn base_item_json(i: &BaseConfigurationItem) -> Value {
 
 impl ConfigSource for AwsConfigSource {
     async fn fetch(&self, s: &OversizedSummary) -> Result<Option<ConfigItem>, SourceError> {
+        if let Some(aggregator) = &self.aggregator {
+            return self.fetch_aggregate(aggregator, s).await;
+        }
         // The item captured at the summary's time, else the newest one before it.
         let later = DateTime::from_millis(s.capture_time.saturating_add(1000));
         let result = self
@@ -169,6 +190,11 @@ impl ConfigSource for AwsConfigSource {
         resource_type: &str,
         token: Option<&str>,
     ) -> Result<DiscoveredPage, SourceError> {
+        if let Some(aggregator) = &self.aggregator {
+            return self
+                .discover_aggregate(aggregator, resource_type, token)
+                .await;
+        }
         let rt = ResourceType::from(resource_type);
         let listed = self
             .client
@@ -191,31 +217,44 @@ impl ConfigSource for AwsConfigSource {
                     .ok()
             })
             .collect();
-        let mut items = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(BATCH) {
+        let mut items = Vec::new();
+        // A page lists at most BATCH resources: one batch read.
+        if !keys.is_empty() {
             let got = self
                 .client
                 .batch_get_resource_config()
-                .set_resource_keys(Some(chunk.to_vec()))
+                .set_resource_keys(Some(keys))
                 .send()
                 .await
                 .map_err(|e| crate::failure("AWS Config BatchGetResourceConfig", &e))?;
-            for item in got.base_configuration_items() {
-                items.push(ConfigItem::from_api(base_item_json(item)));
-            }
-            // Keys Config could not serve now (throttling) come back as unprocessed: they are
-            // picked up by the next back-fill rather than retried in a loop here.
-            if !got.unprocessed_resource_keys().is_empty() {
-                tracing::warn!(
-                    resource_type,
-                    unprocessed = got.unprocessed_resource_keys().len(),
-                    "BatchGetResourceConfig left keys unprocessed"
-                );
-            }
+            items = read_batch(
+                got.base_configuration_items(),
+                got.unprocessed_resource_keys().len(),
+                resource_type,
+            );
         }
         Ok(DiscoveredPage {
             items,
             next: listed.next_token().map(str::to_owned),
         })
     }
+}
+
+/// A batch read's items. Resources Config could not serve now (throttling) come back as
+/// unprocessed: the next back-fill picks them up, rather than a loop here.
+pub(crate) fn read_batch(
+    got: &[BaseConfigurationItem],
+    unprocessed: usize,
+    resource_type: &str,
+) -> Vec<Result<ConfigItem, justice_core::ItemError>> {
+    if unprocessed > 0 {
+        tracing::warn!(
+            resource_type,
+            unprocessed,
+            "a batch read left resources unprocessed"
+        );
+    }
+    got.iter()
+        .map(|item| ConfigItem::from_api(base_item_json(item)))
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! configuration source, and the policy object in S3. Clients are built by the caller once per
 //! cold start and handed in.
 
+mod aggregate_source;
 pub mod config_source;
 pub mod docket_store;
 pub mod env;
@@ -77,6 +78,9 @@ where
                             | "InvalidLimitException"
                             | "InvalidNextTokenException"
                             | "NoSuchConfigurationRecorderException"
+                            // Config aggregators: none of that name, an item too big to serve.
+                            | "NoSuchConfigurationAggregatorException"
+                            | "OversizedConfigurationItemException"
                             // SNS: a denied, missing or refused topic, its key unusable.
                             | "AuthorizationError"
                             | "NotFound"

@@ -17,10 +17,39 @@ use crate::scorer::{ScoreError, Scorer};
 
 /// The back-fill's saved position in the store.
 pub const BACKFILL_JOB: &str = "BACKFILL";
+/// When the last complete back-fill ended (milliseconds): a scheduled back-fill rests until
+/// [`JobSettings::backfill_every`] has passed since.
+pub const BACKFILLED_JOB: &str = "BACKFILLED";
 /// The re-evaluation's saved position (the policy version it runs for and the cursor).
 pub const REEVALUATE_JOB: &str = "REEVALUATE";
 /// The policy version every stored state was last evaluated with, once a re-evaluation ended.
 pub const REEVALUATED_JOB: &str = "REEVALUATED";
+
+/// How much one run of a paged job (back-fill, re-evaluation) may do: at most `max_pages`
+/// pages, and, once a page is done, no page begun at or after `stop_at` on the scorer's clock
+/// (the invocation's deadline less the time a page may take). The position is saved after
+/// every page, so a run that is cut short anyway loses one page at most, and the next run
+/// goes on from there instead of starting the same pages again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunBudget {
+    pub max_pages: usize,
+    pub stop_at: Option<Millis>,
+}
+
+impl RunBudget {
+    /// No bound but the number of pages.
+    pub fn pages(max_pages: usize) -> Self {
+        RunBudget {
+            max_pages,
+            stop_at: None,
+        }
+    }
+
+    fn spent(&self, pages: usize, clock: &impl Clock) -> bool {
+        pages >= self.max_pages
+            || (pages > 0 && self.stop_at.is_some_and(|t| clock.now(Millis::MIN) >= t))
+    }
+}
 
 /// Where a back-fill stopped: pass it back in the next run's `cursor` to resume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,16 +94,17 @@ impl JobError {
     }
 }
 
-/// Scores the resources of `types` that the configuration source lists, at most `max_pages`
-/// pages per run; the position is saved in the store (so a schedule that sends the same input
-/// every time carries on) and cleared when done. `refuse` says why an account's resources may
-/// not be scored, if they may not. Deleted resources are skipped; a copy of an item already
-/// known from its change event changes nothing (the richer copy is kept).
+/// Scores the resources of `types` that the configuration source lists, as many pages as
+/// `budget` allows per run; the position is saved in the store after each page (so a schedule
+/// that sends the same input every time carries on) and cleared when done. `refuse` says why
+/// an account's resources may not be scored, if they may not. Deleted resources are skipped; a
+/// copy of an item already known from its change event changes nothing (the richer copy is
+/// kept).
 pub async fn backfill<S: RiskStore, C: ConfigSource, K: Clock>(
     scorer: &Scorer<'_, S, C, K>,
     types: &[String],
     cursor: Option<BackfillCursor>,
-    max_pages: usize,
+    budget: RunBudget,
     refuse: impl Fn(&str) -> Option<String>,
 ) -> Result<BackfillReport, JobError> {
     // Without a cursor, resume where the last run paused.
@@ -103,16 +133,15 @@ pub async fn backfill<S: RiskStore, C: ConfigSource, K: Clock>(
     let mut report = BackfillReport::default();
     let mut pages = 0usize;
     while start < types.len() {
-        if pages == max_pages {
+        if budget.spent(pages, scorer.clock) {
             let next = BackfillCursor {
                 resource_type: types[start].clone(),
                 token,
             };
-            let saved = serde_json::to_string(&next).unwrap_or_default();
-            scorer
-                .store
-                .set_job_cursor(BACKFILL_JOB, Some(&saved))
-                .await?;
+            // Saved after the last page already; a run that did none saves where it was sent.
+            if pages == 0 {
+                save_backfill(scorer.store, &next).await?;
+            }
             report.cursor = Some(next);
             return Ok(report);
         }
@@ -152,10 +181,22 @@ pub async fn backfill<S: RiskStore, C: ConfigSource, K: Clock>(
                 token = None;
             }
         }
+        if let Some(resource_type) = types.get(start) {
+            let next = BackfillCursor {
+                resource_type: resource_type.clone(),
+                token: token.clone(),
+            };
+            save_backfill(scorer.store, &next).await?;
+        }
     }
     scorer.store.set_job_cursor(BACKFILL_JOB, None).await?;
     report.done = true;
     Ok(report)
+}
+
+async fn save_backfill<S: RiskStore>(store: &S, at: &BackfillCursor) -> Result<(), StoreError> {
+    let saved = serde_json::to_string(at).unwrap_or_default();
+    store.set_job_cursor(BACKFILL_JOB, Some(&saved)).await
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,14 +221,14 @@ pub struct ReevaluateReport {
 
 /// After a policy change, evaluates every stored state recorded with another policy again,
 /// from the item it keeps, at `now`: a rule turned off withdraws what rested on it, a rule
-/// turned on finds what already breaks it, with no new Config event. At most `max_pages`
-/// pages of `page` resources per run; the position is saved and resumed; a run that finds
-/// the policy unchanged since the last complete pass costs one read.
+/// turned on finds what already breaks it, with no new Config event. Pages of `page`
+/// resources, as many as `budget` allows per run; the position is saved after each page and
+/// resumed; a run that finds the policy unchanged since the last complete pass costs one read.
 pub async fn reevaluate<S: RiskStore, C: ConfigSource, K: Clock>(
     scorer: &Scorer<'_, S, C, K>,
     now: Millis,
     page: usize,
-    max_pages: usize,
+    budget: RunBudget,
 ) -> Result<ReevaluateReport, JobError> {
     let version = scorer.policy.version.clone();
     let mut report = ReevaluateReport {
@@ -206,7 +247,9 @@ pub async fn reevaluate<S: RiskStore, C: ConfigSource, K: Clock>(
             .and_then(|c| c.after),
         None => None,
     };
-    for _ in 0..max_pages {
+    let mut pages = 0;
+    while !budget.spent(pages, scorer.clock) {
+        pages += 1;
         let keys = scorer.store.resources(after.as_deref(), page).await?;
         for key in &keys.keys {
             report.visited += 1;
@@ -220,7 +263,18 @@ pub async fn reevaluate<S: RiskStore, C: ConfigSource, K: Clock>(
             }
         }
         match keys.next {
-            Some(next) => after = Some(next),
+            Some(next) => {
+                let saved = serde_json::to_string(&ReevaluateCursor {
+                    policy: version.clone(),
+                    after: Some(next.clone()),
+                })
+                .unwrap_or_default();
+                scorer
+                    .store
+                    .set_job_cursor(REEVALUATE_JOB, Some(&saved))
+                    .await?;
+                after = Some(next);
+            }
             None => {
                 // A pass that failed somewhere is done again by the next run.
                 if report.failed.is_empty() {
@@ -235,15 +289,6 @@ pub async fn reevaluate<S: RiskStore, C: ConfigSource, K: Clock>(
             }
         }
     }
-    let saved = serde_json::to_string(&ReevaluateCursor {
-        policy: version,
-        after,
-    })
-    .unwrap_or_default();
-    scorer
-        .store
-        .set_job_cursor(REEVALUATE_JOB, Some(&saved))
-        .await?;
     Ok(report)
 }
 
@@ -266,6 +311,10 @@ pub enum Job {
         cursor: Option<BackfillCursor>,
         #[serde(default)]
         max_pages: Option<usize>,
+        /// Sent by the schedule: the run rests while the last complete pass is recent (a
+        /// person's request runs at once).
+        #[serde(default)]
+        scheduled: bool,
     },
     /// After a policy change: every state evaluated with another policy, again.
     Reevaluate {
@@ -306,7 +355,14 @@ pub struct JobSettings {
     pub rescore_limit: usize,
     pub backfill_types: Vec<String>,
     pub backfill_max_pages: usize,
+    /// How long a scheduled back-fill rests after a complete pass. The schedule fires often
+    /// (every few minutes), so that a first pass over an organization's resources runs one
+    /// invocation after another, then rests; a run while resting costs two reads.
+    pub backfill_every: Millis,
     pub allowed_accounts: Vec<String>,
+    /// When a back-fill or a re-evaluation begins no new page (see [`RunBudget`]): the
+    /// invocation's deadline less the time a page may take; `None` for no bound.
+    pub stop_at: Option<Millis>,
 }
 
 /// What a job did: its report (the invocation's answer), the states it re-scored or
@@ -355,13 +411,31 @@ pub async fn run<S: RiskStore, C: ConfigSource, K: Clock>(
             resource_types,
             cursor,
             max_pages,
+            scheduled,
         } => {
+            if scheduled && cursor.is_none() && resting(scorer.store, settings, now).await? {
+                return Ok(JobDone {
+                    report: serde_json::json!({"done": true, "resting": true}),
+                    rescored: 0,
+                    failed: 0,
+                });
+            }
             let types = resource_types.unwrap_or_else(|| settings.backfill_types.clone());
-            let max_pages = max_pages.unwrap_or(settings.backfill_max_pages);
-            let report = backfill(scorer, &types, cursor, max_pages, |a| {
+            let budget = RunBudget {
+                max_pages: max_pages.unwrap_or(settings.backfill_max_pages),
+                stop_at: settings.stop_at,
+            };
+            let report = backfill(scorer, &types, cursor, budget, |a| {
                 crate::intake::refusal(&settings.allowed_accounts, a)
             })
             .await?;
+            if report.done {
+                let at = now.to_string();
+                scorer
+                    .store
+                    .set_job_cursor(BACKFILLED_JOB, Some(&at))
+                    .await?;
+            }
             tracing::info!(
                 done = report.done,
                 scored = report.scored,
@@ -376,8 +450,11 @@ pub async fn run<S: RiskStore, C: ConfigSource, K: Clock>(
             })
         }
         Job::Reevaluate { max_pages } => {
-            let max_pages = max_pages.unwrap_or(settings.backfill_max_pages);
-            let report = reevaluate(scorer, now, REEVALUATE_PAGE, max_pages).await?;
+            let budget = RunBudget {
+                max_pages: max_pages.unwrap_or(settings.backfill_max_pages),
+                stop_at: settings.stop_at,
+            };
+            let report = reevaluate(scorer, now, REEVALUATE_PAGE, budget).await?;
             tracing::info!(policy = %report.policy, done = report.done, visited = report.visited,
                 reevaluated = report.reevaluated, changed = report.changed,
                 failed = report.failed.len(), "re-evaluation");
@@ -388,6 +465,22 @@ pub async fn run<S: RiskStore, C: ConfigSource, K: Clock>(
             })
         }
     }
+}
+
+/// Whether a scheduled back-fill rests at `now`: no pass is under way, and the last complete
+/// one ended less than `backfill_every` ago.
+async fn resting<S: RiskStore>(
+    store: &S,
+    settings: &JobSettings,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    if store.job_cursor(BACKFILL_JOB).await?.is_some() {
+        return Ok(false);
+    }
+    let last = store.job_cursor(BACKFILLED_JOB).await?;
+    Ok(last
+        .and_then(|t| t.parse::<Millis>().ok())
+        .is_some_and(|t| now >= t && now - t < settings.backfill_every))
 }
 
 /// A report as JSON: plain structs of numbers and strings, which always serialize.

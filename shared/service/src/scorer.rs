@@ -194,7 +194,11 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                         transient: false,
                     });
                 }
-                self.score_item(&item, summary.sent).await
+                // A source may answer with a newer item than the one notified (an
+                // aggregator serves the current one): AWS Config's own record, sent no earlier
+                // than it was captured. The store still refuses one from the clock's future.
+                self.score_item(&item, summary.sent.max(item.capture_time))
+                    .await
             }
         }
     }
