@@ -132,6 +132,8 @@ def _list_aggregate(self, aggregator_name, resource_type, filters, limit, next_t
     index, inner = 0, None
     if next_token:
         head, _, tail = next_token.partition("|")
+        if not head.isdigit():
+            raise config_models.InvalidNextTokenException()  # as AWS answers a token not its own
         index, inner = int(head), tail or None
     result = {"ResourceIdentifiers": []}
     if not query or index >= len(accounts):

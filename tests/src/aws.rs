@@ -143,6 +143,8 @@ pub struct FailCalls {
     pub content_type: &'static str,
     pub body: String,
     pub times: usize,
+    /// Calls answered by moto before the first failed one.
+    pub skip: usize,
     pub seen: Arc<AtomicU64>,
 }
 
@@ -157,8 +159,28 @@ impl FailCalls {
                 r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected by the test"}}"#
             ),
             times,
+            skip: 0,
             seen: Arc::default(),
         }
+    }
+
+    /// AWS Config's JSON protocol error `code` (`ThrottlingException`).
+    pub fn config(operation: &'static str, code: &str, times: usize) -> Self {
+        FailCalls {
+            operation,
+            status: 400,
+            content_type: "application/x-amz-json-1.1",
+            body: format!(r#"{{"__type":"{code}","message":"injected by the test"}}"#),
+            times,
+            skip: 0,
+            seen: Arc::default(),
+        }
+    }
+
+    /// The same failures, after `calls` calls answered by moto.
+    pub fn after(mut self, calls: usize) -> Self {
+        self.skip = calls;
+        self
     }
 
     /// S3's REST-XML error `code` with its HTTP status (403 AccessDenied, 503 SlowDown).
@@ -171,6 +193,7 @@ impl FailCalls {
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected by the test</Message></Error>"
             ),
             times,
+            skip: 0,
             seen: Arc::default(),
         }
     }
@@ -191,7 +214,8 @@ impl Intercept for FailCalls {
         if op.as_deref() != Some(self.operation) {
             return Ok(());
         }
-        if self.seen.fetch_add(1, Ordering::SeqCst) as usize >= self.times {
+        let call = self.seen.fetch_add(1, Ordering::SeqCst) as usize;
+        if call < self.skip || call >= self.skip + self.times {
             return Ok(());
         }
         let mut answer = HttpResponse::new(

@@ -16,7 +16,7 @@ use justice_scorer::{App, Config, PolicySource};
 use justice_service::{Clock, EventClock, RiskStore, Scorer};
 use justice_tests::aws::{
     create_queue, create_risk_table, drain_messages, dynamo, fresh_account, sdk, sdk_in, unique,
-    RequestLog,
+    FailCalls, RequestLog,
 };
 use justice_tests::{event_files, read, read_json, set};
 use lambda_runtime::{Context, LambdaEvent};
@@ -440,20 +440,30 @@ fn has_public_policy(s: &RiskState) -> bool {
 #[tokio::test]
 async fn an_aggregator_backfills_and_resolves_another_accounts_items() {
     let (central, member, outsider) = (fresh_account(), fresh_account(), fresh_account());
+    // Covered by the aggregator, but not an account the engine may judge.
+    let unlisted = fresh_account();
     let central_sdk = sdk_in(&central).await;
     let member_sdk = sdk_in(&member).await;
-    let aggregator = aggregator_over(&central_sdk, &[&central, &member]).await;
+    let aggregator = aggregator_over(&central_sdk, &[&central, &member, &unlisted]).await;
     let accounts = [central.clone(), member.clone(), outsider.clone()];
     let Env { mut app, .. } =
         env_in(&central_sdk, &accounts, TestClock::Event, default_policy()).await;
     app.source = AwsConfigSource::new(aws_sdk_config::Client::new(&central_sdk))
         .through_aggregator(Some(aggregator));
+    // Every failure below may pass on a retry: none is dead-lettered.
+    let sqs = aws_sdk_sqs::Client::new(&central_sdk);
+    let queue = create_queue(&sqs, "scorer-dlq").await;
+    app.dead_letters = Some(justice_aws::lambda::SqsDeadLetters {
+        client: sqs.clone(),
+        url: queue.clone(),
+    });
     let before = wall_clock() - 1_000;
     let (first, second) = (
         public_bucket(&member_sdk).await,
         public_bucket(&member_sdk).await,
     );
     let elsewhere = public_bucket(&sdk_in(&outsider).await).await;
+    let not_judged = public_bucket(&sdk_in(&unlisted).await).await;
     let bucket_key = |account: &str, bucket: &str| {
         ResourceKey::new(account, "us-east-1", "AWS::S3::Bucket", bucket).expect("a valid key")
     };
@@ -473,6 +483,20 @@ async fn an_aggregator_backfills_and_resolves_another_accounts_items() {
         load.expect("load").state.is_none(),
         "an account the aggregator does not cover"
     );
+    let load = app.store.load(&bucket_key(&unlisted, &not_judged)).await;
+    assert!(
+        load.expect("load").state.is_none(),
+        "an account not in ALLOWED_ACCOUNTS"
+    );
+    let refused = out["refused"].to_string();
+    assert!(refused.contains(&not_judged), "{out}");
+    // A position saved by the account's own source (its token a bucket name) is not the
+    // aggregator's: the type is read again from its start, not refused at every run.
+    let foreign = json!({"justice": "backfill", "resource_types": ["AWS::S3::Bucket"],
+        "cursor": {"resource_type": "AWS::S3::Bucket", "token": first}});
+    let out = app.handle(event(&foreign)).await.expect("a foreign token");
+    assert_eq!(out["done"], true, "{out}");
+    assert_eq!(out.get("refused_types"), None, "{out}");
 
     // Notified after the aggregator's copy was captured: the aggregated view has not caught
     // up, so the event fails for a retry and nothing is scored from an older item.
@@ -502,12 +526,12 @@ async fn an_aggregator_backfills_and_resolves_another_accounts_items() {
     assert!(app.handle(event(&v)).await.is_err());
     let load = app.store.load(&bucket_key(&outsider, &elsewhere)).await;
     assert!(load.expect("load").state.is_none());
+    assert_eq!(drain_messages(&sqs, &queue).await, Vec::<Value>::new());
 }
 
-/// An invocation past its deadline begins no page after its first, and saves its position
-/// after every page: the next invocation goes on from the page after it. Through an
-/// aggregator (whose pages hold one account each here), three accounts take three runs, and no
-/// resource is scored twice.
+/// An invocation past its deadline begins no page after its first: the next invocation goes
+/// on from the page after it. Through an aggregator (whose pages hold one account each here),
+/// three accounts take three runs.
 #[tokio::test]
 async fn a_backfill_out_of_time_stops_after_a_page_and_the_next_run_goes_on() {
     let accounts = [fresh_account(), fresh_account(), fresh_account()];
@@ -552,6 +576,48 @@ async fn a_backfill_out_of_time_stops_after_a_page_and_the_next_run_goes_on() {
     }
 }
 
+/// A back-fill cut short after some pages (here: AWS Config throttles the third page past the
+/// SDK's retries) has saved its position after each page: the next run reads the third page
+/// and no earlier one.
+#[tokio::test]
+async fn a_backfill_cut_short_goes_on_from_its_last_page() {
+    let accounts = [fresh_account(), fresh_account(), fresh_account()];
+    let central_sdk = sdk_in(&accounts[0]).await;
+    let aggregator = aggregator_over(&central_sdk, &accounts.iter().collect::<Vec<_>>()).await;
+    let Env { mut app, .. } =
+        env_in(&central_sdk, &accounts, TestClock::Event, default_policy()).await;
+    // Pages one and two answered; the third's every attempt throttled (the SDK makes three).
+    let fail =
+        FailCalls::config("ListAggregateDiscoveredResources", "ThrottlingException", 3).after(2);
+    let client = aws_sdk_config::Client::from_conf(
+        aws_sdk_config::config::Builder::from(&central_sdk)
+            .interceptor(fail.clone())
+            .build(),
+    );
+    app.source = AwsConfigSource::new(client).through_aggregator(Some(aggregator));
+    let second = public_bucket(&sdk_in(&accounts[1]).await).await;
+    let third = public_bucket(&sdk_in(&accounts[2]).await).await;
+    let job = json!({"justice": "backfill", "resource_types": ["AWS::S3::Bucket"]});
+
+    assert!(
+        app.handle(event(&job)).await.is_err(),
+        "throttled past retries"
+    );
+    let key = |account: &str, bucket: &str| {
+        ResourceKey::new(account, "us-east-1", "AWS::S3::Bucket", bucket).expect("a valid key")
+    };
+    assert!(has_public_policy(
+        &state(&app.store, &key(&accounts[1], &second)).await
+    ));
+    let out = app.handle(event(&job)).await.expect("the next run");
+    assert_eq!(out["done"], true, "{out}");
+    assert!(has_public_policy(
+        &state(&app.store, &key(&accounts[2], &third)).await
+    ));
+    // Two pages, three throttled attempts, then one page: the third, and no earlier one.
+    assert_eq!(fail.seen.load(std::sync::atomic::Ordering::SeqCst), 6);
+}
+
 /// The schedule fires every few minutes: a scheduled back-fill runs to the end of its pass,
 /// then rests for `BACKFILL_INTERVAL_HOURS` (6 by default); a person's request runs at once.
 #[tokio::test]
@@ -592,8 +658,10 @@ async fn a_scheduled_backfill_rests_after_a_complete_pass() {
         .expect("a person's back-fill");
     assert_eq!(scored(&second).await, 1);
 
+    // Six hours and a minute after the scheduled pass (five after the person's run, which
+    // does not move the schedule's rest).
     let third = public_bucket(&sdk).await;
-    now += 6 * 3_600_000;
+    now += 5 * 3_600_000 + 60_000;
     clock.set(now);
     let out = app.handle(event(&scheduled)).await.expect("the next pass");
     assert_eq!(out.get("resting"), None, "{out}");

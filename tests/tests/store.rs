@@ -213,3 +213,62 @@ fn a_job_cursor_is_saved_and_cleared() {
         None
     );
 }
+
+/// A re-evaluation pass in which a state failed is not complete, even when the failure was in
+/// an earlier run of the pass than the one that reaches the end: the pass is done again.
+#[test]
+fn a_reevaluation_pass_that_failed_in_an_earlier_run_is_not_complete() {
+    use justice_service::jobs::{reevaluate, RunBudget, REEVALUATED_JOB};
+    use justice_service::Write;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    let rt = justice_tests::runtime();
+    let at = "2024-01-01T00:00:00.000Z";
+    let (broken, fine) = (volume(false, at, 1), volume(false, at, 1));
+    let mut broken = broken;
+    broken.resource_id = "vol-0000000a".into();
+    let mut fine = fine;
+    fine.resource_id = "vol-0000000b".into();
+    score(&store, &broken);
+    score(&store, &fine);
+    // The state the re-evaluation reads first keeps an item that does not read back.
+    let key = key_of(&broken).expect("a valid key");
+    let stored = load(&store, &broken).state.expect("a state");
+    let write = Write {
+        record: None,
+        replace: false,
+        state: &stored,
+        item: Some(b"not a kept item"),
+        expected_revision: Some(stored.revision),
+    };
+    rt.block_on(store.commit(&key, write))
+        .expect("corrupt the kept item");
+
+    let mut policy = Policy::default_policy();
+    policy.version = "another policy".into();
+    let source = LocalConfigSource::empty();
+    let scorer = Scorer {
+        store: &store,
+        source: &source,
+        policy: &policy,
+        clock: &EventClock,
+    };
+    let run = || rt.block_on(reevaluate(&scorer, HOUR_MS, 1, RunBudget::pages(1)));
+    let first = run().expect("first run");
+    assert_eq!(
+        (first.visited, first.failed.len(), first.done),
+        (1, 1, false)
+    );
+    let second = run().expect("second run");
+    assert_eq!((second.visited, second.failed.len()), (1, 0));
+    // The end of the pass: nothing left to read, nothing failed in this run.
+    let third = run().expect("third run");
+    assert_eq!((third.visited, third.failed.len()), (0, 0));
+    assert!(!third.done, "a pass with a failure is not complete");
+    assert_eq!(
+        rt.block_on(store.job_cursor(REEVALUATED_JOB))
+            .expect("read"),
+        None
+    );
+}

@@ -199,6 +199,7 @@ pub fn backfill(o: &JobOptions, history: &Path, types: &[String]) -> Result<Exit
             types,
             None,
             RunBudget::pages(usize::MAX),
+            jobs::BACKFILL_JOB,
             refuse,
         ))
         .map_err(|e| format!("back-fill: {e}"))?;
@@ -207,12 +208,14 @@ pub fn backfill(o: &JobOptions, history: &Path, types: &[String]) -> Result<Exit
         report.scored,
         report.refused.len()
     );
-    for r in &report.refused {
+    for r in report.refused.iter().chain(&report.refused_types) {
         note!("refused  {r}");
     }
     store.flush().map_err(|e| e.to_string())?;
     let judged = judge_after(o, &rt, &store)?;
-    Ok(exit(report.refused.is_empty() && judged))
+    Ok(exit(
+        report.refused.is_empty() && report.refused_types.is_empty() && judged,
+    ))
 }
 
 /// One stored resource: its state with every point traced to a finding, and its history

@@ -88,9 +88,7 @@ fn aws_backend(
             &mut written,
         )?,
         None => {
-            // Oversized items of other accounts through the scorer's aggregator, if named.
-            let source = AwsConfigSource::new(aws_sdk_config::Client::new(&sdk))
-                .through_aggregator(std::env::var("CONFIG_AGGREGATOR").ok());
+            let source = AwsConfigSource::new(aws_sdk_config::Client::new(&sdk));
             pipeline(rt, files, &store, &source, &o.policy, &mut written)?
         }
     };

@@ -4,13 +4,11 @@
 //! `ListAggregateDiscoveredResources` and `BatchGetAggregateResourceConfig`, whose next token
 //! covers every source account and region of a type.
 
-use aws_sdk_config::error::SdkError;
-use aws_sdk_config::operation::get_aggregate_resource_config::GetAggregateResourceConfigError;
 use aws_sdk_config::types::{AggregateResourceIdentifier, ResourceType};
 use justice_core::{ConfigItem, OversizedSummary};
 use justice_service::{DiscoveredPage, SourceError};
 
-use crate::config_source::{history_item_json, read_batch, AwsConfigSource, BATCH};
+use crate::config_source::{history_item_json, not_discovered, page, AwsConfigSource, BATCH};
 
 impl AwsConfigSource {
     /// The aggregator's copy of the summary's item. The aggregated view trails the member
@@ -41,14 +39,7 @@ impl AwsConfigSource {
             .await;
         let out = match result {
             Ok(out) => out,
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    GetAggregateResourceConfigError::ResourceNotDiscoveredException(_)
-                ) =>
-            {
-                return Ok(None)
-            }
+            Err(e) if not_discovered(&e) => return Ok(None),
             Err(e) => {
                 return Err(crate::failure("AWS Config GetAggregateResourceConfig", &e).into())
             }
@@ -78,27 +69,24 @@ impl AwsConfigSource {
             .send()
             .await
             .map_err(|e| crate::failure("AWS Config ListAggregateDiscoveredResources", &e))?;
-        let ids = listed.resource_identifiers();
-        let mut items = Vec::new();
-        // A page lists at most BATCH resources: one batch read.
-        if !ids.is_empty() {
-            let got = self
-                .config_client()
-                .batch_get_aggregate_resource_config()
-                .configuration_aggregator_name(aggregator)
-                .set_resource_identifiers(Some(ids.to_vec()))
-                .send()
-                .await
-                .map_err(|e| crate::failure("AWS Config BatchGetAggregateResourceConfig", &e))?;
-            items = read_batch(
-                got.base_configuration_items(),
-                got.unprocessed_resource_identifiers().len(),
-                resource_type,
-            );
+        let (ids, next) = (listed.resource_identifiers(), listed.next_token());
+        if ids.is_empty() {
+            return Ok(page(&[], 0, resource_type, next));
         }
-        Ok(DiscoveredPage {
-            items,
-            next: listed.next_token().map(str::to_owned),
-        })
+        let got = self
+            .config_client()
+            .batch_get_aggregate_resource_config()
+            .configuration_aggregator_name(aggregator)
+            .set_resource_identifiers(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| crate::failure("AWS Config BatchGetAggregateResourceConfig", &e))?;
+        let unprocessed = got.unprocessed_resource_identifiers().len();
+        Ok(page(
+            got.base_configuration_items(),
+            unprocessed,
+            resource_type,
+            next,
+        ))
     }
 }

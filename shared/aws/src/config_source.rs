@@ -7,8 +7,7 @@
 //! `accountId`, `arn`, epoch capture times, JSON-string `configuration`) and read by the same
 //! `ConfigItem::from_api` the recorded items go through, so one parser decides.
 
-use aws_sdk_config::error::SdkError;
-use aws_sdk_config::operation::get_resource_config_history::GetResourceConfigHistoryError;
+use aws_sdk_config::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_config::primitives::DateTime;
 use aws_sdk_config::types::{
     BaseConfigurationItem, ChronologicalOrder, ConfigurationItem, ResourceKey, ResourceType,
@@ -169,14 +168,7 @@ impl ConfigSource for AwsConfigSource {
             .await;
         let out = match result {
             Ok(out) => out,
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    GetResourceConfigHistoryError::ResourceNotDiscoveredException(_)
-                ) =>
-            {
-                return Ok(None)
-            }
+            Err(e) if not_discovered(&e) => return Ok(None),
             Err(e) => return Err(crate::failure("AWS Config GetResourceConfigHistory", &e).into()),
         };
         match out.configuration_items().first() {
@@ -217,36 +209,41 @@ impl ConfigSource for AwsConfigSource {
                     .ok()
             })
             .collect();
-        let mut items = Vec::new();
-        // A page lists at most BATCH resources: one batch read.
-        if !keys.is_empty() {
-            let got = self
-                .client
-                .batch_get_resource_config()
-                .set_resource_keys(Some(keys))
-                .send()
-                .await
-                .map_err(|e| crate::failure("AWS Config BatchGetResourceConfig", &e))?;
-            items = read_batch(
-                got.base_configuration_items(),
-                got.unprocessed_resource_keys().len(),
-                resource_type,
-            );
+        let next = listed.next_token();
+        if keys.is_empty() {
+            return Ok(page(&[], 0, resource_type, next));
         }
-        Ok(DiscoveredPage {
-            items,
-            next: listed.next_token().map(str::to_owned),
-        })
+        // A page lists at most BATCH resources: one batch read.
+        let got = self
+            .client
+            .batch_get_resource_config()
+            .set_resource_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| crate::failure("AWS Config BatchGetResourceConfig", &e))?;
+        let unprocessed = got.unprocessed_resource_keys().len();
+        Ok(page(
+            got.base_configuration_items(),
+            unprocessed,
+            resource_type,
+            next,
+        ))
     }
 }
 
-/// A batch read's items. Resources Config could not serve now (throttling) come back as
-/// unprocessed: the next back-fill picks them up, rather than a loop here.
-pub(crate) fn read_batch(
+/// Whether Config answered that it has no such resource (never recorded, or not yet).
+pub(crate) fn not_discovered<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("ResourceNotDiscoveredException")
+}
+
+/// A page from a batch read's items. Resources Config could not serve now (throttling) come
+/// back as unprocessed: the next back-fill picks them up, rather than a loop here.
+pub(crate) fn page(
     got: &[BaseConfigurationItem],
     unprocessed: usize,
     resource_type: &str,
-) -> Vec<Result<ConfigItem, justice_core::ItemError>> {
+    next: Option<&str>,
+) -> DiscoveredPage {
     if unprocessed > 0 {
         tracing::warn!(
             resource_type,
@@ -254,7 +251,11 @@ pub(crate) fn read_batch(
             "a batch read left resources unprocessed"
         );
     }
-    got.iter()
-        .map(|item| ConfigItem::from_api(base_item_json(item)))
-        .collect()
+    DiscoveredPage {
+        items: got
+            .iter()
+            .map(|item| ConfigItem::from_api(base_item_json(item)))
+            .collect(),
+        next: next.map(str::to_owned),
+    }
 }

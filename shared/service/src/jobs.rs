@@ -15,9 +15,12 @@ use crate::clock::Clock;
 use crate::ports::{ConfigSource, RiskStore, StoreError};
 use crate::scorer::{ScoreError, Scorer};
 
-/// The back-fill's saved position in the store.
+/// The scheduled back-fill's saved position in the store.
 pub const BACKFILL_JOB: &str = "BACKFILL";
-/// When the last complete back-fill ended (milliseconds): a scheduled back-fill rests until
+/// A person's back-fill's saved position: apart from the schedule's, so that a run over some
+/// types neither moves nor ends the scheduled pass.
+pub const BACKFILL_MANUAL_JOB: &str = "BACKFILL_MANUAL";
+/// When the last complete scheduled back-fill ended (milliseconds): the schedule rests until
 /// [`JobSettings::backfill_every`] has passed since.
 pub const BACKFILLED_JOB: &str = "BACKFILLED";
 /// The re-evaluation's saved position (the policy version it runs for and the cursor).
@@ -66,6 +69,10 @@ pub struct BackfillReport {
     /// Items that could not be read or scored, with the reason: picked up again by the next
     /// back-fill, or by the resource's next change.
     pub refused: Vec<String>,
+    /// Types the source refused to list for good (access denied, a type it does not know), with
+    /// the reason: passed over, and the run fails so that a person hears of it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused_types: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<BackfillCursor>,
 }
@@ -95,22 +102,25 @@ impl JobError {
 }
 
 /// Scores the resources of `types` that the configuration source lists, as many pages as
-/// `budget` allows per run; the position is saved in the store after each page (so a schedule
-/// that sends the same input every time carries on) and cleared when done. `refuse` says why
-/// an account's resources may not be scored, if they may not. Deleted resources are skipped; a
-/// copy of an item already known from its change event changes nothing (the richer copy is
-/// kept).
+/// `budget` allows per run; the position is saved in the store under `slot` after each page
+/// (so a schedule that sends the same input every time carries on) and cleared when done.
+/// `refuse` says why an account's resources may not be scored, if they may not. Deleted
+/// resources are skipped; a copy of an item already known from its change event changes
+/// nothing (the richer copy is kept). A type the source refuses for good is reported and
+/// passed over, so that one type cannot stop every later one; a saved token it refuses (expired,
+/// or another source's after `CONFIG_AGGREGATOR` changed) restarts its type first.
 pub async fn backfill<S: RiskStore, C: ConfigSource, K: Clock>(
     scorer: &Scorer<'_, S, C, K>,
     types: &[String],
     cursor: Option<BackfillCursor>,
     budget: RunBudget,
+    slot: &str,
     refuse: impl Fn(&str) -> Option<String>,
 ) -> Result<BackfillReport, JobError> {
     // Without a cursor, resume where the last run paused.
     let (cursor, saved) = match cursor {
         Some(c) => (Some(c), false),
-        None => match scorer.store.job_cursor(BACKFILL_JOB).await? {
+        None => match scorer.store.job_cursor(slot).await? {
             Some(saved) => (serde_json::from_str::<BackfillCursor>(&saved).ok(), true),
             None => (None, false),
         },
@@ -140,15 +150,30 @@ pub async fn backfill<S: RiskStore, C: ConfigSource, K: Clock>(
             };
             // Saved after the last page already; a run that did none saves where it was sent.
             if pages == 0 {
-                save_backfill(scorer.store, &next).await?;
+                save_backfill(scorer.store, slot, &next).await?;
             }
             report.cursor = Some(next);
             return Ok(report);
         }
-        let page = scorer
+        let page = match scorer
             .source
             .discover(&types[start], token.as_deref())
-            .await?;
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) if token.is_some() => {
+                tracing::warn!(resource_type = %types[start], reason = %e, "back-fill token refused: the type again from its start");
+                token = None;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(resource_type = %types[start], reason = %e, "back-fill type refused: passed over");
+                report.refused_types.push(format!("{}: {e}", types[start]));
+                start += 1;
+                continue;
+            }
+        };
         pages += 1;
         for item in page.items {
             let item = match item {
@@ -186,23 +211,30 @@ pub async fn backfill<S: RiskStore, C: ConfigSource, K: Clock>(
                 resource_type: resource_type.clone(),
                 token: token.clone(),
             };
-            save_backfill(scorer.store, &next).await?;
+            save_backfill(scorer.store, slot, &next).await?;
         }
     }
-    scorer.store.set_job_cursor(BACKFILL_JOB, None).await?;
+    scorer.store.set_job_cursor(slot, None).await?;
     report.done = true;
     Ok(report)
 }
 
-async fn save_backfill<S: RiskStore>(store: &S, at: &BackfillCursor) -> Result<(), StoreError> {
+async fn save_backfill<S: RiskStore>(
+    store: &S,
+    slot: &str,
+    at: &BackfillCursor,
+) -> Result<(), StoreError> {
     let saved = serde_json::to_string(at).unwrap_or_default();
-    store.set_job_cursor(BACKFILL_JOB, Some(&saved)).await
+    store.set_job_cursor(slot, Some(&saved)).await
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ReevaluateCursor {
     policy: String,
     after: Option<String>,
+    /// A state of this pass failed in an earlier run: the pass does not count as complete.
+    #[serde(default)]
+    failed: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -240,13 +272,14 @@ pub async fn reevaluate<S: RiskStore, C: ConfigSource, K: Clock>(
         return Ok(report);
     }
     // A saved position counts only for the policy it was made under.
-    let mut after = match scorer.store.job_cursor(REEVALUATE_JOB).await? {
+    let saved = match scorer.store.job_cursor(REEVALUATE_JOB).await? {
         Some(saved) => serde_json::from_str::<ReevaluateCursor>(&saved)
             .ok()
-            .filter(|c| c.policy == version)
-            .and_then(|c| c.after),
+            .filter(|c| c.policy == version),
         None => None,
     };
+    let failed_before = saved.as_ref().is_some_and(|c| c.failed);
+    let mut after = saved.and_then(|c| c.after);
     let mut pages = 0;
     while !budget.spent(pages, scorer.clock) {
         pages += 1;
@@ -267,6 +300,7 @@ pub async fn reevaluate<S: RiskStore, C: ConfigSource, K: Clock>(
                 let saved = serde_json::to_string(&ReevaluateCursor {
                     policy: version.clone(),
                     after: Some(next.clone()),
+                    failed: failed_before || !report.failed.is_empty(),
                 })
                 .unwrap_or_default();
                 scorer
@@ -276,15 +310,17 @@ pub async fn reevaluate<S: RiskStore, C: ConfigSource, K: Clock>(
                 after = Some(next);
             }
             None => {
-                // A pass that failed somewhere is done again by the next run.
-                if report.failed.is_empty() {
+                // A pass that failed somewhere, in this run or an earlier one, is done again
+                // by the next run.
+                let complete = !failed_before && report.failed.is_empty();
+                if complete {
                     scorer
                         .store
                         .set_job_cursor(REEVALUATED_JOB, Some(&version))
                         .await?;
                 }
                 scorer.store.set_job_cursor(REEVALUATE_JOB, None).await?;
-                report.done = report.failed.is_empty();
+                report.done = complete;
                 return Ok(report);
             }
         }
@@ -311,8 +347,8 @@ pub enum Job {
         cursor: Option<BackfillCursor>,
         #[serde(default)]
         max_pages: Option<usize>,
-        /// Sent by the schedule: the run rests while the last complete pass is recent (a
-        /// person's request runs at once).
+        /// Sent by the schedule: the run rests while the last complete pass is recent. A
+        /// person's request runs at once, and keeps its own position.
         #[serde(default)]
         scheduled: bool,
     },
@@ -425,11 +461,17 @@ pub async fn run<S: RiskStore, C: ConfigSource, K: Clock>(
                 max_pages: max_pages.unwrap_or(settings.backfill_max_pages),
                 stop_at: settings.stop_at,
             };
-            let report = backfill(scorer, &types, cursor, budget, |a| {
+            let slot = if scheduled {
+                BACKFILL_JOB
+            } else {
+                BACKFILL_MANUAL_JOB
+            };
+            let report = backfill(scorer, &types, cursor, budget, slot, |a| {
                 crate::intake::refusal(&settings.allowed_accounts, a)
             })
             .await?;
-            if report.done {
+            // A pass that passed a type over is not complete: the next run starts another.
+            if report.done && scheduled && report.refused_types.is_empty() {
                 let at = now.to_string();
                 scorer
                     .store
@@ -442,11 +484,12 @@ pub async fn run<S: RiskStore, C: ConfigSource, K: Clock>(
                 refused = report.refused.len(),
                 "back-fill"
             );
-            // Refused items are the next change's or back-fill's: the run itself succeeded.
+            // Refused items are the next change's or back-fill's: the run itself succeeded,
+            // unless a whole type was refused.
             Ok(JobDone {
                 report: value(&report),
                 rescored: 0,
-                failed: 0,
+                failed: report.refused_types.len(),
             })
         }
         Job::Reevaluate { max_pages } => {

@@ -143,6 +143,19 @@ pub enum SourceError {
     Item(#[from] justice_core::ItemError),
 }
 
+impl SourceError {
+    /// Whether trying again may pass: an unreadable item stays unreadable.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Backend {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
 /// One page of a resource type's discovered resources, with their current items.
 #[derive(Debug, Default)]
 pub struct DiscoveredPage {
