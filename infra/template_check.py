@@ -18,7 +18,7 @@
    operations are read from the adapters (`shared/aws/src/*.rs`: an SDK fluent call on a client,
    `client.get_item()` ... `.send()`), each under the adapter function it is made in; which of
    those a Lambda function really reaches is the table `REACHES` below, written by reading the
-   wiring (`functions/*/src/lib.rs`) and the service (`shared/service/src`). The table must match
+   wiring (`functions/*/src`) and the service (`shared/service/src`). The table must match
    the code: an operation no function's table names, a table entry the code no longer has, or an
    adapter a function's lib builds without a table entry is a problem, so a new call forces the
    table (and the role) to be revisited.
@@ -226,6 +226,13 @@ def adapter_functions(src):
     return [(m.group(1), src[m.start():(marks[i + 1].start() if i + 1 < len(marks) else len(src))]) for i, m in enumerate(marks)]
 
 
+def crate_code(binary):
+    """A function crate's code: every file of its `src/` (the lib and the modules it splits
+    into), comments and strings as `rust_code` leaves them."""
+    files = sorted((ROOT / "functions" / binary / "src").glob("*.rs"))
+    return "\n".join(rust_code(p) for p in files)
+
+
 def sdk_calls():
     """{(file, adapter fn): {operation: {"service", "actions"}}} of every SDK call in the adapters,
     and the adapter types each file defines or implements (what a function's lib names)."""
@@ -389,8 +396,7 @@ def check_permissions(resources, functions, binaries):
             for op in sorted(set(ops) - set(REACHES[b][file][fn])):
                 problem(f"shared/aws/src/{file}: {fn} calls {op}, missing from REACHES[{b!r}][{file!r}][{fn!r}]")
     for b, table in sorted(REACHES.items()):
-        lib = ROOT / "functions" / b / "src" / "lib.rs"
-        lib_src = rust_code(lib) if lib.exists() else ""
+        lib_src = crate_code(b)
         for file, fns in sorted(table.items()):
             if file not in types:
                 problem(f"REACHES[{b!r}] names shared/aws/src/{file}, which does not exist")
@@ -723,8 +729,8 @@ def main():
     # 4. Alarms on the engine's metrics. What a function writes is read from its lib: the
     # metrics it counts (`.count("Name", …)`) and the dimensions it sets (`.dimension("Name", …)`).
     written = {}
-    for lib in (ROOT / "functions").glob("*/src/lib.rs"):
-        src = lib.read_text()
+    for crate in sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "src").is_dir()):
+        src = crate_code(crate)
         dims = set(re.findall(r'\.dimension\(\s*"(\w+)"', src))
         # The values a dimension is written with, when the code names them (`None`: computed).
         values = {}
@@ -784,7 +790,7 @@ def main():
             problem(f"{name}: no section headed {name} in docs/operations.md")
     for metric in sorted(written):
         if metric not in rows:
-            problem(f"metric {metric} (counted in functions/*/src/lib.rs) has no row in docs/operations.md's metrics table")
+            problem(f"metric {metric} (counted in functions/*/src) has no row in docs/operations.md's metrics table")
 
 
 if __name__ == "__main__":

@@ -4,14 +4,12 @@
 //! ([`App::from_env`]) and called once per event ([`App::handle`]).
 
 pub mod config;
+mod job;
 
 use justice_aws::lambda::{Error, Metrics, SqsDeadLetters};
 use justice_aws::{AwsConfigSource, DynamoRiskStore};
 use justice_core::event::parse_event;
-use justice_core::time::Millis;
-use justice_service::{
-    Clock, ConfigSource, EventReport, Job, JobSettings, RiskStore, Scorer, SystemClock,
-};
+use justice_service::{Clock, ConfigSource, EventReport, Job, RiskStore, Scorer, SystemClock};
 use lambda_runtime::LambdaEvent;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -66,27 +64,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
             Err(e) => e,
         };
         if let Some(job) = Job::from_payload(text) {
-            let job = job.map_err(|e| {
-                tracing::error!(reason = %e, "refused job");
-                format!("job: {e}")
-            })?;
-            let name = job.name();
-            let policy = self.policy.current().await?;
-            let now = self.clock.now(Millis::MIN);
-            let settings = JobSettings {
-                stop_at: stop_at(event.context.deadline),
-                ..self.config.jobs()
-            };
-            let done =
-                justice_service::jobs::run(&self.scorer(&policy), job, &settings, now).await?;
-            metrics()
-                .count("StatesRescored", done.rescored)
-                .count("EventsRefused", done.failed as u64)
-                .emit();
-            return match done.failed {
-                0 => Ok(done.report),
-                n => Err(format!("{name}: {n} states failed: {}", done.report).into()),
-            };
+            return self.run_job(job, event.context.deadline).await;
         }
         // Neither a Config event nor a job: no retry reads it otherwise.
         tracing::error!(resource = %refused.subject, reason = %refused.reason, "refused event");
@@ -94,7 +72,7 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
         self.answer(report, text).await
     }
 
-    fn scorer<'a>(&'a self, policy: &'a justice_core::Policy) -> Scorer<'a, S, C, K> {
+    pub(crate) fn scorer<'a>(&'a self, policy: &'a justice_core::Policy) -> Scorer<'a, S, C, K> {
         Scorer {
             store: &self.store,
             source: &self.source,
@@ -131,14 +109,6 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> App<S, C, K> {
     }
 }
 
-fn metrics() -> Metrics {
+pub(crate) fn metrics() -> Metrics {
     Metrics::new().dimension("Function", "scorer")
-}
-
-/// A page of a job takes a few seconds (100 resources, two DynamoDB calls each): none is
-/// begun in the last 15 s before the invocation's deadline (milliseconds since the epoch; 0
-/// when unknown), so the run ends with its position saved instead of being cut off.
-fn stop_at(deadline: u64) -> Option<Millis> {
-    const PAGE_MS: Millis = 15_000;
-    (deadline > 0).then(|| (deadline as Millis).saturating_sub(PAGE_MS))
 }
