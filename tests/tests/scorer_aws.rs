@@ -668,6 +668,25 @@ async fn a_scheduled_backfill_rests_after_a_complete_pass() {
     assert_eq!(scored(&third).await, 1);
 }
 
+/// An item the source answers with that was captured after the scorer's clock is from the
+/// future: it is refused, not taken as the resource's newest state. Here the clock is the
+/// event's (as in a recorded replay), an hour behind the bucket's creation.
+#[tokio::test]
+async fn a_fetched_item_from_the_clocks_future_is_refused() {
+    let behind = wall_clock() - 3_600_000;
+    let Env { app, .. } = env(&fixture_accounts(), TestClock::Event, default_policy()).await;
+    let bucket = public_bucket(&sdk().await).await;
+    // Notified (and sent) before the clock: only the fetched item is ahead of it.
+    let v = oversized_bucket(&bucket, MOTO_ACCOUNT, behind - 1_000);
+    assert!(
+        app.handle(event(&v)).await.is_err(),
+        "an item from the future"
+    );
+    let key = ResourceKey::new(MOTO_ACCOUNT, "us-east-1", "AWS::S3::Bucket", &bucket)
+        .expect("a valid key");
+    assert!(app.store.load(&key).await.expect("load").state.is_none());
+}
+
 #[tokio::test]
 async fn backfill_scores_existing_resources_and_resumes_from_its_cursor() {
     // An account of its own: the back-fill lists every bucket of its account, and the other

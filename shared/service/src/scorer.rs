@@ -196,9 +196,11 @@ impl<S: RiskStore, C: ConfigSource, K: Clock> Scorer<'_, S, C, K> {
                 }
                 // A source may answer with a newer item than the one notified (an
                 // aggregator serves the current one): AWS Config's own record, sent no earlier
-                // than it was captured. The store still refuses one from the clock's future.
-                self.score_item(&item, summary.sent.max(item.capture_time))
-                    .await
+                // than it was captured, but never later than the clock, so that an item from
+                // the future is still refused here (a recorded replay's clock is the event's).
+                let clock = self.clock.now(summary.sent);
+                let sent = summary.sent.max(item.capture_time.min(clock));
+                self.score_item(&item, sent).await
             }
         }
     }
