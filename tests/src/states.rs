@@ -75,6 +75,7 @@ pub fn state(
         score,
         level: policy.thresholds.level(score),
         findings,
+        rule_errors: vec![],
         tags: None,
         owner: Some("team-a".into()),
         effects: vec![],
@@ -137,7 +138,7 @@ pub fn every_krampus_type() -> Vec<RiskState> {
             "i-0abc1234",
             Some(&arn("ec2", "instance/i-0abc1234")),
             200,
-            any("ec2-public-imdsv1"),
+            any("ec2-public-ip-imdsv1"),
         ),
         state(
             "AWS::EC2::Volume",
@@ -176,7 +177,7 @@ pub fn every_krampus_type() -> Vec<RiskState> {
             "AIDAEXAMPLE",
             Some(&format!("arn:aws:iam::{ACCOUNT}:user/alice")),
             200,
-            any("iam-admin-star"),
+            any("iam-policy-admin-star"),
         ),
         state(
             "AWS::IAM::Role",
@@ -190,7 +191,7 @@ pub fn every_krampus_type() -> Vec<RiskState> {
             "AGPAEXAMPLE",
             Some(&format!("arn:aws:iam::{ACCOUNT}:group/admins")),
             200,
-            any("iam-admin-star"),
+            any("iam-policy-admin-star"),
         ),
     ]
 }

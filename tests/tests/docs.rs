@@ -13,28 +13,28 @@ fn read(rel: &str) -> String {
 }
 
 #[test]
-fn the_rule_table_is_the_rule_registry() {
-    let page = read("docs/rules.md");
-    let rows: Vec<&str> = page.lines().filter(|l| l.starts_with("| `")).collect();
-    let rules = justice_core::rules::RULES;
-    assert_eq!(rows.len(), rules.len(), "one row per rule");
-    for (rule, row) in rules.iter().zip(&rows) {
-        let i = rule.info();
-        let types = if i.resource_types.is_empty() {
-            "all types".to_owned()
-        } else {
-            i.resource_types.join(", ")
-        };
-        let expected = format!(
-            "| `{}` | {} | {} | {} | {} |",
-            i.id,
-            i.class.as_str(),
-            i.severity.as_str(),
-            types,
-            i.checks
+fn the_rule_tables_are_the_rules_the_code_has() {
+    // Built-in, pack: what `justice rules --markdown` prints under the embedded policy.
+    let table = justice_core::policy::Policy::default_policy().rules_markdown();
+    for page in ["docs/rules.md", "README.md"] {
+        let text = read(page);
+        let between = text
+            .split_once("<!-- rules:begin -->\n")
+            .and_then(|(_, rest)| rest.split_once("<!-- rules:end -->"))
+            .map(|(t, _)| t)
+            .unwrap_or_else(|| panic!("{page}: no rules markers"));
+        assert_eq!(
+            between, table,
+            "{page}: run `bash infra/rules_table.sh` to regenerate the table"
         );
-        assert_eq!(*row, expected, "docs/rules.md, in the registry's order");
     }
+    let rows = table.lines().filter(|l| l.starts_with("| `")).count();
+    assert_eq!(
+        rows,
+        justice_core::policy::Policy::default_policy()
+            .catalog()
+            .len()
+    );
 }
 
 #[test]

@@ -120,3 +120,28 @@ fn a_null_configuration_item_reads_alike_on_both_paths() {
     assert_eq!(fast, parse_event_general(&text));
     assert!(fast.is_err() || fast.iter().flatten().all(Result::is_err));
 }
+
+#[test]
+fn a_detail_that_is_not_an_object_reads_alike_on_both_paths() {
+    // The typed path reads `detail` in the envelope's pass: it must refuse an array (serde's
+    // derived structs take one, field by position) as the general path does.
+    let v = justice_tests::read_json("eventbridge/eb-ci-change-s3-bucket-public.json");
+    let d = &v["detail"];
+    let array = serde_json::json!([
+        d["recordVersion"],
+        d["messageType"],
+        d["configurationItemDiff"],
+        d["notificationCreationTime"],
+        d["configurationItem"]
+    ]);
+    for detail in [array, Value::String("{}".into()), Value::Null] {
+        let mut w = v.clone();
+        justice_tests::set(&mut w, "/detail", detail.clone());
+        let text = w.to_string();
+        assert_eq!(
+            parse_event(text.as_bytes()),
+            parse_event_general(&text),
+            "{detail}"
+        );
+    }
+}

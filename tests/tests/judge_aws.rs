@@ -525,7 +525,7 @@ fn the_blast_radius_holds_across_concurrent_judges_and_alerts_security() {
                 Some(&format!("arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{id}")),
                 70,
                 vec![finding(
-                    "ec2-public-imdsv1",
+                    "ec2-public-ip-imdsv1",
                     "IMDSv1 on a public instance",
                     vec![],
                 )],

@@ -495,8 +495,13 @@ fn each_fixture_yields_exactly_its_expected_findings() {
             &["sg-world-admin-ports", "required-tags"],
         ),
         (
+            // A VPC's default group, with rules: the pack's rule says so.
             "eventbridge/eb-ci-change-ec2-securitygroup-restricted.json",
-            &["required-tags", "required-tags"],
+            &[
+                "required-tags",
+                "required-tags",
+                "ec2-default-security-group-has-rules",
+            ],
         ),
         (
             "eventbridge/eb-ci-change-ec2-volume-unencrypted.json",

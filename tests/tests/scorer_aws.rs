@@ -331,15 +331,21 @@ async fn a_broken_envelope_fails_the_invocation_with_the_reason() {
     assert!(RequestLog::writes(&log.take()).is_empty());
 }
 
-/// A bucket in moto, public through its policy, recorded by moto's Config.
-async fn public_bucket(sdk: &aws_config::SdkConfig) -> String {
+/// A new bucket on moto, and the client that made it.
+async fn new_bucket(sdk: &aws_config::SdkConfig, prefix: &str) -> (aws_sdk_s3::Client, String) {
     let s3 = justice_aws::s3_client(sdk);
-    let name = unique("pub").to_lowercase();
+    let name = unique(prefix).to_lowercase();
     s3.create_bucket()
         .bucket(&name)
         .send()
         .await
         .expect("bucket");
+    (s3, name)
+}
+
+/// A bucket in moto, public through its policy, recorded by moto's Config.
+async fn public_bucket(sdk: &aws_config::SdkConfig) -> String {
+    let (s3, name) = new_bucket(sdk, "pub").await;
     let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*",
         "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{name}/*")}]});
     s3.put_bucket_policy()
@@ -789,37 +795,45 @@ async fn rescore_raises_the_score_as_the_clock_advances() {
     assert_eq!(after.capture_time, before.capture_time);
 }
 
-#[tokio::test]
-async fn the_policy_object_is_used_and_a_broken_one_keeps_the_last_good() {
-    let sdk = sdk().await;
-    let s3 = justice_aws::s3_client(&sdk);
-    let bucket = unique("policy").to_lowercase();
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    let put = |text: &'static str| {
-        let s3 = s3.clone();
-        let bucket = bucket.clone();
-        async move {
-            s3.put_object()
-                .bucket(&bucket)
-                .key("policy.toml")
-                .body(text.as_bytes().to_vec().into())
-                .send()
-                .await
-                .expect("put policy");
-        }
-    };
-    let source = || {
+/// A policy object in a bucket of its own on moto, replaced as a security engineer would.
+struct PolicyObject {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl PolicyObject {
+    async fn new(sdk: &aws_config::SdkConfig) -> PolicyObject {
+        let (s3, bucket) = new_bucket(sdk, "policy").await;
+        PolicyObject { s3, bucket }
+    }
+
+    async fn put(&self, text: &str) {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key("policy.toml")
+            .body(text.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("put policy");
+    }
+
+    /// The scorer's source, revalidating on every event.
+    fn source(&self) -> PolicySource {
         PolicySource::S3(S3PolicySource::new(
-            s3.clone(),
-            bucket.clone(),
+            self.s3.clone(),
+            self.bucket.clone(),
             "policy.toml".into(),
             std::time::Duration::ZERO,
         ))
-    };
+    }
+}
+
+#[tokio::test]
+async fn the_policy_object_is_used_and_a_broken_one_keeps_the_last_good() {
+    let policy = PolicyObject::new(&sdk().await).await;
+    let put = |text: &'static str| policy.put(text);
+    let source = || policy.source();
 
     // Before any good policy: refuse rather than score with another policy.
     put("[thresholds\nbroken").await;
@@ -848,6 +862,89 @@ async fn the_policy_object_is_used_and_a_broken_one_keeps_the_last_good() {
         .findings
         .iter()
         .any(|f| f.finding.rule == "sg-world-admin-ports"));
+}
+
+/// A security engineer's path for a rule of their own: write it in the policy, replace the
+/// policy object, and the next event is scored with it. A policy whose rule does not compile is
+/// refused whole, with the rule's id in the error, and the last good one stays in force.
+#[tokio::test]
+async fn a_written_rule_fires_once_the_policy_object_is_replaced() {
+    let policy = PolicyObject::new(&sdk().await).await;
+    let source = policy.source();
+    // The rule carries its tests inline: the scorer runs them when it loads the policy.
+    let item = |rel: &str| read_json(rel)["detail"]["configurationItem"].to_string();
+    let rule = |condition: &str| {
+        format!(
+            r#"version = 1
+[[custom_rules]]
+id = "team-ssh-from-anywhere"
+class = "exposure"
+severity = "high"
+resource_types = ["AWS::EC2::SecurityGroup"]
+checks = "Port 22 is open to the world."
+condition = "{condition}"
+evidence = "SSH open to {{{{ configuration.ipPermissions.filter(p, p.?fromPort.orValue(-1) <= 22 && 22 <= p.?toPort.orValue(-1)).map(p, p.ipRanges) }}}}"
+remediation = "Close port 22."
+[[custom_rules.tests]]
+expect = "fires"
+item = '''{fires}'''
+[[custom_rules.tests]]
+expect = "quiet"
+item = '''{quiet}'''
+"#,
+            fires = item(SG),
+            quiet = item("eventbridge/eb-ci-change-ec2-securitygroup-restricted.json"),
+        )
+    };
+    let good = "configuration.ipPermissions.exists(p, p.?fromPort.orValue(-1) <= 22 && 22 <= p.?toPort.orValue(-1) && world_open(p.ipRanges))";
+
+    // A broken rule before any good policy: refused, the rule named.
+    policy
+        .put(&rule(
+            "configuration.ipPermissions.exists(p, no_such_function(p))",
+        ))
+        .await;
+    let Env { app, .. } = env(&fixture_accounts(), TestClock::Event, source).await;
+    let v = sg_event(SG, 1_700_000_000_000);
+    let err = app.handle(event(&v)).await.expect_err("no good policy yet");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("team-ssh-from-anywhere") && msg.contains("no_such_function"),
+        "{msg}"
+    );
+
+    // The rule, replaced in S3: the next event is scored with it.
+    policy.put(&rule(good)).await;
+    app.handle(event(&v)).await.expect("good policy");
+    let key = key_of_event(&v);
+    let s = state(&app.store, &key).await;
+    let f = s
+        .findings
+        .iter()
+        .find(|f| f.finding.rule == "team-ssh-from-anywhere")
+        .unwrap_or_else(|| panic!("the written rule did not fire: {:?}", s.findings));
+    assert!(
+        f.finding.evidence.contains("0.0.0.0/0"),
+        "{}",
+        f.finding.evidence
+    );
+
+    // A rule whose own test fails: the file is refused, the last good policy scores on.
+    policy
+        .put(&rule(
+            "configuration.ipPermissions.exists(p, p.?fromPort.orValue(-1) == 3389)",
+        ))
+        .await;
+    let v2 = sg_event(SG, 1_700_000_100_000);
+    app.handle(event(&v2))
+        .await
+        .expect("last good policy still in force");
+    let s = state(&app.store, &key).await;
+    assert_eq!(s.capture_time, 1_700_000_100_000);
+    assert!(s
+        .findings
+        .iter()
+        .any(|f| f.finding.rule == "team-ssh-from-anywhere"));
 }
 
 /// However long a resource's history, a change costs one consistent `GetItem` of its state and

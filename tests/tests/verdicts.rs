@@ -414,7 +414,7 @@ fn krampus_quirks_decide_what_is_written_per_type() {
             "arn:aws:ec2:us-east-1:{ACCOUNT}:volume/i-00000001"
         )),
         100,
-        vec![finding("ec2-public-imdsv1", "x", vec![])],
+        vec![finding("ec2-public-ip-imdsv1", "x", vec![])],
     );
     assert_eq!(
         decide(&mut w, &odd).record.expect("record").kind,
@@ -425,7 +425,7 @@ fn krampus_quirks_decide_what_is_written_per_type() {
         "i-00000002",
         Some("arn:aws:ec2:us-east-1:999988887777:instance/i-00000002"),
         100,
-        vec![finding("ec2-public-imdsv1", "x", vec![])],
+        vec![finding("ec2-public-ip-imdsv1", "x", vec![])],
     );
     assert_eq!(
         decide(&mut w, &other_account).record.expect("record").kind,

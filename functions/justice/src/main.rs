@@ -7,6 +7,7 @@ mod inputs;
 mod jobs;
 mod judging;
 mod replay;
+mod rules;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -163,8 +164,15 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// List the rules.
-    Rules,
+    /// List the rules: built-in, the engine's pack, and a policy's own.
+    Rules {
+        /// Also list this policy's written rules, and show its switches.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// A markdown table (docs/rules.md and the README are generated from it).
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 /// What the job commands share.
@@ -315,17 +323,17 @@ fn main() -> ExitCode {
             .and_then(|p| replay::explain(&event, &p, config_history.as_deref(), json)),
         Command::Policy {
             command: PolicyCommand::Check { file },
-        } => check_policy(&file),
+        } => rules::check_policy(&file),
         Command::Policy {
             command: PolicyCommand::Default,
         } => {
             out::stdout_text(justice_core::policy::DEFAULT_POLICY);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rules => {
-            list_rules();
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Rules { policy, markdown } => load_policy(policy.as_deref()).map(|p| {
+            rules::list(&p, markdown);
+            ExitCode::SUCCESS
+        }),
     };
     match result {
         Ok(code) => code,
@@ -356,73 +364,7 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, String> {
 }
 
 /// A policy file: a regular file of UTF-8 text.
-fn read_text(path: &Path) -> Result<String, String> {
+pub(crate) fn read_text(path: &Path) -> Result<String, String> {
     String::from_utf8(inputs::read_one(path)?)
         .map_err(|_| format!("{}: not UTF-8 text", path.display()))
-}
-
-fn check_policy(path: &Path) -> Result<ExitCode, String> {
-    let text = read_text(path)?;
-    match Policy::from_toml(&text) {
-        Ok(p) => {
-            say!(
-                "{}: ok — thresholds warn {} / disable {} / kill {}, {} rule override(s), {} required tag(s)",
-                path.display(),
-                p.thresholds.warn,
-                p.thresholds.disable,
-                p.thresholds.kill,
-                p.rules.len(),
-                p.required_tags.len()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(errors) => {
-            for e in &errors.0 {
-                note!("{}: {e}", path.display());
-            }
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-fn list_rules() {
-    for rule in justice_core::rules::RULES {
-        let i = rule.info();
-        let types = if i.resource_types.is_empty() {
-            "all types".to_owned()
-        } else {
-            i.resource_types.join(", ")
-        };
-        say!(
-            "{:<28} {:<9} {:<8} {}",
-            i.id,
-            i.class.as_str(),
-            i.severity.as_str(),
-            types
-        );
-        say!("    {}", i.checks);
-    }
-    // What each class may drive under the embedded policy (`[class_caps]` changes it).
-    let caps = &Policy::default_policy().class_caps;
-    say!("class caps (default policy, `[class_caps]`): the strongest action findings of a class may drive");
-    for class in justice_core::rules::FindingClass::ALL {
-        let cap = caps.of(class);
-        let note = match (class, cap) {
-            (
-                justice_core::rules::FindingClass::Exposure,
-                justice_core::policy::ActionCap::Kill,
-            ) => " (an action that deletes: critical findings only)",
-            (_, justice_core::policy::ActionCap::None) => " (advised to the owner, never acted on)",
-            _ => "",
-        };
-        say!("    {:<9} {}{}", class.as_str(), cap_name(cap), note);
-    }
-}
-
-fn cap_name(cap: justice_core::policy::ActionCap) -> &'static str {
-    match cap {
-        justice_core::policy::ActionCap::None => "none",
-        justice_core::policy::ActionCap::Disable => "disable",
-        justice_core::policy::ActionCap::Kill => "kill",
-    }
 }

@@ -683,3 +683,90 @@ fn digest_sends_each_window_once_and_lists_what_waits_on_a_person() {
         "{digests:?}"
     );
 }
+
+/// A rule of one's own, in the policy only: checked (compiled, its tests run), refused with the
+/// rule id and position when wrong, and used by a replay or `explain` on recorded events.
+#[test]
+fn a_written_rule_is_checked_refused_and_used() {
+    let ok = justice(&["policy", "check", "infra/policies/written-rules.toml"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("2 rule test(s) passed"),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    let good = std::fs::read_to_string(root().join("infra/policies/written-rules.toml"))
+        .expect("example policy");
+    // Test files are named relative to the policy file: keep them found from elsewhere.
+    let good = good
+        .replace("\"../../tests/", &format!("\"{}/tests/", root().display()))
+        .replace(
+            "\"items/",
+            &format!("\"{}/infra/policies/items/", root().display()),
+        );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let check = |name: &str, policy: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, policy).expect("write");
+        justice(&["policy", "check", path.to_str().expect("path")])
+    };
+    assert!(check("same.toml", good.clone()).status.success());
+
+    // An unknown name: refused with the rule and where.
+    let out = check("unknown.toml", good.replace("'nodejs10.x'", "nodejs10"));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rule `lambda-deprecated-runtime`")
+            && err.contains("unknown variable `nodejs10`")
+            && err.contains("line 2, column 3"),
+        "{err}"
+    );
+
+    // A rule that no longer does what its tests say: the whole file is refused.
+    let out = check("wrong.toml", good.replace("'go1.x', ", ""));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("lambda-deprecated-runtime") && err.contains("expected to fire, stayed quiet"),
+        "{err}"
+    );
+
+    // A rule with no item it stays quiet on cannot show that it tells anything apart.
+    let cut = good
+        .find("[[custom_rules.tests]]\nexpect = \"quiet\"")
+        .expect("quiet test");
+    let out = check("untested.toml", good[..cut].to_owned());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no test where it stays quiet"));
+
+    // An unknown key of a rule is refused, not ignored.
+    let out = check("typo.toml", good.replace("remediation =", "remedation ="));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("remedation"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Used on recorded events.
+    let out = justice(&[
+        "explain",
+        "tests/fixtures/config-events/eventbridge/eb-ci-change-lambda-function.json",
+        "--policy",
+        "infra/policies/written-rules.toml",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let found = v[0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "lambda-deprecated-runtime")
+        .unwrap_or_else(|| panic!("the written rule did not fire: {v}"));
+    assert!(found["evidence"]
+        .as_str()
+        .is_some_and(|e| e.contains("go1.x")));
+}

@@ -19,10 +19,11 @@ const RESTRICTING_KEYS: &[&str] = &[
     "aws:sourcearn",
     "aws:sourceowner",
     "aws:userid",
-    "aws:resourceorgid",
     "s3:dataaccesspointaccount",
     "s3:dataaccesspointarn",
     "sts:externalid",
+    // A KMS key policy's "principals in the account" statements.
+    "kms:calleraccount",
 ];
 
 /// The statements of a policy document (`Statement` is an object or a list).
@@ -71,14 +72,18 @@ pub fn has_public_principal(stmt: &Value) -> bool {
 }
 
 /// Whether the statement's `Condition` narrows who can use it (see [`RESTRICTING_KEYS`]).
-/// Negated operators, `…IfExists` and wildcard values do not narrow anything.
+/// Negated operators, `…IfExists`, `Null`, `ForAllValues:` (true when the key is absent, as it
+/// is for a caller from the Internet) and values that pin nothing do not narrow anything.
 pub fn has_restricting_condition(stmt: &Value) -> bool {
     let Some(Value::Object(ops)) = stmt.get("Condition") else {
         return false;
     };
     ops.iter().any(|(op, keys)| {
         let op = op.to_ascii_lowercase();
-        if op.contains("not") || op.ends_with("ifexists") || op == "null" {
+        // `ForAnyValue:` needs one value to match, as the plain operator does; `ForAllValues:`
+        // is true when the key is absent, so it narrows nothing.
+        let base = op.strip_prefix("foranyvalue:").unwrap_or(&op);
+        if !RESTRICTING_OPERATORS.contains(&base) {
             return false;
         }
         let Value::Object(keys) = keys else {
@@ -87,21 +92,80 @@ pub fn has_restricting_condition(stmt: &Value) -> bool {
         keys.iter().any(|(key, values)| {
             let key = key.to_ascii_lowercase();
             RESTRICTING_KEYS.contains(&key.as_str())
-                && json::one_or_many(values).all(|v| match v.as_str() {
-                    Some(s) => !is_wildcard_value(&key, s),
-                    None => false,
-                })
                 && !matches!(values, Value::Array(a) if a.is_empty())
+                && pins(base, &key, values)
         })
     })
 }
 
-fn is_wildcard_value(key: &str, v: &str) -> bool {
-    let v = v.trim();
-    v.is_empty()
-        || v == "*"
-        || (key == "aws:sourceip" && (v == "0.0.0.0/0" || v == "::/0"))
-        || (v.starts_with("arn:") && v.ends_with(":*") && v.matches(':').count() <= 2)
+/// The operators a condition narrows the caller with: equality or a pattern. Negated ones,
+/// `…IfExists`, `Null`, numeric, date and boolean comparisons narrow nothing here.
+const RESTRICTING_OPERATORS: &[&str] = &[
+    "stringequals",
+    "stringequalsignorecase",
+    "stringlike",
+    "arnequals",
+    "arnlike",
+    "ipaddress",
+];
+
+/// Whether every value of a restricting key names something definite: an account, an
+/// organization, an endpoint, a network short of the whole Internet.
+fn pins(op: &str, key: &str, values: &Value) -> bool {
+    let texts: Option<Vec<String>> = json::one_or_many(values)
+        .map(|v| match v {
+            Value::String(s) => Some(s.trim().to_owned()),
+            // An account id written as a number.
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    let Some(texts) = texts else {
+        return false;
+    };
+    if key == "aws:sourceip" {
+        // Ranges that together reach the whole Internet (0.0.0.0/0, ::/0 however written, two
+        // halves) pin nothing; an unreadable range is not taken on trust either.
+        let blocks: Option<Vec<_>> = texts.iter().map(|t| crate::exposure::parse(t)).collect();
+        return op == "ipaddress"
+            && blocks.is_some_and(|b| !crate::exposure::WorldShare::default().world(&b));
+    }
+    // Under the string operators a `*` matches across an ARN's colons.
+    let string_pattern = op == "stringlike";
+    texts.iter().all(|t| pins_value(key, t, string_pattern))
+}
+
+/// Matches anything, or is filled in per request (`${aws:PrincipalAccount}` is every caller's
+/// own account).
+fn wild(s: &str) -> bool {
+    s.is_empty() || s.contains(['*', '?']) || s.contains("${")
+}
+
+fn pins_value(key: &str, v: &str, string_pattern: bool) -> bool {
+    match key {
+        // An ARN pins an account when its account field is definite; one without an account
+        // (an S3 bucket) pins a resource when nothing of it is a wildcard.
+        "aws:sourcearn" | "aws:principalarn" | "s3:dataaccesspointarn" => {
+            let parts: Vec<&str> = v.splitn(6, ':').collect();
+            parts.len() == 6
+                && parts[0] == "arn"
+                && !(string_pattern && wild(v))
+                && !v.contains("${")
+                && if parts[4].is_empty() {
+                    !wild(parts[2]) && !wild(parts[5])
+                } else {
+                    !wild(parts[4])
+                }
+        }
+        // `o-…/r-…/ou-…/*`: the organization is what pins it.
+        "aws:principalorgpaths" => v.split('/').next().is_some_and(|org| !wild(org)),
+        // `AROA…:*`: a role's sessions; anonymous callers have the id `anonymous`.
+        "aws:userid" => v
+            .split(':')
+            .next()
+            .is_some_and(|id| !wild(id) && !id.eq_ignore_ascii_case("anonymous")),
+        _ => !wild(v),
+    }
 }
 
 /// An `Allow` open to everyone with no restricting condition.
@@ -152,6 +216,19 @@ mod tests {
     #[test]
     fn restricting_conditions_make_it_private() {
         for (op, key, val) in [
+            (
+                "StringLike",
+                "aws:PrincipalOrgPaths",
+                json!("o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"),
+            ),
+            ("StringLike", "aws:userid", json!("AROAEXAMPLEID:*")),
+            ("ArnLike", "aws:SourceArn", json!("arn:aws:s3:::my-bucket")),
+            ("StringEquals", "kms:CallerAccount", json!("111122223333")),
+            (
+                "ForAnyValue:StringEquals",
+                "aws:SourceVpce",
+                json!(["vpce-1"]),
+            ),
             ("StringEquals", "aws:SourceVpce", json!("vpce-1a2b")),
             ("IpAddress", "aws:SourceIp", json!(["203.0.113.0/24"])),
             ("StringEquals", "aws:PrincipalOrgID", json!("o-abc")),
@@ -169,6 +246,21 @@ mod tests {
     #[test]
     fn conditions_that_do_not_restrict_leave_it_public() {
         for cond in [
+            json!({"StringEquals": {"aws:PrincipalAccount": "${aws:PrincipalAccount}"}}),
+            json!({"StringEquals": {"aws:ResourceOrgID": "o-abc"}}),
+            json!({"StringEquals": {"aws:userid": "anonymous"}}),
+            json!({"StringLike": {"aws:SourceArn": "arn:aws:*::111122223333:*"}}),
+            json!({"NumericGreaterThan": {"aws:PrincipalAccount": "0"}}),
+            json!({"ForAllValues:StringEquals": {"aws:SourceVpce": "vpce-1a2b"}}),
+            json!({"StringLike": {"aws:PrincipalAccount": "????????????"}}),
+            json!({"StringLike": {"kms:CallerAccount": "*?"}}),
+            json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:*"}}),
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:*:*:*:*"}}),
+            json!({"StringLike": {"aws:SourceVpce": "vpce-*"}}),
+            json!({"StringLike": {"aws:PrincipalOrgID": "o-*"}}),
+            json!({"IpAddress": {"aws:SourceIp": "0::/0"}}),
+            json!({"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}}),
+            json!({"IpAddress": {"aws:SourceIp": "not-a-range"}}),
             json!({"Bool": {"aws:SecureTransport": "true"}}),
             json!({"StringNotEquals": {"aws:PrincipalOrgID": "o-abc"}}),
             json!({"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1"}}),
@@ -179,6 +271,22 @@ mod tests {
             let s = json!({"Effect": "Allow", "Principal": "*", "Condition": cond});
             assert!(is_public_statement(&s), "{s}");
         }
+    }
+
+    #[test]
+    fn json_text_is_read_as_written_not_percent_decoded() {
+        // Decoding the whole text would make `aws:SourceIp` a key of the condition.
+        let text = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sns:Publish","Condition":{"StringLike":{"aws:UserAgent":"*%7B%22,%22aws:SourceIp%22:%2210.0.0.1"}}}]}"#;
+        let doc = crate::json::policy_document(&Value::String(text.into()), "Policy")
+            .expect("readable")
+            .expect("a document");
+        assert_eq!(public_statements(&doc, "Policy").expect("read").len(), 1);
+        // IAM's URL-encoded documents are still decoded.
+        let encoded = "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%22%2A%22%7D%5D%7D";
+        let doc = crate::json::policy_document(&Value::String(encoded.into()), "Policy")
+            .expect("readable")
+            .expect("a document");
+        assert_eq!(public_statements(&doc, "Policy").expect("read").len(), 1);
     }
 
     #[test]

@@ -325,17 +325,40 @@ mod fast {
         }
     }
 
-    // Nested objects are taken raw and read by `object`: serde's derived structs also accept a
-    // JSON array (fields by position), which the general path rightly refuses.
+    // Nested objects are read through `Obj` (or taken raw and read by `object`): serde's derived
+    // structs also accept a JSON array (fields by position), which the general path rightly
+    // refuses.
     #[derive(Deserialize)]
     struct Event<'a> {
         source: Option<&'a str>,
         #[serde(rename = "detail-type")]
         detail_type: Option<&'a str>,
-        #[serde(borrow)]
-        detail: Option<&'a RawValue>,
+        // Read in the same pass as the envelope: taking it raw first scanned it twice.
+        detail: Option<Obj<Notification>>,
         #[serde(rename = "Records", borrow)]
         records: Option<Vec<&'a RawValue>>,
+    }
+
+    /// `T` read from a JSON object only, never from an array.
+    struct Obj<T>(T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit<T>(std::marker::PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+                type Value = Obj<T>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    map: A,
+                ) -> Result<Obj<T>, A::Error> {
+                    T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Obj)
+                }
+            }
+            d.deserialize_map(Visit(std::marker::PhantomData))
+        }
     }
 
     #[derive(Deserialize)]
@@ -368,12 +391,9 @@ mod fast {
             Event {
                 source: Some("aws.config"),
                 detail_type: Some(EVENTBRIDGE_DETAIL_TYPE),
-                detail: Some(detail),
+                detail: Some(Obj(detail)),
                 records: None,
-            } => {
-                let detail: Notification = object(detail.get())?;
-                Some(detail.dispatch()?.map(|n| vec![Ok(n)]))
-            }
+            } => Some(detail.dispatch()?.map(|n| vec![Ok(n)])),
             Event {
                 source: None,
                 detail_type: None,

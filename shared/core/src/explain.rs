@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 
 use crate::policy::Policy;
-use crate::rules;
 use crate::state::{ResourceStatus, RiskState};
 use crate::text::quote;
 use crate::time::format_rfc3339;
@@ -45,13 +44,22 @@ pub fn render(state: &RiskState, policy: &Policy) -> String {
             state.episodes, policy.recidivism.window_days
         );
     }
+    for e in &state.rule_errors {
+        let _ = writeln!(
+            s,
+            "unknown   rule {} could not be evaluated on the newest item: {} (its earlier \
+             findings stay open and drive no action)",
+            e.rule,
+            quote(&e.error, 500)
+        );
+    }
     if state.findings.is_empty() {
         let _ = writeln!(s, "findings  none");
         return s;
     }
     let _ = writeln!(s, "findings");
     for f in &state.findings {
-        let rule = rules::find(&f.finding.rule).map(|r| r.info());
+        let rule = policy.rule(&f.finding.rule);
         let _ = writeln!(
             s,
             "  {:<28} {:<8} {:>4} = base {} x age {:.2} x recidivism {:.2}   (open since {})",

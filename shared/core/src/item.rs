@@ -49,6 +49,17 @@ impl ItemStatus {
         })
     }
 
+    /// As AWS Config writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Ok => "OK",
+            ItemStatus::ResourceDiscovered => "ResourceDiscovered",
+            ItemStatus::ResourceNotRecorded => "ResourceNotRecorded",
+            ItemStatus::ResourceDeleted => "ResourceDeleted",
+            ItemStatus::ResourceDeletedNotRecorded => "ResourceDeletedNotRecorded",
+        }
+    }
+
     /// The resource's life has ended: its findings and tasks go.
     pub fn is_deletion(self) -> bool {
         matches!(
@@ -455,6 +466,16 @@ impl Mix {
         self.0 ^= self.0 >> 32;
     }
 
+    /// One byte, as `bytes(&[b])` hashes it (the tail's length in the top byte).
+    fn tag(&mut self, b: u8) {
+        self.word(u64::from(b) | 1 << 56);
+    }
+
+    /// Eight bytes, as `bytes(&x.to_le_bytes())` hashes them.
+    fn u64(&mut self, x: u64) {
+        self.word(x);
+    }
+
     fn bytes(&mut self, b: &[u8]) {
         let mut chunks = b.chunks_exact(8);
         for c in &mut chunks {
@@ -473,37 +494,50 @@ impl Mix {
     }
 }
 
+/// Whether serde_json's maps iterate in key order: they are B-trees unless a crate of the build
+/// turns on serde_json's `preserve_order` (feature unification can do that from afar), so this
+/// is asked once of a map, not assumed.
+fn maps_iterate_sorted() -> bool {
+    static SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SORTED.get_or_init(|| {
+        let mut m = serde_json::Map::new();
+        m.insert("b".into(), Value::Null);
+        m.insert("a".into(), Value::Null);
+        m.keys().map(String::as_str).eq(["a", "b"])
+    })
+}
+
 fn walk(v: &Value, h: &mut Mix) {
     match v {
-        Value::Null => h.bytes(b"n"),
-        Value::Bool(b) => h.bytes(if *b { b"t" } else { b"f" }),
+        Value::Null => h.tag(b'n'),
+        Value::Bool(b) => h.tag(if *b { b't' } else { b'f' }),
         Value::Number(n) => {
-            h.bytes(b"#");
+            h.tag(b'#');
             if let Some(i) = n.as_i64() {
-                h.bytes(&i.to_le_bytes());
+                h.u64(i as u64);
             } else if let Some(u) = n.as_u64() {
-                h.bytes(&u.to_le_bytes());
+                h.u64(u);
             } else {
-                h.bytes(&n.as_f64().unwrap_or(0.0).to_bits().to_le_bytes());
+                h.u64(n.as_f64().unwrap_or(0.0).to_bits());
             }
         }
         Value::String(s) => {
-            h.bytes(b"\"");
-            h.bytes(&(s.len() as u64).to_le_bytes());
+            h.tag(b'"');
+            h.u64(s.len() as u64);
             h.bytes(s.as_bytes());
         }
         Value::Array(a) => {
-            h.bytes(b"[");
+            h.tag(b'[');
             for x in a {
                 walk(x, h);
             }
-            h.bytes(b"]");
+            h.tag(b']');
         }
         Value::Object(m) => {
-            h.bytes(b"{");
+            h.tag(b'{');
             // serde_json's map iterates in key order unless its `preserve_order` feature is on;
             // sort only when it is not already sorted.
-            if m.keys().is_sorted() {
+            if maps_iterate_sorted() || m.keys().is_sorted() {
                 for (k, x) in m {
                     entry(k, x, h);
                 }
@@ -514,13 +548,13 @@ fn walk(v: &Value, h: &mut Mix) {
                     entry(k, x, h);
                 }
             }
-            h.bytes(b"}");
+            h.tag(b'}');
         }
     }
 }
 
 fn entry(k: &str, x: &Value, h: &mut Mix) {
-    h.bytes(&(k.len() as u64).to_le_bytes());
+    h.u64(k.len() as u64);
     h.bytes(k.as_bytes());
     walk(x, h);
 }
@@ -582,5 +616,22 @@ mod tests {
             serde_json::from_str(r#"{"b": [true, null, "x"], "a": 1}"#).unwrap_or_default();
         assert_eq!(digest(&a), digest(&b));
         assert_ne!(digest(&a), digest(&json!({"a": 2, "b": [true, null, "x"]})));
+    }
+}
+
+#[cfg(test)]
+mod digest_pin {
+    use super::*;
+
+    /// The digest is stored with every history record (it tells a redelivery from another
+    /// item): its value for a given item must not change between builds.
+    #[test]
+    fn the_digest_of_an_item_is_what_it_was() {
+        let v = serde_json::json!({
+            "a": null, "b": true, "c": false, "d": -12, "e": 18446744073709551615u64,
+            "f": 1.5, "g": "", "h": "x", "i": "0123456789abcdef!", "j": [1, "two", {"k": []}],
+            "l": {}
+        });
+        assert_eq!(format!("{:016x}", digest(&v)), "6b7526c40914ae41");
     }
 }

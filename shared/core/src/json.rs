@@ -65,7 +65,9 @@ pub fn policy_document(v: &Value, field: &str) -> Result<Option<Value>, FieldErr
         Value::Object(_) => Ok(Some(v.clone())),
         Value::String(s) if s.trim().is_empty() => Ok(None),
         Value::String(s) => {
-            let text: Cow<'_, str> = if s.trim_start().starts_with('%') || s.contains("%7B") {
+            // JSON text is read as it is: decoding it whole would turn a `%7B…` inside one of
+            // its strings into structure (a condition key that is not there).
+            let text: Cow<'_, str> = if !s.trim_start().starts_with('{') {
                 percent_encoding::percent_decode_str(s)
                     .decode_utf8()
                     .map_err(|_| FieldError::new(field, "a URL-encoded JSON policy", v))?

@@ -2,9 +2,11 @@
 //! out. No I/O, no async, no AWS SDK; the ports and the adapters live in other crates.
 
 pub mod allow;
+pub mod catalog;
 pub mod doc;
 pub mod event;
 pub mod explain;
+pub mod exposure;
 pub mod identity;
 pub mod item;
 pub mod json;

@@ -206,17 +206,6 @@ impl ClassCaps {
             FindingClass::Tagging => self.tagging,
         }
     }
-
-    /// The strongest action one finding may drive: exposure below critical never deletes.
-    pub fn finding(&self, rule: &str, severity: Severity) -> ActionCap {
-        let class = crate::rules::class_of(rule);
-        let cap = self.of(class);
-        if class == crate::rules::FindingClass::Exposure && severity < Severity::Critical {
-            cap.min(ActionCap::Disable)
-        } else {
-            cap
-        }
-    }
 }
 
 /// What the scorer accepts from an event.
@@ -347,6 +336,9 @@ pub struct PolicyFile {
     pub required_tags: Vec<RequiredTagSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exemptions: Vec<ExemptionSpec>,
+    /// Rules written in the policy (`rules::custom`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_rules: Vec<crate::rules::custom::CustomRuleSpec>,
 }
 
 /// A resource the security team exempts from tasks for a while, as written.
@@ -511,7 +503,10 @@ fn check_names(file: &PolicyFile, errors: &mut Vec<PolicyError>) {
         errors.push(invalid("owner.tag_keys", "empty tag key"));
     }
     for (id, s) in &file.rules {
-        if rules::find(id).is_none() {
+        if rules::find(id).is_none()
+            && rules::custom::pack().find(id).is_none()
+            && !file.custom_rules.iter().any(|r| &r.id == id)
+        {
             errors.push(PolicyError::UnknownRule(id.clone()));
         }
         if !(s.weight.is_finite() && (0.0..=100.0).contains(&s.weight)) {
@@ -519,6 +514,27 @@ fn check_names(file: &PolicyFile, errors: &mut Vec<PolicyError>) {
                 &format!("rules.{id}.weight"),
                 "must be between 0 and 100",
             ));
+        }
+    }
+}
+
+/// The policy's written rules, compiled; every problem goes to `errors`, each naming its rule.
+fn compile_custom(file: &PolicyFile, errors: &mut Vec<PolicyError>) -> rules::custom::RuleSet {
+    for r in &file.custom_rules {
+        // A pack rule of the same id is replaced by the policy's (a later release may add one
+        // with an id a policy already uses: refusing the policy then would stop the scorer).
+        if rules::find(&r.id).is_some() {
+            errors.push(PolicyError::Rule(format!(
+                "rule `{}`: the id is a built-in rule's (switch that one with [rules.{}])",
+                r.id, r.id
+            )));
+        }
+    }
+    match rules::custom::RuleSet::compile(&file.custom_rules, rules::custom::RuleSource::Policy) {
+        Ok(set) => set,
+        Err(e) => {
+            errors.extend(e.into_iter().map(PolicyError::Rule));
+            rules::custom::RuleSet::default()
         }
     }
 }
@@ -617,6 +633,14 @@ fn invalid(field: &str, reason: &str) -> PolicyError {
     }
 }
 
+/// What the rules found on one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub findings: Vec<rules::Finding>,
+    /// Written rules that could not be evaluated on the item.
+    pub rule_errors: Vec<rules::RuleError>,
+}
+
 /// A validated policy, ready for scoring.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -636,6 +660,8 @@ pub struct Policy {
     pub rules: BTreeMap<String, RuleSettings>,
     pub required_tags: Vec<RequiredTag>,
     pub exemptions: Vec<Exemption>,
+    /// The policy's written rules, compiled (the pack's are `rules::custom::pack`).
+    pub custom: std::sync::Arc<crate::rules::custom::RuleSet>,
     /// The file as read, for display.
     pub file: PolicyFile,
     /// A content hash of the policy (of what it says, not how the file is laid out): a state
@@ -658,6 +684,9 @@ pub enum PolicyError {
     BadPattern { key: String, reason: String },
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
+    /// A written rule that does not compile, or fails its own tests.
+    #[error("{0}")]
+    Rule(String),
 }
 
 /// All the errors of a refused policy.
@@ -700,6 +729,7 @@ impl Policy {
         check_names(&file, &mut errors);
         let required_tags = required_tags(&file, &mut errors);
         let exemptions = exemptions(&file, &mut errors);
+        let custom = compile_custom(&file, &mut errors);
         if !errors.is_empty() {
             return Err(PolicyErrors(errors));
         }
@@ -708,9 +738,13 @@ impl Policy {
         // stored states as a policy change does.
         let version = format!(
             "p-{:016x}",
-            crate::item::hash_parts(&[&canonical, crate::rules::RULES_VERSION])
+            crate::item::hash_parts(&[
+                &canonical,
+                crate::rules::RULES_VERSION,
+                crate::rules::custom::pack_version(),
+            ])
         );
-        Ok(Policy {
+        let policy = Policy {
             thresholds: file.thresholds.clone(),
             points: file.points.clone(),
             age: file.age.clone(),
@@ -727,27 +761,78 @@ impl Policy {
             rules: file.rules.clone(),
             required_tags,
             exemptions,
+            custom: std::sync::Arc::new(custom),
             file,
             version,
-        })
+        };
+        // Inline tests of the written rules run wherever the policy is loaded; tests on
+        // files need `justice policy check`.
+        let report =
+            rules::custom::testing::run(&policy.custom, policy.exposure.share(), &|_| Err(None));
+        if report.failures.is_empty() {
+            Ok(policy)
+        } else {
+            Err(PolicyErrors(
+                report.failures.into_iter().map(PolicyError::Rule).collect(),
+            ))
+        }
     }
 
     /// What the rules read of this policy.
-    pub fn rule_inputs(&self) -> RuleInputs<'_> {
+    pub fn rule_inputs<'a>(&'a self, memo: &'a rules::settings::Memo) -> RuleInputs<'a> {
         RuleInputs {
+            memo,
             ports: &self.ports,
             exposure: &self.exposure,
             required_tags: &self.required_tags,
         }
     }
 
-    /// The findings of the rules this policy enables that apply to the item (see
-    /// [`rules::evaluate`]).
+    /// The findings of the rules this policy enables that apply to the item, built-in, pack and
+    /// written (see [`rules::evaluate`]); a written rule that cannot be evaluated on it is its
+    /// error, kept apart. `Err` when a built-in rule cannot read the item: the item is wrong.
+    pub fn evaluate(
+        &self,
+        item: &crate::item::ConfigItem,
+    ) -> Result<Evaluation, crate::item::ItemError> {
+        let memo = rules::settings::Memo::default();
+        let mut findings =
+            rules::evaluate(item, &self.rule_inputs(&memo), |id| self.rule_enabled(id))?;
+        let mut rule_errors = Vec::new();
+        let share = self.exposure.share();
+        rules::custom::pack().evaluate(
+            item,
+            share,
+            |id| self.rule_enabled(id) && self.custom.find(id).is_none(),
+            &mut findings,
+            &mut rule_errors,
+        );
+        self.custom.evaluate(
+            item,
+            share,
+            |id| self.rule_enabled(id),
+            &mut findings,
+            &mut rule_errors,
+        );
+        Ok(Evaluation {
+            findings,
+            rule_errors,
+        })
+    }
+
+    /// The findings alone: `Err` also when a written rule could not be evaluated.
     pub fn findings(
         &self,
         item: &crate::item::ConfigItem,
     ) -> Result<Vec<rules::Finding>, crate::item::ItemError> {
-        rules::evaluate(item, &self.rule_inputs(), |id| self.rule_enabled(id))
+        let e = self.evaluate(item)?;
+        match e.rule_errors.first() {
+            None => Ok(e.findings),
+            Some(first) => Err(crate::item::ItemError::new(
+                item.label(),
+                format!("rule {}: {}", first.rule, first.error),
+            )),
+        }
     }
 
     pub fn rule_enabled(&self, id: &str) -> bool {

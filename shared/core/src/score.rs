@@ -33,8 +33,8 @@ pub fn evaluate_item(
             ),
         ));
     }
-    let findings = if item.status.is_deletion() {
-        Vec::new()
+    let (findings, rule_errors) = if item.status.is_deletion() {
+        (Vec::new(), Vec::new())
     } else {
         if item.configuration.is_none() {
             return Err(ItemError::new(
@@ -42,14 +42,16 @@ pub fn evaluate_item(
                 format!("configuration is missing on a {:?} item", item.status),
             ));
         }
-        policy
-            .findings(item)?
+        let evaluation = policy.evaluate(item)?;
+        let findings = evaluation
+            .findings
             .into_iter()
             .map(|f| RecordedFinding {
                 base_points: base_points(&f, policy),
                 finding: f,
             })
-            .collect()
+            .collect();
+        (findings, evaluation.rule_errors)
     };
     Ok(HistoryRecord {
         capture_time: item.capture_time,
@@ -63,7 +65,20 @@ pub fn evaluate_item(
         findings,
         rank: item.rank(),
         effects: crate::krampus::effects_shown(item),
+        rule_errors,
     })
+}
+
+/// The open findings of the rules that could not be evaluated on `record`, as they were in
+/// `before`: an error is not a fix.
+fn carried<'a>(
+    record: &'a HistoryRecord,
+    before: &'a [ScoredFinding],
+) -> impl Iterator<Item = (Finding, u32, Millis)> + 'a {
+    before
+        .iter()
+        .filter(|o| record.rule_errors.iter().any(|e| e.rule == o.finding.rule))
+        .map(|o| (o.finding.clone(), o.base_points, o.first_seen))
 }
 
 /// Severity (or tag) points × rule weight × reachability, rounded.
@@ -182,7 +197,7 @@ fn build(
     now: Millis,
     policy: &Policy,
 ) -> RiskState {
-    let risky = record.is_risky(policy.thresholds.warn);
+    let risky = record.risky_after(policy.thresholds.warn, risky_before);
     let mut starts = starts_before.to_vec();
     if risky && !risky_before {
         starts.push(record.capture_time);
@@ -201,10 +216,14 @@ fn build(
     let findings: Vec<(Finding, u32, Millis)> = if record.is_deletion() {
         Vec::new()
     } else {
+        let open = prev
+            .filter(|p| p.status == ResourceStatus::Active)
+            .map_or(&[][..], |p| &p.findings[..]);
         record
             .findings
             .iter()
             .map(|rf| (rf.finding.clone(), rf.base_points, first_seen(&rf.finding)))
+            .chain(carried(record, open))
             .collect()
     };
     let latest = |new: &Option<String>, old: Option<&Option<String>>| {
@@ -302,6 +321,7 @@ fn assemble(
             policy.thresholds.level(score)
         },
         findings,
+        rule_errors: newest.rule_errors.clone(),
         owner: newest.tags.as_ref().and_then(|t| owner(t, policy)),
         tags: newest.tags.clone(),
         effects: newest.effects.clone(),
@@ -327,21 +347,19 @@ pub fn derive_state(
     let warn = policy.thresholds.warn;
     let mut starts = Vec::new();
     let mut was_risky = false;
+    let mut risky_before = false;
     for r in history {
-        let risky = r.is_risky(warn);
+        let risky = r.risky_after(warn, was_risky);
         if risky && !was_risky {
             starts.push(r.capture_time);
         }
+        risky_before = was_risky;
         was_risky = risky;
     }
-    let risky_before = history
-        .len()
-        .checked_sub(2)
-        .is_some_and(|i| history[i].is_risky(warn));
     let findings = if newest.is_deletion() {
         Vec::new()
     } else {
-        newest
+        let mut findings: Vec<(Finding, u32, Millis)> = newest
             .findings
             .iter()
             .map(|rf| {
@@ -351,12 +369,14 @@ pub fn derive_state(
                     first_seen(history, &rf.finding),
                 )
             })
-            .collect()
+            .collect();
+        findings.extend(carried_in_history(history));
+        findings
     };
     let parts = Parts {
         arn: latest(history, |r| r.arn.clone()),
         resource_name: latest(history, |r| r.resource_name.clone()),
-        risky_newest: newest.is_risky(warn),
+        risky_newest: was_risky,
         risky_before,
         episode_starts: starts,
     };
@@ -394,6 +414,10 @@ pub fn reevaluate(
             })
             .collect()
     };
+    let mut findings = findings;
+    if !record.is_deletion() {
+        findings.extend(carried(&record, &state.findings));
+    }
     let parts = Parts::of(state);
     let mut out = assemble(&state.key, &record, findings, parts, now, policy);
     out.revision = state.revision;
@@ -426,6 +450,7 @@ pub fn rescore(state: &RiskState, now: Millis, policy: &Policy) -> RiskState {
         findings: Vec::new(),
         rank: state.rank,
         effects: state.effects.clone(),
+        rule_errors: state.rule_errors.clone(),
     };
     let mut out = assemble(&state.key, &newest, findings, parts, now, policy);
     // The findings were evaluated with the state's policy; only the clock moved.
@@ -442,14 +467,53 @@ fn latest(
     history.iter().rev().find_map(f)
 }
 
+/// For each rule that could not be evaluated on the newest item, its findings on the latest
+/// earlier item that evaluated it (back to the last deletion).
+fn carried_in_history(history: &[HistoryRecord]) -> Vec<(Finding, u32, Millis)> {
+    let Some((newest, earlier)) = history.split_last() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in &newest.rule_errors {
+        for (j, r) in earlier.iter().enumerate().rev() {
+            if r.is_deletion() {
+                break;
+            }
+            if r.rule_errors.iter().any(|x| x.rule == e.rule) {
+                continue;
+            }
+            out.extend(
+                r.findings
+                    .iter()
+                    .filter(|rf| rf.finding.rule == e.rule)
+                    .map(|rf| {
+                        (
+                            rf.finding.clone(),
+                            rf.base_points,
+                            first_seen(&history[..=j], &rf.finding),
+                        )
+                    }),
+            );
+            break;
+        }
+    }
+    out
+}
+
 /// The start of the unbroken run of items, ending with the newest, that show this finding.
 fn first_seen(history: &[HistoryRecord], f: &Finding) -> Millis {
     let mut first = history.last().map_or(0, |r| r.capture_time);
     for r in history.iter().rev() {
-        if r.is_deletion() || !r.has(&f.rule, &f.subject) {
+        if r.is_deletion() {
             break;
         }
-        first = r.capture_time;
+        if r.has(&f.rule, &f.subject) {
+            first = r.capture_time;
+        } else if !r.errored(&f.rule) {
+            break;
+        }
+        // An item the rule could not be evaluated on neither breaks the run (it is no fix)
+        // nor starts it: the run goes on only if an earlier item shows the finding.
     }
     first
 }
@@ -529,6 +593,7 @@ mod tests {
             tags: None,
             rank: 3,
             effects: vec![],
+            rule_errors: vec![],
             findings: findings
                 .iter()
                 .map(|(r, p)| RecordedFinding {
@@ -542,6 +607,109 @@ mod tests {
     fn key() -> ResourceKey {
         ResourceKey::new("123456789012", "us-east-1", "AWS::EC2::Volume", "vol-1")
             .expect("valid key")
+    }
+
+    /// A record on which rule `x` could not be evaluated.
+    fn errored(t: Millis, rule: &str) -> HistoryRecord {
+        let mut r = record(t, &[], ItemStatus::Ok);
+        r.rule_errors = vec![crate::rules::RuleError {
+            rule: rule.into(),
+            error: "the item has no field `y`".into(),
+        }];
+        r
+    }
+
+    #[test]
+    fn a_rule_error_keeps_the_rules_earlier_findings_open_and_is_not_a_fix() {
+        let p = Policy::default_policy();
+        let first = record(0, &[("x", 60), ("z", 25)], ItemStatus::Ok);
+        let second = errored(HOUR_MS, "x");
+        // The fast path: folded onto the state of the first item.
+        let Fold::Advance(s1) = fold(&key(), None, &first, 0, &p) else {
+            panic!("first item advances");
+        };
+        let Fold::Advance(s2) = fold(&key(), Some(&s1), &second, HOUR_MS, &p) else {
+            panic!("second item advances");
+        };
+        let rules: Vec<&str> = s2
+            .findings
+            .iter()
+            .map(|f| f.finding.rule.as_str())
+            .collect();
+        // `z` was evaluated on the second item and is gone; `x` could not be, and stays.
+        assert_eq!(rules, ["x"], "{s2:?}");
+        assert_eq!(s2.findings[0].first_seen, 0);
+        assert_eq!(s2.rule_errors.len(), 1);
+        // The slow path, from the whole history, agrees.
+        let d = derive_state(&key(), &[first.clone(), second.clone()], HOUR_MS, &p).expect("state");
+        assert_eq!(d.findings, s2.findings);
+        assert_eq!(d.rule_errors, s2.rule_errors);
+        // Two errors in a row reach back to the last item that evaluated the rule.
+        let third = errored(2 * HOUR_MS, "x");
+        let d = derive_state(&key(), &[first, second, third], 2 * HOUR_MS, &p).expect("state");
+        assert_eq!(d.findings.len(), 1);
+        assert_eq!(d.findings[0].first_seen, 0);
+        // The scheduled re-score keeps both the finding and the error.
+        let r = rescore(&d, 3 * HOUR_MS, &p);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.rule_errors, d.rule_errors);
+    }
+
+    #[test]
+    fn a_rule_error_ends_no_episode_and_the_order_of_arrival_does_not_matter() {
+        let p = Policy::default_policy();
+        // Risky, then the rule fails, then risky again: one episode, open since the first.
+        let h = vec![
+            record(0, &[("x", 60)], ItemStatus::Ok),
+            errored(HOUR_MS, "x"),
+            record(2 * HOUR_MS, &[("x", 60)], ItemStatus::Ok),
+        ];
+        let d = derive_state(&key(), &h, 2 * HOUR_MS, &p).expect("state");
+        assert_eq!(d.episodes, 1, "{d:?}");
+        assert_eq!(d.findings[0].first_seen, 0);
+        // Folded one at a time, in order: the same state.
+        let mut state: Option<RiskState> = None;
+        for (i, r) in h.iter().enumerate() {
+            let now = i as i64 * HOUR_MS;
+            state = match fold(&key(), state.as_ref(), r, now, &p) {
+                Fold::Advance(s) | Fold::Replace(s) => Some(s),
+                other => panic!("{other:?}"),
+            };
+        }
+        let folded = state.expect("state");
+        assert_eq!(folded.episodes, d.episodes);
+        assert_eq!(folded.findings, d.findings);
+        assert_eq!(folded.score, d.score);
+    }
+
+    #[test]
+    fn a_rule_error_before_a_finding_does_not_date_it_back() {
+        let p = Policy::default_policy();
+        let h = vec![
+            errored(0, "x"),
+            record(7 * DAY_MS, &[("x", 60)], ItemStatus::Ok),
+        ];
+        let derived = derive_state(&key(), &h, 7 * DAY_MS, &p).expect("state");
+        let Fold::Advance(s0) = fold(&key(), None, &h[0], 0, &p) else {
+            panic!("advances");
+        };
+        let Fold::Advance(s1) = fold(&key(), Some(&s0), &h[1], 7 * DAY_MS, &p) else {
+            panic!("advances");
+        };
+        assert_eq!(derived.findings[0].first_seen, 7 * DAY_MS);
+        assert_eq!(s1.findings, derived.findings);
+    }
+
+    #[test]
+    fn a_rule_error_after_a_deletion_carries_nothing() {
+        let p = Policy::default_policy();
+        let h = vec![
+            record(0, &[("x", 60)], ItemStatus::Ok),
+            record(HOUR_MS, &[], ItemStatus::ResourceDeleted),
+            errored(2 * HOUR_MS, "x"),
+        ];
+        let d = derive_state(&key(), &h, 2 * HOUR_MS, &p).expect("state");
+        assert!(d.findings.is_empty(), "{:?}", d.findings);
     }
 
     #[test]

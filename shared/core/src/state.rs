@@ -105,6 +105,10 @@ pub struct HistoryRecord {
     /// What the item shows of Krampus's actions (`krampus::effects_shown`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effects: Vec<Effect>,
+    /// The written rules that could not be evaluated on this item: their earlier findings
+    /// stay open (`score`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_errors: Vec<crate::rules::RuleError>,
 }
 
 impl HistoryRecord {
@@ -127,6 +131,18 @@ impl HistoryRecord {
 
     pub fn is_risky(&self, warn: u32) -> bool {
         !self.is_deletion() && self.base_total() >= warn
+    }
+
+    /// Whether the resource is risky with this item, after an item that was (`was_risky`) or
+    /// not: a written rule that could not be evaluated on it ends no episode (its findings are
+    /// kept open, not fixed).
+    pub fn risky_after(&self, warn: u32, was_risky: bool) -> bool {
+        self.is_risky(warn) || (was_risky && !self.is_deletion() && !self.rule_errors.is_empty())
+    }
+
+    /// Whether `rule` could not be evaluated on this item.
+    pub fn errored(&self, rule: &str) -> bool {
+        self.rule_errors.iter().any(|e| e.rule == rule)
     }
 
     pub fn is_deletion(&self) -> bool {
@@ -190,6 +206,10 @@ pub struct RiskState {
     /// What the newest item shows of Krampus's actions: how a task is confirmed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effects: Vec<Effect>,
+    /// The written rules that could not be evaluated on the newest item: their findings from
+    /// before are kept open, and they drive no action (`verdict`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_errors: Vec<crate::rules::RuleError>,
     /// Risky episodes that started within the recidivism window.
     pub episodes: u32,
     /// When those episodes started, oldest first: the next item is folded in without the

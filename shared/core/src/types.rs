@@ -240,6 +240,25 @@ pub static RESOURCE_TYPES: &[TypeSpec] = &[
     row("AWS::IAM::Group", iam("group"), None),
     row("AWS::RDS::DBCluster", None, None),
     row("AWS::RDS::DBClusterSnapshot", None, None),
+    // Read by the rule pack (`rules::custom`) only: Krampus acts on none of them.
+    row("AWS::EC2::NetworkAcl", None, None),
+    row("AWS::EC2::Subnet", None, None),
+    row("AWS::ElasticLoadBalancingV2::Listener", None, None),
+    row("AWS::CloudFront::Distribution", None, None),
+    row("AWS::EKS::Cluster", None, None),
+    row("AWS::SageMaker::NotebookInstance", None, None),
+    row("AWS::OpenSearch::Domain", None, None),
+    row("AWS::Elasticsearch::Domain", None, None),
+    row("AWS::Redshift::Cluster", None, None),
+    row("AWS::ApiGateway::Stage", None, None),
+    row("AWS::SNS::Topic", None, None),
+    row("AWS::ECR::Repository", None, None),
+    row("AWS::KMS::Key", None, None),
+    row("AWS::SecretsManager::Secret", None, None),
+    row("AWS::DynamoDB::Table", None, None),
+    row("AWS::CloudTrail::Trail", None, None),
+    row("AWS::ApiGateway::Method", None, None),
+    row("AWS::SecretsManager::ResourcePolicy", None, None),
 ];
 
 /// The row of a type, if the engine knows it.
@@ -274,6 +293,28 @@ mod tests {
 
     #[test]
     fn every_type_a_rule_reads_is_a_row_and_every_row_is_read_or_acted_on() {
+        let pack = crate::rules::custom::pack();
+        assert!(
+            crate::rules::custom::pack_errors().is_empty(),
+            "{:?}",
+            crate::rules::custom::pack_errors()
+        );
+        for rule in pack.rules() {
+            for t in &rule.spec.resource_types {
+                assert!(
+                    spec(t).is_some(),
+                    "pack rule {} reads {t}, not in the table",
+                    rule.id()
+                );
+            }
+        }
+        for t in RESOURCE_TYPES {
+            assert!(
+                crate::rules::custom::is_config_type(t.config_type),
+                "{} is not a type AWS Config records",
+                t.config_type
+            );
+        }
         for rule in RULES {
             for t in rule.info().resource_types {
                 assert!(
@@ -286,7 +327,8 @@ mod tests {
         for t in RESOURCE_TYPES {
             let read = RULES
                 .iter()
-                .any(|r| r.info().resource_types.contains(&t.config_type));
+                .any(|r| r.info().resource_types.contains(&t.config_type))
+                || pack.rules().iter().any(|r| r.applies_to(t.config_type));
             assert!(
                 read || t.krampus.is_some(),
                 "{} is neither read nor acted on",

@@ -22,7 +22,6 @@ use crate::allow::AllowList;
 use crate::item::hash_parts;
 use crate::krampus::{self, Effect, KrampusKind, KrampusTask, TaskAction, TaskTarget, TASK_SOURCE};
 use crate::policy::{ActionCap, Level, Policy};
-use crate::rules;
 use crate::state::{ResourceKey, ResourceStatus, RiskState};
 use crate::text::quote;
 use crate::time::{self, Millis};
@@ -353,12 +352,10 @@ impl Drive {
         let points = |needed: ActionCap| {
             s.findings
                 .iter()
-                .filter(|f| {
-                    policy
-                        .class_caps
-                        .finding(&f.finding.rule, f.finding.severity)
-                        >= needed
-                })
+                // A finding kept open only because its rule could not be evaluated on the
+                // newest item drives nothing: a doubt never acts.
+                .filter(|f| !s.rule_errors.iter().any(|e| e.rule == f.finding.rule))
+                .filter(|f| policy.finding_cap(&f.finding.rule, f.finding.severity) >= needed)
                 .map(|f| f.points)
                 .sum()
         };
@@ -514,7 +511,7 @@ impl Judgement<'_> {
             decided_at: time::format_rfc3339(self.now),
             decided_at_ms: self.now,
             resource: resource_note(key, state),
-            findings: state.map(findings).unwrap_or_default(),
+            findings: state.map(|s| findings(s, self.policy)).unwrap_or_default(),
             scheduled: add.clone(),
             pending: new.pending().cloned().collect(),
             withdrawn,
@@ -873,28 +870,43 @@ impl Judgement<'_> {
     /// A resource over the action level only with the findings the policy advises and never
     /// acts on (`[class_caps]`): a warning that says which.
     fn advised_only(&self, s: &RiskState) -> Assessment {
-        let mut classes: Vec<&str> = s
-            .findings
-            .iter()
-            .filter(|f| {
-                self.policy
-                    .class_caps
-                    .finding(&f.finding.rule, f.finding.severity)
-                    < ActionCap::Disable
-            })
-            .map(|f| crate::rules::class_of(&f.finding.rule).as_str())
-            .collect();
-        classes.sort_unstable();
-        classes.dedup();
+        // Why each finding that may not act may not: said per reason, so that an owner (and
+        // the security team) reads the real one.
+        let mut capped: Vec<&str> = Vec::new();
+        let mut written: Vec<&str> = Vec::new();
+        let mut unevaluated: Vec<&str> = Vec::new();
+        for f in &s.findings {
+            let rule = f.finding.rule.as_str();
+            if s.rule_errors.iter().any(|e| e.rule == rule) {
+                unevaluated.push(rule);
+            } else if self.policy.finding_cap(rule, f.finding.severity) >= ActionCap::Disable {
+                continue;
+            } else if self.policy.rule(rule).is_none_or(|r| !r.acts) {
+                written.push(rule);
+            } else {
+                capped.push(self.policy.class_of(rule).as_str());
+            }
+        }
+        let mut reasons = Vec::new();
+        for (list, what) in [
+            (&mut capped, "findings of classes the policy advises and never acts on (`[class_caps]`)"),
+            (&mut written, "findings of rules that do not act (written rules without `act = true`, or rules this policy does not know)"),
+            (&mut unevaluated, "findings kept open while their rule cannot be evaluated on the newest item"),
+        ] {
+            list.sort_unstable();
+            list.dedup();
+            if !list.is_empty() {
+                reasons.push(format!("{what}: {}", list.join(", ")));
+            }
+        }
         quiet(
             VerdictKind::Warn,
             s.level,
             &format!(
-                "at the {} level from {} findings, which are advised to the owner and never \
-                 acted on (policy `[class_caps]`); the findings that may be acted on do not \
-                 reach the disable level alone",
+                "at the {} level from findings advised to the owner and never acted on: {}; the \
+                 findings that may be acted on do not reach the disable level alone",
                 s.level,
-                classes.join(" and ")
+                reasons.join("; ")
             ),
         )
     }
@@ -1421,7 +1433,7 @@ fn resource_note(key: &ResourceKey, state: Option<&RiskState>) -> ResourceNote {
     }
 }
 
-fn findings(s: &RiskState) -> Vec<FindingNote> {
+fn findings(s: &RiskState, policy: &Policy) -> Vec<FindingNote> {
     s.findings
         .iter()
         .map(|f| FindingNote {
@@ -1431,8 +1443,9 @@ fn findings(s: &RiskState) -> Vec<FindingNote> {
             evidence: f.finding.evidence.clone(),
             points: f.points,
             first_seen: time::format_rfc3339(f.first_seen),
-            remediation: rules::find(&f.finding.rule)
-                .map(|r| r.info().remediation.to_owned())
+            remediation: policy
+                .rule(&f.finding.rule)
+                .map(|r| r.remediation.to_owned())
                 .unwrap_or_default(),
         })
         .collect()

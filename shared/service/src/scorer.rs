@@ -143,8 +143,15 @@ pub fn prepare_item(
     sent: Millis,
     policy: &Policy,
 ) -> Result<PreparedRecord, ScoreError> {
+    let record = evaluate_item(item, sent, policy)?;
+    // A written rule that fails on one item is a policy problem, not the item's: the item is
+    // scored without it (its earlier findings kept open) and the failure is said here, where
+    // the log query finds it.
+    for e in &record.rule_errors {
+        tracing::warn!(resource = %item.label(), rule = %e.rule, error = %e.error, "written rule could not be evaluated on this item");
+    }
     Ok(PreparedRecord {
-        record: evaluate_item(item, sent, policy)?,
+        record,
         key: key_of(item)?,
         kept: justice_core::kept::keep(item),
         sent,

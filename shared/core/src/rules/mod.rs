@@ -1,7 +1,7 @@
 //! Rules: one small unit each, all listed in [`RULES`]. A rule reads one configuration item and
 //! pushes findings; it never scores (points, age and reachability weighting are in `score`).
 
-pub mod exposure;
+pub mod custom;
 mod identity;
 mod network;
 mod resource_policy;
@@ -11,14 +11,20 @@ mod tags;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::exposure;
+
 use crate::item::{ConfigItem, ItemError};
 use crate::json::FieldError;
 pub use settings::RuleInputs;
 
 /// The version of the rules' logic, part of the policy version (`Policy::version`): raise it
 /// when a rule finds something different in the same item, so that stored states are evaluated
-/// again. 2: exposure computed from parsed, merged ranges.
-pub const RULES_VERSION: &str = "2";
+/// again (the rule pack's own text is hashed into the version besides: `custom::pack_version`;
+/// a change of its functions in Rust needs this raised). 2: exposure computed from parsed,
+/// merged ranges. 3: conditions that pin nothing (`ForAllValues:`, wildcard accounts and ARNs,
+/// source ranges that reach the whole Internet) no longer make a statement private; JSON policy
+/// text is not percent-decoded.
+pub const RULES_VERSION: &str = "3";
 
 /// How bad a finding is. Exposure to the whole Internet is always high or critical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -71,10 +77,16 @@ impl FindingClass {
     }
 }
 
-/// The class of a stored finding's rule. A rule this build does not know (a state written by
-/// another version) counts as hygiene: it never drives an action.
+/// The class of a stored finding's rule, built-in or pack (a policy's own rules:
+/// `Policy::class_of`). A rule this build does not know (a state written by another version)
+/// counts as hygiene: it never drives an action.
 pub fn class_of(rule: &str) -> FindingClass {
-    find(rule).map_or(FindingClass::Hygiene, |r| r.info().class)
+    if let Some(r) = find(rule) {
+        return r.info().class;
+    }
+    custom::pack()
+        .find(rule)
+        .map_or(FindingClass::Hygiene, |r| r.spec.class)
 }
 
 /// What Krampus could do about a rule's findings, if anything (see DESIGN.md, Krampus contract).
@@ -133,6 +145,15 @@ fn yes() -> bool {
 
 fn is_true(b: &bool) -> bool {
     *b
+}
+
+/// A written rule that could not be evaluated on an item (a missing field, a wrong type): kept
+/// with the item, so that the rule's earlier findings stay open and nobody reads it as
+/// compliant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleError {
+    pub rule: String,
+    pub error: String,
 }
 
 /// The fixed description of a rule, shown by `justice explain` and in notices.
@@ -205,8 +226,8 @@ pub static RULES: &[&dyn Rule] = &[
     &tags::RequiredTags,
 ];
 
-/// The types a back-fill lists unless configured otherwise: every type a rule reads, in the
-/// order of `types::RESOURCE_TYPES` (a back-fill's saved position names a type).
+/// The types a back-fill lists unless configured otherwise: every type a built-in or pack rule
+/// reads, in the order of `types::RESOURCE_TYPES` (a back-fill's saved position names a type).
 pub fn backfill_types() -> Vec<String> {
     crate::types::RESOURCE_TYPES
         .iter()
@@ -214,6 +235,10 @@ pub fn backfill_types() -> Vec<String> {
             RULES
                 .iter()
                 .any(|r| r.info().resource_types.contains(&t.config_type))
+                || custom::pack()
+                    .rules()
+                    .iter()
+                    .any(|r| r.applies_to(t.config_type))
         })
         .map(|t| t.config_type.to_owned())
         .collect()

@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::exposure::{self, Cidr, WorldShare};
 use super::RuleInputs;
 use super::{Finding, FindingClass, KrampusRemedy, Remedy, Rule, RuleInfo, Severity};
+use crate::exposure::{self, Cidr, WorldShare};
 use crate::item::ConfigItem;
 use crate::json::{self, FieldError};
 
@@ -48,6 +48,7 @@ fn proto_of(text: &str) -> Option<Proto> {
 
 /// One ingress permission with the address ranges it admits (referenced groups and prefix
 /// lists are not the Internet and are not read).
+#[derive(Debug)]
 struct Permission {
     proto_text: String,
     proto: Proto,
@@ -260,6 +261,7 @@ fn holds(lo: u32, hi: u32, ports: &[u16]) -> bool {
 
 /// A permission open to the world: the one rule class it counts for, and the families
 /// (IPv4, IPv6) of its ranges that make it so.
+#[derive(Debug)]
 struct WorldPermission {
     index: usize,
     class: Class,
@@ -359,6 +361,31 @@ fn group_is_attached(item: &ConfigItem) -> bool {
 /// is `class`, with the ranges to revoke: a permission's wide ranges (`0.0.0.0/0`, not the
 /// office /32 beside it), and every public range of a permission whose narrower ranges add up
 /// to the world without the wide ones.
+/// A security group's permissions and which are open to the world, read once per item for the
+/// four rules that report them (`RuleInputs::memo`).
+#[derive(Debug)]
+pub struct SgOpen {
+    perms: Vec<Permission>,
+    open: Vec<WorldPermission>,
+    /// Without the wide ranges, which permissions still make a family open: those lose every
+    /// public range of it; the others only their wide ones.
+    rest: Vec<WorldPermission>,
+}
+
+impl SgOpen {
+    fn of(item: &ConfigItem, policy: &RuleInputs<'_>) -> Result<SgOpen, FieldError> {
+        let perms = permissions(item)?;
+        let open = world_permissions(&perms, policy, &|_| false);
+        let rest = if open.is_empty() {
+            Vec::new()
+        } else {
+            let share = policy.exposure.share();
+            world_permissions(&perms, policy, &|c: &Cidr| share.wide(c))
+        };
+        Ok(SgOpen { perms, open, rest })
+    }
+}
+
 fn sg_finding(
     info: &'static RuleInfo,
     item: &ConfigItem,
@@ -366,20 +393,19 @@ fn sg_finding(
     out: &mut Vec<Finding>,
     class: Class,
 ) -> Result<(), FieldError> {
-    let perms = permissions(item)?;
-    if perms.is_empty() {
-        return Ok(());
-    }
-    let open = world_permissions(&perms, policy, &|_| false);
+    let sg = policy
+        .memo
+        .sg
+        .get_or_init(|| SgOpen::of(item, policy))
+        .as_ref()
+        .map_err(Clone::clone)?;
+    let (perms, open, rest) = (&sg.perms, &sg.open, &sg.rest);
     let hits: Vec<&WorldPermission> = open.iter().filter(|w| w.class == class).collect();
     if hits.is_empty() {
         return Ok(());
     }
-    // Without the wide ranges, which permissions still make a family open: those lose every
-    // public range of it; the others only their wide ones.
     let share = policy.exposure.share();
     let wide = |c: &Cidr| share.wide(c);
-    let rest = world_permissions(&perms, policy, &wide);
     let still_open = |i: usize, v6: bool| {
         rest.iter()
             .any(|w| w.index == i && w.families[usize::from(v6)])

@@ -5,12 +5,21 @@
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-/// The settings one evaluation of the rules reads, borrowed from the policy.
+/// The settings one evaluation of the rules reads, borrowed from the policy, and what the
+/// rules of one item share.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleInputs<'a> {
     pub ports: &'a Ports,
     pub exposure: &'a Exposure,
     pub required_tags: &'a [RequiredTag],
+    pub memo: &'a Memo,
+}
+
+/// What several rules read of one item, worked out once for it: the four security-group rules
+/// share one reading of the group's permissions. Made empty for each item.
+#[derive(Debug, Default)]
+pub struct Memo {
+    pub(super) sg: std::cell::OnceCell<Result<super::network::SgOpen, crate::json::FieldError>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,15 +58,15 @@ pub struct Exposure {
 impl Default for Exposure {
     fn default() -> Self {
         Exposure {
-            range_percent: 0.39,
-            union_percent: 50.0,
+            range_percent: crate::exposure::DEFAULT_RANGE_PERCENT,
+            union_percent: crate::exposure::DEFAULT_UNION_PERCENT,
         }
     }
 }
 
 impl Exposure {
-    pub fn share(&self) -> super::exposure::WorldShare {
-        super::exposure::WorldShare {
+    pub fn share(&self) -> crate::exposure::WorldShare {
+        crate::exposure::WorldShare {
             range: self.range_percent / 100.0,
             union: self.union_percent / 100.0,
         }

@@ -161,6 +161,12 @@ pub fn public_union(v6: bool, blocks: &mut [Cidr]) -> u128 {
     total
 }
 
+/// The default policy's `[exposure]`: one range of at least 0.39% of a family's public
+/// addresses (a public IPv4 /8, an IPv6 /17 of the registries' blocks), or ranges covering
+/// more than half of them together.
+pub const DEFAULT_RANGE_PERCENT: f64 = 0.39;
+pub const DEFAULT_UNION_PERCENT: f64 = 50.0;
+
 /// When ranges count as the whole Internet: the policy's `[exposure]`, as fractions.
 #[derive(Debug, Clone, Copy)]
 pub struct WorldShare {
@@ -168,6 +174,15 @@ pub struct WorldShare {
     pub range: f64,
     /// All the ranges together covering more than this share.
     pub union: f64,
+}
+
+impl Default for WorldShare {
+    fn default() -> Self {
+        WorldShare {
+            range: DEFAULT_RANGE_PERCENT / 100.0,
+            union: DEFAULT_UNION_PERCENT / 100.0,
+        }
+    }
 }
 
 impl WorldShare {
