@@ -9,6 +9,7 @@
 
 mod check;
 mod functions;
+mod macros;
 pub mod testing;
 mod value;
 
@@ -162,20 +163,23 @@ fn on_large_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
     })
 }
 
-/// The values one rule may read of one item (each JSON value lent or built counts one): far
-/// above what a rule reading an item once needs, far below what takes a second.
+/// The values one rule may read of one item, and the loop steps it may take (each JSON value
+/// lent or built, each element a loop visits or collects, counts one): far above what a rule
+/// reading an item once needs, far below what takes a second.
 pub const VALUE_BUDGET: u64 = 250_000;
 
 /// The CEL environment: the standard library, the string and list extensions, the engine's
-/// functions. Built once per process.
+/// functions, and loop macros that charge the budget (`macros`). Built once per process.
 fn env() -> &'static Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let mut env = Env::stdlib();
+        // The standard library without its macros: ours charge every loop to the budget.
+        let mut env = Env::default().with_stdlib();
         let registered = env
             .add_extension(cel::extensions::strings)
             .and_then(|()| env.add_extension(cel::extensions::lists))
-            .and_then(|()| functions::register(&mut env));
+            .and_then(|()| functions::register(&mut env))
+            .and_then(|()| macros::register(&mut env));
         if let Err(e) = registered {
             // Fixed names registered once: a unit test builds this environment.
             panic!("the CEL environment cannot be built: {e}");
@@ -452,8 +456,9 @@ impl RuleSet {
                 let (result, exceeded) = value::with_budget(VALUE_BUDGET, || r.run(&ctx));
                 let result = if exceeded {
                     Err(format!(
-                        "the rule reads more than {VALUE_BUDGET} values of this item (it reads \
-                         the item again inside a loop?): not evaluated"
+                        "the rule reads or loops over more than {VALUE_BUDGET} values on this \
+                         item (a loop inside a loop over a long list, or the item read again in \
+                         a loop?): not evaluated"
                     ))
                 } else {
                     result
@@ -918,6 +923,60 @@ remediation = "y."
             .expect("an error");
         assert!(err.error.contains("more than"), "{}", err.error);
         assert!(!e.findings.iter().any(|f| f.rule == "topic-field"));
+    }
+
+    #[test]
+    fn loops_over_what_the_expression_builds_are_charged_too() {
+        // 600 x 600 steps over a list the expression writes, and a map that copies it 600
+        // times: neither reads the item, both must stop on the budget.
+        let zeros = vec!["0"; 600].join(",");
+        for condition in [
+            format!("[{zeros}].all(a, [{zeros}].all(b, a + b >= 0))"),
+            format!("size([{zeros}].map(a, [{zeros}])) > 0"),
+        ] {
+            let p = policy(&RULES.replace("configuration.DisplayName == 'x'", &condition))
+                .expect("policy");
+            let e = p
+                .evaluate(&item(json!({"DisplayName": "x"}), Some(json!({}))))
+                .expect("evaluated");
+            let err = e
+                .rule_errors
+                .iter()
+                .find(|r| r.rule == "topic-field")
+                .unwrap_or_else(|| panic!("no error for {condition}: {:?}", e.findings));
+            assert!(err.error.contains("more than"), "{}", err.error);
+        }
+        // What the macros compute is CEL's.
+        for (condition, fires) in [
+            ("[1, 2, 3].all(x, x > 0)", true),
+            ("[1, 2, 3].all(x, x > 1)", false),
+            ("[1, 2, 3].exists(x, x == 2)", true),
+            ("[1, 2, 3].exists_one(x, x > 1)", false),
+            ("[1, 2, 3].exists_one(x, x > 2)", true),
+            ("[1, 2, 3].map(x, x * 2) == [2, 4, 6]", true),
+            ("[1, 2, 3].map(x, x > 1, x * 2) == [4, 6]", true),
+            ("[1, 2, 3].filter(x, x != 2) == [1, 3]", true),
+            ("{'a': 1}.exists(k, k == 'a')", true),
+            ("[].all(x, false)", true),
+            ("has(configuration.DisplayName)", true),
+            ("has(configuration.nope)", false),
+        ] {
+            let p = policy(&RULES.replace("configuration.DisplayName == 'x'", condition))
+                .expect(condition);
+            let e = p
+                .evaluate(&item(json!({"DisplayName": "x"}), Some(json!({}))))
+                .expect("evaluated");
+            assert!(
+                e.rule_errors.iter().all(|r| r.rule != "topic-field"),
+                "{condition}: {:?}",
+                e.rule_errors
+            );
+            assert_eq!(
+                e.findings.iter().any(|f| f.rule == "topic-field"),
+                fires,
+                "{condition}"
+            );
+        }
     }
 
     #[test]

@@ -184,3 +184,17 @@ pub fn kind_of(v: &cel::Value) -> &'static str {
         _ => "a value of another kind",
     }
 }
+
+/// The number of values in `v`, nested ones included.
+pub fn deep_size(v: &dyn Val) -> u64 {
+    let mut n = 1;
+    if let Some(items) = v.as_iterable() {
+        // Lists: their elements; maps: their keys (their values through the indexer are not
+        // walked here; a map's size is what a loop over it visits).
+        let mut it = items.iter();
+        while let Some(x) = it.next() {
+            n += deep_size(x);
+        }
+    }
+    n
+}
