@@ -113,3 +113,20 @@ fn pack_rules_meet_the_rules_of_the_built_ins() {
         types.len()
     );
 }
+
+#[test]
+fn a_rule_test_item_may_be_an_item_or_a_whole_notification() {
+    use justice_core::rules::custom::testing::test_item;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/config-events");
+    let eb = read(&dir.join("eventbridge/eb-ci-change-ec2-securitygroup-open-world.json"));
+    let from_event = test_item(&eb).expect("an EventBridge event");
+    let from_item = test_item(&eb["detail"]["configurationItem"]).expect("the item itself");
+    assert_eq!(from_event.resource_id, from_item.resource_id);
+    // An SNS delivery, read by the scorer's own parser.
+    let sns = read(&dir.join("sns/sns-lambda-ec2-securitygroup-updated.json"));
+    let item = test_item(&sns).expect("an SNS event");
+    assert_eq!(item.resource_type, "AWS::EC2::SecurityGroup");
+    // A notification without an item says why.
+    let err = test_item(&serde_json::json!({"hello": "world"})).expect_err("not an event");
+    assert!(!err.is_empty());
+}

@@ -611,6 +611,11 @@ fn every_rule_has_the_class_the_risk_model_gives_it() {
         RULES.len(),
         "a rule in the table no longer exists"
     );
-    // Unknown rules (a state from another version) never drive an action.
-    assert_eq!(justice_core::rules::class_of("no-such-rule"), Hygiene);
+    // Unknown rules (a state from another version, a rule removed since) never drive an action.
+    let policy = Policy::default_policy();
+    assert_eq!(policy.class_of("no-such-rule"), Hygiene);
+    assert_eq!(
+        policy.finding_cap("no-such-rule", justice_core::rules::Severity::Critical),
+        justice_core::policy::ActionCap::None
+    );
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::policy::{ActionCap, Policy};
 use crate::rules::custom::testing::{self, TestReport};
 use crate::rules::custom::{self, CustomRule, Expect, RuleSource};
-use crate::rules::{self, FindingClass, KrampusRemedy, Severity};
+use crate::rules::{self, FindingClass, Severity};
 
 /// One rule, whatever its source.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,8 +21,6 @@ pub struct RuleView<'a> {
     pub remediation: &'a str,
     /// Whether its findings may drive a Krampus action at all (then `[class_caps]` bound it).
     pub acts: bool,
-    /// What Krampus could do about it.
-    pub krampus: KrampusRemedy,
 }
 
 impl<'a> RuleView<'a> {
@@ -37,7 +35,6 @@ impl<'a> RuleView<'a> {
             checks: i.checks,
             remediation: i.remediation,
             acts: true,
-            krampus: i.krampus,
         }
     }
 
@@ -51,11 +48,6 @@ impl<'a> RuleView<'a> {
             checks: &r.spec.checks,
             remediation: &r.spec.remediation,
             acts: r.spec.act,
-            krampus: if r.spec.act {
-                KrampusRemedy::ResourceAction
-            } else {
-                KrampusRemedy::None
-            },
         }
     }
 }

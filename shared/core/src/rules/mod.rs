@@ -11,8 +11,6 @@ mod tags;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::exposure;
-
 use crate::item::{ConfigItem, ItemError};
 use crate::json::FieldError;
 pub use settings::RuleInputs;
@@ -75,18 +73,6 @@ impl FindingClass {
             FindingClass::Tagging => "tagging",
         }
     }
-}
-
-/// The class of a stored finding's rule, built-in or pack (a policy's own rules:
-/// `Policy::class_of`). A rule this build does not know (a state written by another version)
-/// counts as hygiene: it never drives an action.
-pub fn class_of(rule: &str) -> FindingClass {
-    if let Some(r) = find(rule) {
-        return r.info().class;
-    }
-    custom::pack()
-        .find(rule)
-        .map_or(FindingClass::Hygiene, |r| r.spec.class)
 }
 
 /// What Krampus could do about a rule's findings, if anything (see DESIGN.md, Krampus contract).

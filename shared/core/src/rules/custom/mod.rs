@@ -305,12 +305,8 @@ fn is_kebab(id: &str) -> bool {
 }
 
 impl CustomRule {
-    /// Compiles a rule; `Err` lists everything wrong with it, each naming the rule.
-    pub fn compile(spec: CustomRuleSpec, source: RuleSource) -> Result<CustomRule, Vec<String>> {
-        on_large_stack(|| CustomRule::compile_here(spec, source)).unwrap_or_else(|e| Err(vec![e]))
-    }
-
-    /// As `compile`, on the current thread (the caller has a large stack).
+    /// Compiles a rule on the current thread (the caller has a large stack: `RuleSet::compile`);
+    /// `Err` lists everything wrong with it, each naming the rule.
     fn compile_here(spec: CustomRuleSpec, source: RuleSource) -> Result<CustomRule, Vec<String>> {
         let id = spec.id.clone();
         let mut errors = Vec::new();

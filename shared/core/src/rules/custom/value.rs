@@ -96,20 +96,10 @@ fn number<'v>(n: &serde_json::Number) -> Box<dyn Val + 'v> {
 /// The JSON of a CEL value; `None` for what JSON cannot hold (bytes, types, functions), or
 /// once the evaluation's budget is spent.
 pub fn json_of(v: &dyn Val) -> Option<Value> {
-    let v = cel::Value::try_from(v).ok()?;
-    if !spend(size(&v)) {
+    if !spend(deep_size(v)) {
         return None;
     }
-    from_cel(&v)
-}
-
-/// The number of values in `v`.
-fn size(v: &cel::Value) -> u64 {
-    match v {
-        cel::Value::List(l) => 1 + l.iter().map(size).sum::<u64>(),
-        cel::Value::Map(m) => 1 + m.map.values().map(size).sum::<u64>(),
-        _ => 1,
-    }
+    from_cel(&cel::Value::try_from(v).ok()?)
 }
 
 pub fn from_cel(v: &cel::Value) -> Option<Value> {
@@ -185,15 +175,23 @@ pub fn kind_of(v: &cel::Value) -> &'static str {
     }
 }
 
-/// The number of values in `v`, nested ones included.
+/// The number of values in `v`, nested ones included (a map's keys and values).
 pub fn deep_size(v: &dyn Val) -> u64 {
+    let Some(items) = v.as_iterable() else {
+        return 1;
+    };
+    // Iterating a map gives its keys: its values are reached through its indexer.
+    let values = if v.get_type().kind() == cel::common::types::Kind::Map {
+        v.as_indexer()
+    } else {
+        None
+    };
     let mut n = 1;
-    if let Some(items) = v.as_iterable() {
-        // Lists: their elements; maps: their keys (their values through the indexer are not
-        // walked here; a map's size is what a loop over it visits).
-        let mut it = items.iter();
-        while let Some(x) = it.next() {
-            n += deep_size(x);
+    let mut it = items.iter();
+    while let Some(x) = it.next() {
+        n += deep_size(x);
+        if let Some(Ok(value)) = values.map(|i| i.get(x)) {
+            n += deep_size(&*value);
         }
     }
     n
