@@ -166,11 +166,19 @@ REACHES = {
         "lambda.rs": {"send": ["SendMessage"]},  # SqsDeadLetters::take (judge)
     },
     # App::from_env: S3TaskBoard with the account map, SnsOutbox with the owner topic and the
-    # sent log, DynamoRiskStore (as DocketStore), PolicyProvider, SqsDeadLetters.
-    # Notifier::notify_keys (S3 events) and Notifier::digest.
+    # sent log, DynamoRiskStore (as DocketStore and RiskStore), S3ReportShelf, PolicyProvider,
+    # SqsDeadLetters. Notifier::notify_keys (S3 events), report::gather/publish and
+    # Notifier::digest.
     "notifier": {
-        # Built as the digest's DocketStore: no RiskStore method is called.
-        "risk_store.rs": {},
+        # The report pages (report::gather): every risky state and its history.
+        "risk_store.rs": {
+            "read_item": ["GetItem"],  # load
+            "history": ["Query"],
+            "risky": ["Query"],  # the risky-by-evaluated-at index
+        },
+        # The report pages under REPORT_PREFIX (the role also allows GetObject there, what
+        # their presigned links do: the task board's `get` already needs it).
+        "report_shelf.rs": {"put": ["PutObject"]},
         # open_verdicts only (the digests' list); dockets, saves, held queue and budget are
         # the judge's.
         "docket_store.rs": {"open_index": ["Query"]},

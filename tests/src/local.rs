@@ -76,7 +76,7 @@ impl LocalWorld {
             settings: &self.notifier,
         };
         self.rt
-            .block_on(notifier.digest(&self.store, false, window, now))
+            .block_on(notifier.digest(&self.store, false, window, now, None))
             .expect("digest")
     }
 

@@ -155,6 +155,19 @@ fn each_kind_of_notice_renders_as_snapshotted() {
         3,
         T0,
         "security@example.com",
+        Some(justice_core::report::Link {
+            url: "https://justice-tasks.s3.us-east-1.amazonaws.com/reports/2026-09-21T00:00:00.000Z/team-team-a.html?X-Amz-Signature=0",
+            summary: justice_core::report::Summary {
+                resources: 4,
+                by_level: [1, 1, 1, 1],
+                tasks: 2,
+                due_24h: 1,
+                due_72h: 2,
+                held: 0,
+                unactionable: 1,
+            },
+            expires: T0 + 24 * HOUR_MS,
+        }),
     );
     insta::assert_snapshot!("digest_text", d.text());
     insta::assert_json_snapshot!("digest_json", d.renderings["json"]);
@@ -321,7 +334,7 @@ fn every_channel_neutralises_the_hostile_corpus() {
             action_time: T0 / 1000,
             issues: vec![evil.clone()],
         };
-        let digest = notice::digest(&evil, "w", &[entry], &[&line], 1, T0, &evil);
+        let digest = notice::digest(&evil, "w", &[entry], &[&line], 1, T0, &evil, None);
         for n in [&verdict, &digest] {
             assert_eq!(n.renderings.len(), notice::CHANNELS.len());
             assert!(n.sns_message().len() < 256 * 1024);

@@ -141,6 +141,7 @@ impl World {
             board: self.board(),
             outbox: self.outbox(),
             dockets: self.store.clone(),
+            pages: justice_aws::S3ReportShelf::new(self.s3.clone(), &self.bucket, "reports/"),
             policy: PolicyProvider::Fixed(Arc::new(Policy::default_policy())),
             settings: config.settings(),
             config,
@@ -335,6 +336,27 @@ fn each_team_gets_only_its_notices_once_and_security_gets_the_holds() {
         assert_eq!(a[0].1["kind"], "digest");
         assert_eq!(a[0].1["tasks"].as_array().map(Vec::len), Some(1));
         assert_eq!(a[0].1["open"].as_array().map(Vec::len), Some(0), "{}", a[0].1);
+        // Each digest links its team's report page, stored under reports/ and fetched through
+        // the presigned link alone: the team's resources with their charts, no other team's.
+        let page = |digest: &Value| {
+            let report = &digest["report"];
+            let url = report["url"].as_str().unwrap_or_else(|| panic!("no report link: {digest}"));
+            assert!(url.contains("/reports/") && url.contains("X-Amz-Signature="), "{url}");
+            let (status, body) = justice_tests::aws::http_get(url);
+            assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&body));
+            (report.clone(), String::from_utf8(body).expect("utf-8 page"))
+        };
+        let (summary_a, page_a) = page(&a[0].1);
+        let (_, page_b) = page(&b[0].1);
+        assert!(page_a.starts_with("<!DOCTYPE html>") && page_a.contains("<svg"), "{page_a}");
+        assert!(page_a.contains("Risk report: team team-a"));
+        assert_eq!(page_a.matches("<tbody class=\"r\"").count() as u64, summary_a["resources"].as_u64().expect("resources"));
+        assert!(page_a.contains("sg-000000a1") && !page_a.contains("sg-000000b1"));
+        assert!(page_b.contains("sg-000000b1") && !page_b.contains("sg-000000a1"));
+        assert_eq!(summary_a["tasks_due_24h"], 1, "{summary_a}");
+        // A link that was not signed opens nothing: the bucket stays private.
+        let unsigned = a[0].1["report"]["url"].as_str().expect("url").split('?').next().expect("path").to_owned();
+        assert_ne!(justice_tests::aws::http_get(&unsigned).0, 200);
         // The held resource waits on a person: in the security team's digest, once, read from
         // the sparse open-verdicts index.
         let s = w.received(&w.security_q).await;
@@ -350,6 +372,16 @@ fn each_team_gets_only_its_notices_once_and_security_gets_the_holds() {
                 .is_some_and(|m| m.contains("2 open verdict(s) could not be read")),
             "{s:?}"
         );
+        // The security team's digest links the whole estate's page: every team's resources.
+        let message = s[0].0["Message"].as_str().expect("message");
+        let estate = message
+            .split_whitespace()
+            .find(|w| w.starts_with("http") && w.contains("/reports/") && w.contains("estate.html"))
+            .unwrap_or_else(|| panic!("no estate link: {message}"));
+        let (status, body) = justice_tests::aws::http_get(estate);
+        assert_eq!(status, 200);
+        let estate = String::from_utf8(body).expect("utf-8 page");
+        assert!(estate.contains("sg-000000a1") && estate.contains("sg-000000b1"));
     });
 }
 

@@ -171,6 +171,7 @@ fn a_config_event_ends_as_a_task_and_a_warning_on_the_owners_queue() {
                 .with_owner_topic(&owners)
                 .with_sent_log(store.client().clone(), &table),
             dockets: store.clone(),
+            pages: justice_aws::S3ReportShelf::new(s3.clone(), &bucket, "reports/"),
             policy: PolicyProvider::Fixed(Arc::new(Policy::default_policy())),
             settings: notifier_config.settings(),
             config: notifier_config,

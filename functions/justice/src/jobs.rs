@@ -98,7 +98,12 @@ pub fn show_aws(_: &str, _: &str, _: &Policy, _: bool) -> Result<ExitCode, Strin
 }
 
 /// The digests of the window `now` falls in, to the local outbox (once per window).
-pub fn digest(dir: &Path, now: Millis, window_hours: u32) -> Result<ExitCode, String> {
+pub fn digest(
+    dir: &Path,
+    policy: &Policy,
+    now: Millis,
+    window_hours: u32,
+) -> Result<ExitCode, String> {
     let rt = runtime()?;
     let store = open(dir)?;
     let board = justice_local::LocalTaskBoard::new(dir, false);
@@ -111,8 +116,28 @@ pub fn digest(dir: &Path, now: Millis, window_hours: u32) -> Result<ExitCode, St
     };
     let window_ms = i64::from(window_hours) * time::HOUR_MS;
     let window = time::format_rfc3339(now.div_euclid(window_ms) * window_ms);
+    // The pages first: each digest links its team's.
+    let shelf = justice_local::LocalReportShelf::new(dir);
     let sent = rt
-        .block_on(notifier.digest(&store, false, &window, now))
+        .block_on(async {
+            let gathered = justice_service::report::gather(
+                &store,
+                &board,
+                &store,
+                false,
+                policy,
+                &settings.default_team,
+                now,
+            )
+            .await?;
+            let pages = justice_service::report::publish(
+                &shelf, &gathered, policy, &window, window_ms, now,
+            )
+            .await?;
+            notifier
+                .digest(&store, false, &window, now, Some(&pages))
+                .await
+        })
         .map_err(|e| format!("digest: {e}"))?;
     if sent.is_empty() {
         say!("digest of window {window}: nothing to send (none due, or sent already)");

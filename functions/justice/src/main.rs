@@ -7,6 +7,7 @@ mod inputs;
 mod jobs;
 mod judging;
 mod replay;
+mod report;
 mod rules;
 
 use std::path::{Path, PathBuf};
@@ -119,6 +120,9 @@ enum Command {
         /// One digest per team per window of this many hours, as DIGEST_WINDOW_HOURS.
         #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=168))]
         window_hours: u32,
+        /// The policy of the report pages the digests link (under <state>/reports/).
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// Print one stored resource: its state, every point traced to a finding, and its history.
     Show {
@@ -146,6 +150,42 @@ enum Command {
         now: Option<i64>,
         #[arg(long)]
         json: bool,
+    },
+    /// Write the risk report: one self-contained HTML page (summary, then each team's and
+    /// account's risky resources with findings, pending tasks and a score chart).
+    Report {
+        /// Where to write the page; `-` for standard output.
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
+        /// One team's page (as its notices name it); every team's otherwise.
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long, default_value = ".justice")]
+        state: PathBuf,
+        /// The policy the findings' fixes and the chart's thresholds come from.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The time to report at (RFC 3339): tasks' time left counts from it; the wall clock
+        /// otherwise.
+        #[arg(long, value_parser = parse_time)]
+        now: Option<i64>,
+        /// `local` (the store under --state) or `aws` (the table of --table, tasks.json and
+        /// dockets of --bucket).
+        #[arg(long, value_enum, default_value = "local")]
+        backend: BackendKind,
+        #[arg(long, env = "RISK_TABLE")]
+        table: Option<String>,
+        /// The bucket of tasks.json (with --backend aws).
+        #[arg(long, env = "TASKS_BUCKET")]
+        bucket: Option<String>,
+        #[arg(long, default_value = "tasks.json")]
+        tasks_key: String,
+        /// The account → team mapping object in the bucket, if any.
+        #[arg(long)]
+        mapping_key: Option<String>,
+        /// Read the dry-run board's verdicts (with --backend aws).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Show the findings and the score breakdown for the item(s) in one event.
     Explain {
@@ -297,7 +337,9 @@ fn main() -> ExitCode {
             state,
             now,
             window_hours,
-        } => jobs::digest(&state, now.unwrap_or_else(wall_clock), window_hours),
+            policy,
+        } => load_policy(policy.as_deref())
+            .and_then(|p| jobs::digest(&state, &p, now.unwrap_or_else(wall_clock), window_hours)),
         Command::Show {
             resource,
             state,
@@ -313,6 +355,42 @@ fn main() -> ExitCode {
             }
             (BackendKind::Aws, Some(table)) => jobs::show_aws(&table, &resource, &p, json),
             (BackendKind::Aws, None) => Err("--backend aws needs --table (or RISK_TABLE)".into()),
+        }),
+        Command::Report {
+            output,
+            team,
+            state,
+            policy,
+            now,
+            backend,
+            table,
+            bucket,
+            tasks_key,
+            mapping_key,
+            dry_run,
+        } => load_policy(policy.as_deref()).and_then(|policy| {
+            let source = match (backend, table, bucket) {
+                (BackendKind::Local, _, _) => report::Source::Local { state },
+                (BackendKind::Aws, Some(table), Some(bucket)) => report::Source::Aws {
+                    table,
+                    bucket,
+                    tasks_key,
+                    mapping_key,
+                    dry_run,
+                },
+                (BackendKind::Aws, _, _) => {
+                    return Err("--backend aws needs --table and --bucket".to_owned())
+                }
+            };
+            report::run(
+                &source,
+                &report::Options {
+                    policy,
+                    now: now.unwrap_or_else(wall_clock),
+                    team,
+                    output,
+                },
+            )
         }),
         Command::Explain {
             event,

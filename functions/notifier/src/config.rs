@@ -34,6 +34,9 @@ pub struct Config {
     pub dry_run: bool,
     /// `DIGEST_WINDOW_HOURS` (24): one digest per team per window.
     pub digest_window_hours: u32,
+    /// `REPORT_PREFIX` (`reports/`): where the report pages go in the bucket (the bucket's
+    /// lifecycle rule expires them).
+    pub report_prefix: String,
     /// `POLICY_S3_URI`, optional; `POLICY_REVALIDATE_SECONDS` (300).
     pub policy: Option<(String, String)>,
     pub policy_revalidate: Duration,
@@ -68,6 +71,21 @@ impl FromEnv for Config {
                 reason: "must be between 1 and 168".into(),
             });
         }
+        let report_prefix = env
+            .get("REPORT_PREFIX")
+            .unwrap_or_else(|| "reports/".into());
+        // A folder of its own: the pages never land on tasks.json, the verdict records or
+        // the policy, whatever a team is called.
+        if report_prefix.len() < 2
+            || !report_prefix.ends_with('/')
+            || report_prefix.starts_with('/')
+            || report_prefix.split('/').any(|p| p == "." || p == "..")
+        {
+            return Err(ConfigError {
+                name: "REPORT_PREFIX",
+                reason: "must be a folder of the bucket, like `reports/`".into(),
+            });
+        }
         Ok(Config {
             dead_letters: env.get("DEAD_LETTER_QUEUE_URL"),
             bucket: env.required("TASKS_BUCKET")?,
@@ -84,6 +102,7 @@ impl FromEnv for Config {
             security_contact: env.required("SECURITY_CONTACT")?,
             dry_run,
             digest_window_hours: window as u32,
+            report_prefix,
             policy: env.s3_uri("POLICY_S3_URI")?,
             policy_revalidate: Duration::from_secs(env.number("POLICY_REVALIDATE_SECONDS", 300)?),
         })

@@ -9,11 +9,13 @@ pub mod config;
 use aws_lambda_events::s3::S3Event;
 use justice_aws::lambda::{Error, Metrics, SqsDeadLetters};
 use justice_aws::task_board::verdict_keys;
-use justice_aws::{DynamoRiskStore, PolicyProvider, S3TaskBoard, SnsOutbox};
+use justice_aws::{DynamoRiskStore, PolicyProvider, S3ReportShelf, S3TaskBoard, SnsOutbox};
 use justice_core::time::{self, Millis, HOUR_MS};
 use justice_service::failure::{dead_letter, failure_message};
+use justice_service::report::{self, ReportShelf};
 use justice_service::{
-    Clock, DocketStore, Notifier, NotifierSettings, Outbox, RecordFailure, SystemClock, TaskBoard,
+    Clock, DocketStore, Notifier, NotifierSettings, Outbox, RecordFailure, RiskStore, SystemClock,
+    TaskBoard,
 };
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
@@ -21,11 +23,20 @@ use serde_json::{json, Value};
 
 pub use config::{Config, ConfigError};
 
-pub struct App<B = S3TaskBoard, O = SnsOutbox, D = DynamoRiskStore, K = SystemClock> {
+pub struct App<
+    B = S3TaskBoard,
+    O = SnsOutbox,
+    D = DynamoRiskStore,
+    K = SystemClock,
+    P = S3ReportShelf,
+> {
     pub board: B,
     pub outbox: O,
-    /// The judge's dockets: the open verdicts the digest lists.
+    /// The risk table: the judge's dockets (the open verdicts the digest lists), and the
+    /// states and histories the report pages show.
     pub dockets: D,
+    /// Where each team's report page goes (`REPORT_PREFIX` of the bucket).
+    pub pages: P,
     pub policy: PolicyProvider,
     pub settings: NotifierSettings,
     pub config: Config,
@@ -55,6 +66,11 @@ impl App {
             .with_sent_log(aws.dynamodb.clone(), config.table.clone()),
             // The history TTL is the scorer's business: the notifier writes no history.
             dockets: DynamoRiskStore::new(aws.dynamodb.clone(), config.table.clone(), 90),
+            pages: S3ReportShelf::new(
+                aws.s3.clone(),
+                config.bucket.clone(),
+                config.report_prefix.clone(),
+            ),
             policy: PolicyProvider::new(&aws.s3, config.policy.as_ref(), config.policy_revalidate),
             settings: config.settings(),
             dead_letters: aws.dead_letters(config.dead_letters.as_ref()),
@@ -64,7 +80,9 @@ impl App {
     }
 }
 
-impl<B: TaskBoard, O: Outbox, D: DocketStore, K: Clock> App<B, O, D, K> {
+impl<B: TaskBoard, O: Outbox, D: DocketStore + RiskStore, K: Clock, P: ReportShelf>
+    App<B, O, D, K, P>
+{
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
         self.run(event.payload, self.clock.now(Millis::MIN)).await
     }
@@ -81,11 +99,35 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore, K: Clock> App<B, O, D, K> {
         if payload.get("justice").and_then(Value::as_str) == Some("digest") {
             let window_ms = i64::from(self.config.digest_window_hours) * HOUR_MS;
             let window = time::format_rfc3339(now.div_euclid(window_ms) * window_ms);
+            // The pages first, each link valid for the window: every digest links its team's.
+            let gathered = report::gather(
+                &self.dockets,
+                &self.board,
+                &self.dockets,
+                self.config.dry_run,
+                &policy,
+                &self.settings.default_team,
+                now,
+            )
+            .await?;
+            let pages =
+                report::publish(&self.pages, &gathered, &policy, &window, window_ms, now).await?;
             let teams = notifier
-                .digest(&self.dockets, self.config.dry_run, &window, now)
+                .digest(
+                    &self.dockets,
+                    self.config.dry_run,
+                    &window,
+                    now,
+                    Some(&pages),
+                )
                 .await?;
-            tracing::info!(%window, teams = teams.len(), "digest sent");
-            return Ok(json!({ "window": window, "teams": teams }));
+            tracing::info!(%window, teams = teams.len(), pages = pages.teams.len(), "digest sent");
+            return Ok(json!({
+                "window": window,
+                "teams": teams,
+                "pages": pages.teams.len() + usize::from(pages.estate.is_some()),
+                "unreadable": gathered.unreadable.len(),
+            }));
         }
         let (out, failures) = match S3Event::deserialize(&payload) {
             Ok(event) => {

@@ -9,6 +9,7 @@ pub mod env;
 pub mod lambda;
 pub mod outbox;
 pub mod policy_source;
+pub mod report_shelf;
 pub mod risk_store;
 pub mod stream;
 pub mod task_board;
@@ -16,6 +17,7 @@ pub mod task_board;
 pub use config_source::AwsConfigSource;
 pub use outbox::SnsOutbox;
 pub use policy_source::{PolicyLoadError, PolicyProvider, S3PolicySource};
+pub use report_shelf::S3ReportShelf;
 pub use risk_store::DynamoRiskStore;
 pub use task_board::S3TaskBoard;
 

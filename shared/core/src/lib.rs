@@ -14,6 +14,7 @@ pub mod kept;
 pub mod krampus;
 pub mod notice;
 pub mod policy;
+pub mod report;
 pub mod rules;
 pub mod score;
 pub mod state;

@@ -3,8 +3,10 @@
 
 mod config_source;
 mod judge;
+mod report_shelf;
 mod risk_store;
 
 pub use config_source::LocalConfigSource;
 pub use judge::{LocalOutbox, LocalTaskBoard};
+pub use report_shelf::LocalReportShelf;
 pub use risk_store::{LocalRiskStore, LocalStoreError, StateSummary};

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod judge;
 pub mod notifier;
 pub mod ports;
+pub mod report;
 pub mod scorer;
 
 pub use clock::{Clock, EventClock, FixedClock, RecordedClock, SystemClock};

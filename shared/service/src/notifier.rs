@@ -18,6 +18,7 @@ use crate::failure::RecordFailure;
 use crate::ports::{
     BoardError, DocketStore, Outbox, OutboxError, SecurityAlert, StoreError, TaskBoard,
 };
+use crate::report::{Page, Pages};
 
 /// Open verdicts are read a page at a time.
 const OPEN_PAGE: usize = 500;
@@ -200,13 +201,16 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
     /// One message per team, once per `window`: its pending tasks in `tasks.json`, and its
     /// resources whose verdict waits on a person (warnings, no automatic fix, held) until they
     /// are fixed; and one to the security team listing every resource nothing automatic will
-    /// fix. Teams with neither get nothing.
+    /// fix. Teams with neither get nothing. With `pages` (the window's report pages), each
+    /// digest carries its team's summary numbers and link, and the security team gets the
+    /// whole estate's.
     pub async fn digest<D: DocketStore>(
         &self,
         dockets: &D,
         dry_run: bool,
         window: &str,
         now: Millis,
+        pages: Option<&Pages>,
     ) -> Result<Vec<String>, NotifyError> {
         let file = self.board.read().await?.file;
         let accounts = self.board.account_map().await?;
@@ -238,6 +242,7 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
                 total,
                 now,
                 &self.settings.security_contact,
+                pages.and_then(|p| p.teams.get(&team)).map(Page::link),
             );
             if self.outbox.was_sent(&n.id).await? {
                 continue;
@@ -248,13 +253,29 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
         }
         let lines: Vec<(String, &OpenLine)> =
             security.items.iter().map(|(t, l)| (t.clone(), l)).collect();
-        if let Some((subject, body)) = notice::security_digest(
-            window,
-            &lines,
-            security.total,
-            &unreadable,
-            unreadable_total,
+        let estate = pages.and_then(|p| p.estate.as_ref()).map(Page::link);
+        let security_digest = match (
+            notice::security_digest(
+                window,
+                &lines,
+                security.total,
+                &unreadable,
+                unreadable_total,
+            ),
+            estate,
         ) {
+            (Some((subject, body)), Some(link)) => Some((
+                subject,
+                format!("{body}\nEvery team's resources:\n{}", link.text()),
+            )),
+            // Nothing needs a person, but the security team still gets the estate's page.
+            (None, Some(link)) if link.summary.resources > 0 => Some((
+                format!("[Justice Engine] risk report of every team (window {window})"),
+                link.text(),
+            )),
+            (found, _) => found,
+        };
+        if let Some((subject, body)) = security_digest {
             // `#` is in no team name (`notice::attribute`): no team's digest has this id.
             let id = format!("digest-{window}-#security");
             if !self.outbox.was_sent(&id).await? {

@@ -35,6 +35,8 @@ pub struct DigestFacts<'a> {
     pub open_total: usize,
     pub now: i64,
     pub security_contact: &'a str,
+    /// The team's report page, when one was stored.
+    pub report: Option<crate::report::Link<'a>>,
 }
 
 /// One way a notice is shown. A text channel renders a JSON string.

@@ -59,6 +59,15 @@ impl Channel for ChatbotMessage {
             f.open_total,
             markdown(f.team, 64)
         );
+        let description = match &f.report {
+            // The URL is ours: markdown link syntax around it, nothing of the resources'.
+            Some(r) => format!(
+                "{description}. {}. [Open the report]({})",
+                r.summary.line(),
+                r.url
+            ),
+            None => description,
+        };
         custom(f.subject, description)
     }
 }

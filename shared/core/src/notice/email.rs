@@ -190,6 +190,10 @@ fn digest_text(f: &DigestFacts<'_>) -> String {
             text.push_str(&format!("  … and {} more\n", f.open_total - f.open.len()));
         }
     }
+    if let Some(r) = &f.report {
+        text.push('\n');
+        text.push_str(&r.text());
+    }
     text.push_str(&format!(
         "\nFixing a resource withdraws its actions and takes it off this list. Exemptions: write \
          to the security team ({}).\n",

@@ -65,6 +65,19 @@ impl Channel for NoticeJson {
             })).collect::<Vec<_>>(),
             "open": open_json(f.open),
             "open_total": f.open_total,
+            "report": f.report.map(|r| json!({
+                "url": r.url,
+                "expires": r.expires,
+                "resources": r.summary.resources,
+                "by_level": {
+                    "kill": r.summary.by_level[3], "disable": r.summary.by_level[2],
+                    "warn": r.summary.by_level[1], "none": r.summary.by_level[0],
+                },
+                "tasks_due_24h": r.summary.due_24h,
+                "tasks_due_72h": r.summary.due_72h,
+                "held": r.summary.held,
+                "unactionable": r.summary.unactionable,
+            })),
         })
     }
 }

@@ -475,7 +475,9 @@ fn open_json(open: &[&OpenLine]) -> Vec<Value> {
 /// The digest of one team's pending tasks, and of its resources that wait on a person (a
 /// warning, no automatic fix, held, a task lost), in one window: each stays in every digest
 /// until it is fixed or exempted. `open` holds the lines to list (the most severe) and
-/// `open_total` how many there are in all.
+/// `open_total` how many there are in all; `report` the team's report page, when stored.
+// Each argument is one fact the channels render; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn digest(
     team: &str,
     window: &str,
@@ -484,6 +486,7 @@ pub fn digest(
     open_total: usize,
     now: Millis,
     security_contact: &str,
+    report: Option<crate::report::Link<'_>>,
 ) -> Notice {
     let open_total = open_total.max(open.len());
     let subject = subject(&format!(
@@ -508,6 +511,7 @@ pub fn digest(
         open_total,
         now,
         security_contact,
+        report,
     };
     let renderings = CHANNELS
         .iter()

@@ -1,0 +1,218 @@
+//! The risk report's reads: every resource with open findings, a pending task or an open
+//! verdict, with its history; then one page per team and one of the whole estate, stored
+//! where the digests can link them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use justice_core::notice::AccountMap;
+use justice_core::policy::Policy;
+use justice_core::report::{self, Entry, Pending, Report, Scope, Summary};
+use justice_core::time::Millis;
+use justice_core::verdict::OpenLine;
+use justice_core::ResourceKey;
+
+use crate::notifier::NotifyError;
+use crate::ports::{DocketStore, OutboxError, RiskStore, StoreError, TaskBoard};
+
+/// Open verdicts are read a page at a time.
+const OPEN_PAGE: usize = 500;
+
+/// What the stores hold for the report.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    pub entries: Vec<Entry>,
+    /// Resources that could not be read, each with why: every page names them.
+    pub unreadable: Vec<String>,
+}
+
+/// Every resource the report shows, read from the stores at `now`: the risky ones (open
+/// findings), and any other that a pending task or an open verdict names. A corrupt state or
+/// history is named in `unreadable`, never silently left out; an unavailable store fails the
+/// whole read (the caller retries).
+pub async fn gather<S: RiskStore, B: TaskBoard, D: DocketStore>(
+    store: &S,
+    board: &B,
+    dockets: &D,
+    dry_run: bool,
+    policy: &Policy,
+    default_team: &str,
+    now: Millis,
+) -> Result<Gathered, NotifyError> {
+    let file = board.read().await?.file;
+    let accounts: AccountMap = board.account_map().await?;
+    let mut pending = Pending::by_resource(&file.tasks);
+    let mut out = Gathered::default();
+    let mut open: BTreeMap<ResourceKey, OpenLine> = BTreeMap::new();
+    let mut cursor = None::<String>;
+    loop {
+        let page = dockets
+            .open_verdicts(dry_run, cursor.as_deref(), OPEN_PAGE)
+            .await?;
+        out.unreadable.extend(page.unreadable);
+        open.extend(page.lines);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut keys: BTreeSet<ResourceKey> = store
+        .risky(Millis::MAX, usize::MAX)
+        .await?
+        .into_iter()
+        .collect();
+    keys.extend(open.keys().cloned());
+    for k in pending.keys() {
+        match ResourceKey::parse(k) {
+            Ok(key) => {
+                keys.insert(key);
+            }
+            Err(e) => out.unreadable.push(format!(
+                "a task in tasks.json names `{}`, not a resource key: {e}",
+                justice_core::text::quote(k, 300)
+            )),
+        }
+    }
+    for key in keys {
+        let (stored, history) = match read(store, &key).await {
+            Ok(read) => read,
+            Err(e @ StoreError::Corrupt { .. }) => {
+                out.unreadable.push(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(state) = stored else {
+            out.unreadable.push(format!(
+                "{key}: a task or verdict names it, but no state is stored"
+            ));
+            continue;
+        };
+        let mut entry = Entry::new(state, &history, policy, now, &accounts, default_team);
+        entry.tasks = pending.remove(key.as_str()).unwrap_or_default();
+        entry.verdict = open.remove(&key);
+        out.entries.push(entry);
+    }
+    Ok(out)
+}
+
+async fn read<S: RiskStore>(
+    store: &S,
+    key: &ResourceKey,
+) -> Result<
+    (
+        Option<justice_core::RiskState>,
+        Vec<justice_core::HistoryRecord>,
+    ),
+    StoreError,
+> {
+    let stored = store.load(key).await?;
+    if stored.state.is_none() {
+        return Ok((None, Vec::new()));
+    }
+    let history = store.history(key).await?;
+    Ok((stored.state, history))
+}
+
+/// Where the pages go: a prefix of the bucket in AWS (read through a presigned link), files
+/// locally.
+pub trait ReportShelf: Send + Sync {
+    /// Stores the page `name` of `window`, and returns a link that opens it for `valid_ms`.
+    fn put(
+        &self,
+        window: &str,
+        name: &str,
+        html: String,
+        valid_ms: Millis,
+    ) -> impl Future<Output = Result<String, OutboxError>> + Send;
+}
+
+/// A page as stored: its link and its numbers (the digests carry both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub url: String,
+    pub summary: Summary,
+    /// Until when the link opens the page.
+    pub expires: Millis,
+}
+
+/// The pages of one window: each team's, and the whole estate's for the security team.
+#[derive(Debug, Clone, Default)]
+pub struct Pages {
+    pub teams: BTreeMap<String, Page>,
+    pub estate: Option<Page>,
+}
+
+/// Renders and stores every team's page and the estate's, for links valid `valid_ms`.
+pub async fn publish<R: ReportShelf>(
+    shelf: &R,
+    gathered: &Gathered,
+    policy: &Policy,
+    window: &str,
+    valid_ms: Millis,
+    now: Millis,
+) -> Result<Pages, OutboxError> {
+    let mut pages = Pages::default();
+    let expires = now.saturating_add(valid_ms);
+    for team in report::teams(&gathered.entries) {
+        let r = Report::new(
+            Scope::Team(team.clone()),
+            &gathered.entries,
+            &gathered.unreadable,
+            policy,
+            now,
+        );
+        let summary = r.summary();
+        let url = shelf
+            .put(
+                window,
+                &report::page_name(&team),
+                report::render(&r),
+                valid_ms,
+            )
+            .await?;
+        pages.teams.insert(
+            team,
+            Page {
+                url,
+                summary,
+                expires,
+            },
+        );
+    }
+    let r = Report::new(
+        Scope::Estate,
+        &gathered.entries,
+        &gathered.unreadable,
+        policy,
+        now,
+    );
+    let summary = r.summary();
+    let url = shelf
+        .put(window, "estate.html", report::render(&r), valid_ms)
+        .await?;
+    pages.estate = Some(Page {
+        url,
+        summary,
+        expires,
+    });
+    tracing::info!(
+        window,
+        teams = pages.teams.len(),
+        resources = gathered.entries.len(),
+        unreadable = gathered.unreadable.len(),
+        "report pages stored"
+    );
+    Ok(pages)
+}
+
+impl Page {
+    /// The page as a digest links it.
+    pub fn link(&self) -> justice_core::report::Link<'_> {
+        justice_core::report::Link {
+            url: &self.url,
+            summary: self.summary,
+            expires: self.expires,
+        }
+    }
+}
