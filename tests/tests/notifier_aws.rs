@@ -524,3 +524,39 @@ fn a_mapped_team_topic_is_used_only_when_the_role_allows_it() {
         );
     });
 }
+
+/// Report pages that cannot be stored (here: a bucket that does not exist, a failure that will
+/// not pass on a retry) cost the digests their links, never the digests: each team still gets
+/// its digest, without a link, and the security team is told why.
+#[test]
+fn pages_that_cannot_be_stored_cost_the_links_not_the_digests() {
+    full_runtime().block_on(async {
+        let w = world().await;
+        w.judge(&[of_team("sg-000000a1", "team-a", "web")], 10)
+            .await;
+        let _ = w.received(&w.team_a).await;
+        let _ = w.received(&w.security_q).await;
+        let mut app = w.notifier();
+        app.pages =
+            justice_aws::S3ReportShelf::new(w.s3.clone(), unique("no-such-bucket"), "reports/");
+        let out = app
+            .run(json!({"justice": "digest"}), T0 + 3_600_000)
+            .await
+            .expect("digests sent");
+        assert_eq!(out["pages"], 0, "{out}");
+        let a = w.received(&w.team_a).await;
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].1["kind"], "digest");
+        assert!(a[0].1["report"].is_null(), "{}", a[0].1);
+        let s = w.received(&w.security_q).await;
+        assert!(
+            s.iter().any(|m| m.0["Subject"]
+                .as_str()
+                .is_some_and(|x| x.contains("report pages could not be stored"))
+                && m.0["Message"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("NoSuchBucket"))),
+            "{s:?}"
+        );
+    });
+}

@@ -53,6 +53,8 @@ fn entry(s: &str, policy: &Policy) -> Entry {
         action: s.to_owned(),
         due: T0 + HOUR_MS,
         target: s.to_owned(),
+        team: Some(s.to_owned()),
+        owner: Some(s.to_owned()),
     }];
     e.verdict = Some(OpenLine {
         kind: VerdictKind::Unactionable,
@@ -194,6 +196,8 @@ fn the_summary_counts_levels_tasks_by_when_they_run_and_verdicts() {
                 action: "disable".into(),
                 due: now + h * HOUR_MS,
                 target: String::new(),
+                team: None,
+                owner: None,
             })
             .collect();
         e.verdict = verdict.map(|kind| OpenLine {
@@ -235,4 +239,60 @@ fn the_summary_counts_levels_tasks_by_when_they_run_and_verdicts() {
     let none = Report::new(Scope::Team("nobody".into()), &entries, &[], &policy, now);
     assert!(none.entries.is_empty());
     assert!(report::render(&none).contains("No resource has an open finding."));
+}
+
+/// A resource is on the page of the team its digest lists it under (its task's team, as the
+/// judge wrote it, even after its tag changed), and a read limit takes the resources with a
+/// task first and counts the rest.
+#[test]
+fn pages_follow_the_digests_teams_and_a_limit_reads_tasks_first() {
+    use justice_service::report::gather;
+    let w = justice_tests::local::LocalWorld::new(10);
+    let policy = Policy::default_policy();
+    let tagged = |mut s: RiskState, id: &str, team: &str| {
+        s.key = justice_core::ResourceKey::new(&s.account, &s.region, &s.resource_type, id)
+            .expect("key");
+        s.resource_id = id.to_owned();
+        s.arn = Some(format!(
+            "arn:aws:ec2:us-east-1:{}:security-group/{id}",
+            s.account
+        ));
+        s.tags = Some(BTreeMap::from([("team".to_owned(), team.to_owned())]));
+        s
+    };
+    let acted = tagged(sg(170, &[22]), "sg-000000a1", "team-a");
+    w.judge(std::slice::from_ref(&acted), &policy, T0);
+    // Its tag changes; tasks.json says team-a until the judge runs again.
+    let mut moved = acted.clone();
+    moved.tags = Some(BTreeMap::from([("team".to_owned(), "team-b".to_owned())]));
+    let quiet = tagged(sg(10, &[22]), "sg-000000c1", "team-c");
+    w.rt.block_on(justice_tests::write_states(&w.store, &[moved, quiet]));
+    let read = |limit| {
+        w.rt.block_on(gather(
+            &w.store, &w.board, &w.store, false, &policy, "security", T0, limit,
+        ))
+        .expect("gathered")
+    };
+    let all = read(usize::MAX);
+    let teams: Vec<(&str, &str, usize)> = all
+        .entries
+        .iter()
+        .map(|e| (e.state.resource_id.as_str(), e.team.as_str(), e.tasks.len()))
+        .collect();
+    assert_eq!(teams.len(), 2, "{teams:?}");
+    assert!(teams.contains(&("sg-000000c1", "team-c", 0)), "{teams:?}");
+    assert!(
+        teams
+            .iter()
+            .any(|&(id, team, tasks)| id == "sg-000000a1" && team == "team-a" && tasks > 0),
+        "{teams:?}"
+    );
+    assert!(all.unreadable.is_empty(), "{:?}", all.unreadable);
+    let one = read(1);
+    assert_eq!(one.entries.len(), 1);
+    assert_eq!(one.entries[0].state.resource_id, "sg-000000a1");
+    assert_eq!(
+        one.unreadable,
+        ["1 of 2 resource(s) not read: the report reads at most 1"]
+    );
 }

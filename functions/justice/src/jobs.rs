@@ -116,26 +116,36 @@ pub fn digest(
     };
     let window_ms = i64::from(window_hours) * time::HOUR_MS;
     let window = time::format_rfc3339(now.div_euclid(window_ms) * window_ms);
-    // The pages first: each digest links its team's.
+    // The pages first: each digest links its team's. Pages that cannot be written cost the
+    // links, not the digests.
     let shelf = justice_local::LocalReportShelf::new(dir);
     let sent = rt
         .block_on(async {
-            let gathered = justice_service::report::gather(
-                &store,
-                &board,
-                &store,
-                false,
-                policy,
-                &settings.default_team,
-                now,
-            )
-            .await?;
-            let pages = justice_service::report::publish(
-                &shelf, &gathered, policy, &window, window_ms, now,
-            )
-            .await?;
+            let pages: Result<_, justice_service::NotifyError> = async {
+                let gathered = justice_service::report::gather(
+                    &store,
+                    &board,
+                    &store,
+                    false,
+                    policy,
+                    &settings.default_team,
+                    now,
+                    usize::MAX,
+                )
+                .await?;
+                Ok(justice_service::report::publish(
+                    &shelf, &gathered, policy, &window, window_ms, now,
+                )
+                .await?)
+            }
+            .await;
+            let pages = pages
+                .inspect_err(|e| {
+                    note!("digest: report pages not written, digests go without links: {e}")
+                })
+                .ok();
             notifier
-                .digest(&store, false, &window, now, Some(&pages))
+                .digest(&store, false, &window, now, pages.as_ref())
                 .await
         })
         .map_err(|e| format!("digest: {e}"))?;

@@ -116,6 +116,7 @@ async fn read<S: RiskStore, B: TaskBoard, D: DocketStore>(
         &o.policy,
         &settings.default_team,
         o.now,
+        usize::MAX,
     )
     .await
     .map_err(|e| format!("report: {e}"))

@@ -347,3 +347,142 @@ fn the_browser_check_catches_a_broken_page() {
         assert!(!b.errors.is_empty(), "{name}: no error seen");
     }
 }
+
+/// A local store holding `states` as the scorer leaves them (no history: each chart is one
+/// point).
+fn store_of(states: &[justice_core::RiskState]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = justice_local::LocalRiskStore::open(dir.path()).expect("store");
+    justice_tests::runtime().block_on(justice_tests::write_states(&store, states));
+    store.flush().expect("flush");
+    drop(store);
+    dir
+}
+
+fn numbered(i: usize, name: &str, team: &str) -> justice_core::RiskState {
+    let mut s = justice_tests::states::sg(30 + (i as u32 * 7) % 200, &[22]);
+    let id = format!("sg-{i:08x}");
+    s.key =
+        justice_core::ResourceKey::new(&s.account, &s.region, &s.resource_type, &id).expect("key");
+    s.resource_id = id;
+    s.arn = None;
+    s.resource_name = Some(name.to_owned());
+    s.tags = Some([("team".to_owned(), team.to_owned())].into());
+    s
+}
+
+fn report_of(dir: &Path) -> PathBuf {
+    let page = dir.join("report.html");
+    justice(&[
+        "report",
+        "--state",
+        dir.to_str().expect("utf-8 path"),
+        "--now",
+        "2026-09-21T00:00:00Z",
+        "-o",
+        page.to_str().expect("utf-8 path"),
+    ]);
+    page
+}
+
+/// A table of 130 resources shows 50 (the rest are written hidden, so a browser does not lay
+/// them out), "Show more" shows the rest, and a filter still finds a row of the hidden ones.
+#[test]
+fn a_large_table_shows_a_page_at_a_time() {
+    let states: Vec<_> = (0..130)
+        .map(|i| numbered(i, &format!("group-{i:03}"), "team-a"))
+        .collect();
+    let dir = store_of(&states);
+    let page = report_of(dir.path());
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert_eq!(html.matches("<tbody class=\"r\" id=\"r-").count(), 130);
+    assert_eq!(
+        html.matches("\" hidden data-name=").count(),
+        80,
+        "written hidden"
+    );
+    let mut b = Browser::launch();
+    b.open(&page);
+    assert!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
+    let visible = format!("({VISIBLE_NAMES}).length");
+    assert_eq!(b.eval(&visible), json!(50));
+    assert_eq!(
+        b.eval("document.querySelector('.pager').hidden"),
+        json!(false)
+    );
+    assert_eq!(
+        b.eval("document.querySelector('.pager span').textContent"),
+        json!("showing 50 of 130")
+    );
+    // The riskiest 50 are the ones shown.
+    let shown: Vec<u64> = serde_json::from_value(b.eval(
+        "Array.from(document.querySelectorAll('tbody.r')).filter(b => !b.hidden).map(b => +b.dataset.score)",
+    ))
+    .expect("scores");
+    let mut all: Vec<u64> = states.iter().map(|s| u64::from(s.score)).collect();
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(shown, all[..50]);
+    b.eval("document.querySelector('.pager button').click()");
+    assert_eq!(b.eval(&visible), json!(130));
+    assert_eq!(
+        b.eval("document.querySelector('.pager').hidden"),
+        json!(true)
+    );
+    b.eval("const q = document.getElementById('q'); q.value = 'group-129'; q.dispatchEvent(new Event('input'))");
+    assert_eq!(b.eval(VISIBLE_NAMES), json!(["group-129"]));
+    assert!(b.errors.is_empty(), "console errors: {:#?}", b.errors);
+}
+
+/// Hostile names, tags and evidence, in a real browser: shown as text, running nothing.
+#[test]
+fn hostile_text_is_shown_as_text_and_runs_nothing() {
+    let evil = [
+        "\"><img src=x onerror=console.error('xss')>",
+        "</script><script>console.error('xss')</script>",
+        "' onmouseover='console.error(1)' x='",
+        "<svg onload=console.error('xss')>",
+        "<b>bold</b> &amp; <!-- comment -->",
+    ];
+    let states: Vec<_> = evil
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut s = numbered(i, e, e);
+            s.owner = Some((*e).to_owned());
+            for f in &mut s.findings {
+                f.finding.evidence = (*e).to_owned();
+            }
+            s
+        })
+        .collect();
+    let dir = store_of(&states);
+    let page = report_of(dir.path());
+    let mut b = Browser::launch();
+    b.open(&page);
+    b.eval("document.querySelectorAll('details').forEach(d => d.open = true)");
+    b.eval(
+        "document.querySelectorAll('*').forEach(e => e.dispatchEvent(new MouseEvent('mouseover')))",
+    );
+    b.eval("1");
+    assert!(b.errors.is_empty(), "hostile text ran: {:#?}", b.errors);
+    assert_eq!(b.eval("document.scripts.length"), json!(1));
+    assert_eq!(
+        b.eval("document.querySelectorAll('img, b b, svg:not(.chart), svg svg').length"),
+        json!(0)
+    );
+    assert_eq!(
+        b.eval("Array.from(document.querySelectorAll('*')).some(e => Array.from(e.attributes).some(a => a.name.startsWith('on')))"),
+        json!(false)
+    );
+    // Each name reads as it was written.
+    let names: Vec<String> = serde_json::from_value(b.eval(
+        "Array.from(document.querySelectorAll('tbody.r tr.main td:first-child b')).map(b => b.textContent)",
+    ))
+    .expect("names");
+    for e in evil {
+        assert!(
+            names.iter().any(|n| n == e),
+            "{e} not shown as text: {names:?}"
+        );
+    }
+}

@@ -37,6 +37,10 @@ pub struct Config {
     /// `REPORT_PREFIX` (`reports/`): where the report pages go in the bucket (the bucket's
     /// lifecycle rule expires them).
     pub report_prefix: String,
+    /// `REPORT_MAX_RESOURCES` (5000): the most resources the pages read (two reads each),
+    /// those with a task or an open verdict first, so that the digest ends within the
+    /// function's timeout; the page counts the rest.
+    pub report_max_resources: usize,
     /// `POLICY_S3_URI`, optional; `POLICY_REVALIDATE_SECONDS` (300).
     pub policy: Option<(String, String)>,
     pub policy_revalidate: Duration,
@@ -103,6 +107,8 @@ impl FromEnv for Config {
             dry_run,
             digest_window_hours: window as u32,
             report_prefix,
+            report_max_resources: usize::try_from(env.number("REPORT_MAX_RESOURCES", 5000)?)
+                .unwrap_or(usize::MAX),
             policy: env.s3_uri("POLICY_S3_URI")?,
             policy_revalidate: Duration::from_secs(env.number("POLICY_REVALIDATE_SECONDS", 300)?),
         })

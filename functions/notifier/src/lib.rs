@@ -14,8 +14,8 @@ use justice_core::time::{self, Millis, HOUR_MS};
 use justice_service::failure::{dead_letter, failure_message};
 use justice_service::report::{self, ReportShelf};
 use justice_service::{
-    Clock, DocketStore, Notifier, NotifierSettings, Outbox, RecordFailure, RiskStore, SystemClock,
-    TaskBoard,
+    Clock, DocketStore, Notifier, NotifierSettings, Outbox, RecordFailure, RiskStore,
+    SecurityAlert, SystemClock, TaskBoard,
 };
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
@@ -100,34 +100,37 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore + RiskStore, K: Clock, P: ReportShe
             let window_ms = i64::from(self.config.digest_window_hours) * HOUR_MS;
             let window = time::format_rfc3339(now.div_euclid(window_ms) * window_ms);
             // The pages first, each link valid for the window: every digest links its team's.
-            let gathered = report::gather(
-                &self.dockets,
-                &self.board,
-                &self.dockets,
-                self.config.dry_run,
-                &policy,
-                &self.settings.default_team,
-                now,
-            )
-            .await?;
-            let pages =
-                report::publish(&self.pages, &gathered, &policy, &window, window_ms, now).await?;
+            // A failure costs the links, never the digests: they warn owners before Krampus
+            // acts, and a retry would redo every read for the same failure.
+            let pages = match self.pages(&policy, &window, window_ms, now).await {
+                Ok(pages) => Some(pages),
+                Err(e) => {
+                    tracing::error!(error = %e, "report pages not stored: the digests go without links");
+                    self.outbox
+                        .alert_security(&SecurityAlert {
+                            subject: "[Justice Engine] report pages could not be stored".into(),
+                            body: format!(
+                                "The digests of window {window} were sent without their report links: {e}\n"
+                            ),
+                        })
+                        .await?;
+                    None
+                }
+            };
             let teams = notifier
                 .digest(
                     &self.dockets,
                     self.config.dry_run,
                     &window,
                     now,
-                    Some(&pages),
+                    pages.as_ref(),
                 )
                 .await?;
-            tracing::info!(%window, teams = teams.len(), pages = pages.teams.len(), "digest sent");
-            return Ok(json!({
-                "window": window,
-                "teams": teams,
-                "pages": pages.teams.len() + usize::from(pages.estate.is_some()),
-                "unreadable": gathered.unreadable.len(),
-            }));
+            let stored = pages
+                .as_ref()
+                .map_or(0, |p| p.teams.len() + usize::from(p.estate.is_some()));
+            tracing::info!(%window, teams = teams.len(), pages = stored, "digest sent");
+            return Ok(json!({ "window": window, "teams": teams, "pages": stored }));
         }
         let (out, failures) = match S3Event::deserialize(&payload) {
             Ok(event) => {
@@ -160,5 +163,30 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore + RiskStore, K: Clock, P: ReportShe
             );
         }
         Err(failure_message(&failures).into())
+    }
+
+    /// Every team's report page and the estate's, stored for the window.
+    async fn pages(
+        &self,
+        policy: &justice_core::policy::Policy,
+        window: &str,
+        window_ms: Millis,
+        now: Millis,
+    ) -> Result<report::Pages, justice_service::NotifyError> {
+        let gathered = report::gather(
+            &self.dockets,
+            &self.board,
+            &self.dockets,
+            self.config.dry_run,
+            policy,
+            &self.settings.default_team,
+            now,
+            self.config.report_max_resources,
+        )
+        .await?;
+        for why in &gathered.unreadable {
+            tracing::error!(error = %why, "resource left out of the report pages");
+        }
+        Ok(report::publish(&self.pages, &gathered, policy, window, window_ms, now).await?)
     }
 }

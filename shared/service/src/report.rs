@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
-use justice_core::notice::AccountMap;
+use justice_core::notice::{self, AccountMap};
 use justice_core::policy::Policy;
 use justice_core::report::{self, Entry, Pending, Report, Scope, Summary};
 use justice_core::time::Millis;
@@ -22,14 +22,16 @@ const OPEN_PAGE: usize = 500;
 #[derive(Debug, Default)]
 pub struct Gathered {
     pub entries: Vec<Entry>,
-    /// Resources that could not be read, each with why: every page names them.
+    /// Resources that could not be read, each with why: the estate's page names them.
     pub unreadable: Vec<String>,
 }
 
 /// Every resource the report shows, read from the stores at `now`: the risky ones (open
-/// findings), and any other that a pending task or an open verdict names. A corrupt state or
-/// history is named in `unreadable`, never silently left out; an unavailable store fails the
-/// whole read (the caller retries).
+/// findings), and any other that a pending task or an open verdict names, at most `limit` (the
+/// ones with a task or a verdict first; the rest are counted in `unreadable`). A corrupt state
+/// or history is named in `unreadable`, never silently left out; an unavailable store fails
+/// the whole read.
+#[allow(clippy::too_many_arguments)]
 pub async fn gather<S: RiskStore, B: TaskBoard, D: DocketStore>(
     store: &S,
     board: &B,
@@ -38,6 +40,7 @@ pub async fn gather<S: RiskStore, B: TaskBoard, D: DocketStore>(
     policy: &Policy,
     default_team: &str,
     now: Millis,
+    limit: usize,
 ) -> Result<Gathered, NotifyError> {
     let file = board.read().await?.file;
     let accounts: AccountMap = board.account_map().await?;
@@ -56,16 +59,12 @@ pub async fn gather<S: RiskStore, B: TaskBoard, D: DocketStore>(
             None => break,
         }
     }
-    let mut keys: BTreeSet<ResourceKey> = store
-        .risky(Millis::MAX, usize::MAX)
-        .await?
-        .into_iter()
-        .collect();
-    keys.extend(open.keys().cloned());
+    // What a task or a verdict names first: the digests list those.
+    let mut named: BTreeSet<ResourceKey> = open.keys().cloned().collect();
     for k in pending.keys() {
         match ResourceKey::parse(k) {
             Ok(key) => {
-                keys.insert(key);
+                named.insert(key);
             }
             Err(e) => out.unreadable.push(format!(
                 "a task in tasks.json names `{}`, not a resource key: {e}",
@@ -73,7 +72,20 @@ pub async fn gather<S: RiskStore, B: TaskBoard, D: DocketStore>(
             )),
         }
     }
-    for key in keys {
+    let risky: Vec<ResourceKey> = store
+        .risky(Millis::MAX, usize::MAX)
+        .await?
+        .into_iter()
+        .filter(|k| !named.contains(k))
+        .collect();
+    let total = named.len() + risky.len();
+    if total > limit {
+        out.unreadable.push(format!(
+            "{} of {total} resource(s) not read: the report reads at most {limit}",
+            total - limit
+        ));
+    }
+    for key in named.into_iter().chain(risky).take(limit) {
         let (stored, history) = match read(store, &key).await {
             Ok(read) => read,
             Err(e @ StoreError::Corrupt { .. }) => {
@@ -91,6 +103,17 @@ pub async fn gather<S: RiskStore, B: TaskBoard, D: DocketStore>(
         let mut entry = Entry::new(state, &history, policy, now, &accounts, default_team);
         entry.tasks = pending.remove(key.as_str()).unwrap_or_default();
         entry.verdict = open.remove(&key);
+        // The team the digests list it under: its tasks' (as the judge wrote them), or its
+        // open verdict's, so that a digest's link leads to the page that holds its lines.
+        let listed = match (entry.tasks.first(), &entry.verdict) {
+            (Some(t), _) => Some((t.team.as_deref(), t.owner.as_deref())),
+            (None, Some(v)) => Some((v.team.as_deref(), v.owner.as_deref())),
+            (None, None) => None,
+        };
+        if let Some((team, owner)) = listed {
+            entry.team =
+                notice::team_of(team, &entry.state.account, owner, &accounts, default_team);
+        }
         out.entries.push(entry);
     }
     Ok(out)

@@ -13,7 +13,8 @@ use crate::time::Millis;
 pub const MAX_CHART_POINTS: usize = 60;
 
 /// (time, score) after each of the newest items of `history` (sorted, oldest first), each
-/// scored as the policy scores it at that item's time, then the state's score at `now`.
+/// scored as the policy scores it at that item's time, then the state's score when it was
+/// last evaluated (a re-score ages it).
 pub fn series(
     state: &RiskState,
     history: &[HistoryRecord],
@@ -113,9 +114,10 @@ pub(super) fn svg(out: &mut String, points: &[(Millis, u32)], policy: &Policy) {
     if let Some(&(ms, score)) = points.last() {
         let _ = write!(
             out,
-            r#"<circle cx="{:.1}" cy="{:.1}" r="3"><title>{score} now</title></circle>"#,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="3"><title>{score} at {}</title></circle>"#,
             x(ms),
-            y(score)
+            y(score),
+            crate::time::format_rfc3339(ms)
         );
     }
     out.push_str("</svg>");

@@ -31,6 +31,9 @@ pub struct Pending {
     pub due: Millis,
     /// What part of the resource it touches (an ingress rule, a grant), if not all of it.
     pub target: String,
+    /// The task's `team` and `owner` as the judge wrote them: the digest lists it by them.
+    pub team: Option<String>,
+    pub owner: Option<String>,
 }
 
 impl Pending {
@@ -63,6 +66,8 @@ impl Pending {
                     .unwrap_or(0)
                     .saturating_mul(1000),
                 target,
+                team: s("team").map(str::to_owned),
+                owner: s("owner").map(str::to_owned),
             });
         }
         for tasks in out.values_mut() {
@@ -208,7 +213,8 @@ pub struct Report<'a> {
     pub now: Millis,
     pub policy: &'a Policy,
     pub entries: Vec<&'a Entry>,
-    /// Resources that could not be read (named, with why): shown, never silently left out.
+    /// Resources that could not be read (named, with why): shown on the estate's page, never
+    /// silently left out.
     pub unreadable: &'a [String],
 }
 
@@ -234,6 +240,11 @@ impl<'a> Report<'a> {
                 .cmp(&a.state.score)
                 .then_with(|| a.state.key.as_str().cmp(b.state.key.as_str()))
         });
+        // Unreadable resources name other teams' resources: the estate's page lists them.
+        let unreadable = match scope {
+            Scope::Estate => unreadable,
+            Scope::Team(_) => &[],
+        };
         Report {
             scope,
             now,
@@ -262,7 +273,7 @@ impl Link<'_> {
     /// presigned S3 link or a file path), not the resources' text.
     pub fn text(&self) -> String {
         format!(
-            "Summary: {}.\nThe report (score charts, findings and how to fix each, what Krampus will do and when), until {}:\n  {}\n",
+            "Summary: {}.\nThe report (score charts, findings and how to fix each, what Krampus will do and when), open until {} at the latest:\n  {}\n",
             self.summary.line(),
             crate::time::format_rfc3339(self.expires),
             self.url

@@ -2,7 +2,7 @@
 // Sorting, filtering and paging of the report's tables. Untrusted text never reaches this
 // script as code: it reads only data-* attributes and writes only textContent and hidden.
 (function () {
-  var PAGE = 50;
+  var PAGE = +document.querySelector("main").dataset.page || 50;
   var q = document.getElementById("q");
   var lv = document.getElementById("lv");
   var count = document.getElementById("count");
