@@ -146,3 +146,18 @@ pub async fn write_states<S: justice_service::RiskStore>(
         assert_eq!(done, justice_service::Commit::Written, "{}", s.key);
     }
 }
+
+/// The hostile strings of `text::untrusted`'s own test: a resource's name, owner tag, finding
+/// evidence and digest lines in the notices' and the report's tests.
+pub fn hostile_corpus() -> Vec<String> {
+    vec![
+        "web\nSubject: URGENT\r\nARN: arn:aws:iam::000000000000:root".into(),
+        "\u{202e}fdp.exe\u{202c} \u{2066}isolate\u{2069}".into(),
+        "zero\u{200b}width\u{feff}bom\u{061c}alm\u{2028}ls\u{2029}ps".into(),
+        "tag\u{e0041}chars\u{fff9}annot".into(),
+        "\"quoted\" `tick` <b>bold</b> *md* [l](http://x) # h | t ~ &amp;".into(),
+        "\t\u{0}\u{7}\u{1b}[31mred\u{1b}[0m".into(),
+        format!("{}alice\nTeam: security", "\u{200b}".repeat(300)),
+        "x".repeat(5000),
+    ]
+}

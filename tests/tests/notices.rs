@@ -274,21 +274,6 @@ fn hostile_resource_text_cannot_forge_lines_subjects_or_markup() {
     assert!(n.sns_message().len() < 256 * 1024);
 }
 
-/// The hostile strings of `text::untrusted`'s own test, as a resource's name, owner tag,
-/// finding evidence and digest lines.
-fn hostile_corpus() -> Vec<String> {
-    vec![
-        "web\nSubject: URGENT\r\nARN: arn:aws:iam::000000000000:root".into(),
-        "\u{202e}fdp.exe\u{202c} \u{2066}isolate\u{2069}".into(),
-        "zero\u{200b}width\u{feff}bom\u{061c}alm\u{2028}ls\u{2029}ps".into(),
-        "tag\u{e0041}chars\u{fff9}annot".into(),
-        "\"quoted\" `tick` <b>bold</b> *md* [l](http://x) # h | t ~ &amp;".into(),
-        "\t\u{0}\u{7}\u{1b}[31mred\u{1b}[0m".into(),
-        format!("{}alice\nTeam: security", "\u{200b}".repeat(300)),
-        "x".repeat(5000),
-    ]
-}
-
 /// Every string a rendering holds (a text channel's one, or a JSON channel's values).
 fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
@@ -306,7 +291,7 @@ fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
 fn every_channel_neutralises_the_hostile_corpus() {
     let policy = Policy::default_policy();
     let map = AccountMap::default();
-    for evil in hostile_corpus() {
+    for evil in justice_tests::hostile_corpus() {
         let mut s = tagged(sg(60, &[22]), &[("Owner", &evil), ("team", &evil)]);
         s.resource_name = Some(evil.clone());
         for f in &mut s.findings {

@@ -12,23 +12,20 @@ use justice_core::verdict::{OpenLine, VerdictKind};
 use justice_core::RiskState;
 use justice_tests::states::{sg, T0};
 
-/// `text::untrusted`'s corpus, and what breaks out of HTML text, attributes and scripts.
+/// The notices' corpus, and what breaks out of HTML text, attributes and scripts.
 fn hostile_corpus() -> Vec<String> {
-    vec![
-        "web\nSubject: URGENT\r\nARN: arn:aws:iam::000000000000:root".into(),
-        "\u{202e}fdp.exe\u{202c} \u{2066}isolate\u{2069}".into(),
-        "zero\u{200b}width\u{feff}bom\u{061c}alm\u{2028}ls\u{2029}ps".into(),
-        "tag\u{e0041}chars\u{fff9}annot".into(),
-        "\"quoted\" `tick` <b>bold</b> *md* [l](http://x) # h | t ~ &amp;".into(),
-        "\t\u{0}\u{7}\u{1b}[31mred\u{1b}[0m".into(),
-        "</script><script>alert(1)</script>".into(),
-        "\"><img src=x onerror=alert(1)>".into(),
-        "' onmouseover='alert(1)' x='".into(),
-        "<!-- </tbody></table> <svg onload=alert(1)> ]]> &#x3c;".into(),
-        "javascript:alert(1)".into(),
-        format!("{}alice\nTeam: security", "\u{200b}".repeat(300)),
-        "x".repeat(5000),
-    ]
+    let mut corpus = justice_tests::hostile_corpus();
+    corpus.extend(
+        [
+            "</script><script>alert(1)</script>",
+            "\"><img src=x onerror=alert(1)>",
+            "' onmouseover='alert(1)' x='",
+            "<!-- </tbody></table> <svg onload=alert(1)> ]]> &#x3c;",
+            "javascript:alert(1)",
+        ]
+        .map(str::to_owned),
+    );
+    corpus
 }
 
 /// A resource whose every untrusted field is `s`, with a task and an open verdict.

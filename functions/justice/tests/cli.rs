@@ -1,19 +1,11 @@
 //! The `justice` command as a newcomer runs it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn justice(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_justice"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run justice")
-}
+use common::{justice, root};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

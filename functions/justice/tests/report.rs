@@ -15,16 +15,11 @@ use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
+/// `justice` with `args`, which must succeed.
 fn justice(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_justice"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run justice");
+    let out = common::justice(args);
     assert!(
         out.status.success(),
         "justice {args:?}: {}",

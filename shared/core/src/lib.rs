@@ -18,6 +18,7 @@ pub mod report;
 pub mod rules;
 pub mod score;
 pub mod state;
+pub mod summary;
 pub mod text;
 pub mod time;
 pub mod types;

@@ -17,6 +17,8 @@ use crate::ports::{DocketStore, OutboxError, RiskStore, StoreError, TaskBoard};
 
 /// Open verdicts are read a page at a time.
 const OPEN_PAGE: usize = 500;
+/// Resources whose state and history are read at once.
+const READ_TOGETHER: usize = 16;
 
 /// What the stores hold for the report.
 #[derive(Debug, Default)]
@@ -85,36 +87,42 @@ pub async fn gather<S: RiskStore, B: TaskBoard, D: DocketStore>(
             total - limit
         ));
     }
-    for key in named.into_iter().chain(risky).take(limit) {
-        let (stored, history) = match read(store, &key).await {
-            Ok(read) => read,
-            Err(e @ StoreError::Corrupt { .. }) => {
-                out.unreadable.push(e.to_string());
+    let keys: Vec<ResourceKey> = named.into_iter().chain(risky).take(limit).collect();
+    // A few resources at a time: two reads each, so that the store's latency is paid once a
+    // chunk, not once a resource.
+    for chunk in keys.chunks(READ_TOGETHER) {
+        let reads = futures_util::future::join_all(chunk.iter().map(|k| read(store, k))).await;
+        for (key, read) in chunk.iter().zip(reads) {
+            let (stored, history) = match read {
+                Ok(read) => read,
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    out.unreadable.push(e.to_string());
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Some(state) = stored else {
+                out.unreadable.push(format!(
+                    "{key}: a task or verdict names it, but no state is stored"
+                ));
                 continue;
+            };
+            let mut entry = Entry::new(state, &history, policy, now, &accounts, default_team);
+            entry.tasks = pending.remove(key.as_str()).unwrap_or_default();
+            entry.verdict = open.remove(key);
+            // The team the digests list it under: its tasks' (as the judge wrote them), or
+            // its open verdict's, so that a digest's link leads to the page with its lines.
+            let listed = match (entry.tasks.first(), &entry.verdict) {
+                (Some(t), _) => Some((t.team.as_deref(), t.owner.as_deref())),
+                (None, Some(v)) => Some((v.team.as_deref(), v.owner.as_deref())),
+                (None, None) => None,
+            };
+            if let Some((team, owner)) = listed {
+                entry.team =
+                    notice::team_of(team, &entry.state.account, owner, &accounts, default_team);
             }
-            Err(e) => return Err(e.into()),
-        };
-        let Some(state) = stored else {
-            out.unreadable.push(format!(
-                "{key}: a task or verdict names it, but no state is stored"
-            ));
-            continue;
-        };
-        let mut entry = Entry::new(state, &history, policy, now, &accounts, default_team);
-        entry.tasks = pending.remove(key.as_str()).unwrap_or_default();
-        entry.verdict = open.remove(&key);
-        // The team the digests list it under: its tasks' (as the judge wrote them), or its
-        // open verdict's, so that a digest's link leads to the page that holds its lines.
-        let listed = match (entry.tasks.first(), &entry.verdict) {
-            (Some(t), _) => Some((t.team.as_deref(), t.owner.as_deref())),
-            (None, Some(v)) => Some((v.team.as_deref(), v.owner.as_deref())),
-            (None, None) => None,
-        };
-        if let Some((team, owner)) = listed {
-            entry.team =
-                notice::team_of(team, &entry.state.account, owner, &accounts, default_team);
+            out.entries.push(entry);
         }
-        out.entries.push(entry);
     }
     Ok(out)
 }
@@ -175,50 +183,24 @@ pub async fn publish<R: ReportShelf>(
     valid_ms: Millis,
     now: Millis,
 ) -> Result<Pages, OutboxError> {
-    let mut pages = Pages::default();
-    let expires = now.saturating_add(valid_ms);
-    for team in report::teams(&gathered.entries) {
-        let r = Report::new(
-            Scope::Team(team.clone()),
-            &gathered.entries,
-            &gathered.unreadable,
-            policy,
-            now,
-        );
+    let store = |scope: Scope, name: String| async move {
+        let r = Report::new(scope, &gathered.entries, &gathered.unreadable, policy, now);
         let summary = r.summary();
         let url = shelf
-            .put(
-                window,
-                &report::page_name(&team),
-                report::render(&r),
-                valid_ms,
-            )
+            .put(window, &name, report::render(&r), valid_ms)
             .await?;
-        pages.teams.insert(
-            team,
-            Page {
-                url,
-                summary,
-                expires,
-            },
-        );
+        Ok::<_, OutboxError>(Page {
+            url,
+            summary,
+            expires: now.saturating_add(valid_ms),
+        })
+    };
+    let mut pages = Pages::default();
+    for team in report::teams(&gathered.entries) {
+        let page = store(Scope::Team(team.clone()), report::page_name(&team)).await?;
+        pages.teams.insert(team, page);
     }
-    let r = Report::new(
-        Scope::Estate,
-        &gathered.entries,
-        &gathered.unreadable,
-        policy,
-        now,
-    );
-    let summary = r.summary();
-    let url = shelf
-        .put(window, "estate.html", report::render(&r), valid_ms)
-        .await?;
-    pages.estate = Some(Page {
-        url,
-        summary,
-        expires,
-    });
+    pages.estate = Some(store(Scope::Estate, "estate.html".to_owned()).await?);
     tracing::info!(
         window,
         teams = pages.teams.len(),

@@ -36,7 +36,7 @@ pub struct DigestFacts<'a> {
     pub now: i64,
     pub security_contact: &'a str,
     /// The team's report page, when one was stored.
-    pub report: Option<crate::report::Link<'a>>,
+    pub report: Option<crate::summary::Link<'a>>,
 }
 
 /// One way a notice is shown. A text channel renders a JSON string.

@@ -486,7 +486,7 @@ pub fn digest(
     open_total: usize,
     now: Millis,
     security_contact: &str,
-    report: Option<crate::report::Link<'_>>,
+    report: Option<crate::summary::Link<'_>>,
 ) -> Notice {
     let open_total = open_total.max(open.len());
     let subject = subject(&format!(
