@@ -76,7 +76,10 @@ impl LocalWorld {
             settings: &self.notifier,
         };
         self.rt
-            .block_on(notifier.digest(&self.store, false, window, now, None))
+            .block_on(async {
+                let view = justice_service::read_board(&self.board, &self.store, false).await?;
+                notifier.digest(&view, window, now, None).await
+            })
             .expect("digest")
     }
 

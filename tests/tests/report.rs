@@ -49,7 +49,7 @@ fn entry(s: &str, policy: &Policy) -> Entry {
     e.tasks = vec![Pending {
         action: s.to_owned(),
         due: T0 + HOUR_MS,
-        target: s.to_owned(),
+        target: Some(s.to_owned()),
         team: Some(s.to_owned()),
         owner: Some(s.to_owned()),
     }];
@@ -192,7 +192,7 @@ fn the_summary_counts_levels_tasks_by_when_they_run_and_verdicts() {
             .map(|h| Pending {
                 action: "disable".into(),
                 due: now + h * HOUR_MS,
-                target: String::new(),
+                target: None,
                 team: None,
                 owner: None,
             })
@@ -265,9 +265,10 @@ fn pages_follow_the_digests_teams_and_a_limit_reads_tasks_first() {
     let quiet = tagged(sg(10, &[22]), "sg-000000c1", "team-c");
     w.rt.block_on(justice_tests::write_states(&w.store, &[moved, quiet]));
     let read = |limit| {
-        w.rt.block_on(gather(
-            &w.store, &w.board, &w.store, false, &policy, "security", T0, limit,
-        ))
+        w.rt.block_on(async {
+            let view = justice_service::read_board(&w.board, &w.store, false).await?;
+            gather(&w.store, &view, &policy, "security", T0, limit).await
+        })
         .expect("gathered")
     };
     let all = read(usize::MAX);

@@ -121,32 +121,30 @@ pub fn digest(
     let shelf = justice_local::LocalReportShelf::new(dir);
     let sent = rt
         .block_on(async {
-            let pages: Result<_, justice_service::NotifyError> = async {
+            let view = justice_service::read_board(&board, &store, false).await?;
+            let pages = async {
                 let gathered = justice_service::report::gather(
                     &store,
-                    &board,
-                    &store,
-                    false,
+                    &view,
                     policy,
                     &settings.default_team,
                     now,
                     usize::MAX,
                 )
                 .await?;
-                Ok(justice_service::report::publish(
-                    &shelf, &gathered, policy, &window, window_ms, now,
+                Ok::<_, justice_service::NotifyError>(
+                    justice_service::report::publish(
+                        &shelf, &gathered, policy, &window, window_ms, now,
+                    )
+                    .await?,
                 )
-                .await?)
             }
-            .await;
-            let pages = pages
-                .inspect_err(|e| {
-                    note!("digest: report pages not written, digests go without links: {e}")
-                })
-                .ok();
-            notifier
-                .digest(&store, false, &window, now, pages.as_ref())
-                .await
+            .await
+            .inspect_err(|e| {
+                note!("digest: report pages not written, digests go without links: {e}")
+            })
+            .ok();
+            notifier.digest(&view, &window, now, pages.as_ref()).await
         })
         .map_err(|e| format!("digest: {e}"))?;
     if sent.is_empty() {

@@ -252,17 +252,9 @@ pub fn list_tasks(dir: &Path, now: Millis, json: bool) -> Result<ExitCode, Strin
         } else {
             format!("in {hours:.1} h")
         };
-        let target = match (t.get("cidr_range"), t.get("s3_principal")) {
-            (Some(c), _) => format!(
-                " {}/{}-{} from {}",
-                s("proto"),
-                t.get("from_port").unwrap_or(&serde_json::Value::Null),
-                t.get("to_port").unwrap_or(&serde_json::Value::Null),
-                c.as_str().unwrap_or("")
-            ),
-            (_, Some(p)) => format!(" grant of {}", p.as_str().unwrap_or("")),
-            _ => String::new(),
-        };
+        let target = justice_core::krampus::target_text(t)
+            .map(|t| format!(" {t}"))
+            .unwrap_or_default();
         say!(
             "  {}  {:<10} {:<7} {}{}",
             time::format_rfc3339(when),

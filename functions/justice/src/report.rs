@@ -108,11 +108,12 @@ async fn read<S: RiskStore, B: TaskBoard, D: DocketStore>(
     o: &Options,
 ) -> Result<Gathered, String> {
     let settings = crate::judging::notifier_settings();
+    let view = justice_service::read_board(board, dockets, dry_run)
+        .await
+        .map_err(|e| format!("report: {e}"))?;
     gather(
         store,
-        board,
-        dockets,
-        dry_run,
+        &view,
         &o.policy,
         &settings.default_team,
         o.now,

@@ -5,7 +5,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{justice, root};
+use common::{justice, readme_replay, root};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -15,17 +15,7 @@ fn text(b: &[u8]) -> String {
 fn the_readme_replay_scores_the_samples_and_exits_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().to_str().expect("utf-8 path");
-    let out = justice(&[
-        "replay",
-        "tests/fixtures/config-events/eventbridge",
-        "tests/fixtures/config-events/sns",
-        "--config-history",
-        "tests/fixtures/config-history",
-        "--fresh",
-        "--state",
-        state,
-        "--json",
-    ]);
+    let out = readme_replay(state, &["--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json summary");
     assert_eq!(v["refused"].as_array().map(Vec::len), Some(0));
@@ -321,18 +311,7 @@ fn the_replayed_fixtures_tasks_pass_krampus_contract() {
         .expect("JUSTICE_PYTHON is not set: run the tests through infra/test.sh");
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().to_str().expect("utf-8 path");
-    let out = justice(&[
-        "replay",
-        "tests/fixtures/config-events/eventbridge",
-        "tests/fixtures/config-events/sns",
-        "--config-history",
-        "tests/fixtures/config-history",
-        "--fresh",
-        "--state",
-        state,
-        "--now",
-        "2026-11-30T00:00:00Z",
-    ]);
+    let out = readme_replay(state, &["--now", "2026-11-30T00:00:00Z"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let tasks = dir.path().join("tasks.json");
     let file: serde_json::Value =
@@ -630,18 +609,7 @@ fn a_rule_turned_off_withdraws_its_tasks_after_reevaluation() {
 fn digest_sends_each_window_once_and_lists_what_waits_on_a_person() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().to_str().expect("utf-8 path");
-    let out = justice(&[
-        "replay",
-        "tests/fixtures/config-events/eventbridge",
-        "tests/fixtures/config-events/sns",
-        "--config-history",
-        "tests/fixtures/config-history",
-        "--fresh",
-        "--state",
-        state,
-        "--now",
-        "2026-12-05T00:00:00Z",
-    ]);
+    let out = readme_replay(state, &["--now", "2026-12-05T00:00:00Z"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let digest = |now: &str| {
         let out = justice(&["digest", "--state", state, "--now", now]);

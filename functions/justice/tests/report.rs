@@ -31,16 +31,12 @@ fn justice(args: &[&str]) -> Output {
 /// The README's replay into `state`, then its report page.
 fn replayed_report(state: &Path) -> PathBuf {
     let s = state.to_str().expect("utf-8 path");
-    justice(&[
-        "replay",
-        "tests/fixtures/config-events/eventbridge",
-        "tests/fixtures/config-events/sns",
-        "--config-history",
-        "tests/fixtures/config-history",
-        "--fresh",
-        "--state",
-        s,
-    ]);
+    let out = common::readme_replay(s, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let page = state.join("report.html");
     justice(&[
         "report",

@@ -10,12 +10,13 @@ use aws_lambda_events::s3::S3Event;
 use justice_aws::lambda::{Error, Metrics, SqsDeadLetters};
 use justice_aws::task_board::verdict_keys;
 use justice_aws::{DynamoRiskStore, PolicyProvider, S3ReportShelf, S3TaskBoard, SnsOutbox};
+use justice_core::policy::Policy;
 use justice_core::time::{self, Millis, HOUR_MS};
 use justice_service::failure::{dead_letter, failure_message};
 use justice_service::report::{self, ReportShelf};
 use justice_service::{
-    Clock, DocketStore, Notifier, NotifierSettings, Outbox, RecordFailure, RiskStore,
-    SecurityAlert, SystemClock, TaskBoard,
+    read_board, BoardView, Clock, DocketStore, Notifier, NotifierSettings, Outbox, RecordFailure,
+    RiskStore, SecurityAlert, SystemClock, TaskBoard,
 };
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
@@ -97,40 +98,7 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore + RiskStore, K: Clock, P: ReportShe
             settings: &self.settings,
         };
         if payload.get("justice").and_then(Value::as_str) == Some("digest") {
-            let window_ms = i64::from(self.config.digest_window_hours) * HOUR_MS;
-            let window = time::format_rfc3339(now.div_euclid(window_ms) * window_ms);
-            // The pages first, each link valid for the window: every digest links its team's.
-            // A failure costs the links, never the digests: they warn owners before Krampus
-            // acts, and a retry would redo every read for the same failure.
-            let pages = match self.pages(&policy, &window, window_ms, now).await {
-                Ok(pages) => Some(pages),
-                Err(e) => {
-                    tracing::error!(error = %e, "report pages not stored: the digests go without links");
-                    self.outbox
-                        .alert_security(&SecurityAlert {
-                            subject: "[Justice Engine] report pages could not be stored".into(),
-                            body: format!(
-                                "The digests of window {window} were sent without their report links: {e}\n"
-                            ),
-                        })
-                        .await?;
-                    None
-                }
-            };
-            let teams = notifier
-                .digest(
-                    &self.dockets,
-                    self.config.dry_run,
-                    &window,
-                    now,
-                    pages.as_ref(),
-                )
-                .await?;
-            let stored = pages
-                .as_ref()
-                .map_or(0, |p| p.teams.len() + usize::from(p.estate.is_some()));
-            tracing::info!(%window, teams = teams.len(), pages = stored, "digest sent");
-            return Ok(json!({ "window": window, "teams": teams, "pages": stored }));
+            return self.digest(&notifier, &policy, now).await;
         }
         let (out, failures) = match S3Event::deserialize(&payload) {
             Ok(event) => {
@@ -165,19 +133,53 @@ impl<B: TaskBoard, O: Outbox, D: DocketStore + RiskStore, K: Clock, P: ReportShe
         Err(failure_message(&failures).into())
     }
 
+    /// The window's report pages, then its digests, from one read of the board. A failure of
+    /// the pages costs the links, never the digests: they warn owners before Krampus acts, and
+    /// a retry would redo every read for the same failure.
+    async fn digest(
+        &self,
+        notifier: &Notifier<'_, B, O>,
+        policy: &Policy,
+        now: Millis,
+    ) -> Result<Value, Error> {
+        let window_ms = i64::from(self.config.digest_window_hours) * HOUR_MS;
+        let window = time::format_rfc3339(now.div_euclid(window_ms) * window_ms);
+        let view = read_board(&self.board, &self.dockets, self.config.dry_run).await?;
+        let pages = match self.pages(&view, policy, &window, window_ms, now).await {
+            Ok(pages) => Some(pages),
+            Err(e) => {
+                tracing::error!(error = %e, "report pages not stored: the digests go without links");
+                self.outbox
+                    .alert_security(&SecurityAlert {
+                        subject: "[Justice Engine] report pages could not be stored".into(),
+                        body: format!(
+                            "The digests of window {window} were sent without their report links: {e}\n"
+                        ),
+                    })
+                    .await?;
+                None
+            }
+        };
+        let teams = notifier.digest(&view, &window, now, pages.as_ref()).await?;
+        let stored = pages
+            .as_ref()
+            .map_or(0, |p| p.teams.len() + usize::from(p.estate.is_some()));
+        tracing::info!(%window, teams = teams.len(), pages = stored, "digest sent");
+        Ok(json!({ "window": window, "teams": teams, "pages": stored }))
+    }
+
     /// Every team's report page and the estate's, stored for the window.
     async fn pages(
         &self,
-        policy: &justice_core::policy::Policy,
+        view: &BoardView,
+        policy: &Policy,
         window: &str,
         window_ms: Millis,
         now: Millis,
     ) -> Result<report::Pages, justice_service::NotifyError> {
         let gathered = report::gather(
             &self.dockets,
-            &self.board,
-            &self.dockets,
-            self.config.dry_run,
+            view,
             policy,
             &self.settings.default_team,
             now,

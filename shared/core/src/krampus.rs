@@ -432,6 +432,27 @@ fn plain(field: &str, s: &str) -> Result<(), Refused> {
     }
 }
 
+/// What part of its resource a task of `tasks.json` touches, as people read it: `tcp/22-22
+/// from 0.0.0.0/0` (an ingress rule), `grant of <grantee>` (an S3 grant); `None` for the whole
+/// resource. The task's own text: quote it where it is shown.
+pub fn target_text(task: &Value) -> Option<String> {
+    let s = |k: &str| task.get(k).and_then(Value::as_str).unwrap_or("");
+    let n = |k: &str| task.get(k).unwrap_or(&Value::Null).to_string();
+    if task.get("cidr_range").is_some() {
+        Some(format!(
+            "{}/{}-{} from {}",
+            s("proto"),
+            n("from_port"),
+            n("to_port"),
+            s("cidr_range")
+        ))
+    } else if task.get("s3_principal").is_some() {
+        Some(format!("grant of {}", s("s3_principal")))
+    } else {
+        None
+    }
+}
+
 /// A security-group rule revocation: `proto`, a canonical IPv4 `cidr_range` (Krampus revokes
 /// IPv4 only) and whole ports as EC2 takes them.
 fn gate_rule(obj: &Map<String, Value>) -> Result<(), Refused> {

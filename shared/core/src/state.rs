@@ -234,6 +234,16 @@ pub struct RiskState {
 }
 
 impl RiskState {
+    /// The raw value of its `team` tag (any case of the key), when set: the team its notices,
+    /// tasks and report page go to before any mapping.
+    pub fn team_tag(&self) -> Option<&str> {
+        self.tags.as_ref().and_then(|tags| {
+            tags.iter()
+                .find(|(k, v)| k.eq_ignore_ascii_case("team") && !v.trim().is_empty())
+                .map(|(_, v)| v.as_str())
+        })
+    }
+
     /// Open findings on a live resource: their points still change with time (age,
     /// recidivism window), so the scheduled re-score must visit it.
     pub fn needs_rescore(&self) -> bool {

@@ -207,11 +207,7 @@ impl OpenLine {
                 .clone()
                 .or_else(|| krampus::task_arn(s).ok())
                 .unwrap_or_default(),
-            team: s.tags.as_ref().and_then(|tags| {
-                tags.iter()
-                    .find(|(k, v)| k.eq_ignore_ascii_case("team") && !v.trim().is_empty())
-                    .map(|(_, v)| v.clone())
-            }),
+            team: s.team_tag().map(str::to_owned),
             owner: None,
             issues: s
                 .findings
@@ -1143,11 +1139,7 @@ impl Judgement<'_> {
             unique_id: id.to_owned(),
             rules: s.findings.iter().map(|f| f.finding.rule.clone()).collect(),
             owner: s.owner.as_deref().map(|o| quote(o, 200)),
-            team: s.tags.as_ref().and_then(|tags| {
-                tags.iter()
-                    .find(|(k, v)| k.eq_ignore_ascii_case("team") && !v.trim().is_empty())
-                    .map(|(_, v)| crate::text::attribute(v))
-            }),
+            team: s.team_tag().map(crate::text::attribute),
             verdict_id: verdict_id.to_owned(),
             resource_key: s.key.as_str().to_owned(),
             source: TASK_SOURCE.to_owned(),

@@ -17,7 +17,9 @@ pub use failure::RecordFailure;
 pub use intake::{EventReport, RecordDone};
 pub use jobs::{Job, JobDone, JobSettings};
 pub use judge::{BatchReport, Change, Judge, JudgeError, JudgeSettings};
-pub use notifier::{Handled, Notified, Notifier, NotifierSettings, NotifyError};
+pub use notifier::{
+    read_board, BoardView, Handled, Notified, Notifier, NotifierSettings, NotifyError,
+};
 pub use ports::{
     BoardError, BoardRead, BoardWrite, BudgetAsk, Commit, ConfigSource, DiscoveredPage,
     DocketStore, Dockets, KeyPage, OpenPage, Outbox, OutboxError, RiskStore, SecurityAlert,

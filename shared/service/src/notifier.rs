@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
+use justice_core::krampus::TasksFile;
 use justice_core::notice::{self, AccountMap, DigestEntry, NoticeContext, NoticeKind};
 use justice_core::policy::Policy;
 use justice_core::time::Millis;
-use justice_core::verdict::VerdictRecord;
-
-use justice_core::verdict::OpenLine;
+use justice_core::verdict::{OpenLine, VerdictRecord};
+use justice_core::ResourceKey;
 
 use crate::failure::RecordFailure;
 use crate::ports::{
@@ -204,26 +204,29 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
     /// fix. Teams with neither get nothing. With `pages` (the window's report pages), each
     /// digest carries its team's summary numbers and link, and the security team gets the
     /// whole estate's.
-    pub async fn digest<D: DocketStore>(
+    pub async fn digest(
         &self,
-        dockets: &D,
-        dry_run: bool,
+        view: &BoardView,
         window: &str,
         now: Millis,
         pages: Option<&Pages>,
     ) -> Result<Vec<String>, NotifyError> {
-        let file = self.board.read().await?.file;
-        let accounts = self.board.account_map().await?;
         let team = |tag: Option<&str>, account: &str, owner: Option<&str>| {
-            notice::team_of(tag, account, owner, &accounts, &self.settings.default_team)
+            notice::team_of(
+                tag,
+                account,
+                owner,
+                &view.accounts,
+                &self.settings.default_team,
+            )
         };
-        let mut by_team = pending_by_team(&file.tasks, &team);
+        let mut by_team = pending_by_team(&view.file.tasks, &team);
         let OpenVerdicts {
             security,
             mut open,
             unreadable,
             unreadable_total,
-        } = open_verdicts(dockets, dry_run, &team).await?;
+        } = open_verdicts(view, &team);
         for team in open.keys() {
             by_team.entry(team.clone()).or_default();
         }
@@ -335,48 +338,77 @@ struct OpenVerdicts {
     unreadable_total: usize,
 }
 
-/// The open verdicts, a page at a time. Each team keeps only the lines its digest lists (the
-/// most severe) and a count, so memory stays flat however many there are, and no line is lost
-/// to a cap before the most severe are chosen.
-async fn open_verdicts<D: DocketStore>(
+/// What the digests and the report pages read of a board, once a window: `tasks.json`, the
+/// account mapping, and every open verdict.
+#[derive(Debug, Default)]
+pub struct BoardView {
+    pub file: TasksFile,
+    pub accounts: AccountMap,
+    pub open: Vec<(ResourceKey, OpenLine)>,
+    /// Open verdicts that do not read back, each with why: reported to the security team,
+    /// never a reason to send no digest at all.
+    pub unreadable: Vec<String>,
+}
+
+/// The board of `dry_run` as the digests and the pages read it, the open verdicts a page at a
+/// time.
+pub async fn read_board<B: TaskBoard, D: DocketStore>(
+    board: &B,
     dockets: &D,
     dry_run: bool,
-    team: &impl Fn(Option<&str>, &str, Option<&str>) -> String,
-) -> Result<OpenVerdicts, NotifyError> {
-    let mut security = Top::default();
-    let mut open: BTreeMap<String, Top<OpenLine>> = BTreeMap::new();
-    // Entries that do not read back: the first few named, all counted.
-    let (mut unreadable, mut unreadable_total) = (Vec::new(), 0);
+) -> Result<BoardView, NotifyError> {
+    let mut view = BoardView {
+        file: board.read().await?.file,
+        accounts: board.account_map().await?,
+        ..BoardView::default()
+    };
     let mut cursor = None::<String>;
     loop {
         let page = dockets
             .open_verdicts(dry_run, cursor.as_deref(), OPEN_PAGE)
             .await?;
-        for why in page.unreadable {
+        for why in &page.unreadable {
             tracing::error!(error = %why, "open verdict unreadable; left out of the digests");
-            unreadable_total += 1;
-            if unreadable.len() < notice::UNREADABLE_LISTED {
-                unreadable.push(why);
-            }
         }
-        for (_, line) in page.lines {
-            let team = team(line.team.as_deref(), &line.account, line.owner.as_deref());
-            if line.needs_security() {
-                security.push((team.clone(), line.clone()), |(_, a), (_, b)| {
-                    notice::open_order(a, b)
-                });
-            }
-            open.entry(team).or_default().push(line, notice::open_order);
-        }
+        view.unreadable.extend(page.unreadable);
+        view.open.extend(page.lines);
         match page.next {
             Some(next) => cursor = Some(next),
             None => break,
         }
     }
-    Ok(OpenVerdicts {
+    Ok(view)
+}
+
+/// The open verdicts by team, each team (and the security team) kept to the lines its digest
+/// lists: the most severe, and a count.
+fn open_verdicts(
+    view: &BoardView,
+    team: &impl Fn(Option<&str>, &str, Option<&str>) -> String,
+) -> OpenVerdicts {
+    let mut security = Top::default();
+    let mut open: BTreeMap<String, Top<OpenLine>> = BTreeMap::new();
+    for (_, line) in &view.open {
+        let team = team(line.team.as_deref(), &line.account, line.owner.as_deref());
+        if line.needs_security() {
+            security.push((team.clone(), line.clone()), |(_, a), (_, b)| {
+                notice::open_order(a, b)
+            });
+        }
+        open.entry(team)
+            .or_default()
+            .push(line.clone(), notice::open_order);
+    }
+    OpenVerdicts {
         security,
         open,
-        unreadable,
-        unreadable_total,
-    })
+        // The first few named, all counted.
+        unreadable: view
+            .unreadable
+            .iter()
+            .take(notice::UNREADABLE_LISTED)
+            .cloned()
+            .collect(),
+        unreadable_total: view.unreadable.len(),
+    }
 }

@@ -5,18 +5,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
-use justice_core::notice::{self, AccountMap};
+use justice_core::notice;
 use justice_core::policy::Policy;
 use justice_core::report::{self, Entry, Pending, Report, Scope, Summary};
 use justice_core::time::Millis;
 use justice_core::verdict::OpenLine;
 use justice_core::ResourceKey;
 
-use crate::notifier::NotifyError;
-use crate::ports::{DocketStore, OutboxError, RiskStore, StoreError, TaskBoard};
+use crate::notifier::{BoardView, NotifyError};
+use crate::ports::{OutboxError, RiskStore, StoreError};
 
-/// Open verdicts are read a page at a time.
-const OPEN_PAGE: usize = 500;
 /// Resources whose state and history are read at once.
 const READ_TOGETHER: usize = 16;
 
@@ -28,41 +26,29 @@ pub struct Gathered {
     pub unreadable: Vec<String>,
 }
 
-/// Every resource the report shows, read from the stores at `now`: the risky ones (open
-/// findings), and any other that a pending task or an open verdict names, at most `limit` (the
-/// ones with a task or a verdict first; the rest are counted in `unreadable`). A corrupt state
-/// or history is named in `unreadable`, never silently left out; an unavailable store fails
-/// the whole read.
-#[allow(clippy::too_many_arguments)]
-pub async fn gather<S: RiskStore, B: TaskBoard, D: DocketStore>(
+/// Every resource the report shows, read from the store at `now`: the risky ones (open
+/// findings), and any other that a pending task or an open verdict of `view` names, at most
+/// `limit` (the ones with a task or a verdict first; the rest are counted in `unreadable`). A
+/// corrupt state or history is named in `unreadable`, never silently left out; an unavailable
+/// store fails the whole read.
+pub async fn gather<S: RiskStore>(
     store: &S,
-    board: &B,
-    dockets: &D,
-    dry_run: bool,
+    view: &BoardView,
     policy: &Policy,
     default_team: &str,
     now: Millis,
     limit: usize,
 ) -> Result<Gathered, NotifyError> {
-    let file = board.read().await?.file;
-    let accounts: AccountMap = board.account_map().await?;
-    let mut pending = Pending::by_resource(&file.tasks);
-    let mut out = Gathered::default();
-    let mut open: BTreeMap<ResourceKey, OpenLine> = BTreeMap::new();
-    let mut cursor = None::<String>;
-    loop {
-        let page = dockets
-            .open_verdicts(dry_run, cursor.as_deref(), OPEN_PAGE)
-            .await?;
-        out.unreadable.extend(page.unreadable);
-        open.extend(page.lines);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let accounts = &view.accounts;
+    let mut pending = Pending::by_resource(&view.file.tasks);
+    let mut out = Gathered {
+        entries: Vec::new(),
+        unreadable: view.unreadable.clone(),
+    };
+    let mut open: BTreeMap<&ResourceKey, &OpenLine> =
+        view.open.iter().map(|(k, l)| (k, l)).collect();
     // What a task or a verdict names first: the digests list those.
-    let mut named: BTreeSet<ResourceKey> = open.keys().cloned().collect();
+    let mut named: BTreeSet<ResourceKey> = open.keys().map(|&k| k.clone()).collect();
     for k in pending.keys() {
         match ResourceKey::parse(k) {
             Ok(key) => {
@@ -107,9 +93,9 @@ pub async fn gather<S: RiskStore, B: TaskBoard, D: DocketStore>(
                 ));
                 continue;
             };
-            let mut entry = Entry::new(state, &history, policy, now, &accounts, default_team);
+            let mut entry = Entry::new(state, &history, policy, now, accounts, default_team);
             entry.tasks = pending.remove(key.as_str()).unwrap_or_default();
-            entry.verdict = open.remove(key);
+            entry.verdict = open.remove(key).cloned();
             // The team the digests list it under: its tasks' (as the judge wrote them), or
             // its open verdict's, so that a digest's link leads to the page with its lines.
             let listed = match (entry.tasks.first(), &entry.verdict) {
@@ -119,7 +105,7 @@ pub async fn gather<S: RiskStore, B: TaskBoard, D: DocketStore>(
             };
             if let Some((team, owner)) = listed {
                 entry.team =
-                    notice::team_of(team, &entry.state.account, owner, &accounts, default_team);
+                    notice::team_of(team, &entry.state.account, owner, accounts, default_team);
             }
             out.entries.push(entry);
         }

@@ -14,3 +14,20 @@ pub fn justice(args: &[&str]) -> Output {
         .output()
         .expect("run justice")
 }
+
+/// The README's replay of the bundled sample events into a fresh store at `state`, with
+/// `extra` arguments.
+pub fn readme_replay(state: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "replay",
+        "tests/fixtures/config-events/eventbridge",
+        "tests/fixtures/config-events/sns",
+        "--config-history",
+        "tests/fixtures/config-history",
+        "--fresh",
+        "--state",
+        state,
+    ];
+    args.extend_from_slice(extra);
+    justice(&args)
+}

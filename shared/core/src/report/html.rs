@@ -2,7 +2,7 @@
 //! [`text`].
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::sync::OnceLock;
 
 use super::{chart, Entry, Report, Scope};
@@ -24,28 +24,30 @@ const PAGE_ROWS: usize = 50;
 
 /// `s` as HTML text or a double-quoted attribute value: markup characters escaped, hidden
 /// characters (controls, bidirectional overrides, zero-width) shown as U+FFFD so that a name
-/// cannot pass for another, cut to `max` characters.
-pub fn text(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max * 4) + 8);
-    push_text(&mut out, s, max);
-    out
+/// cannot pass for another, cut to `max` characters. Written straight into the page.
+fn text(s: &str, max: usize) -> Text<'_> {
+    Text(s, max)
 }
 
-fn push_text(out: &mut String, s: &str, max: usize) {
-    for (n, c) in s.chars().enumerate() {
-        if n == max {
-            out.push('…');
-            return;
+struct Text<'a>(&'a str, usize);
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, c) in self.0.chars().enumerate() {
+            if n == self.1 {
+                return f.write_char('…');
+            }
+            match c {
+                '&' => f.write_str("&amp;")?,
+                '<' => f.write_str("&lt;")?,
+                '>' => f.write_str("&gt;")?,
+                '"' => f.write_str("&quot;")?,
+                '\'' => f.write_str("&#39;")?,
+                c if crate::text::is_hidden(c) => f.write_char('\u{fffd}')?,
+                c => f.write_char(c)?,
+            }
         }
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if crate::text::is_hidden(c) => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
+        Ok(())
     }
 }
 
@@ -67,15 +69,6 @@ fn level_name(l: Level) -> &'static str {
     match l {
         Level::None => "below warn",
         other => other.as_str(),
-    }
-}
-
-fn level_num(l: Level) -> u8 {
-    match l {
-        Level::None => 0,
-        Level::Warn => 1,
-        Level::Disable => 2,
-        Level::Kill => 3,
     }
 }
 
@@ -247,7 +240,8 @@ fn resource(out: &mut String, i: usize, e: &Entry, r: &Report<'_>, hidden: bool)
         text(&s.resource_type, 80),
         text(&s.region, 30),
         s.score,
-        level_num(s.level),
+        // The level's rank, none 0 to kill 3: what the level filter compares.
+        s.level as u8,
         due.map(|d| d.to_string()).unwrap_or_default(),
         text(&search.to_lowercase(), 4000),
         text(name, NAME_CHARS),
@@ -257,8 +251,7 @@ fn resource(out: &mut String, i: usize, e: &Entry, r: &Report<'_>, hidden: bool)
         s.score,
         s.level.as_str(),
         level_name(s.level),
-        due.map(|d| text(&time_left(d, r.now), 40))
-            .unwrap_or_else(|| "none".to_owned()),
+        due.map_or_else(|| "none".to_owned(), |d| time_left(d, r.now)),
     );
     let _ = write!(
         out,
@@ -283,11 +276,7 @@ fn resource(out: &mut String, i: usize, e: &Entry, r: &Report<'_>, hidden: bool)
     }
     out.push_str("<table><thead><tr><th>Rule</th><th>Evidence</th><th>Points</th><th>How to fix</th></tr></thead><tbody>");
     for f in &s.findings {
-        let fix = r
-            .policy
-            .rule(&f.finding.rule)
-            .map(|v| text(v.remediation, EVIDENCE_CHARS))
-            .unwrap_or_default();
+        let fix = r.policy.rule(&f.finding.rule).map_or("", |v| v.remediation);
         let subject = if f.finding.subject.is_empty() {
             String::new()
         } else {
@@ -295,7 +284,7 @@ fn resource(out: &mut String, i: usize, e: &Entry, r: &Report<'_>, hidden: bool)
         };
         let _ = write!(
             out,
-            r#"<tr><td><code>{}</code>{subject}<br><small>{} · open since {}</small></td><td class="ev">{}</td><td class="num" title="{} base × {:.2} age × {:.2} recidivism">{}</td><td>{fix}</td></tr>"#,
+            r#"<tr><td><code>{}</code>{subject}<br><small>{} · open since {}</small></td><td class="ev">{}</td><td class="num" title="{} base × {:.2} age × {:.2} recidivism">{}</td><td>{}</td></tr>"#,
             text(&f.finding.rule, 80),
             f.finding.severity.as_str(),
             format_rfc3339(f.first_seen),
@@ -304,6 +293,7 @@ fn resource(out: &mut String, i: usize, e: &Entry, r: &Report<'_>, hidden: bool)
             f.age_factor,
             f.recidivism_factor,
             f.points,
+            text(fix, EVIDENCE_CHARS),
         );
     }
     out.push_str("</tbody></table>");
@@ -324,11 +314,7 @@ fn resource(out: &mut String, i: usize, e: &Entry, r: &Report<'_>, hidden: bool)
                 out,
                 "<tr><td><b>{}</b></td><td>{}</td><td>{} <small>({})</small></td></tr>",
                 text(&t.action, 40),
-                if t.target.is_empty() {
-                    "the resource".to_owned()
-                } else {
-                    text(&t.target, 200)
-                },
+                text(t.target.as_deref().unwrap_or("the resource"), 200),
                 time_left(t.due, r.now),
                 format_rfc3339(t.due)
             );

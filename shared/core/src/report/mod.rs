@@ -15,14 +15,14 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::notice::{self, AccountMap};
-use crate::policy::{Level, Policy};
+use crate::policy::Policy;
 use crate::state::{HistoryRecord, RiskState};
 use crate::time::{Millis, HOUR_MS};
 use crate::verdict::{OpenLine, VerdictKind};
 
 pub use crate::summary::{Link, Summary};
-pub use chart::{series, MAX_CHART_POINTS};
-pub use html::{render, text as escape_text, SCRIPT};
+pub use chart::series;
+pub use html::{render, SCRIPT};
 
 /// A task of `tasks.json` waiting for Krampus, as the report shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +30,8 @@ pub struct Pending {
     pub action: String,
     /// When Krampus may run it.
     pub due: Millis,
-    /// What part of the resource it touches (an ingress rule, a grant), if not all of it.
-    pub target: String,
+    /// What part of the resource it touches (`krampus::target_text`), if not all of it.
+    pub target: Option<String>,
     /// The task's `team` and `owner` as the judge wrote them: the digest lists it by them.
     pub team: Option<String>,
     pub owner: Option<String>,
@@ -49,16 +49,6 @@ impl Pending {
             let Some(key) = s("resource_key") else {
                 continue;
             };
-            let target = match (s("cidr_range"), s("s3_principal")) {
-                (Some(cidr), _) => format!(
-                    "ingress {} {}-{} from {cidr}",
-                    s("proto").unwrap_or("?"),
-                    t.get("from_port").and_then(Value::as_i64).unwrap_or(-1),
-                    t.get("to_port").and_then(Value::as_i64).unwrap_or(-1),
-                ),
-                (_, Some(p)) => format!("grant to {p}"),
-                _ => String::new(),
-            };
             out.entry(key.to_owned()).or_default().push(Pending {
                 action: s("action").unwrap_or("?").to_owned(),
                 due: t
@@ -66,7 +56,7 @@ impl Pending {
                     .and_then(Value::as_i64)
                     .unwrap_or(0)
                     .saturating_mul(1000),
-                target,
+                target: crate::krampus::target_text(t),
                 team: s("team").map(str::to_owned),
                 owner: s("owner").map(str::to_owned),
             });
@@ -102,13 +92,8 @@ impl Entry {
         accounts: &AccountMap,
         default_team: &str,
     ) -> Entry {
-        let team_tag = state.tags.as_ref().and_then(|tags| {
-            tags.iter()
-                .find(|(k, v)| k.eq_ignore_ascii_case("team") && !v.trim().is_empty())
-                .map(|(_, v)| v.as_str())
-        });
         let team = notice::team_of(
-            team_tag,
+            state.team_tag(),
             &state.account,
             state.owner.as_deref(),
             accounts,
@@ -145,7 +130,8 @@ impl Summary {
         let mut s = Summary::default();
         for e in entries {
             s.resources += 1;
-            s.by_level[level_index(e.state.level)] += 1;
+            // By the level's rank: none 0 to kill 3.
+            s.by_level[e.state.level as usize] += 1;
             s.tasks += e.tasks.len();
             s.due_24h += e
                 .tasks
@@ -164,15 +150,6 @@ impl Summary {
             }
         }
         s
-    }
-}
-
-fn level_index(l: Level) -> usize {
-    match l {
-        Level::None => 0,
-        Level::Warn => 1,
-        Level::Disable => 2,
-        Level::Kill => 3,
     }
 }
 
