@@ -12,8 +12,11 @@ out=infra/out
 source infra/bench/events.sh
 events=$(events $((n * 3)) 1)
 python3 infra/bench/one_resource.py "$events" "$n" "$out/one-$n.jsonl" "$out/distinct-$n.jsonl"
-cargo build --release --locked -p justice >/dev/null
-bin=target/release/justice
+# JUSTICE_BIN measures another build (an older commit's, side by side) instead of this one's.
+if [ -z "${JUSTICE_BIN:-}" ]; then
+    cargo build --release --locked -p justice >/dev/null
+fi
+bin=${JUSTICE_BIN:-target/release/justice}
 state=$(mktemp -d)
 trap 'rm -rf "$state"' EXIT
 

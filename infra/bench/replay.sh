@@ -12,8 +12,11 @@ seed=${2:-1}
 source infra/bench/events.sh
 events=$(events "$n" "$seed")
 
-cargo build --release --locked -p justice >/dev/null
-bin=target/release/justice
+# JUSTICE_BIN measures another build (an older commit's, side by side) instead of this one's.
+if [ -z "${JUSTICE_BIN:-}" ]; then
+    cargo build --release --locked -p justice >/dev/null
+fi
+bin=${JUSTICE_BIN:-target/release/justice}
 state=$(mktemp -d)
 trap 'rm -rf "$state"' EXIT
 

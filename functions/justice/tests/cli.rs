@@ -730,3 +730,58 @@ fn a_written_rule_is_checked_refused_and_used() {
         .as_str()
         .is_some_and(|e| e.contains("go1.x")));
 }
+
+/// Events are parsed by several workers, a chunk each, and stored in input order: over a
+/// recording of many chunks, each refusal names its own line, in order, and every other
+/// event is scored once.
+#[test]
+fn a_long_recording_is_stored_in_input_order_whatever_parses_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join(
+            "tests/fixtures/config-events/eventbridge/eb-ci-change-ec2-volume-unencrypted.json",
+        ))
+        .expect("fixture"),
+    )
+    .expect("json");
+    let bad_lines = [7usize, 64, 65, 130, 299];
+    let mut lines = Vec::new();
+    for n in 1..=300usize {
+        if bad_lines.contains(&n) {
+            lines.push(format!("{{\"not an event\": {n}}}"));
+            continue;
+        }
+        let mut event = fixture.clone();
+        let ci = &mut event["detail"]["configurationItem"];
+        ci["resourceId"] = format!("vol-{n:08x}").into();
+        ci["ARN"] = format!("arn:aws:ec2:us-east-1:264683526309:volume/vol-{n:08x}").into();
+        lines.push(event.to_string());
+    }
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, lines.join("\n") + "\n").expect("write");
+    let state = dir.path().join("state");
+    let out = justice(&[
+        "replay",
+        events.to_str().expect("path"),
+        "--state",
+        state.to_str().expect("path"),
+        "--no-judge",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let origins: Vec<String> = v["refused"]
+        .as_array()
+        .expect("refused")
+        .iter()
+        .map(|r| r["origin"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let expected: Vec<String> = bad_lines
+        .iter()
+        .map(|n| format!("{}:{n}", events.display()))
+        .collect();
+    assert_eq!(origins, expected);
+    assert_eq!(v["events"], 300, "{v}");
+    assert_eq!(v["scored"], 295, "{v}");
+    assert_eq!(v["resources_by_level"]["warn"], 295, "{v}");
+}

@@ -294,6 +294,9 @@ struct VerdictLog {
     torn: bool,
     /// Written by this process and not yet taken by the local notifier.
     fresh: Vec<VerdictRecord>,
+    /// The log, open for appending once: an open per record was a third of the judge's time
+    /// in the kernel.
+    file: Option<std::fs::File>,
 }
 
 fn io(what: &Path, e: std::io::Error) -> BoardError {
@@ -450,6 +453,7 @@ impl TaskBoard for LocalTaskBoard {
                 // A torn line left by a crash would glue onto the next one.
                 torn: !ends_with_newline(&self.verdicts_path)?,
                 fresh: Vec::new(),
+                file: None,
             });
         }
         let log = log.get_or_insert_with(Default::default);
@@ -465,16 +469,24 @@ impl TaskBoard for LocalTaskBoard {
             transient: false,
         })?;
         line.push(b'\n');
-        if let Some(dir) = self.verdicts_path.parent() {
-            if !dir.is_dir() {
-                std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let file = match &mut log.file {
+            Some(f) => f,
+            None => {
+                if let Some(dir) = self.verdicts_path.parent() {
+                    if !dir.is_dir() {
+                        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+                    }
+                }
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.verdicts_path)
+                    .map_err(|e| io(&self.verdicts_path, e))?;
+                log.file.insert(f)
             }
-        }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.verdicts_path)
-            .and_then(|mut f| f.write_all(&line))
+        };
+        // One write per line: a reader sees whole records or a torn last one, as before.
+        file.write_all(&line)
             .map_err(|e| io(&self.verdicts_path, e))?;
         log.torn = false;
         log.ids.insert(record.verdict_id.clone());
@@ -530,6 +542,8 @@ pub struct LocalOutbox {
     /// The next file number, counted once from the directory (one `justice` process writes a
     /// state directory at a time).
     next: std::sync::Mutex<Option<usize>>,
+    /// `notices.jsonl` and `sent.txt`, open for appending once each.
+    appending: std::sync::Mutex<std::collections::HashMap<&'static str, std::fs::File>>,
 }
 
 impl LocalOutbox {
@@ -538,6 +552,7 @@ impl LocalOutbox {
             dir: dir.join("outbox"),
             sent: std::sync::Mutex::new(None),
             next: std::sync::Mutex::new(None),
+            appending: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 }
@@ -595,16 +610,27 @@ impl Outbox for LocalOutbox {
 }
 
 impl LocalOutbox {
-    fn append(&self, name: &str, line: &str) -> Result<(), OutboxError> {
+    fn append(&self, name: &'static str, line: &str) -> Result<(), OutboxError> {
         use std::io::Write;
         let fail = OutboxError::transient;
-        std::fs::create_dir_all(&self.dir).map_err(fail)?;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(name))
-            .map_err(fail)?;
-        writeln!(f, "{line}").map_err(fail)
+        let mut files = self.appending.lock().unwrap_or_else(|p| p.into_inner());
+        let f = match files.entry(name) {
+            std::collections::hash_map::Entry::Occupied(f) => f.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                std::fs::create_dir_all(&self.dir).map_err(fail)?;
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.join(name))
+                    .map_err(fail)?;
+                slot.insert(f)
+            }
+        };
+        // The line and its end in one write, so a reader never sees half of one.
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        f.write_all(&bytes).map_err(fail)
     }
 
     fn with_sent<T>(

@@ -1,9 +1,11 @@
 //! Local adapters of the ports, for the `justice` command and the tests: the risk store on an
-//! embedded redb database, and a configuration source reading recorded API items from files.
+//! append-only log (the judge's tables beside it in redb), and a configuration source reading
+//! recorded API items from files.
 
 mod config_source;
 mod judge;
 mod report_shelf;
+mod risk_log;
 mod risk_store;
 
 pub use config_source::LocalConfigSource;

@@ -1,9 +1,12 @@
-//! `LocalRiskStore`: the risk table on redb.
+//! `LocalRiskStore`: the risk table on an append-only log (`risk_log`), and the judge's
+//! dockets, budget and the jobs' cursors in redb beside it.
 //!
-//! Why redb: it is pure Rust (no C toolchain, builds anywhere cargo does), a single file,
-//! and gives serializable ACID write transactions — so the condition checks DynamoDB does
-//! server-side (record not yet present, state still at the revision read) run inside the same
-//! transaction as the writes, and a crash leaves the file at its last commit, never half-written.
+//! Why two files: states and history are written on every event, and an append-only log takes
+//! them at the speed of a buffer copy; the judge's tables are written a few times a batch and
+//! want ordered ranges and transactions, which redb (pure Rust, one file, ACID, it also locks
+//! the directory against a second `justice`) gives. The condition checks DynamoDB does
+//! server-side (record not yet present, state still at the revision read) run under the same
+//! lock as the append, so they hold as they do in AWS.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -13,21 +16,14 @@ use justice_core::time::Millis;
 use justice_core::{HistoryRecord, ResourceKey, RiskState};
 use justice_service::ports::{KeyPage, Write};
 use justice_service::{Commit, RiskStore, StoreError, Stored};
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
-};
+use redb::{Database, Durability, ReadableDatabase, TableDefinition, WriteTransaction};
 
-/// key → the state's revision (8 bytes, little-endian), the length of the state's JSON (4
-/// bytes), the state as JSON, then the newest item it keeps (`justice_core::kept`): one
-/// lookup reads both, and a write's revision check reads 8 bytes.
-const STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states-v2");
-/// `<key>\0<sort key>` → history record JSON. No key holds a NUL (identity checks refuse
-/// control characters), so a resource's range holds its own records only.
-const HISTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("history-v2");
-/// The tables of the store before states were folded in O(1).
-const OLD_STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states");
-/// The page cache of the store.
-const CACHE_BYTES: usize = 16 << 20;
+use crate::risk_log::{self, Cursor, RiskLog, Slot};
+
+/// The tables of the store before states moved to the log: a store that has them is refused.
+const OLD_STATES: [&str; 2] = ["states", "states-v2"];
+/// The page cache of the redb file.
+const CACHE_BYTES: usize = 4 << 20;
 
 /// job name → saved position
 const JOBS: TableDefinition<&str, &str> = TableDefinition::new("jobs");
@@ -48,6 +44,12 @@ pub enum LocalStoreError {
     },
     #[error("local store: {0}")]
     Db(#[from] redb::Error),
+    #[error("local store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("local store holds an unreadable item under {key}: {reason}")]
     Corrupt { key: String, reason: String },
     #[error(
@@ -98,30 +100,29 @@ struct SlimFinding {
 
 pub struct LocalRiskStore {
     pub(crate) db: Database,
-    /// Batch mode (replays): events share one write transaction, committed every `batch_size`
-    /// events and by [`LocalRiskStore::flush`]. Each event's record and state are still written
-    /// together; a crash loses whole events of the open batch, never half of one.
-    batch: Mutex<Batch>,
+    log: Mutex<Logged>,
 }
 
-#[derive(Default)]
-struct Batch {
+/// The log and the batching of its writes.
+struct Logged {
+    log: RiskLog,
+    /// Batch mode (replays): appended events reach the file every `size` events and the disk
+    /// at [`LocalRiskStore::flush`]; each event's record and state are one log record, so a
+    /// crash loses whole events of the open batch, never half of one. 0 or 1: every write is
+    /// on the disk before `commit` returns.
     size: usize,
-    open: Option<WriteTransaction>,
     pending: usize,
 }
 
 impl LocalRiskStore {
-    /// Opens (or creates) `dir/risk.redb`.
+    /// Opens (or creates) `dir/risk.redb` and `dir/risk.log`.
     pub fn open(dir: &Path) -> Result<Self, LocalStoreError> {
         std::fs::create_dir_all(dir).map_err(|source| LocalStoreError::Dir {
             path: dir.to_owned(),
             source,
         })?;
         let path = dir.join("risk.redb");
-        // A bounded page cache: redb's default (1 GiB) keeps every page written, so memory
-        // would grow with the store, and each new page would cost the kernel a fresh zeroed
-        // page. Reads are by key: a small cache serves them.
+        // Opened first: redb locks the file, and so the directory, against another process.
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(&path)
@@ -131,61 +132,57 @@ impl LocalRiskStore {
             })?;
         {
             let read = db.begin_read().map_err(db_err)?;
-            if read.open_table(OLD_STATES).is_ok() {
-                return Err(LocalStoreError::OldFormat { path });
+            for name in OLD_STATES {
+                let old: TableDefinition<&str, &[u8]> = TableDefinition::new(name);
+                if read.open_table(old).is_ok() {
+                    return Err(LocalStoreError::OldFormat { path });
+                }
             }
         }
-        let txn = db.begin_write().map_err(db_err)?;
-        txn.open_table(STATES).map_err(db_err)?;
-        txn.open_table(HISTORY).map_err(db_err)?;
-        txn.commit().map_err(db_err)?;
+        let log = RiskLog::open(&dir.join("risk.log"))?;
         Ok(LocalRiskStore {
             db,
-            batch: Mutex::new(Batch::default()),
+            log: Mutex::new(Logged {
+                log,
+                size: 0,
+                pending: 0,
+            }),
         })
     }
 
-    /// Groups up to `events` events per write transaction (0 or 1: one durable transaction
-    /// per event). Call [`LocalRiskStore::flush`] at the end.
+    /// Groups up to `events` events per write to the file (0 or 1: every event durable on its
+    /// own). Call [`LocalRiskStore::flush`] at the end.
     pub fn set_batch_size(&mut self, events: usize) {
-        match self.batch.get_mut() {
-            Ok(b) => b.size = events,
+        match self.log.get_mut() {
+            Ok(l) => l.size = events,
             Err(poisoned) => poisoned.into_inner().size = events,
         }
     }
 
-    /// Commits the open batch, durably.
+    /// Puts everything written so far on the disk: the log, then the judge's tables.
     pub fn flush(&self) -> Result<(), LocalStoreError> {
-        let mut batch = self.lock();
-        batch.pending = 0;
-        match batch.open.take() {
-            Some(mut txn) => {
-                txn.set_durability(Durability::Immediate).map_err(db_err)?;
-                txn.commit().map_err(db_err)
-            }
-            // Earlier batches committed without fsync: an empty durable commit persists them.
-            None => self
-                .db
-                .begin_write()
-                .map_err(db_err)?
-                .commit()
-                .map_err(db_err),
+        {
+            let mut logged = self.lock();
+            logged.pending = 0;
+            logged.log.sync()?;
         }
+        // Batch-mode transactions committed without fsync: an empty durable commit persists them.
+        self.db
+            .begin_write()
+            .map_err(db_err)?
+            .commit()
+            .map_err(db_err)
     }
 
-    /// Runs `f` in a write transaction of its own, after committing the open batch (without
-    /// fsync in batch mode: the batch's final flush makes both durable).
+    /// Runs `f` in a write transaction of the judge's tables (without fsync in batch mode:
+    /// the batch's final flush makes it durable).
     pub(crate) fn write_with<T>(
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, LocalStoreError>,
     ) -> Result<T, LocalStoreError> {
-        let mut batch = self.lock();
-        if let Some(txn) = batch.open.take() {
-            batch.pending = 0;
-            txn.commit().map_err(db_err)?;
-        }
+        let batched = self.lock().size > 1;
         let mut txn = self.db.begin_write().map_err(db_err)?;
-        if batch.size > 1 {
+        if batched {
             txn.set_durability(Durability::None).map_err(db_err)?;
         }
         let out = f(&txn)?;
@@ -193,163 +190,150 @@ impl LocalRiskStore {
         Ok(out)
     }
 
-    /// Runs `f` over a read of the committed data and the open batch.
+    /// Runs `f` over a read of the judge's tables.
     pub(crate) fn read_with<T>(
         &self,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, LocalStoreError>,
     ) -> Result<T, LocalStoreError> {
-        let mut batch = self.lock();
-        if let Some(txn) = batch.open.take() {
-            batch.pending = 0;
-            txn.commit().map_err(db_err)?;
-        }
-        drop(batch);
         let txn = self.db.begin_read().map_err(db_err)?;
         f(&txn)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
-        // A panic while holding the lock leaves at worst an uncommitted batch, which redb
-        // discards: the data stays consistent, so the poison can be ignored.
-        self.batch
+    fn lock(&self) -> std::sync::MutexGuard<'_, Logged> {
+        // A panic while holding the lock happens between whole appends (an append's index
+        // update follows its bytes): the log stays consistent, so the poison can be ignored.
+        self.log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Every current state, in key order (of committed batches: flush first).
-    pub fn states(&self) -> Result<Vec<RiskState>, LocalStoreError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let table = txn.open_table(STATES).map_err(db_err)?;
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            out.push(decode(k.value(), state_json(k.value(), v.value())?)?);
+    /// Visits every stored state's JSON, in the log's order of resources (by hash).
+    fn each_state(
+        &self,
+        mut visit: impl FnMut(&str, &[u8]) -> Result<(), LocalStoreError>,
+    ) -> Result<(), LocalStoreError> {
+        let logged = self.lock();
+        for (_, slot) in logged.log.slots_after(None) {
+            let payload = logged.log.payload(&slot)?;
+            let c = risk_log::decode(&payload).ok_or_else(|| logged.log.damaged(slot.at))?;
+            visit(c.key, c.state)?;
         }
+        Ok(())
+    }
+
+    /// Every current state, in key order.
+    pub fn states(&self) -> Result<Vec<RiskState>, LocalStoreError> {
+        let mut out: Vec<RiskState> = Vec::new();
+        self.each_state(|key, json| {
+            out.push(decode(key, json)?);
+            Ok(())
+        })?;
+        out.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
         Ok(out)
     }
 
-    /// Every current state's headline (key, score, level, rule ids), in key order: what a
-    /// summary prints, without decoding whole states.
-    /// Every stored state's headline, in key order, one at a time: memory stays flat however
-    /// many states the store holds.
+    /// Every stored state's headline (key, score, level, rule ids), one at a time and in no
+    /// set order: memory stays flat however many states the store holds.
     pub fn each_summary(&self, mut visit: impl FnMut(StateSummary)) -> Result<(), LocalStoreError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let table = txn.open_table(STATES).map_err(db_err)?;
-        for entry in table.iter().map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            let s: SlimState = decode(k.value(), state_json(k.value(), v.value())?)?;
+        self.each_state(|key, json| {
+            let s: SlimState = decode(key, json)?;
             visit(StateSummary {
                 key: s.key,
                 score: s.score,
                 level: s.level,
                 rules: s.findings.into_iter().map(|f| f.rule).collect(),
             });
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn load_sync(&self, key: &ResourceKey) -> Result<Stored, LocalStoreError> {
-        let batch = self.lock();
-        // Within a batch, read through the open transaction: it sees the batch's own writes.
-        if let Some(txn) = &batch.open {
-            let states = txn.open_table(STATES).map_err(db_err)?;
-            return read_resource(&states, key);
-        }
-        drop(batch);
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let states = txn.open_table(STATES).map_err(db_err)?;
-        read_resource(&states, key)
+        let logged = self.lock();
+        let Some(slot) = logged.log.find(key.as_str())? else {
+            return Ok(Stored::default());
+        };
+        let payload = logged.log.payload(&slot)?;
+        drop(logged);
+        let c = risk_log::decode(&payload).ok_or_else(|| damaged(key, slot))?;
+        Ok(Stored {
+            state: Some(decode(key.as_str(), c.state)?),
+            item: (!c.item.is_empty()).then(|| c.item.to_vec()),
+        })
     }
 
     fn history_sync(&self, key: &ResourceKey) -> Result<Vec<HistoryRecord>, LocalStoreError> {
-        let (from, to) = history_range(key);
-        let mut out = Vec::new();
-        let mut push = |k: &str, v: &[u8]| -> Result<(), LocalStoreError> {
-            out.push(decode(k, v)?);
-            Ok(())
+        let logged = self.lock();
+        let Some(slot) = logged.log.find(key.as_str())? else {
+            return Ok(Vec::new());
         };
-        let batch = self.lock();
-        if let Some(txn) = &batch.open {
-            let history = txn.open_table(HISTORY).map_err(db_err)?;
-            for entry in history.range(from.as_str()..to.as_str()).map_err(db_err)? {
-                let (k, v) = entry.map_err(db_err)?;
-                push(k.value(), v.value())?;
+        // Newest first along the chain; a record replaced by a richer copy (same sort key)
+        // is met after its replacement and skipped.
+        let mut seen = std::collections::BTreeMap::new();
+        let mut at = slot.history;
+        while at != risk_log::NONE {
+            let payload = logged.log.commit_at(at)?;
+            let c = risk_log::decode(&payload).ok_or_else(|| logged.log.damaged(at))?;
+            if c.key != key.as_str() {
+                return Err(logged.log.damaged(at));
             }
-            return Ok(out);
+            if let Some((sort_key, json)) = c.record {
+                if !seen.contains_key(sort_key) {
+                    seen.insert(
+                        sort_key.to_owned(),
+                        decode::<HistoryRecord>(key.as_str(), json)?,
+                    );
+                }
+            }
+            if c.prev != risk_log::NONE && c.prev >= at {
+                // A chain runs back in the file; anything else is damage, not a loop to follow.
+                return Err(logged.log.damaged(at));
+            }
+            at = c.prev;
         }
-        drop(batch);
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let history = txn.open_table(HISTORY).map_err(db_err)?;
-        for entry in history.range(from.as_str()..to.as_str()).map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            push(k.value(), v.value())?;
-        }
-        Ok(out)
+        Ok(seen.into_values().collect())
     }
 
     fn commit_sync(&self, key: &ResourceKey, w: Write<'_>) -> Result<Commit, LocalStoreError> {
-        let mut batch = self.lock();
-        let txn = match batch.open.take() {
-            Some(txn) => txn,
-            None => {
-                let mut txn = self.db.begin_write().map_err(db_err)?;
-                if batch.size > 1 {
-                    // Made durable by the batch's last commit (see `flush`).
-                    txn.set_durability(Durability::None).map_err(db_err)?;
-                }
-                txn
-            }
+        let record = match w.record {
+            Some(r) => Some((
+                r.sort_key(),
+                serde_json::to_vec(r).map_err(|e| corrupt(key, e))?,
+            )),
+            None => None,
         };
-        let outcome = {
-            let mut history = txn.open_table(HISTORY).map_err(db_err)?;
-            let mut states = txn.open_table(STATES).map_err(db_err)?;
-            let hkey = w
-                .record
-                .map(|r| format!("{}\0{}", key.as_str(), r.sort_key()));
-            let stored_revision = match states.get(key.as_str()).map_err(db_err)? {
-                Some(v) => Some(revision_of(key.as_str(), v.value())?),
-                None => None,
-            };
-            let duplicate = match &hkey {
-                Some(h) if !w.replace => history.get(h.as_str()).map_err(db_err)?.is_some(),
-                _ => false,
-            };
-            if duplicate {
-                Commit::Duplicate
-            } else if stored_revision != w.expected_revision {
-                Commit::Conflict
-            } else {
-                if let (Some(h), Some(record)) = (&hkey, w.record) {
-                    let r = serde_json::to_vec(record).map_err(|e| corrupt(key, e))?;
-                    history.insert(h.as_str(), r.as_slice()).map_err(db_err)?;
-                }
-                let json = serde_json::to_vec(w.state).map_err(|e| corrupt(key, e))?;
-                let item = w.item.unwrap_or_default();
-                let mut value = Vec::with_capacity(12 + json.len() + item.len());
-                value.extend_from_slice(&w.state.revision.to_le_bytes());
-                value.extend_from_slice(&(json.len() as u32).to_le_bytes());
-                value.extend_from_slice(&json);
-                value.extend_from_slice(item);
-                states
-                    .insert(key.as_str(), value.as_slice())
-                    .map_err(db_err)?;
-                Commit::Written
+        let state = serde_json::to_vec(w.state).map_err(|e| corrupt(key, e))?;
+        let mut logged = self.lock();
+        let slot = logged.log.find(key.as_str())?;
+        if let (Some((sort_key, _)), false) = (&record, w.replace) {
+            if logged.log.has_record(key.as_str(), sort_key)? {
+                return Ok(Commit::Duplicate);
             }
-        };
-        if batch.size > 1 {
-            batch.pending += usize::from(outcome == Commit::Written);
-            if batch.pending >= batch.size {
-                batch.pending = 0;
-                txn.commit().map_err(db_err)?;
-            } else {
-                batch.open = Some(txn);
-            }
-        } else if outcome == Commit::Written {
-            txn.commit().map_err(db_err)?;
-        } else {
-            txn.abort().map_err(db_err)?;
         }
-        Ok(outcome)
+        if slot.map(|s| s.revision) != w.expected_revision {
+            return Ok(Commit::Conflict);
+        }
+        logged.log.append(&risk_log::Commit {
+            key: key.as_str(),
+            revision: w.state.revision,
+            prev: slot.map_or(risk_log::NONE, |s| s.history),
+            record: record
+                .as_ref()
+                .map(|(sk, json)| (sk.as_str(), json.as_slice())),
+            state: &state,
+            item: w.item.unwrap_or_default(),
+        })?;
+        // Past this point the commit is in the log: a failure to write it out is the disk's,
+        // like a timeout after DynamoDB took a write, and a retry finds it a duplicate.
+        if logged.size > 1 {
+            logged.pending += 1;
+            if logged.pending >= logged.size || logged.log.buffer_full() {
+                logged.pending = 0;
+                logged.log.write_out()?;
+            }
+        } else {
+            logged.log.sync()?;
+        }
+        Ok(Commit::Written)
     }
 
     fn resources_sync(
@@ -357,76 +341,42 @@ impl LocalRiskStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<KeyPage, LocalStoreError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let states = txn.open_table(STATES).map_err(db_err)?;
+        let cursor = cursor.and_then(|c| {
+            let parsed = Cursor::parse(c);
+            if parsed.is_none() {
+                // Starting the walk again costs time; refusing would stop the job for good.
+                tracing::warn!(
+                    cursor = c,
+                    "not a cursor of the local store; walking from the start"
+                );
+            }
+            parsed
+        });
+        let logged = self.lock();
         let mut keys = Vec::new();
-        let range = match cursor {
-            Some(c) => {
-                states.range::<&str>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
-            }
-            None => states.range::<&str>(..),
-        }
-        .map_err(db_err)?;
-        for entry in range {
-            let (k, _) = entry.map_err(db_err)?;
-            if keys.len() == limit {
-                break;
-            }
-            let key = ResourceKey::parse(k.value()).map_err(|e| LocalStoreError::Corrupt {
-                key: k.value().to_owned(),
+        let mut last = None;
+        for (position, slot) in logged.log.slots_after(cursor.as_ref()).take(limit) {
+            let payload = logged.log.payload(&slot)?;
+            let c = risk_log::decode(&payload).ok_or_else(|| logged.log.damaged(slot.at))?;
+            let key = ResourceKey::parse(c.key).map_err(|e| LocalStoreError::Corrupt {
+                key: c.key.to_owned(),
                 reason: e.to_string(),
             })?;
             keys.push(key);
+            last = Some(position);
         }
         let next = (keys.len() == limit)
-            .then(|| keys.last().map(|k| k.as_str().to_owned()))
+            .then(|| last.map(|p| p.to_string()))
             .flatten();
         Ok(KeyPage { keys, next })
     }
 }
 
-fn read_resource(
-    states: &impl ReadableTable<&'static str, &'static [u8]>,
-    key: &ResourceKey,
-) -> Result<Stored, LocalStoreError> {
-    let Some(v) = states.get(key.as_str()).map_err(db_err)? else {
-        return Ok(Stored::default());
-    };
-    let value = v.value();
-    let json = state_json(key.as_str(), value)?;
-    let item = &value[12 + json.len()..];
-    Ok(Stored {
-        state: Some(decode(key.as_str(), json)?),
-        item: (!item.is_empty()).then(|| item.to_vec()),
-    })
-}
-
-/// The JSON of a stored state value, after its revision and length.
-fn state_json<'a>(key: &str, value: &'a [u8]) -> Result<&'a [u8], LocalStoreError> {
-    let corrupt = || LocalStoreError::Corrupt {
-        key: key.to_owned(),
-        reason: "a state value shorter than its header".into(),
-    };
-    let mut len = [0u8; 4];
-    len.copy_from_slice(value.get(8..12).ok_or_else(corrupt)?);
-    let len = u32::from_le_bytes(len) as usize;
-    value.get(12..12 + len).ok_or_else(corrupt)
-}
-
-fn revision_of(key: &str, value: &[u8]) -> Result<u64, LocalStoreError> {
-    let mut r = [0u8; 8];
-    r.copy_from_slice(value.get(..8).ok_or_else(|| LocalStoreError::Corrupt {
-        key: key.to_owned(),
-        reason: "a state value shorter than its revision".into(),
-    })?);
-    Ok(u64::from_le_bytes(r))
-}
-
-fn history_range(key: &ResourceKey) -> (String, String) {
-    (
-        format!("{}\0", key.as_str()),
-        format!("{}\u{1}", key.as_str()),
-    )
+fn damaged(key: &ResourceKey, slot: Slot) -> LocalStoreError {
+    LocalStoreError::Corrupt {
+        key: key.to_string(),
+        reason: format!("the log record at byte {} does not read back", slot.at),
+    }
 }
 
 fn corrupt(key: &ResourceKey, e: serde_json::Error) -> LocalStoreError {
@@ -506,5 +456,34 @@ impl RiskStore for LocalRiskStore {
             .collect();
         due.sort();
         Ok(due.into_iter().take(limit).map(|(_, k)| k).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state directory from before the log (states in redb) is refused with a way out,
+    /// rather than read as an empty store.
+    #[test]
+    fn a_store_from_before_the_log_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = Database::create(dir.path().join("risk.redb")).expect("redb");
+            let txn = db.begin_write().expect("write");
+            let old: TableDefinition<&str, &[u8]> = TableDefinition::new("states-v2");
+            txn.open_table(old)
+                .expect("table")
+                .insert("k", [1u8].as_slice())
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        match LocalRiskStore::open(dir.path()) {
+            Err(e @ LocalStoreError::OldFormat { .. }) => {
+                assert!(e.to_string().contains("--fresh"), "{e}")
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("an old store was opened"),
+        }
     }
 }

@@ -73,7 +73,8 @@ pub struct Write<'a> {
     pub expected_revision: Option<u64>,
 }
 
-/// One page of stored resources, in key order, and where the next starts.
+/// One page of stored resources, in the store's order (DynamoDB's scan order, or the local
+/// log's by key hash), and where the next starts.
 #[derive(Debug, Clone, Default)]
 pub struct KeyPage {
     pub keys: Vec<ResourceKey>,
