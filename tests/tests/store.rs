@@ -316,7 +316,10 @@ fn a_paged_walk_visits_every_resource_once() {
     }
     assert_eq!(walked.len(), 30, "each resource once: {walked:?}");
     assert_eq!(
-        walked.iter().cloned().collect::<std::collections::BTreeSet<_>>(),
+        walked
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
         keys
     );
 }

@@ -452,6 +452,9 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
                 }
             });
         }
+        // Owned here, so that a return from this stage (an error) drops the receivers and
+        // the workers blocked on a full channel stop, rather than wait for ever.
+        let results = results;
         // Chunk k is worker k's (mod the number of workers): when that worker has closed, no
         // chunk k was dealt, nor any after it.
         let in_order = (0..).map_while(|k: usize| results[k % results.len()].recv().ok());

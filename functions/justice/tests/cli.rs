@@ -785,3 +785,57 @@ fn a_long_recording_is_stored_in_input_order_whatever_parses_it() {
     assert_eq!(v["scored"], 295, "{v}");
     assert_eq!(v["resources_by_level"]["warn"], 295, "{v}");
 }
+
+/// When the store stage stops on an error (here the judge, on a `tasks.json` that is not
+/// JSON) while the parsing workers are far ahead, the replay ends with that error: the workers
+/// blocked on their full channels are released, not waited for.
+#[test]
+fn a_judge_error_in_a_long_recording_ends_the_replay_with_that_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join(
+            "tests/fixtures/config-events/eventbridge/eb-ci-change-ec2-volume-unencrypted.json",
+        ))
+        .expect("fixture"),
+    )
+    .expect("json");
+    let mut lines = String::new();
+    for n in 1..=2000usize {
+        let mut event = fixture.clone();
+        let ci = &mut event["detail"]["configurationItem"];
+        ci["resourceId"] = format!("vol-{n:08x}").into();
+        ci["ARN"] = format!("arn:aws:ec2:us-east-1:264683526309:volume/vol-{n:08x}").into();
+        lines.push_str(&event.to_string());
+        lines.push('\n');
+    }
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, lines).expect("write");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    std::fs::write(state.join("tasks.json"), "not json").expect("tasks");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_justice"))
+        .args(["replay", events.to_str().expect("path"), "--state"])
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // A liveness guard, not a speed check: the run takes well under a second; a hang is a
+    // failure, not a CI timeout.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the replay hung after its judge failed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert!(!status.success());
+    assert!(err.contains("tasks.json cannot be read"), "{err}");
+}
