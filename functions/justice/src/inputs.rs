@@ -61,8 +61,9 @@ pub fn read_one(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// Reads a file's events, handing each to `f`: a `.jsonl` file holds one per non-empty line,
-/// streamed so that a long recording is never held in memory whole.
-pub fn read(path: &Path, mut f: impl FnMut(Input)) -> Result<(), String> {
+/// streamed so that a long recording is never held in memory whole. `f` returns whether to go
+/// on reading.
+pub fn read(path: &Path, mut f: impl FnMut(Input) -> bool) -> Result<(), String> {
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     let file = File::open(path).map_err(fail)?;
     // Checked on the open file: the path may have been replaced since it was listed.
@@ -92,13 +93,18 @@ pub fn read(path: &Path, mut f: impl FnMut(Input)) -> Result<(), String> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            f(Input {
+            let go_on = f(Input {
                 origin: format!("{}:{n}", path.display()),
                 bytes: std::mem::take(&mut line),
             });
+            if !go_on {
+                return Ok(());
+            }
         }
     }
-    whole(path, file, f)
+    whole(path, file, |input| {
+        f(input);
+    })
 }
 
 fn read_whole(path: &Path, f: impl FnMut(Input)) -> Result<(), String> {

@@ -48,7 +48,7 @@ fn open(dir: &Path) -> Result<LocalRiskStore, String> {
             dir.display()
         ));
     }
-    let mut store = LocalRiskStore::open(dir).map_err(|e| e.to_string())?;
+    let mut store = crate::replay::open_store(dir)?;
     // Writes in batches of a transaction each, made durable by `flush` at the end.
     store.set_batch_size(1000);
     Ok(store)
@@ -214,7 +214,7 @@ pub fn reevaluate(o: &JobOptions) -> Result<ExitCode, String> {
 /// them, then judged.
 pub fn backfill(o: &JobOptions, history: &Path, types: &[String]) -> Result<ExitCode, String> {
     let rt = runtime()?;
-    let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
+    let mut store = crate::replay::open_store(&o.state)?;
     store.set_batch_size(1000);
     let source = LocalConfigSource::from_dir(history).map_err(|e| e.to_string())?;
     let clock = FixedClock(o.now);

@@ -212,7 +212,7 @@ pub fn list_tasks(dir: &Path, now: Millis, json: bool) -> Result<ExitCode, Strin
     let mut tasks = file.tasks.clone();
     let at = |t: &serde_json::Value| t.get("action_time").and_then(|v| v.as_i64()).unwrap_or(0);
     tasks.sort_by_key(at);
-    let store = LocalRiskStore::open(dir).map_err(|e| e.to_string())?;
+    let store = crate::replay::open_store(dir)?;
     let dockets = store.all_dockets(false).map_err(|e| e.to_string())?;
     let quiet: Vec<_> = dockets
         .iter()

@@ -349,8 +349,7 @@ fn main() -> ExitCode {
             json,
         } => load_policy(policy.as_deref()).and_then(|p| match (backend, table) {
             (BackendKind::Local, _) => {
-                let store =
-                    justice_local::LocalRiskStore::open(&state).map_err(|e| e.to_string())?;
+                let store = replay::open_store(&state)?;
                 jobs::show(&store, &resource, &p, json)
             }
             (BackendKind::Aws, Some(table)) => jobs::show_aws(&table, &resource, &p, json),

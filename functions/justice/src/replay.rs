@@ -153,7 +153,7 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
             if o.fresh {
                 clear_local(&o.state)?;
             }
-            let mut store = LocalRiskStore::open(&o.state).map_err(|e| e.to_string())?;
+            let mut store = open_store(&o.state)?;
             store.set_batch_size(o.batch);
             let mut judge = LocalJudge::new(&o.state, o.accounts.clone(), o.blast_per_hour);
             let sum = pipeline(
@@ -208,6 +208,16 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The local store under `dir`, telling the person running the command what opening it set
+/// aside (a batch cut short by a crash), if anything.
+pub(crate) fn open_store(dir: &Path) -> Result<LocalRiskStore, String> {
+    let store = LocalRiskStore::open(dir).map_err(|e| e.to_string())?;
+    if let Some(what) = store.recovered() {
+        note!("justice: {what}");
+    }
+    Ok(store)
 }
 
 /// `--fresh`: the store and everything the judge wrote under the state directory.
@@ -407,26 +417,41 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
         let reader = scope.spawn(move || -> Result<(), String> {
             let mut chunk = Vec::with_capacity(CHUNK);
             let mut dealt = 0usize;
-            let mut deal = |chunk: Vec<inputs::Input>| {
-                // A closed channel means the store stage stopped; its error is reported.
-                let _ = jobs[dealt % jobs.len()].send(chunk);
+            // A closed channel means the store stage stopped (its error is reported): nothing
+            // more is dealt, and the files are not read further.
+            let mut deal = |chunk: Vec<inputs::Input>| -> bool {
+                let sent = jobs[dealt % jobs.len()].send(chunk).is_ok();
                 dealt += 1;
+                sent
             };
             for file in files {
-                inputs::read(file, |input| {
+                let mut stopped = false;
+                let read = inputs::read(file, |input| {
                     chunk.push(input);
                     if chunk.len() == CHUNK {
-                        deal(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
+                        stopped = !deal(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
                     }
-                })?;
+                    !stopped
+                });
+                if let Err(e) = read {
+                    // The events read before the error are stored, as they were read.
+                    if !chunk.is_empty() {
+                        deal(chunk);
+                    }
+                    return Err(e);
+                }
+                if stopped {
+                    return Ok(());
+                }
             }
             if !chunk.is_empty() {
                 deal(chunk);
             }
             Ok(())
         });
+        let mut parsing = Vec::with_capacity(workers);
         for (queue, out) in job_queues.into_iter().zip(result_queues) {
-            scope.spawn(move || {
+            parsing.push(scope.spawn(move || {
                 for chunk in queue {
                     let read: Vec<ReadEvent> = chunk
                         .into_iter()
@@ -450,7 +475,7 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
                         return;
                     }
                 }
-            });
+            }));
         }
         // Owned here, so that a return from this stage (an error) drops the receivers and
         // the workers blocked on a full channel stop, rather than wait for ever.
@@ -490,9 +515,18 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
                 }
             }
         }
-        reader
+        // A worker that stopped early (a panic) ended the stream early: its channel closed.
+        // The others are released before anything is waited for, and the run fails.
+        drop(results);
+        let reading = reader
             .join()
-            .map_err(|_| "the event reader stopped unexpectedly".to_owned())?
+            .map_err(|_| "the event reader stopped unexpectedly".to_owned());
+        if parsing.into_iter().any(|w| w.join().is_err()) {
+            return Err(
+                "an event parser stopped unexpectedly: the events after it were not read".into(),
+            );
+        }
+        reading?
     })?;
     Ok(sum)
 }

@@ -46,7 +46,7 @@ pub fn run(source: &Source, o: &Options) -> Result<ExitCode, String> {
                     state.display()
                 ));
             }
-            let store = justice_local::LocalRiskStore::open(state).map_err(|e| e.to_string())?;
+            let store = crate::replay::open_store(state)?;
             let board = justice_local::LocalTaskBoard::new(state, false);
             rt.block_on(read(&store, &board, &store, false, o))?
         }

@@ -839,3 +839,30 @@ fn a_judge_error_in_a_long_recording_ends_the_replay_with_that_error() {
     assert!(!status.success());
     assert!(err.contains("tasks.json cannot be read"), "{err}");
 }
+
+/// A store whose log was cut short by a crash opens with what was whole, and the person
+/// running the command is told what was set aside and where.
+#[test]
+fn a_torn_local_store_is_reported_and_its_bytes_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().to_str().expect("utf-8 path");
+    let out = readme_replay(state, &["--no-judge"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = dir.path().join("risk.log");
+    let bytes = std::fs::read(&log).expect("log");
+    std::fs::write(&log, &bytes[..bytes.len() - 10]).expect("tear");
+    let out = justice(&["report", "--state", state, "-o", "/dev/null"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("set aside in"), "{err}");
+    let kept: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("risk.log.cut-at-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "the torn bytes are kept");
+}

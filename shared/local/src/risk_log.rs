@@ -4,8 +4,9 @@
 //! B-tree (redb) paid for that with fresh pages, checksums and evictions: about 7 KB of file and
 //! a third of a replay's time per event. Here an event is one record appended to a buffer, and
 //! reads are by offset. The file is only ever appended to, so a crash can tear its tail only:
-//! every record carries its length and a CRC-32, and a torn tail is cut off when the file is
-//! opened again (the events of an unflushed batch are lost whole, never half of one).
+//! every record carries its length and a CRC-32, and what does not read as whole records is
+//! set aside in a file of its own when the log is opened again (the events of an unflushed
+//! batch are lost whole, never half of one, and no byte is destroyed).
 //!
 //! The index holds no key text: a resource is found by a 64-bit hash of its key (FNV-1a, stable
 //! across builds, since job cursors are saved) and the key stored in the record is compared
@@ -176,6 +177,9 @@ pub(crate) struct RiskLog {
     records: HashMap<u64, u64>,
     /// The same, for a record whose hash was already another record's.
     records_collided: HashMap<u64, Vec<u64>>,
+    /// What opening found unreadable at the end of the log and set aside, for the caller to
+    /// tell a person.
+    pub recovered: Option<String>,
 }
 
 impl RiskLog {
@@ -210,10 +214,15 @@ impl RiskLog {
             collided: BTreeMap::new(),
             records: HashMap::new(),
             records_collided: HashMap::new(),
+            recovered: None,
         };
         if len == 0 {
             log.file.write_all_at(MAGIC, 0).map_err(io)?;
             log.file.sync_all().map_err(io)?;
+            // The new file's name too, so that a crash cannot lose the file with its records.
+            if let Some(dir) = path.parent() {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+            }
             log.written = MAGIC.len() as u64;
             return Ok(log);
         }
@@ -221,18 +230,57 @@ impl RiskLog {
         log.written = len;
         let end = log.scan(len)?;
         if end < len {
-            // A torn tail: the end of a batch that was being written when the process stopped.
-            tracing::warn!(
-                path = %path.display(),
-                kept = end,
-                cut = len - end,
-                "the local store's log ended in a torn record; cut off"
-            );
-            log.file.set_len(end).map_err(io)?;
-            log.file.sync_all().map_err(io)?;
+            log.recovered = Some(log.set_aside(end, len)?);
         }
         log.written = end;
         Ok(log)
+    }
+
+    /// Moves the bytes from `end` to `len` (what is not a whole record, and everything after
+    /// it) to a file of their own beside the log, then cuts the log there. A crash while a
+    /// batch is written leaves a torn tail; a power loss can also leave pages written out of
+    /// order, so the first unreadable record starts the tail wherever it is. The bytes are
+    /// kept, never destroyed; the events they held are replayed again (a redelivery of what
+    /// was kept writes nothing).
+    fn set_aside(&mut self, end: u64, len: u64) -> Result<String, LocalStoreError> {
+        let path = self.path.clone();
+        let io = |source| LocalStoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        // A name no earlier cut took: what was set aside before stays.
+        let aside = (1..)
+            .map(|i| match i {
+                1 => self.path.with_extension(format!("log.cut-at-{end}")),
+                i => self.path.with_extension(format!("log.cut-at-{end}-{i}")),
+            })
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| self.path.with_extension("log.cut"));
+        let copied = (|| {
+            use std::io::{Seek, SeekFrom};
+            let mut from = self.file.try_clone()?;
+            from.seek(SeekFrom::Start(end))?;
+            let mut to = File::create(&aside)?;
+            std::io::copy(&mut from.take(len - end), &mut to)?;
+            to.sync_all()
+        })();
+        copied.map_err(|source| LocalStoreError::Io {
+            path: aside.clone(),
+            source,
+        })?;
+        self.file.set_len(end).map_err(io)?;
+        self.file.sync_all().map_err(io)?;
+        let note = format!(
+            "the local store's log {} held {} byte(s) that are not whole records from byte {end} \
+             (a write cut short by a crash or a power loss, or damage): the {end} bytes before \
+             them are kept and the rest is set aside in {}; replay the events after the last \
+             flush again",
+            self.path.display(),
+            len - end,
+            aside.display()
+        );
+        tracing::error!("{note}");
+        Ok(note)
     }
 
     /// Reads every record from the start and builds the index; returns where the valid
@@ -268,24 +316,16 @@ impl RiskLog {
             let n = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
             let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
             if n > MAX_RECORD || torn(at, (HEADER + n) as u64) {
-                // A length that runs past the end is the tail of an interrupted write.
                 return Ok(at);
             }
             payload.resize(n, 0);
             reader.read_exact(&mut payload).map_err(io)?;
-            let whole = at + (HEADER + n) as u64 == len;
-            let commit = (crc32fast::hash(&payload) == crc)
+            let commit = (n > 0 && crc32fast::hash(&payload) == crc)
                 .then(|| Commit::decode(&payload))
                 .flatten();
             let Some(commit) = commit else {
-                if whole {
-                    return Ok(at);
-                }
-                // Damage inside the file, not at its end: refuse rather than guess.
-                return Err(LocalStoreError::Corrupt {
-                    key: path.display().to_string(),
-                    reason: format!("the record at byte {at} is damaged (checksum or layout)"),
-                });
+                // Not a whole record: where the valid part ends (see `open_with`).
+                return Ok(at);
             };
             let slot = Slot {
                 at,
@@ -411,6 +451,15 @@ impl RiskLog {
         self.buf.extend_from_slice(&[0; HEADER]);
         commit.encode(&mut self.buf);
         let n = self.buf.len() - start - HEADER;
+        if n > MAX_RECORD {
+            // It could not be read back (and would end the log at the next open): refused,
+            // like DynamoDB's item size limit. No field can then pass u32 either.
+            self.buf.truncate(start);
+            return Err(LocalStoreError::Corrupt {
+                key: commit.key.to_owned(),
+                reason: format!("a state and record of {n} bytes, over {MAX_RECORD}"),
+            });
+        }
         let crc = crc32fast::hash(&self.buf[start + HEADER..]);
         self.buf[start..start + 4].copy_from_slice(&(n as u32).to_le_bytes());
         self.buf[start + 4..start + HEADER].copy_from_slice(&crc.to_le_bytes());
@@ -652,7 +701,7 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_tail_is_cut_and_damage_inside_is_refused() {
+    fn a_torn_tail_or_damage_is_set_aside_and_the_records_before_it_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("risk.log");
         {
@@ -664,25 +713,65 @@ mod tests {
             log.sync().expect("sync");
         }
         let whole = std::fs::read(&path).expect("read");
-        // Half of the last record: cut off, the first kept.
+        let first_end = MAGIC.len() + HEADER + {
+            let n = &whole[MAGIC.len()..MAGIC.len() + 4];
+            u32::from_le_bytes(n.try_into().expect("four bytes")) as usize
+        };
+        // Half of the last record: set aside, the first kept.
         std::fs::write(&path, &whole[..whole.len() - 5]).expect("tear");
         let log = RiskLog::open(&path).expect("reopen after a torn write");
         assert_eq!(log.len(), 1);
         assert!(log.find("a").expect("find").is_some());
+        assert!(log
+            .recovered
+            .as_deref()
+            .is_some_and(|n| n.contains("set aside")));
+        let aside = dir.path().join(format!("risk.log.cut-at-{first_end}"));
+        assert_eq!(
+            std::fs::read(&aside).expect("the bytes set aside"),
+            &whole[first_end..whole.len() - 5]
+        );
         drop(log);
-        // A flipped byte in the first record, with a whole record after it: refused.
+        assert_eq!(std::fs::read(&path).expect("read").len(), first_end);
+        // A flipped byte in the first record, a whole record after it: both set aside, kept.
         let mut damaged = whole.clone();
         damaged[MAGIC.len() + HEADER + 3] ^= 0x40;
         std::fs::write(&path, &damaged).expect("damage");
-        match RiskLog::open(&path) {
-            Err(LocalStoreError::Corrupt { reason, .. }) => {
-                assert!(reason.contains("damaged"), "{reason}")
-            }
-            Err(e) => panic!("{e}"),
-            Ok(_) => panic!("a damaged record was accepted"),
-        }
+        let log = RiskLog::open(&path).expect("opens");
+        assert_eq!(log.len(), 0);
+        let aside = dir.path().join(format!("risk.log.cut-at-{}", MAGIC.len()));
+        assert_eq!(
+            std::fs::read(&aside).expect("set aside"),
+            &damaged[MAGIC.len()..]
+        );
+        drop(log);
+        // Zeros where records should be (pages lost in a power cut): not records.
+        let mut zeros = whole[..first_end].to_vec();
+        zeros.extend_from_slice(&[0u8; 64]);
+        std::fs::write(&path, &zeros).expect("zeros");
+        let log = RiskLog::open(&path).expect("opens");
+        assert_eq!(log.len(), 1);
+        drop(log);
         // Not a log at all.
         std::fs::write(&path, b"something else entirely").expect("write");
         assert!(RiskLog::open(&path).is_err());
+    }
+
+    /// A record that could not be read back is refused, and the log stays as it was.
+    #[test]
+    fn an_oversized_record_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = RiskLog::open(&dir.path().join("risk.log")).expect("open");
+        let big = vec![b'x'; MAX_RECORD + 1];
+        let mut c = commit("a", 1, NONE, None);
+        c.item = &big;
+        assert!(matches!(
+            log.append(&c),
+            Err(LocalStoreError::Corrupt { .. })
+        ));
+        assert_eq!(log.len(), 0);
+        log.append(&commit("a", 1, NONE, Some("t1")))
+            .expect("append");
+        assert_eq!(log.find("a").expect("find").expect("a").revision, 1);
     }
 }

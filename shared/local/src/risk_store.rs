@@ -150,6 +150,12 @@ impl LocalRiskStore {
         })
     }
 
+    /// What opening found unreadable at the end of the log and set aside (see `risk_log`),
+    /// for the command to tell the person running it.
+    pub fn recovered(&self) -> Option<String> {
+        self.lock().log.recovered.clone()
+    }
+
     /// Groups up to `events` events per write to the file (0 or 1: every event durable on its
     /// own). Call [`LocalRiskStore::flush`] at the end.
     pub fn set_batch_size(&mut self, events: usize) {
