@@ -737,28 +737,10 @@ fn a_written_rule_is_checked_refused_and_used() {
 #[test]
 fn a_long_recording_is_stored_in_input_order_whatever_parses_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fixture: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root().join(
-            "tests/fixtures/config-events/eventbridge/eb-ci-change-ec2-volume-unencrypted.json",
-        ))
-        .expect("fixture"),
-    )
-    .expect("json");
     let bad_lines = [7usize, 64, 65, 130, 299];
-    let mut lines = Vec::new();
-    for n in 1..=300usize {
-        if bad_lines.contains(&n) {
-            lines.push(format!("{{\"not an event\": {n}}}"));
-            continue;
-        }
-        let mut event = fixture.clone();
-        let ci = &mut event["detail"]["configurationItem"];
-        ci["resourceId"] = format!("vol-{n:08x}").into();
-        ci["ARN"] = format!("arn:aws:ec2:us-east-1:264683526309:volume/vol-{n:08x}").into();
-        lines.push(event.to_string());
-    }
+    let lines = volume_events(300, |n| bad_lines.contains(&n));
     let events = dir.path().join("events.jsonl");
-    std::fs::write(&events, lines.join("\n") + "\n").expect("write");
+    std::fs::write(&events, lines).expect("write");
     let state = dir.path().join("state");
     let out = justice(&[
         "replay",
@@ -792,22 +774,7 @@ fn a_long_recording_is_stored_in_input_order_whatever_parses_it() {
 #[test]
 fn a_judge_error_in_a_long_recording_ends_the_replay_with_that_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fixture: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root().join(
-            "tests/fixtures/config-events/eventbridge/eb-ci-change-ec2-volume-unencrypted.json",
-        ))
-        .expect("fixture"),
-    )
-    .expect("json");
-    let mut lines = String::new();
-    for n in 1..=2000usize {
-        let mut event = fixture.clone();
-        let ci = &mut event["detail"]["configurationItem"];
-        ci["resourceId"] = format!("vol-{n:08x}").into();
-        ci["ARN"] = format!("arn:aws:ec2:us-east-1:264683526309:volume/vol-{n:08x}").into();
-        lines.push_str(&event.to_string());
-        lines.push('\n');
-    }
+    let lines = volume_events(2000, |_| false);
     let events = dir.path().join("events.jsonl");
     std::fs::write(&events, lines).expect("write");
     let state = dir.path().join("state");
@@ -865,4 +832,30 @@ fn a_torn_local_store_is_reported_and_its_bytes_kept() {
         })
         .collect();
     assert_eq!(kept.len(), 1, "the torn bytes are kept");
+}
+
+/// `n` events of distinct unencrypted volumes, one per line; the lines `bad` picks (from 1)
+/// are not events.
+fn volume_events(n: usize, bad: impl Fn(usize) -> bool) -> String {
+    let fixture: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join(
+            "tests/fixtures/config-events/eventbridge/eb-ci-change-ec2-volume-unencrypted.json",
+        ))
+        .expect("fixture"),
+    )
+    .expect("json");
+    let mut lines = String::new();
+    for i in 1..=n {
+        if bad(i) {
+            lines.push_str(&format!("{{\"not an event\": {i}}}\n"));
+            continue;
+        }
+        let mut event = fixture.clone();
+        let ci = &mut event["detail"]["configurationItem"];
+        ci["resourceId"] = format!("vol-{i:08x}").into();
+        ci["ARN"] = format!("arn:aws:ec2:us-east-1:264683526309:volume/vol-{i:08x}").into();
+        lines.push_str(&event.to_string());
+        lines.push('\n');
+    }
+    lines
 }
