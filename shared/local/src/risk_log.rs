@@ -48,6 +48,28 @@ pub(crate) struct Slot {
     pub history: u64,
 }
 
+/// Where a key lives in the index: under its hash, or (its hash being another key's) among
+/// the collided keys.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Place {
+    Hashed(u64),
+    Collided,
+}
+
+/// The same for a history record: under the hash of (key, sort key), or at a position (or
+/// none yet) in that hash's overflow list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RecordPlace {
+    Hashed(u64),
+    Collided(u64, Option<usize>),
+}
+
+/// A stored resource's newest commit and its bytes.
+pub(crate) struct Found {
+    pub slot: Slot,
+    pub payload: Vec<u8>,
+}
+
 /// One commit, as written and as read back.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Commit<'a> {
@@ -333,87 +355,89 @@ impl RiskLog {
                 revision: commit.revision,
                 history: commit.history_head(at),
             };
-            self.index(commit.key, slot, commit.record.map(|r| r.0))?;
+            let (place, _) = self.locate(commit.key)?;
+            let record = match commit.record {
+                Some((sort_key, _)) => Some(self.locate_record(commit.key, sort_key)?.0),
+                None => None,
+            };
+            self.put(commit.key, slot, place, record);
             at += (HEADER + n) as u64;
         }
         Ok(at)
     }
 
-    /// The slot of `key`, if stored.
-    pub fn find(&self, key: &str) -> Result<Option<Slot>, LocalStoreError> {
+    /// Where `key` lives in the index, and its newest commit if it is stored (read once: the
+    /// read that checks the key is the one the caller uses).
+    pub fn locate(&self, key: &str) -> Result<(Place, Option<Found>), LocalStoreError> {
         if let Some(slot) = self.collided.get(key) {
-            return Ok(Some(*slot));
+            let payload = self.payload(slot)?;
+            return Ok((
+                Place::Collided,
+                Some(Found {
+                    slot: *slot,
+                    payload,
+                }),
+            ));
         }
-        match self.states.get(&(self.hash)(&[key.as_bytes()])) {
-            Some(slot) if self.key_of(slot)? == key => Ok(Some(*slot)),
-            _ => Ok(None),
+        let h = (self.hash)(&[key.as_bytes()]);
+        let Some(slot) = self.states.get(&h) else {
+            return Ok((Place::Hashed(h), None));
+        };
+        let payload = self.payload(slot)?;
+        let stored = Commit::decode(&payload).ok_or_else(|| self.damaged(slot.at))?;
+        Ok(if stored.key == key {
+            let slot = *slot;
+            (Place::Hashed(h), Some(Found { slot, payload }))
+        } else {
+            // The hash is another key's: this one lives (or will) among the collided.
+            (Place::Collided, None)
+        })
+    }
+
+    /// Where `key`'s history record under `sort_key` is indexed, and whether it is stored.
+    pub fn locate_record(
+        &self,
+        key: &str,
+        sort_key: &str,
+    ) -> Result<(RecordPlace, bool), LocalStoreError> {
+        let rh = (self.hash)(&[key.as_bytes(), sort_key.as_bytes()]);
+        let same = |at: u64| -> Result<bool, LocalStoreError> {
+            let payload = self.commit_at(at)?;
+            let c = Commit::decode(&payload).ok_or_else(|| self.damaged(at))?;
+            Ok(c.key == key && c.record.is_some_and(|(sk, _)| sk == sort_key))
+        };
+        match self.records.get(&rh) {
+            None => Ok((RecordPlace::Hashed(rh), false)),
+            Some(at) if same(*at)? => Ok((RecordPlace::Hashed(rh), true)),
+            Some(_) => {
+                let more = self.records_collided.get(&rh).into_iter().flatten();
+                for (i, at) in more.enumerate() {
+                    if same(*at)? {
+                        return Ok((RecordPlace::Collided(rh, Some(i)), true));
+                    }
+                }
+                Ok((RecordPlace::Collided(rh, None), false))
+            }
         }
     }
 
-    /// Puts `key`'s newest commit in the index (and its history record, if any). Everything
-    /// that can fail (reading the keys a hash points at) is done before anything changes, so
-    /// a failed call leaves the index as it was.
-    fn index(
-        &mut self,
-        key: &str,
-        slot: Slot,
-        sort_key: Option<&str>,
-    ) -> Result<(), LocalStoreError> {
-        let h = (self.hash)(&[key.as_bytes()]);
-        // `Some(h)`: under its hash; `None`: among the collided keys.
-        let hashed = if self.collided.contains_key(key) {
-            None
-        } else {
-            match self.states.get(&h) {
-                None => Some(h),
-                Some(s) if self.key_of(s)? == key => Some(h),
-                Some(_) => None,
-            }
-        };
-        enum RecordPlace {
-            None,
-            Hashed(u64),
-            Collided(u64, Option<usize>),
-        }
-        let record = match sort_key {
-            None => RecordPlace::None,
-            Some(sk) => {
-                let rh = (self.hash)(&[key.as_bytes(), sk.as_bytes()]);
-                let same = |at: u64| -> Result<bool, LocalStoreError> {
-                    Ok(self
-                        .record_at(at)?
-                        .is_some_and(|(k, s)| k == key && s == sk))
-                };
-                match self.records.get(&rh) {
-                    None => RecordPlace::Hashed(rh),
-                    Some(at) if same(*at)? => RecordPlace::Hashed(rh),
-                    Some(_) => {
-                        let mut found = None;
-                        let more = self.records_collided.get(&rh).into_iter().flatten();
-                        for (i, at) in more.enumerate() {
-                            if same(*at)? {
-                                found = Some(i);
-                            }
-                        }
-                        RecordPlace::Collided(rh, found)
-                    }
-                }
-            }
-        };
-        match hashed {
-            Some(h) => {
+    /// Points the index at a commit, at the places [`RiskLog::locate`] and
+    /// [`RiskLog::locate_record`] found (under the same lock: nothing moved in between).
+    fn put(&mut self, key: &str, slot: Slot, place: Place, record: Option<RecordPlace>) {
+        match place {
+            Place::Hashed(h) => {
                 self.states.insert(h, slot);
             }
-            None => {
+            Place::Collided => {
                 self.collided.insert(key.into(), slot);
             }
         }
         match record {
-            RecordPlace::None => {}
-            RecordPlace::Hashed(rh) => {
+            None => {}
+            Some(RecordPlace::Hashed(rh)) => {
                 self.records.insert(rh, slot.at);
             }
-            RecordPlace::Collided(rh, found) => {
+            Some(RecordPlace::Collided(rh, found)) => {
                 let more = self.records_collided.entry(rh).or_default();
                 match found.and_then(|i| more.get_mut(i)) {
                     Some(at) => *at = slot.at,
@@ -421,31 +445,17 @@ impl RiskLog {
                 }
             }
         }
-        Ok(())
     }
 
-    /// Whether `key` has a history record under `sort_key`.
-    pub fn has_record(&self, key: &str, sort_key: &str) -> Result<bool, LocalStoreError> {
-        let rh = (self.hash)(&[key.as_bytes(), sort_key.as_bytes()]);
-        let candidates = self
-            .records
-            .get(&rh)
-            .into_iter()
-            .chain(self.records_collided.get(&rh).into_iter().flatten());
-        for at in candidates {
-            if self
-                .record_at(*at)?
-                .is_some_and(|(k, s)| k == key && s == sort_key)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// Appends a commit; returns its slot. Nothing reaches the file until [`RiskLog::write_out`].
-    /// An error leaves the log as it was.
-    pub fn append(&mut self, commit: &Commit<'_>) -> Result<Slot, LocalStoreError> {
+    /// Appends a commit at the places `locate` and `locate_record` gave; returns its slot.
+    /// Nothing reaches the file until [`RiskLog::write_out`]. An error leaves the log as it
+    /// was.
+    pub fn append(
+        &mut self,
+        commit: &Commit<'_>,
+        place: Place,
+        record: Option<RecordPlace>,
+    ) -> Result<Slot, LocalStoreError> {
         let at = self.written + self.buf.len() as u64;
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0; HEADER]);
@@ -469,11 +479,7 @@ impl RiskLog {
             revision: commit.revision,
             history: commit.history_head(at),
         };
-        if let Err(e) = self.index(commit.key, slot, commit.record.map(|r| r.0)) {
-            // Not indexed, so not appended: the caller is told nothing was written.
-            self.buf.truncate(start);
-            return Err(e);
-        }
+        self.put(commit.key, slot, place, record);
         Ok(slot)
     }
 
@@ -509,19 +515,6 @@ impl RiskLog {
     /// The payload of a resource's newest commit, in one read.
     pub fn payload(&self, slot: &Slot) -> Result<Vec<u8>, LocalStoreError> {
         read_slot(&self.file, &self.buf, self.written, slot).map_err(|e| self.io(e))
-    }
-
-    fn key_of(&self, slot: &Slot) -> Result<String, LocalStoreError> {
-        let payload = self.payload(slot)?;
-        Commit::decode(&payload)
-            .map(|c| c.key.to_owned())
-            .ok_or_else(|| self.damaged(slot.at))
-    }
-
-    fn record_at(&self, at: u64) -> Result<Option<(String, String)>, LocalStoreError> {
-        let payload = self.commit_at(at)?;
-        let c = Commit::decode(&payload).ok_or_else(|| self.damaged(at))?;
-        Ok(c.record.map(|(sk, _)| (c.key.to_owned(), sk.to_owned())))
     }
 
     /// Every stored resource's slot, in hash order, from after `cursor`.
@@ -652,6 +645,24 @@ pub(crate) fn decode(payload: &[u8]) -> Option<Commit<'_>> {
 mod tests {
     use super::*;
 
+    /// What `LocalRiskStore` does around an append, for the tests below.
+    impl RiskLog {
+        fn add(&mut self, c: &Commit<'_>) -> Result<Slot, LocalStoreError> {
+            let (place, _) = self.locate(c.key)?;
+            let record = match c.record {
+                Some((sk, _)) => Some(self.locate_record(c.key, sk)?.0),
+                None => None,
+            };
+            self.append(c, place, record)
+        }
+        fn find(&self, key: &str) -> Result<Option<Slot>, LocalStoreError> {
+            Ok(self.locate(key)?.1.map(|f| f.slot))
+        }
+        fn has_record(&self, key: &str, sort_key: &str) -> Result<bool, LocalStoreError> {
+            Ok(self.locate_record(key, sort_key)?.1)
+        }
+    }
+
     fn commit<'a>(key: &'a str, revision: u64, prev: u64, sk: Option<&'a str>) -> Commit<'a> {
         Commit {
             key,
@@ -675,12 +686,11 @@ mod tests {
         {
             let mut log = RiskLog::open_with(&path, colliding).expect("open");
             for (i, key) in ["a", "b", "c"].iter().enumerate() {
-                log.append(&commit(key, 1, NONE, Some("t1")))
-                    .expect("append");
+                log.add(&commit(key, 1, NONE, Some("t1"))).expect("append");
                 assert_eq!(log.len(), i + 1);
             }
             let b = log.find("b").expect("find").expect("b stored");
-            log.append(&commit("b", 2, b.history, Some("t2")))
+            log.add(&commit("b", 2, b.history, Some("t2")))
                 .expect("append");
             assert!(log.has_record("c", "t1").expect("read"));
             assert!(!log.has_record("c", "t2").expect("read"));
@@ -706,10 +716,8 @@ mod tests {
         let path = dir.path().join("risk.log");
         {
             let mut log = RiskLog::open(&path).expect("open");
-            log.append(&commit("a", 1, NONE, Some("t1")))
-                .expect("append");
-            log.append(&commit("b", 1, NONE, Some("t1")))
-                .expect("append");
+            log.add(&commit("a", 1, NONE, Some("t1"))).expect("append");
+            log.add(&commit("b", 1, NONE, Some("t1"))).expect("append");
             log.sync().expect("sync");
         }
         let whole = std::fs::read(&path).expect("read");
@@ -765,13 +773,9 @@ mod tests {
         let big = vec![b'x'; MAX_RECORD + 1];
         let mut c = commit("a", 1, NONE, None);
         c.item = &big;
-        assert!(matches!(
-            log.append(&c),
-            Err(LocalStoreError::Corrupt { .. })
-        ));
+        assert!(matches!(log.add(&c), Err(LocalStoreError::Corrupt { .. })));
         assert_eq!(log.len(), 0);
-        log.append(&commit("a", 1, NONE, Some("t1")))
-            .expect("append");
+        log.add(&commit("a", 1, NONE, Some("t1"))).expect("append");
         assert_eq!(log.find("a").expect("find").expect("a").revision, 1);
     }
 }

@@ -254,13 +254,11 @@ impl LocalRiskStore {
     }
 
     fn load_sync(&self, key: &ResourceKey) -> Result<Stored, LocalStoreError> {
-        let logged = self.lock();
-        let Some(slot) = logged.log.find(key.as_str())? else {
+        let (_, found) = self.lock().log.locate(key.as_str())?;
+        let Some(found) = found else {
             return Ok(Stored::default());
         };
-        let payload = logged.log.payload(&slot)?;
-        drop(logged);
-        let c = risk_log::decode(&payload).ok_or_else(|| damaged(key, slot))?;
+        let c = risk_log::decode(&found.payload).ok_or_else(|| damaged(key, found.slot))?;
         Ok(Stored {
             state: Some(decode(key.as_str(), c.state)?),
             item: (!c.item.is_empty()).then(|| c.item.to_vec()),
@@ -269,7 +267,7 @@ impl LocalRiskStore {
 
     fn history_sync(&self, key: &ResourceKey) -> Result<Vec<HistoryRecord>, LocalStoreError> {
         let logged = self.lock();
-        let Some(slot) = logged.log.find(key.as_str())? else {
+        let Some(slot) = logged.log.locate(key.as_str())?.1.map(|f| f.slot) else {
             return Ok(Vec::new());
         };
         // Newest first along the chain; a record replaced by a richer copy (same sort key)
@@ -309,25 +307,35 @@ impl LocalRiskStore {
         };
         let state = serde_json::to_vec(w.state).map_err(|e| corrupt(key, e))?;
         let mut logged = self.lock();
-        let slot = logged.log.find(key.as_str())?;
-        if let (Some((sort_key, _)), false) = (&record, w.replace) {
-            if logged.log.has_record(key.as_str(), sort_key)? {
-                return Ok(Commit::Duplicate);
+        let (place, found) = logged.log.locate(key.as_str())?;
+        let slot = found.map(|f| f.slot);
+        let record_place = match &record {
+            Some((sort_key, _)) => {
+                let (place, stored) = logged.log.locate_record(key.as_str(), sort_key)?;
+                if stored && !w.replace {
+                    return Ok(Commit::Duplicate);
+                }
+                Some(place)
             }
-        }
+            None => None,
+        };
         if slot.map(|s| s.revision) != w.expected_revision {
             return Ok(Commit::Conflict);
         }
-        logged.log.append(&risk_log::Commit {
-            key: key.as_str(),
-            revision: w.state.revision,
-            prev: slot.map_or(risk_log::NONE, |s| s.history),
-            record: record
-                .as_ref()
-                .map(|(sk, json)| (sk.as_str(), json.as_slice())),
-            state: &state,
-            item: w.item.unwrap_or_default(),
-        })?;
+        logged.log.append(
+            &risk_log::Commit {
+                key: key.as_str(),
+                revision: w.state.revision,
+                prev: slot.map_or(risk_log::NONE, |s| s.history),
+                record: record
+                    .as_ref()
+                    .map(|(sk, json)| (sk.as_str(), json.as_slice())),
+                state: &state,
+                item: w.item.unwrap_or_default(),
+            },
+            place,
+            record_place,
+        )?;
         // Past this point the commit is in the log: a failure to write it out is the disk's,
         // like a timeout after DynamoDB took a write, and a retry finds it a duplicate.
         if logged.size > 1 {
