@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::policy::Policy;
+use crate::policy::{Policy, MAX_EPISODE_STARTS};
 use crate::state::{ResourceStatus, RiskState};
 use crate::text::quote;
 use crate::time::format_rfc3339;
@@ -40,8 +40,15 @@ pub fn render(state: &RiskState, policy: &Policy) -> String {
     if state.episodes > 1 {
         let _ = writeln!(
             s,
-            "history   {} risky episodes in the last {} days",
-            state.episodes, policy.recidivism.window_days
+            "history   {}{} risky episodes in the last {} days",
+            state.episodes,
+            // A state keeps only the newest starts; the factor has stopped growing by then.
+            if state.episodes as usize >= MAX_EPISODE_STARTS {
+                " or more"
+            } else {
+                ""
+            },
+            policy.recidivism.window_days
         );
     }
     for e in &state.rule_errors {

@@ -122,6 +122,13 @@ impl Default for Age {
     }
 }
 
+/// The most episode starts a state keeps (the newest). A resource that flaps thousands of
+/// times in the window would otherwise carry every start in every read and write of its
+/// state; the policy's recidivism factor must reach `max_factor` within
+/// `MAX_EPISODE_STARTS - 1` episodes (one start may be taken back when a richer copy of the
+/// newest item replaces it), so the starts dropped never count.
+pub const MAX_EPISODE_STARTS: usize = 128;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Recidivism {
@@ -424,6 +431,12 @@ fn check_numbers(file: &PolicyFile, errors: &mut Vec<PolicyError>) {
     }
     if !(r.max_factor.is_finite() && (1.0..=10.0).contains(&r.max_factor)) {
         errors.push(invalid("recidivism.max_factor", "must be between 1 and 10"));
+    } else if r.per_episode > 0.0 && !recidivism_saturates(r) {
+        errors.push(invalid(
+            "recidivism.per_episode",
+            "too small: the factor must reach max_factor within 127 episodes, so \
+             per_episode must be 0 or at least (max_factor - 1) / 126",
+        ));
     }
     let f = file.reachability.unreachable_factor;
     if !(f.is_finite() && (0.0..=1.0).contains(&f)) {
@@ -624,6 +637,13 @@ fn exemptions(file: &PolicyFile, errors: &mut Vec<PolicyError>) -> Vec<Exemption
         }
     }
     exemptions
+}
+
+/// Whether the recidivism factor reaches `max_factor` within the episodes a state keeps
+/// (`MAX_EPISODE_STARTS`, less one that a richer copy of the newest item may take back).
+fn recidivism_saturates(r: &Recidivism) -> bool {
+    let episodes = (MAX_EPISODE_STARTS - 1) as f64;
+    1.0 + r.per_episode * (episodes - 1.0) >= r.max_factor
 }
 
 fn invalid(field: &str, reason: &str) -> PolicyError {
@@ -903,6 +923,29 @@ mod tests {
             e,
             vec![PolicyError::UnknownRule("sg-open-everything".into())]
         );
+    }
+
+    #[test]
+    fn refuses_a_recidivism_factor_that_grows_past_the_kept_episodes() {
+        let policy = |per_episode: &str, max_factor: &str| {
+            format!(
+                "version = 1\n[recidivism]\nper_episode = {per_episode}\nmax_factor = {max_factor}\n"
+            )
+        };
+        // 1 + 0.005 * 126 < 2: the 128th episode would still count.
+        let e = errors(&policy("0.005", "2.0"));
+        assert!(
+            matches!(&e[..], [PolicyError::Invalid { field, .. }] if field == "recidivism.per_episode"),
+            "{e:?}"
+        );
+        // No growth, growth that stops in time, or nothing to grow to.
+        for (per_episode, max_factor) in [("0.0", "2.0"), ("0.008", "2.0"), ("0.001", "1.0")] {
+            assert_eq!(
+                errors(&policy(per_episode, max_factor)),
+                vec![],
+                "{per_episode}"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! not depend on the order the items arrived in.
 
 use crate::item::{ConfigItem, ItemError};
-use crate::policy::{Level, Policy};
+use crate::policy::{Level, Policy, MAX_EPISODE_STARTS};
 use crate::rules::{Finding, REQUIRED_TAGS_RULE};
 use crate::state::{
     HistoryRecord, RecordedFinding, ResourceKey, ResourceStatus, RiskState, ScoredFinding,
@@ -274,6 +274,12 @@ fn assemble(
     let (account, region, resource_type, resource_id) = key.parts();
     let since = now.saturating_sub(i64::from(policy.recidivism.window_days) * DAY_MS);
     parts.episode_starts.retain(|&t| t > since);
+    // The in-window starts are the newest ones, so keeping the newest keeps the factor.
+    let over = parts
+        .episode_starts
+        .len()
+        .saturating_sub(MAX_EPISODE_STARTS);
+    parts.episode_starts.drain(..over);
     let episodes = parts.episode_starts.len() as u32;
     let recidivism_factor = if episodes >= 2 {
         (1.0 + policy.recidivism.per_episode * f64::from(episodes - 1))
@@ -795,6 +801,66 @@ mod tests {
             h.iter().map(|r| r.capture_time).collect::<Vec<_>>(),
             vec![1, 2]
         );
+    }
+
+    /// A resource that flaps hundreds of times keeps only the newest episode starts, and no
+    /// score differs from what all of them give: not at the cap, not after a richer copy takes
+    /// the newest start back, not once most starts have left the window.
+    #[test]
+    fn a_flapping_resource_keeps_a_bounded_number_of_episodes_and_the_same_factor() {
+        let mut p = Policy::default_policy();
+        // The slowest growth the policy allows: 2.0 is reached at the 126th episode.
+        p.recidivism.per_episode = 0.008;
+        p.recidivism.max_factor = 2.0;
+        // 300 episodes, risky on even hours and safe on odd ones, within the 30-day window.
+        let history: Vec<HistoryRecord> = (0..600)
+            .map(|h| {
+                let points = if h % 2 == 0 { 60 } else { 0 };
+                let findings: &[(&str, u32)] = if points > 0 { &[("x", 60)] } else { &[] };
+                record(h * HOUR_MS, findings, ItemStatus::Ok)
+            })
+            .collect();
+        let k = key();
+        let mut state: Option<RiskState> = None;
+        for r in &history {
+            state = match fold(&k, state.as_ref(), r, r.capture_time, &p) {
+                Fold::Advance(s) => Some(s),
+                other => panic!("{other:?}"),
+            };
+        }
+        let s = state.expect("state");
+        let newest = 598 * HOUR_MS;
+        assert_eq!(s.episode_starts.len(), MAX_EPISODE_STARTS);
+        assert_eq!(s.episode_starts.last(), Some(&newest));
+        assert_eq!(s.findings.len(), 0, "the newest item is safe");
+        let mut derived = derive_state(&k, &history, s.evaluated_at, &p).expect("state");
+        derived.revision = 0;
+        assert_eq!(s, derived);
+        // Back to the newest risky item: the factor of 300 episodes.
+        let mut folded = None;
+        for r in &history[..599] {
+            folded = match fold(&k, folded.as_ref(), r, r.capture_time, &p) {
+                Fold::Advance(s) => Some(s),
+                other => panic!("{other:?}"),
+            };
+        }
+        let at_cap = folded.expect("state");
+        assert_eq!(at_cap.findings[0].recidivism_factor, 2.0);
+        // A richer copy of that item below `warn` takes its start back: 299 episodes remain,
+        // still past the growth's end.
+        let mut richer = history[598].clone();
+        richer.digest = "ffff".into();
+        richer.findings[0].base_points = 10;
+        let Fold::Replace(r) = fold(&k, Some(&at_cap), &richer, newest, &p) else {
+            panic!("richer copy not taken");
+        };
+        assert_eq!(r.episode_starts.len(), MAX_EPISODE_STARTS - 1);
+        assert_eq!(r.findings[0].recidivism_factor, 2.0);
+        // Later, only the ten newest starts (580..598 h) are inside the window: all ten kept.
+        let since = 578 * HOUR_MS + HOUR_MS / 2;
+        let later = rescore(&at_cap, since + 30 * DAY_MS, &p);
+        assert_eq!(later.episodes, 10);
+        assert_eq!(later.findings[0].recidivism_factor, 1.0 + 0.008 * 9.0);
     }
 
     /// Folding items in order gives what the whole history gives.
