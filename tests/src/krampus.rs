@@ -116,7 +116,7 @@ pub fn run(
         if world.act(&job, &arn) == Outcome::Requeued {
             requeued.push(job.clone());
         }
-        out.ran.push(job);
+        out.ran.push(Value::clone(&job));
     }
     deferred.extend(requeued);
     out.written = TasksFile {

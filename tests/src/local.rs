@@ -85,14 +85,6 @@ impl LocalWorld {
 
     /// The messages to the security team so far, oldest first.
     pub fn security_alerts(&self) -> Vec<serde_json::Value> {
-        let mut paths: Vec<_> = std::fs::read_dir(self.dir.path().join("outbox"))
-            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        paths.sort();
-        paths
-            .iter()
-            .filter(|p| p.to_string_lossy().ends_with("-security.json"))
-            .map(|p| serde_json::from_slice(&std::fs::read(p).expect("alert")).expect("json"))
-            .collect()
+        self.outbox.security_alerts().expect("security alerts")
     }
 }

@@ -320,10 +320,10 @@ fn an_s3_task_removes_the_public_grant_under_krampus_exact_comparison() {
         )]),
         ..Resources::default()
     };
-    let mut config_spelling = task.clone();
+    let mut config_spelling = Value::clone(task);
     config_spelling["s3_permission"] = json!(["Read"]);
     let f = TasksFile {
-        tasks: vec![config_spelling],
+        tasks: vec![std::sync::Arc::new(config_spelling)],
         rest: Default::default(),
     };
     krampus::run(&f, t0 / 1000 + 25 * 3600, &[], &mut world2).expect("run");

@@ -209,7 +209,7 @@ pub fn list_tasks(dir: &Path, now: Millis, json: bool) -> Result<ExitCode, Strin
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => TasksFile::default(),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    let mut tasks = file.tasks.clone();
+    let mut tasks: Vec<serde_json::Value> = file.tasks.iter().map(|t| (**t).clone()).collect();
     let at = |t: &serde_json::Value| t.get("action_time").and_then(|v| v.as_i64()).unwrap_or(0);
     tasks.sort_by_key(at);
     let store = crate::replay::open_store(dir)?;

@@ -620,12 +620,11 @@ fn digest_sends_each_window_once_and_lists_what_waits_on_a_person() {
     assert!(first.contains("security (escalations)"), "{first}");
     assert!(digest("2026-12-05T02:00:00Z").contains("nothing to send"));
     // The public RDS snapshot (Krampus has no action for it) is the security team's to chase.
-    let alerts: Vec<String> = std::fs::read_dir(dir.path().join("outbox"))
-        .expect("outbox")
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().ends_with("-security.json"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+    let alerts: Vec<String> = std::fs::read_to_string(dir.path().join("outbox/security.jsonl"))
+        .expect("security alerts")
+        .lines()
         .filter(|t| t.contains("need a person (window"))
+        .map(str::to_owned)
         .collect();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].contains("snapshot:testing"), "{}", alerts[0]);

@@ -11,6 +11,7 @@
 //! a task once a Config item shows its effect (`effects_shown`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -688,10 +689,44 @@ pub fn side_effects(resource_type: &str, effect: Effect) -> &'static str {
 }
 
 /// `tasks.json` as read: the `tasks` list and every other top-level key, kept as they are.
+/// Each task is shared, so that a copy of the file (a board's cache, the judge's working copy)
+/// costs a pointer a task.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TasksFile {
-    pub tasks: Vec<Value>,
+    pub tasks: Vec<Arc<Value>>,
     pub rest: Map<String, Value>,
+}
+
+/// The `tasks` list, written as the values it holds.
+struct TaskList<'a>(&'a [Arc<Value>]);
+
+impl Serialize for TaskList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|t| &**t))
+    }
+}
+
+impl Serialize for TasksFile {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.rest.len() + 1))?;
+        let mut tasks_written = false;
+        for (k, v) in &self.rest {
+            // `rest` never holds `tasks` (parse takes it out), and its keys are sorted.
+            if k.as_str() == "tasks" {
+                continue;
+            }
+            if !tasks_written && k.as_str() > "tasks" {
+                map.serialize_entry("tasks", &TaskList(&self.tasks))?;
+                tasks_written = true;
+            }
+            map.serialize_entry(k, v)?;
+        }
+        if !tasks_written {
+            map.serialize_entry("tasks", &TaskList(&self.tasks))?;
+        }
+        map.end()
+    }
 }
 
 impl TasksFile {
@@ -702,19 +737,19 @@ impl TasksFile {
             return refuse("not a JSON object");
         };
         let tasks = match rest.remove("tasks") {
-            Some(Value::Array(t)) => t,
+            Some(Value::Array(t)) => t.into_iter().map(Arc::new).collect(),
             None => Vec::new(),
             Some(_) => return refuse("`tasks` is not a list"),
         };
         Ok(TasksFile { tasks, rest })
     }
 
+    /// The file as the JSON object it was read from, keys in order (as `Value` writes them),
+    /// without copying the tasks: the file may hold thousands.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.rest.clone();
-        out.insert("tasks".into(), Value::Array(self.tasks.clone()));
-        match serde_json::to_vec_pretty(&Value::Object(out)) {
+        match serde_json::to_vec_pretty(self) {
             Ok(b) => b,
-            // A Value always serializes.
+            // Values and strings always serialize.
             Err(_) => b"{\"tasks\":[]}".to_vec(),
         }
     }
@@ -766,7 +801,7 @@ impl TasksFile {
                 continue;
             }
             if let Ok(v) = serde_json::to_value(task) {
-                self.tasks.push(v);
+                self.tasks.push(Arc::new(v));
                 changed = true;
             }
         }
@@ -845,5 +880,27 @@ mod tests {
         assert_eq!(f.rest.get("note"), Some(&Value::String("hand".into())));
         assert!(TasksFile::parse(b"[]").is_err());
         assert!(TasksFile::parse(br#"{"tasks":{}}"#).is_err());
+    }
+
+    /// The file is written back as the object it was read from, every key in place.
+    #[test]
+    fn the_file_is_written_back_as_read() {
+        for text in [
+            r#"{"a":1,"tasks":[{"x":1}],"z":{"k":[2]}}"#,
+            r#"{"tasks":[]}"#,
+            r#"{"alpha":"x","beta":null}"#,
+            r#"{"tasks":[1,"two"],"tasksz":3,"taskr":4}"#,
+        ] {
+            let f = TasksFile::parse(text.as_bytes()).expect("valid");
+            let mut want: Value = serde_json::from_str(text).expect("json");
+            if let Value::Object(m) = &mut want {
+                m.entry("tasks").or_insert(Value::Array(Vec::new()));
+            }
+            assert_eq!(
+                String::from_utf8(f.to_bytes()).expect("utf-8"),
+                serde_json::to_string_pretty(&want).expect("json"),
+                "{text}"
+            );
+        }
     }
 }

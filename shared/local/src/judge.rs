@@ -275,8 +275,8 @@ impl DocketStore for LocalRiskStore {
 }
 
 /// `tasks.json` (or the dry-run file) and the verdict records under the state directory. The
-/// version of the file is a hash of its bytes, so a concurrent writer is detected as S3's ETag
-/// would. Verdict records are appended as JSON lines to `verdicts/verdicts.jsonl`: one file per
+/// version of the file (`version_of`) changes with every write, so a concurrent writer is
+/// detected as S3's ETag would. Verdict records are appended as JSON lines to `verdicts/verdicts.jsonl`: one file per
 /// record, as in S3, made a replay of 10,000 events spend seconds creating files.
 #[derive(Debug)]
 pub struct LocalTaskBoard {
@@ -286,6 +286,10 @@ pub struct LocalTaskBoard {
     pub mapping_path: Option<PathBuf>,
     /// Ids of the records in the log, read on first use: a record is written once.
     recorded: std::sync::Mutex<Option<VerdictLog>>,
+    /// The file as last read or written, with its version: a replay judges hundreds of
+    /// batches against a file of hundreds of tasks that nobody else writes, and parsing it
+    /// again each time was the judge's largest cost.
+    last: std::sync::Mutex<Option<(String, TasksFile)>>,
 }
 
 #[derive(Debug, Default)]
@@ -335,6 +339,7 @@ impl LocalTaskBoard {
             whitelist_path: Some(whitelist),
             mapping_path: Some(dir.join("mapping.json")),
             recorded: std::sync::Mutex::new(None),
+            last: std::sync::Mutex::new(None),
         }
     }
 
@@ -371,6 +376,14 @@ impl LocalTaskBoard {
         // The version of the file read, taken from the open file: a rename in between would
         // show as a conflict at the write, never as a lost update.
         let meta = f.metadata().map_err(|e| io(&self.tasks_path, e))?;
+        let version = version_of(&meta);
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, file)) = last.as_ref().filter(|(v, _)| *v == version) {
+            return Ok(BoardRead {
+                file: file.clone(),
+                version: Some(v.clone()),
+            });
+        }
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes)
             .map_err(|e| io(&self.tasks_path, e))?;
@@ -378,9 +391,10 @@ impl LocalTaskBoard {
             what: self.tasks_path.display().to_string(),
             reason: reason.0,
         })?;
+        *last = Some((version.clone(), file.clone()));
         Ok(BoardRead {
             file,
-            version: Some(version_of(&meta)),
+            version: Some(version),
         })
     }
 
@@ -397,7 +411,11 @@ impl LocalTaskBoard {
         if current.as_deref() != version {
             return Ok(BoardWrite::Conflict);
         }
-        write_atomic(&self.tasks_path, &file.to_bytes())?;
+        let written = write_atomic(&self.tasks_path, &file.to_bytes())?;
+        // The version this write made (taken before the rename, so never another writer's):
+        // the next read finds the file as written unless someone has written it since.
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((version_of(&written), file.clone()));
         Ok(BoardWrite::Written)
     }
 }
@@ -419,16 +437,22 @@ fn ends_with_newline(path: &Path) -> Result<bool, BoardError> {
     Ok(b[0] == b'\n')
 }
 
-/// Writes through a temporary file and a rename: a reader never sees half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BoardError> {
+/// Writes through a temporary file and a rename: a reader never sees half a file. Returns
+/// the metadata of the file written (a rename keeps its inode and times).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<std::fs::Metadata, BoardError> {
+    use std::io::Write;
     if let Some(dir) = path.parent() {
         if !dir.is_dir() {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
     }
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| io(&tmp, e))?;
+    let meta = f.metadata().map_err(|e| io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
+    Ok(meta)
 }
 
 impl TaskBoard for LocalTaskBoard {
@@ -533,16 +557,15 @@ impl TaskBoard for LocalTaskBoard {
     }
 }
 
-/// Notices as files under `dir/outbox/`, one JSON file each, numbered in order.
+/// Messages as JSON lines under `dir/outbox/`, in order: notices in `notices.jsonl`, alerts to
+/// the security team in `security.jsonl` (a file each made a long replay spend its time
+/// creating files).
 #[derive(Debug)]
 pub struct LocalOutbox {
     pub dir: PathBuf,
     /// The sent log, read on first use.
     sent: std::sync::Mutex<Option<std::collections::HashSet<String>>>,
-    /// The next file number, counted once from the directory (one `justice` process writes a
-    /// state directory at a time).
-    next: std::sync::Mutex<Option<usize>>,
-    /// `notices.jsonl` and `sent.txt`, open for appending once each.
+    /// `notices.jsonl`, `security.jsonl` and `sent.txt`, open for appending once each.
     appending: std::sync::Mutex<std::collections::HashMap<&'static str, std::fs::File>>,
 }
 
@@ -551,7 +574,6 @@ impl LocalOutbox {
         LocalOutbox {
             dir: dir.join("outbox"),
             sent: std::sync::Mutex::new(None),
-            next: std::sync::Mutex::new(None),
             appending: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -559,22 +581,8 @@ impl LocalOutbox {
 
 impl Outbox for LocalOutbox {
     async fn alert_security(&self, alert: &SecurityAlert) -> Result<(), OutboxError> {
-        let fail = OutboxError::transient;
-        let n = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let n = match *next {
-                Some(n) => n,
-                None => {
-                    std::fs::create_dir_all(&self.dir).map_err(fail)?;
-                    std::fs::read_dir(&self.dir).map_err(fail)?.count()
-                }
-            };
-            *next = Some(n + 1);
-            n
-        };
-        let path = self.dir.join(format!("{n:06}-security.json"));
-        let bytes = serde_json::to_vec_pretty(alert).map_err(OutboxError::permanent)?;
-        std::fs::write(&path, bytes).map_err(fail)
+        let line = serde_json::to_string(alert).map_err(OutboxError::permanent)?;
+        self.append("security.jsonl", &line)
     }
 
     async fn publish(&self, notice: &Notice) -> Result<(), OutboxError> {
@@ -651,7 +659,17 @@ impl LocalOutbox {
 
     /// Every notice published so far, oldest first.
     pub fn notices(&self) -> Result<Vec<serde_json::Value>, OutboxError> {
-        match std::fs::read_to_string(self.dir.join("notices.jsonl")) {
+        self.lines("notices.jsonl")
+    }
+
+    /// Every alert to the security team so far, oldest first.
+    pub fn security_alerts(&self) -> Result<Vec<serde_json::Value>, OutboxError> {
+        self.lines("security.jsonl")
+    }
+
+    /// A JSON-lines file's records; a torn last line (a crash while appending) is skipped.
+    fn lines(&self, name: &str) -> Result<Vec<serde_json::Value>, OutboxError> {
+        match std::fs::read_to_string(self.dir.join(name)) {
             Ok(t) => Ok(t
                 .lines()
                 .filter_map(|l| serde_json::from_str(l).ok())

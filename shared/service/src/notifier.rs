@@ -295,7 +295,7 @@ impl<B: TaskBoard, O: Outbox> Notifier<'_, B, O> {
 
 /// The judge's pending tasks in `tasks.json`, by the team their digest goes to.
 fn pending_by_team(
-    tasks: &[serde_json::Value],
+    tasks: &[std::sync::Arc<serde_json::Value>],
     team: &impl Fn(Option<&str>, &str, Option<&str>) -> String,
 ) -> BTreeMap<String, Vec<DigestEntry>> {
     let mut by_team: BTreeMap<String, Vec<DigestEntry>> = BTreeMap::new();

@@ -39,7 +39,7 @@ pub struct Pending {
 
 impl Pending {
     /// The judge's tasks of `tasks.json` (others are not ours to show), by resource key.
-    pub fn by_resource(tasks: &[Value]) -> BTreeMap<String, Vec<Pending>> {
+    pub fn by_resource(tasks: &[std::sync::Arc<Value>]) -> BTreeMap<String, Vec<Pending>> {
         let mut out: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
         for t in tasks {
             let s = |k: &str| t.get(k).and_then(Value::as_str);
