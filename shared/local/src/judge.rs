@@ -286,10 +286,20 @@ pub struct LocalTaskBoard {
     pub mapping_path: Option<PathBuf>,
     /// Ids of the records in the log, read on first use: a record is written once.
     recorded: std::sync::Mutex<Option<VerdictLog>>,
-    /// The file as last read or written, with its version: a replay judges hundreds of
-    /// batches against a file of hundreds of tasks that nobody else writes, and parsing it
-    /// again each time was the judge's largest cost.
-    last: std::sync::Mutex<Option<(String, TasksFile)>>,
+    /// The file as last read or written: a replay judges hundreds of batches against a file
+    /// of hundreds of tasks that nobody else writes, and parsing it again each time (and
+    /// reading the docket of every task past its time, to sweep the ones put back) was most
+    /// of the judge's time.
+    last: std::sync::Mutex<Option<LastFile>>,
+}
+
+#[derive(Debug)]
+struct LastFile {
+    /// Its version (`version_of`): a new one with every write, whatever the content.
+    version: String,
+    file: TasksFile,
+    /// Every task in it due before this time was checked against its docket.
+    swept_before: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -378,10 +388,10 @@ impl LocalTaskBoard {
         let meta = f.metadata().map_err(|e| io(&self.tasks_path, e))?;
         let version = version_of(&meta);
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((v, file)) = last.as_ref().filter(|(v, _)| *v == version) {
+        if let Some(l) = last.as_ref().filter(|l| l.version == version) {
             return Ok(BoardRead {
-                file: file.clone(),
-                version: Some(v.clone()),
+                file: l.file.clone(),
+                version: Some(version),
             });
         }
         let mut bytes = Vec::new();
@@ -391,7 +401,11 @@ impl LocalTaskBoard {
             what: self.tasks_path.display().to_string(),
             reason: reason.0,
         })?;
-        *last = Some((version.clone(), file.clone()));
+        *last = Some(LastFile {
+            version: version.clone(),
+            file: file.clone(),
+            swept_before: None,
+        });
         Ok(BoardRead {
             file,
             version: Some(version),
@@ -414,8 +428,11 @@ impl LocalTaskBoard {
         let written = write_atomic(&self.tasks_path, &file.to_bytes())?;
         // The version this write made (taken before the rename, so never another writer's):
         // the next read finds the file as written unless someone has written it since.
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((version_of(&written), file.clone()));
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(LastFile {
+            version: version_of(&written),
+            file: file.clone(),
+            swept_before: None,
+        });
         Ok(BoardWrite::Written)
     }
 }
@@ -466,6 +483,24 @@ impl TaskBoard for LocalTaskBoard {
         version: Option<&str>,
     ) -> Result<BoardWrite, BoardError> {
         self.write_sync(file, version)
+    }
+
+    /// The versions here name writes (inode, size and modification time), not contents.
+    fn swept_before(&self, version: &str) -> Option<i64> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .filter(|l| l.version == version)
+            .and_then(|l| l.swept_before)
+    }
+
+    fn note_swept(&self, version: Option<&str>, before_s: i64) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = last
+            .as_mut()
+            .filter(|l| version.is_none_or(|v| l.version == v))
+        {
+            l.swept_before = Some(before_s);
+        }
     }
 
     async fn record_verdict(&self, record: &VerdictRecord) -> Result<bool, BoardError> {

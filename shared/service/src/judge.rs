@@ -278,7 +278,11 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             let read = self.board.read().await?;
             let ours = read.file.ours();
             let decisions = decide_all(&ours, granted);
-            let stale = self.stale(&ours, latest, &mut others, now).await?;
+            let swept = read
+                .version
+                .as_deref()
+                .and_then(|v| self.board.swept_before(v));
+            let stale = self.stale(&ours, latest, &mut others, now, swept).await?;
             hazards = justice_core::krampus::hazards(&read.file);
             let mut file = read.file;
             report.swept = stale.len();
@@ -290,11 +294,18 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                 add.extend(d.add.iter().cloned());
             }
             let changed = file.apply(&remove, &add);
+            // Every task due before now was checked (or is the batch's own, decided above)
+            // and is in the file as written, unless it was swept out.
+            let now_s = now.div_euclid(1000);
             if !changed {
+                if let Some(v) = read.version.as_deref() {
+                    self.board.note_swept(Some(v), now_s);
+                }
                 break decisions;
             }
             match self.board.write(&file, read.version.as_deref()).await? {
                 BoardWrite::Written => {
+                    self.board.note_swept(None, now_s);
                     report.board_writes += 1;
                     break decisions;
                 }
@@ -496,11 +507,14 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
         batch: &BTreeMap<ResourceKey, usize>,
         known: &mut HashMap<ResourceKey, Option<Docket>>,
         now: Millis,
+        swept_before: Option<i64>,
     ) -> Result<BTreeSet<String>, JudgeError> {
         let now_s = now.div_euclid(1000);
+        // Due, and not already checked in this very file by an earlier batch.
+        let to_check = |at: i64| at < now_s && swept_before.is_none_or(|b| at >= b);
         let due: Vec<(ResourceKey, &BTreeMap<String, i64>)> = ours
             .iter()
-            .filter(|(_, tasks)| tasks.values().any(|&at| at < now_s))
+            .filter(|(_, tasks)| tasks.values().any(|&at| to_check(at)))
             .filter_map(|(k, tasks)| Some((ResourceKey::parse(k).ok()?, tasks)))
             .filter(|(k, _)| !batch.contains_key(k))
             .collect();
@@ -533,7 +547,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                     .tasks
                     .iter()
                     .any(|t| &t.unique_id == id && t.status.on_file());
-                if at < now_s && !on_file {
+                if to_check(at) && !on_file {
                     tracing::warn!(resource = %key, task = %id, "a task the judge took out of tasks.json is back: taken out again");
                     stale.insert(id.clone());
                 }

@@ -255,6 +255,19 @@ pub trait TaskBoard: Send + Sync {
 
     /// The account → team mapping; empty when none is configured.
     fn account_map(&self) -> impl Future<Output = Result<AccountMap, BoardError>> + Send;
+
+    /// The time (Unix seconds) before which every task due in the file at `version` has been
+    /// checked against its docket by this process's judge (`note_swept`), so that its sweep
+    /// for tasks put back need not read those dockets again. Only a board whose versions name
+    /// writes can answer: S3's ETag is the content's MD5, so a file Krampus writes back as it
+    /// was before the judge's last change has an old version again; the default never does.
+    fn swept_before(&self, _version: &str) -> Option<i64> {
+        None
+    }
+
+    /// Every task due before `before_s` in the file at `version` (`None`: the file this board
+    /// last wrote) has been checked against its docket.
+    fn note_swept(&self, _version: Option<&str>, _before_s: i64) {}
 }
 
 /// One page of a board's open verdicts, in key order, and where the next starts.
