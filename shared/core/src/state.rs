@@ -213,8 +213,9 @@ pub struct RiskState {
     /// Risky episodes that started within the recidivism window.
     pub episodes: u32,
     /// When those episodes started, oldest first: the next item is folded in without the
-    /// history. At most [`crate::policy::MAX_EPISODE_STARTS`], the newest: the policy's factor stops growing
-    /// before that many (validated), so older starts cannot change a score.
+    /// history. At most [`crate::policy::MAX_EPISODE_STARTS`], the newest: the policy's
+    /// factor stops growing before that many (validated), so older starts cannot change a
+    /// score.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub episode_starts: Vec<Millis>,
     /// Whether the newest item (and the one before it) was risky: a risky item after a safe

@@ -276,8 +276,9 @@ impl DocketStore for LocalRiskStore {
 
 /// `tasks.json` (or the dry-run file) and the verdict records under the state directory. The
 /// version of the file (`version_of`) changes with every write, so a concurrent writer is
-/// detected as S3's ETag would. Verdict records are appended as JSON lines to `verdicts/verdicts.jsonl`: one file per
-/// record, as in S3, made a replay of 10,000 events spend seconds creating files.
+/// detected as S3's ETag would. Verdict records are appended as JSON lines to
+/// `verdicts/verdicts.jsonl`: one file per record, as in S3, made a replay of 10,000 events
+/// spend seconds creating files.
 #[derive(Debug)]
 pub struct LocalTaskBoard {
     pub tasks_path: PathBuf,

@@ -24,6 +24,14 @@ use crate::ports::{
     StoreError, TaskBoard,
 };
 
+/// What the sweep for tasks put back found.
+struct Sweep {
+    /// The judge's tasks to take out of the file again.
+    stale: BTreeSet<String>,
+    /// Whether every due task's docket was read (an unreadable one leaves its tasks unknown).
+    complete: bool,
+}
+
 /// The most held resources a batch takes from the queue.
 const QUEUE_PULL: usize = 100;
 
@@ -282,7 +290,8 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                 .version
                 .as_deref()
                 .and_then(|v| self.board.swept_before(v));
-            let stale = self.stale(&ours, latest, &mut others, now, swept).await?;
+            let Sweep { stale, complete } =
+                self.stale(&ours, latest, &mut others, now, swept).await?;
             hazards = justice_core::krampus::hazards(&read.file);
             let mut file = read.file;
             report.swept = stale.len();
@@ -295,17 +304,20 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             }
             let changed = file.apply(&remove, &add);
             // Every task due before now was checked (or is the batch's own, decided above)
-            // and is in the file as written, unless it was swept out.
+            // and is in the file as written, unless it was swept out. Not so when a docket
+            // could not be read: its tasks are checked again by the next batch.
             let now_s = now.div_euclid(1000);
             if !changed {
-                if let Some(v) = read.version.as_deref() {
+                if let Some(v) = read.version.as_deref().filter(|_| complete) {
                     self.board.note_swept(Some(v), now_s);
                 }
                 break decisions;
             }
             match self.board.write(&file, read.version.as_deref()).await? {
                 BoardWrite::Written => {
-                    self.board.note_swept(None, now_s);
+                    if complete {
+                        self.board.note_swept(None, now_s);
+                    }
                     report.board_writes += 1;
                     break decisions;
                 }
@@ -508,7 +520,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
         known: &mut HashMap<ResourceKey, Option<Docket>>,
         now: Millis,
         swept_before: Option<i64>,
-    ) -> Result<BTreeSet<String>, JudgeError> {
+    ) -> Result<Sweep, JudgeError> {
         let now_s = now.div_euclid(1000);
         // Due, and not already checked in this very file by an earlier batch.
         let to_check = |at: i64| at < now_s && swept_before.is_none_or(|b| at >= b);
@@ -533,13 +545,21 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                 tracing::error!(resource = %k, reason = %why, "docket unreadable: its tasks are not swept");
             }
             for k in missing {
-                let d = read.found.remove(&k);
-                known.insert(k, d);
+                // An unreadable docket is not remembered: it is read again next time.
+                if !read.unreadable.contains_key(&k) {
+                    let d = read.found.remove(&k);
+                    known.insert(k, d);
+                }
             }
         }
         let mut stale = BTreeSet::new();
+        let mut complete = true;
         for (key, tasks) in due {
-            let Some(Some(docket)) = known.get(&key) else {
+            let Some(found) = known.get(&key) else {
+                complete = false;
+                continue;
+            };
+            let Some(docket) = found else {
                 continue;
             };
             for (id, &at) in tasks {
@@ -553,7 +573,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                 }
             }
         }
-        Ok(stale)
+        Ok(Sweep { stale, complete })
     }
 
     /// Tells the security team, once per distinct set, about entries of `tasks.json` that
