@@ -10,7 +10,7 @@
 //! line raises), so a task runs again on every run until someone removes it. The judge removes
 //! a task once a Config item shows its effect (`effects_shown`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -568,10 +568,13 @@ pub fn hazards(file: &TasksFile) -> Vec<String> {
             continue;
         };
         let name = obj.get("aws_resource_name");
-        let label = name
-            .and_then(Value::as_str)
-            .map_or_else(|| "?".to_owned(), |n| quote(n, 200));
-        let mut why = |what: &str| out.push(format!("task {i} ({label}): {what}"));
+        // The label is built only for a task found wrong: the file may hold thousands.
+        let mut why = |what: &str| {
+            let label = name
+                .and_then(Value::as_str)
+                .map_or_else(|| "?".to_owned(), |n| quote(n, 200));
+            out.push(format!("task {i} ({label}): {what}"));
+        };
         match name {
             Some(Value::String(arn)) => match Arn::parse(arn) {
                 None => why(
@@ -785,21 +788,19 @@ impl TasksFile {
             !(ours && id.is_some_and(|id| remove.contains(id)))
         });
         let mut changed = self.tasks.len() != before;
-        // Built once: a batch may add thousands of tasks to a file of thousands.
-        let mut present: BTreeSet<String> = self
+        // Built once, borrowing the ids: a batch may add thousands of tasks to a file of
+        // thousands.
+        let mut present: HashSet<&str> = self
             .tasks
             .iter()
             .filter(|t| t.get("source").and_then(Value::as_str) == Some(TASK_SOURCE))
-            .filter_map(|t| {
-                t.get("unique_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
+            .filter_map(|t| t.get("unique_id").and_then(Value::as_str))
             .collect();
-        for task in add {
-            if !present.insert(task.unique_id.clone()) {
-                continue;
-            }
+        let new: Vec<&KrampusTask> = add
+            .iter()
+            .filter(|task| present.insert(task.unique_id.as_str()))
+            .collect();
+        for task in new {
             if let Ok(v) = serde_json::to_value(task) {
                 self.tasks.push(Arc::new(v));
                 changed = true;

@@ -32,6 +32,24 @@ struct Sweep {
     complete: bool,
 }
 
+/// Decisions taken against a view of the judge's tasks in the file (resource → task id →
+/// action time), with unlimited budget, in the order `decide_all` takes the resources.
+struct Planned<'a> {
+    board: &'a BTreeMap<String, BTreeMap<String, i64>>,
+    decisions: Vec<Decision>,
+}
+
+/// Whether two views of the file hold the same tasks of `key` (none and an empty list are
+/// the same to `decide`).
+fn same_tasks(
+    a: &BTreeMap<String, BTreeMap<String, i64>>,
+    b: &BTreeMap<String, BTreeMap<String, i64>>,
+    key: &ResourceKey,
+) -> bool {
+    let empty = BTreeMap::new();
+    a.get(key.as_str()).unwrap_or(&empty) == b.get(key.as_str()).unwrap_or(&empty)
+}
+
 /// The most held resources a batch takes from the queue.
 const QUEUE_PULL: usize = 100;
 
@@ -115,8 +133,11 @@ impl JudgeError {
 
 /// The judgement of the whole batch against the judge's tasks now in the file (resource →
 /// task id → action time), with a budget of resources to act on.
-type DecideAll<'a> =
-    dyn Fn(&BTreeMap<String, BTreeMap<String, i64>>, u32) -> Vec<Decision> + Sync + 'a;
+/// Decisions of an earlier pass, in the same order, may be passed to be taken where they
+/// still hold (see [`Planned`]).
+type DecideAll<'a> = dyn Fn(&BTreeMap<String, BTreeMap<String, i64>>, u32, Option<Planned<'_>>) -> Vec<Decision>
+    + Sync
+    + 'a;
 
 pub struct Judge<'a, B, D, O> {
     pub board: &'a B,
@@ -212,11 +233,27 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             Some(d) if d.kind == justice_core::verdict::VerdictKind::Held => (0, d.decided_at),
             _ => (1, 0),
         });
-        let decide_all = |board: &BTreeMap<String, BTreeMap<String, i64>>, mut budget: u32| {
+        let decide_all = |board: &BTreeMap<String, BTreeMap<String, i64>>,
+                          mut budget: u32,
+                          planned: Option<Planned<'_>>| {
             let empty = BTreeMap::new();
+            let mut planned = planned.map(|p| (p.board, p.decisions.into_iter()));
             order
                 .iter()
                 .map(|&(key, i)| {
+                    if let Some((against, earlier)) = &mut planned {
+                        // `decide` reads the budget only to hold a resource whose new tasks
+                        // cost more than is left: an earlier decision taken with more budget
+                        // stands when the file holds the same tasks of the resource and what
+                        // it spent is still left.
+                        if let Some(d) = earlier
+                            .next()
+                            .filter(|d| d.budget_spent <= budget && same_tasks(against, board, key))
+                        {
+                            budget -= d.budget_spent;
+                            return d;
+                        }
+                    }
                     let on_board = board.get(key.as_str()).unwrap_or(&empty);
                     judgement.decide(
                         key,
@@ -240,10 +277,8 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                 (k.as_str().to_owned(), pending)
             })
             .collect();
-        let want: u32 = decide_all(&remembered, u32::MAX)
-            .iter()
-            .map(|d| d.budget_spent)
-            .sum();
+        let planned = decide_all(&remembered, u32::MAX, None);
+        let want: u32 = planned.iter().map(|d| d.budget_spent).sum();
         let granted = if want == 0 {
             0
         } else {
@@ -257,8 +292,14 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
                 .await?
         };
 
+        // The budget pass's decisions are taken again wherever they still hold: the file
+        // usually holds the tasks the dockets remember.
+        let planned = Some(Planned {
+            board: &remembered,
+            decisions: planned,
+        });
         let decisions = self
-            .write_board(&decide_all, granted, &latest, now, &mut report)
+            .write_board(&decide_all, planned, granted, &latest, now, &mut report)
             .await?;
         self.record(decisions, &ids, &mut report).await;
         Ok(report)
@@ -273,6 +314,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
     async fn write_board(
         &self,
         decide_all: &DecideAll<'_>,
+        mut planned: Option<Planned<'_>>,
         granted: u32,
         latest: &BTreeMap<ResourceKey, usize>,
         now: Millis,
@@ -285,7 +327,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             attempt += 1;
             let read = self.board.read().await?;
             let ours = read.file.ours();
-            let decisions = decide_all(&ours, granted);
+            let decisions = decide_all(&ours, granted, planned.take());
             let swept = read
                 .version
                 .as_deref()
