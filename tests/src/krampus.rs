@@ -119,10 +119,7 @@ pub fn run(
         out.ran.push(Value::clone(&job));
     }
     deferred.extend(requeued);
-    out.written = TasksFile {
-        tasks: deferred,
-        rest: file.rest.clone(),
-    };
+    out.written = TasksFile::new(deferred, file.rest.clone());
     Ok(out)
 }
 

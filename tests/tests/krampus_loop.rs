@@ -322,10 +322,10 @@ fn an_s3_task_removes_the_public_grant_under_krampus_exact_comparison() {
     };
     let mut config_spelling = Value::clone(task);
     config_spelling["s3_permission"] = json!(["Read"]);
-    let f = TasksFile {
-        tasks: vec![std::sync::Arc::new(config_spelling)],
-        rest: Default::default(),
-    };
+    let f = TasksFile::new(
+        vec![std::sync::Arc::new(config_spelling)],
+        Default::default(),
+    );
     krampus::run(&f, t0 / 1000 + 25 * 3600, &[], &mut world2).expect("run");
     assert_eq!(
         world2.buckets[&bucket].len(),

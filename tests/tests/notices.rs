@@ -62,7 +62,8 @@ fn records() -> Vec<(NoticeKind, VerdictRecord)> {
     let mut on_board = |d: &Decision| {
         file.apply(&d.remove, &d.add);
         file.ours()
-            .remove(d.docket.key.as_str())
+            .get(d.docket.key.as_str())
+            .cloned()
             .unwrap_or_default()
     };
     let d1 = decide(&owned(60, 1), None, T0, 10);

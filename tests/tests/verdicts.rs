@@ -56,7 +56,8 @@ impl World {
 fn board_after(file: &mut TasksFile, d: &Decision) -> BTreeMap<String, i64> {
     file.apply(&d.remove, &d.add);
     file.ours()
-        .remove(d.docket.key.as_str())
+        .get(d.docket.key.as_str())
+        .cloned()
         .unwrap_or_default()
 }
 
@@ -640,7 +641,8 @@ fn a_task_krampus_ran_is_removed_once_config_shows_its_effect() {
     resurrected.apply(&Default::default(), &d1.add);
     let back = resurrected
         .ours()
-        .remove(stopped.key.as_str())
+        .get(stopped.key.as_str())
+        .cloned()
         .unwrap_or_default();
     let s6 = running(6, vec![]);
     let d6 = w.decide(

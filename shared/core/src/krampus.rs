@@ -11,7 +11,7 @@
 //! a task once a Config item shows its effect (`effects_shown`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -559,47 +559,48 @@ pub fn canonical_ipv4(s: &str) -> Option<String> {
 /// would never run as written. Everyone's tasks are checked, not only the judge's: one bad
 /// hand-written task stops all remediation.
 pub fn hazards(file: &TasksFile) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, t) in file.tasks.iter().enumerate() {
-        let Some(obj) = t.as_object() else {
-            out.push(format!(
-                "task {i} is not an object: Krampus's run stops on it"
-            ));
-            continue;
-        };
-        let name = obj.get("aws_resource_name");
-        // The label is built only for a task found wrong: the file may hold thousands.
-        let mut why = |what: &str| {
-            let label = name
-                .and_then(Value::as_str)
-                .map_or_else(|| "?".to_owned(), |n| quote(n, 200));
-            out.push(format!("task {i} ({label}): {what}"));
-        };
-        match name {
-            Some(Value::String(arn)) => match Arn::parse(arn) {
-                None => why(
-                    "`aws_resource_name` is not an ARN arnparse reads: Krampus's run stops on it",
-                ),
-                Some(a) => {
-                    if a.account
-                        .is_none_or(|acct| identity::check_account("a", acct).is_err())
-                    {
-                        why("the ARN has no 12-digit account: Krampus's run stops when it is due (AssumeRole fails)");
-                    }
+    file.with_derived(|d| d.hazards.as_ref().clone())
+}
+
+/// What is wrong, for Krampus, with task `i` of a file.
+fn task_hazards(i: usize, t: &Value, out: &mut Vec<String>) {
+    let Some(obj) = t.as_object() else {
+        out.push(format!(
+            "task {i} is not an object: Krampus's run stops on it"
+        ));
+        return;
+    };
+    let name = obj.get("aws_resource_name");
+    // The label is built only for a task found wrong: the file may hold thousands.
+    let mut why = |what: &str| {
+        let label = name
+            .and_then(Value::as_str)
+            .map_or_else(|| "?".to_owned(), |n| quote(n, 200));
+        out.push(format!("task {i} ({label}): {what}"));
+    };
+    match name {
+        Some(Value::String(arn)) => match Arn::parse(arn) {
+            None => {
+                why("`aws_resource_name` is not an ARN arnparse reads: Krampus's run stops on it")
+            }
+            Some(a) => {
+                if a.account
+                    .is_none_or(|acct| identity::check_account("a", acct).is_err())
+                {
+                    why("the ARN has no 12-digit account: Krampus's run stops when it is due (AssumeRole fails)");
                 }
-            },
-            _ => why("no `aws_resource_name` string: Krampus's run stops on it"),
-        }
-        match obj.get("action_time") {
-            None => why("no `action_time`: Krampus's run stops on it"),
-            Some(Value::Number(_)) => {}
-            Some(_) => why("`action_time` is not a number: Krampus never runs it (or stops on it)"),
-        }
-        if !obj.get("action").is_some_and(Value::is_string) {
-            why("no `action`: Krampus's run stops when it is due");
-        }
+            }
+        },
+        _ => why("no `aws_resource_name` string: Krampus's run stops on it"),
     }
-    out
+    match obj.get("action_time") {
+        None => why("no `action_time`: Krampus's run stops on it"),
+        Some(Value::Number(_)) => {}
+        Some(_) => why("`action_time` is not a number: Krampus never runs it (or stops on it)"),
+    }
+    if !obj.get("action").is_some_and(Value::is_string) {
+        why("no `action`: Krampus's run stops when it is due");
+    }
 }
 
 /// What a configuration item shows of Krampus's actions on the resource: how the judge knows a
@@ -694,10 +695,94 @@ pub fn side_effects(resource_type: &str, effect: Effect) -> &'static str {
 /// `tasks.json` as read: the `tasks` list and every other top-level key, kept as they are.
 /// Each task is shared, so that a copy of the file (a board's cache, the judge's working copy)
 /// costs a pointer a task.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TasksFile {
     pub tasks: Vec<Arc<Value>>,
     pub rest: Map<String, Value>,
+    /// What was last worked out of a task list (see [`Derived`]), shared by the copies of the
+    /// file: the board's cache and the judge's working copy hand it on from batch to batch.
+    derived: Arc<Mutex<Option<Derived>>>,
+}
+
+/// The judge's tasks in a file, by resource key: unique id → action time.
+pub type Ours = BTreeMap<String, BTreeMap<String, i64>>;
+
+/// What the judge reads out of the whole task list every batch (its own tasks, the hazards),
+/// kept with the file and brought up to date by [`TasksFile::apply`], so that a batch costs
+/// what it changes rather than what the file holds. It belongs to the list it was worked out
+/// of: it holds those very tasks (shared, so that no other task can take their addresses) and
+/// is used only for a file whose list is that list, task for task; any other list (a copy
+/// changed apart, or through the public field) has it worked out again.
+#[derive(Debug)]
+struct Derived {
+    tasks: Vec<Arc<Value>>,
+    ours: Arc<Ours>,
+    /// The unique ids of the judge's tasks, well formed or not: what `apply` does not add twice.
+    ids: HashSet<String>,
+    hazards: Arc<Vec<String>>,
+}
+
+impl Derived {
+    fn of(tasks: &[Arc<Value>]) -> Derived {
+        let mut d = Derived {
+            tasks: Vec::with_capacity(tasks.len()),
+            ours: Arc::default(),
+            ids: HashSet::new(),
+            hazards: Arc::default(),
+        };
+        d.extend(tasks);
+        d
+    }
+
+    /// Takes in tasks appended to the list.
+    fn extend(&mut self, new: &[Arc<Value>]) {
+        let ours = Arc::make_mut(&mut self.ours);
+        let hazards = Arc::make_mut(&mut self.hazards);
+        for t in new {
+            // The task first: were anything below to panic, the memory would no longer match
+            // the file's list (one task longer) and would be worked out again.
+            let i = self.tasks.len();
+            self.tasks.push(Arc::clone(t));
+            task_hazards(i, t, hazards);
+            if let Some(id) = our_id(t) {
+                self.ids.insert(id.to_owned());
+            }
+            if let Some((key, id, at)) = our_entry(t) {
+                ours.entry(key.to_owned())
+                    .or_default()
+                    .insert(id.to_owned(), at);
+            }
+        }
+    }
+
+    fn is_of(&self, tasks: &[Arc<Value>]) -> bool {
+        self.tasks.len() == tasks.len()
+            && self.tasks.iter().zip(tasks).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+/// The unique id of a task of the judge's.
+fn our_id(t: &Value) -> Option<&str> {
+    if t.get("source").and_then(Value::as_str) != Some(TASK_SOURCE) {
+        return None;
+    }
+    t.get("unique_id").and_then(Value::as_str)
+}
+
+/// (resource key, unique id, action time) of a well-formed task of the judge's.
+fn our_entry(t: &Value) -> Option<(&str, &str, i64)> {
+    let id = our_id(t)?;
+    Some((
+        t.get("resource_key").and_then(Value::as_str)?,
+        id,
+        t.get("action_time").and_then(Value::as_i64)?,
+    ))
+}
+
+impl PartialEq for TasksFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.tasks == other.tasks && self.rest == other.rest
+    }
 }
 
 /// The `tasks` list, written as the values it holds.
@@ -744,7 +829,28 @@ impl TasksFile {
             None => Vec::new(),
             Some(_) => return refuse("`tasks` is not a list"),
         };
-        Ok(TasksFile { tasks, rest })
+        Ok(TasksFile::new(tasks, rest))
+    }
+
+    /// A file of these tasks and other top-level keys (`rest` holds no `tasks`).
+    pub fn new(tasks: Vec<Arc<Value>>, rest: Map<String, Value>) -> TasksFile {
+        TasksFile {
+            tasks,
+            rest,
+            derived: Arc::default(),
+        }
+    }
+
+    /// `f` over what is worked out of the list as it is now: remembered, or worked out again
+    /// (and remembered) when the memory is of another list.
+    fn with_derived<R>(&self, f: impl FnOnce(&mut Derived) -> R) -> R {
+        // A panic cannot leave a memory that passes `is_of` for a list it does not describe:
+        // `apply` changes it only after the list is final.
+        let mut memo = self.derived.lock().unwrap_or_else(PoisonError::into_inner);
+        match memo.as_mut() {
+            Some(d) if d.is_of(&self.tasks) => f(d),
+            _ => f(memo.insert(Derived::of(&self.tasks))),
+        }
     }
 
     /// The file as the JSON object it was read from, keys in order (as `Value` writes them),
@@ -758,55 +864,40 @@ impl TasksFile {
     }
 
     /// The judge's tasks in the file, by resource key: unique id → action_time.
-    pub fn ours(&self) -> BTreeMap<String, BTreeMap<String, i64>> {
-        let mut out: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-        for t in &self.tasks {
-            if t.get("source").and_then(Value::as_str) != Some(TASK_SOURCE) {
-                continue;
-            }
-            let (Some(id), Some(at), Some(key)) = (
-                t.get("unique_id").and_then(Value::as_str),
-                t.get("action_time").and_then(Value::as_i64),
-                t.get("resource_key").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            out.entry(key.to_owned())
-                .or_default()
-                .insert(id.to_owned(), at);
-        }
-        out
+    pub fn ours(&self) -> Arc<Ours> {
+        self.with_derived(|d| Arc::clone(&d.ours))
     }
 
     /// Removes the judge's tasks named in `remove` and adds `add` (unless a task with that id
     /// is already there). Everything else stays as it was. True when the file changed.
     pub fn apply(&mut self, remove: &BTreeSet<String>, add: &[KrampusTask]) -> bool {
+        let memo = Arc::clone(&self.derived);
+        let mut memo = memo.lock().unwrap_or_else(PoisonError::into_inner);
         let before = self.tasks.len();
-        self.tasks.retain(|t| {
-            let ours = t.get("source").and_then(Value::as_str) == Some(TASK_SOURCE);
-            let id = t.get("unique_id").and_then(Value::as_str);
-            !(ours && id.is_some_and(|id| remove.contains(id)))
-        });
-        let mut changed = self.tasks.len() != before;
-        // Built once, borrowing the ids: a batch may add thousands of tasks to a file of
-        // thousands.
-        let mut present: HashSet<&str> = self
-            .tasks
-            .iter()
-            .filter(|t| t.get("source").and_then(Value::as_str) == Some(TASK_SOURCE))
-            .filter_map(|t| t.get("unique_id").and_then(Value::as_str))
-            .collect();
-        let new: Vec<&KrampusTask> = add
-            .iter()
-            .filter(|task| present.insert(task.unique_id.as_str()))
-            .collect();
-        for task in new {
+        if !remove.is_empty() {
+            self.tasks
+                .retain(|t| !our_id(t).is_some_and(|id| remove.contains(id)));
+        }
+        let removed = self.tasks.len() != before;
+        // What was worked out before stands for the tasks that stayed when none left (the
+        // usual batch); after a withdrawal it is worked out again.
+        let d = match memo.as_mut() {
+            Some(d) if !removed && d.is_of(&self.tasks) => d,
+            _ => memo.insert(Derived::of(&self.tasks)),
+        };
+        let kept = self.tasks.len();
+        let mut seen = HashSet::new();
+        for task in add {
+            if d.ids.contains(&task.unique_id) || !seen.insert(task.unique_id.as_str()) {
+                continue;
+            }
             if let Ok(v) = serde_json::to_value(task) {
-                self.tasks.push(Arc::new(v));
-                changed = true;
+                let v = Arc::new(v);
+                d.extend(std::slice::from_ref(&v));
+                self.tasks.push(v);
             }
         }
-        changed
+        removed || self.tasks.len() != kept
     }
 }
 
@@ -902,6 +993,132 @@ mod tests {
                 serde_json::to_string_pretty(&want).expect("json"),
                 "{text}"
             );
+        }
+    }
+
+    /// A task of `key` with `id`, as the judge writes them.
+    fn ours_task(key: &str, id: &str, at: i64) -> KrampusTask {
+        KrampusTask {
+            action: TaskAction::Disable,
+            action_time: at,
+            aws_resource_name: "arn:aws:ec2:us-east-1:123456789012:security-group/sg-1".into(),
+            aws_region: "us-east-1".into(),
+            aws_object_type: "ec2".into(),
+            cidr_range: None,
+            from_port: None,
+            to_port: None,
+            proto: None,
+            s3_principal: None,
+            s3_permission: None,
+            score: 1,
+            audited_time: 0,
+            aws_account: "123456789012".into(),
+            human_readable_name: "x".into(),
+            issues: Vec::new(),
+            unique_id: id.into(),
+            rules: Vec::new(),
+            owner: None,
+            team: None,
+            verdict_id: "v".into(),
+            resource_key: key.into(),
+            source: TASK_SOURCE.into(),
+        }
+    }
+
+    /// One step of a judge's life with a file: a batch applied to it, a copy kept (the board's
+    /// cache), or an edit through the public list (another writer, a test).
+    #[derive(Debug, Clone)]
+    enum Step {
+        Apply {
+            remove: Vec<u8>,
+            add: Vec<(u8, u8, i64)>,
+        },
+        Copy,
+        Push(u8),
+        Remove(u8),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (
+                proptest::collection::vec(0u8..12, 0..3),
+                proptest::collection::vec((0u8..4, 0u8..12, 0i64..3), 0..4)
+            )
+                .prop_map(|(remove, add)| Step::Apply { remove, add }),
+            1 => Just(Step::Copy),
+            1 => (0u8..6).prop_map(Step::Push),
+            1 => any::<u8>().prop_map(Step::Remove),
+        ]
+    }
+
+    /// Entries another writer may put in the file: ours well formed or not, hand-written,
+    /// hazards.
+    fn foreign(n: u8) -> Value {
+        let id = format!("je-{}", n % 12);
+        match n % 6 {
+            0 => {
+                serde_json::json!({"source": TASK_SOURCE, "unique_id": id, "action_time": 7, "resource_key": "k9"})
+            }
+            1 => {
+                serde_json::json!({"source": TASK_SOURCE, "unique_id": id, "action_time": "soon", "resource_key": "k1"})
+            }
+            2 => {
+                serde_json::json!({"action": "kill", "action_time": 1, "aws_resource_name": "arn:aws:s3:::b", "unique_id": id})
+            }
+            3 => serde_json::json!([1, 2]),
+            4 => serde_json::json!({"source": TASK_SOURCE, "unique_id": id}),
+            _ => {
+                serde_json::json!({"action": "disable", "action_time": 2, "aws_resource_name": "arn:aws:ec2:us-east-1:123456789012:instance/i-1"})
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// What the file remembers of its tasks (our tasks, their ids, the hazards) is always
+        /// what a file holding the same list works out from nothing, whatever the batches,
+        /// copies and edits in between; and a batch does the same to either.
+        #[test]
+        fn the_remembered_task_list_is_the_list(steps in proptest::collection::vec(step(), 1..40)) {
+            let mut file = TasksFile::parse(
+                br#"{"tasks":[{"source":"justice-engine","unique_id":"je-1","action_time":5,"resource_key":"k1"},
+                    {"action":"kill","action_time":1,"aws_resource_name":"x","unique_id":"je-2"}],"note":"hand"}"#,
+            ).expect("valid");
+            let mut copies = Vec::new();
+            for s in steps {
+                let fresh = TasksFile::new(file.tasks.clone(), file.rest.clone());
+                proptest::prop_assert_eq!(&*file.ours(), &*fresh.ours());
+                proptest::prop_assert_eq!(hazards(&file), hazards(&fresh));
+                match s {
+                    Step::Apply { remove, add } => {
+                        let remove: BTreeSet<String> =
+                            remove.iter().map(|n| format!("je-{n}")).collect();
+                        let add: Vec<KrampusTask> = add
+                            .iter()
+                            .map(|(k, n, at)| ours_task(&format!("k{k}"), &format!("je-{n}"), *at))
+                            .collect();
+                        let mut fresh = fresh;
+                        let a = file.apply(&remove, &add);
+                        let b = fresh.apply(&remove, &add);
+                        proptest::prop_assert_eq!(a, b);
+                        proptest::prop_assert_eq!(&file, &fresh);
+                    }
+                    Step::Copy => copies.push(file.clone()),
+                    Step::Push(n) => file.tasks.push(Arc::new(foreign(n))),
+                    Step::Remove(i) => {
+                        if !file.tasks.is_empty() {
+                            let i = usize::from(i) % file.tasks.len();
+                            file.tasks.remove(i);
+                        }
+                    }
+                }
+                // A copy kept from before answers for its own list, not the file's.
+                for c in &copies {
+                    let fresh = TasksFile::new(c.tasks.clone(), c.rest.clone());
+                    proptest::prop_assert_eq!(&*c.ours(), &*fresh.ours());
+                    proptest::prop_assert_eq!(hazards(c), hazards(&fresh));
+                }
+            }
         }
     }
 }

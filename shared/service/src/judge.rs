@@ -335,6 +335,9 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             let Sweep { stale, complete } =
                 self.stale(&ours, latest, &mut others, now, swept).await?;
             hazards = justice_core::krampus::hazards(&read.file);
+            // Let go of the file's list of our tasks before the file changes: `apply` then
+            // brings it up to date in place instead of copying it.
+            drop(ours);
             let mut file = read.file;
             report.swept = stale.len();
             // One pass over the file for the whole batch: it may hold thousands of tasks.
