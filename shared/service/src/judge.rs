@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use justice_core::krampus::Ours;
 use justice_core::policy::Policy;
 use justice_core::time::{Millis, HOUR_MS};
 use justice_core::verdict::{Decision, Docket, Judgement, VerdictKind};
@@ -35,17 +36,13 @@ struct Sweep {
 /// Decisions taken against a view of the judge's tasks in the file (resource → task id →
 /// action time), with unlimited budget, in the order `decide_all` takes the resources.
 struct Planned<'a> {
-    board: &'a BTreeMap<String, BTreeMap<String, i64>>,
+    board: &'a Ours,
     decisions: Vec<Decision>,
 }
 
 /// Whether two views of the file hold the same tasks of `key` (none and an empty list are
 /// the same to `decide`).
-fn same_tasks(
-    a: &BTreeMap<String, BTreeMap<String, i64>>,
-    b: &BTreeMap<String, BTreeMap<String, i64>>,
-    key: &ResourceKey,
-) -> bool {
+fn same_tasks(a: &Ours, b: &Ours, key: &ResourceKey) -> bool {
     let empty = BTreeMap::new();
     a.get(key.as_str()).unwrap_or(&empty) == b.get(key.as_str()).unwrap_or(&empty)
 }
@@ -135,9 +132,7 @@ impl JudgeError {
 /// task id → action time), with a budget of resources to act on.
 /// Decisions of an earlier pass, in the same order, may be passed to be taken where they
 /// still hold (see [`Planned`]).
-type DecideAll<'a> = dyn Fn(&BTreeMap<String, BTreeMap<String, i64>>, u32, Option<Planned<'_>>) -> Vec<Decision>
-    + Sync
-    + 'a;
+type DecideAll<'a> = dyn Fn(&Ours, u32, Option<Planned<'_>>) -> Vec<Decision> + Sync + 'a;
 
 pub struct Judge<'a, B, D, O> {
     pub board: &'a B,
@@ -233,9 +228,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
             Some(d) if d.kind == justice_core::verdict::VerdictKind::Held => (0, d.decided_at),
             _ => (1, 0),
         });
-        let decide_all = |board: &BTreeMap<String, BTreeMap<String, i64>>,
-                          mut budget: u32,
-                          planned: Option<Planned<'_>>| {
+        let decide_all = |board: &Ours, mut budget: u32, planned: Option<Planned<'_>>| {
             let empty = BTreeMap::new();
             let mut planned = planned.map(|p| (p.board, p.decisions.into_iter()));
             order
@@ -267,7 +260,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
         };
 
         // Budget: what the batch would add if every remembered task were still in the file.
-        let remembered: BTreeMap<String, BTreeMap<String, i64>> = dockets
+        let remembered: Ours = dockets
             .iter()
             .map(|(k, d)| {
                 let pending = d
@@ -560,7 +553,7 @@ impl<B: TaskBoard, D: DocketStore + RiskStore, O: Outbox> Judge<'_, B, D, O> {
     /// meanwhile, and would run them again. A resource without a docket is left alone.
     async fn stale(
         &self,
-        ours: &BTreeMap<String, BTreeMap<String, i64>>,
+        ours: &Ours,
         batch: &BTreeMap<ResourceKey, usize>,
         known: &mut HashMap<ResourceKey, Option<Docket>>,
         now: Millis,
