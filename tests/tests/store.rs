@@ -352,3 +352,163 @@ fn a_torn_write_at_the_end_of_the_log_costs_only_the_torn_event() {
     assert_eq!(score(&store, &a_later), (38, Level::Warn, true));
     assert_eq!(history(&store, &a).len(), 2);
 }
+
+/// The store's summary (counts by level, the riskiest with their rules) comes from its index
+/// for the states this process wrote and from the states themselves for those found on
+/// opening: either way it is what reading every state gives, ties ranked by key.
+#[test]
+fn the_summary_is_what_reading_every_state_gives() {
+    use std::collections::BTreeMap;
+    let rt = justice_tests::runtime();
+    let group = |i: u32, score: u32| {
+        let mut s = justice_tests::states::sg(score, &[22, 3389][..(i % 2 + 1) as usize]);
+        let id = format!("sg-{i:08x}");
+        s.key = justice_core::ResourceKey::new(&s.account, &s.region, &s.resource_type, &id)
+            .expect("key");
+        s.resource_id = id;
+        s.arn = None;
+        s
+    };
+    // Every summary the store gives, against the one worked out from the states themselves.
+    let check = |store: &LocalRiskStore, states: &BTreeMap<u32, justice_core::RiskState>| {
+        for top in [0, 1, 20, 1000] {
+            let got = store.summarize(top).expect("summary");
+            assert_eq!(got.count, states.len());
+            let mut by_level = BTreeMap::new();
+            for s in states.values() {
+                *by_level.entry(s.level).or_insert(0) += 1;
+            }
+            assert_eq!(got.by_level, by_level);
+            let mut riskiest: Vec<_> = states
+                .values()
+                .filter(|s| s.level != Level::None)
+                .map(|s| justice_local::StateSummary {
+                    key: s.key.to_string(),
+                    score: s.score,
+                    level: s.level,
+                    rules: s.findings.iter().map(|f| f.finding.rule.clone()).collect(),
+                })
+                .collect();
+            riskiest.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
+            riskiest.truncate(top);
+            assert_eq!(got.riskiest, riskiest, "top {top}");
+        }
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut states = BTreeMap::new();
+    {
+        let store = LocalRiskStore::open(dir.path()).expect("store");
+        // Scores in steps of 10 from 0 to 140 (many ties), in no order.
+        for i in 0..90u32 {
+            states.insert(i, group(i, (i * 37) % 15 * 10));
+        }
+        rt.block_on(justice_tests::write_states(
+            &store,
+            &states.values().cloned().collect::<Vec<_>>(),
+        ));
+        check(&store, &states);
+        // Some fixed (their old score must not linger in the list), some worse.
+        let changed: Vec<_> = (0..90u32)
+            .filter(|i| i % 7 == 0)
+            .map(|i| group(i, if i % 2 == 0 { 0 } else { 150 }))
+            .collect();
+        rt.block_on(justice_tests::write_states(&store, &changed));
+        for s in changed {
+            let i = u32::from_str_radix(&s.resource_id[3..], 16).expect("id");
+            states.insert(i, s);
+        }
+        check(&store, &states);
+        store.flush().expect("flush");
+    }
+    // Opened again: nothing known of the states until they are read, then one written anew.
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    check(&store, &states);
+    let again = group(3, 140);
+    rt.block_on(justice_tests::write_states(
+        &store,
+        std::slice::from_ref(&again),
+    ));
+    states.insert(3, again);
+    check(&store, &states);
+}
+
+/// The judge's dockets are found whatever the process that wrote them: those of this process,
+/// those found on opening the store again, on their own board only; a key with no docket has
+/// none, and a save still checks the revision it was read at.
+#[test]
+fn dockets_are_found_after_a_save_and_after_opening_again() {
+    use justice_core::verdict::{Docket, VerdictKind};
+    use justice_service::{Commit, DocketStore};
+    let rt = justice_tests::runtime();
+    let key = |i: u32| {
+        justice_core::ResourceKey::new(
+            "123456789012",
+            "us-east-1",
+            "AWS::EC2::SecurityGroup",
+            &format!("sg-{i:08x}"),
+        )
+        .expect("key")
+    };
+    let docket = |i: u32, dry_run: bool, revision: u64| Docket {
+        key: key(i),
+        dry_run,
+        revision,
+        kind: VerdictKind::Warn,
+        level: Level::Warn,
+        reason: format!("docket {i}"),
+        tasks: vec![],
+        decided_at: 0,
+        state_revision: 1,
+        last_verdict: None,
+        last_alert: None,
+        open: None,
+    };
+    let keys: Vec<_> = (0..40).map(key).collect();
+    // Even keys have a live docket, multiples of 3 a dry-run one.
+    let found = |store: &LocalRiskStore, dry_run: bool| -> Vec<u32> {
+        let got = rt.block_on(store.dockets(&keys, dry_run)).expect("dockets");
+        assert!(got.unreadable.is_empty());
+        let mut ids: Vec<u32> = got
+            .found
+            .values()
+            .map(|d| {
+                assert_eq!(d.dry_run, dry_run);
+                d.reason[7..].parse().expect("id")
+            })
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    let live: Vec<u32> = (0..40).filter(|i| i % 2 == 0).collect();
+    let dry: Vec<u32> = (0..40).filter(|i| i % 3 == 0).collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut store = LocalRiskStore::open(dir.path()).expect("store");
+        store.set_batch_size(100);
+        assert_eq!(found(&store, false), Vec::<u32>::new());
+        let new: Vec<Docket> = live
+            .iter()
+            .map(|&i| docket(i, false, 1))
+            .chain(dry.iter().map(|&i| docket(i, true, 1)))
+            .collect();
+        let saves: Vec<_> = new.iter().map(|d| (d, None)).collect();
+        let done = rt.block_on(store.save_dockets(&saves));
+        assert!(done.iter().all(|c| matches!(c, Ok(Commit::Written))));
+        assert_eq!(found(&store, false), live);
+        assert_eq!(found(&store, true), dry);
+        store.flush().expect("flush");
+    }
+    let store = LocalRiskStore::open(dir.path()).expect("store");
+    assert_eq!(found(&store, false), live);
+    assert_eq!(found(&store, true), dry);
+    // A save at a stale revision conflicts; at the one read, it is written.
+    let stale = docket(2, false, 2);
+    let odd = docket(5, false, 1);
+    let done = rt.block_on(store.save_dockets(&[(&stale, None), (&odd, None)]));
+    assert!(matches!(done[0], Ok(Commit::Conflict)), "{done:?}");
+    assert!(matches!(done[1], Ok(Commit::Written)), "{done:?}");
+    let mut live = live;
+    live.push(5);
+    live.sort_unstable();
+    assert_eq!(found(&store, false), live);
+}

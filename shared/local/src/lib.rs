@@ -11,4 +11,4 @@ mod risk_store;
 pub use config_source::LocalConfigSource;
 pub use judge::{LocalOutbox, LocalTaskBoard};
 pub use report_shelf::LocalReportShelf;
-pub use risk_store::{LocalRiskStore, LocalStoreError, StateSummary};
+pub use risk_store::{LocalRiskStore, LocalStoreError, StateSummary, StoreSummary};

@@ -21,6 +21,8 @@ use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use justice_core::policy::Level;
+
 use crate::risk_store::LocalStoreError;
 
 /// The first bytes of the file: what it is, and the version of this layout.
@@ -36,6 +38,10 @@ pub(crate) const NONE: u64 = u64::MAX;
 const BUFFER: usize = 1 << 20;
 /// A record longer than this is not a record but a damaged length.
 const MAX_RECORD: usize = 64 << 20;
+/// Written out and not yet synced past this many bytes, a helper thread syncs the file while
+/// the batch goes on, so that the sync at its end waits for only the last few megabytes: one
+/// sync of a 10,000-event replay's 24 MB log stood 40 ms at the end of a 300 ms run.
+const SYNC_AHEAD: u64 = 4 << 20;
 
 /// Where a resource's newest commit is, and what a write checks without reading it.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +52,17 @@ pub(crate) struct Slot {
     pub revision: u64,
     /// The newest commit of this resource that carried a history record (`NONE`: none did).
     pub history: u64,
+    /// The state's score and level, when this process wrote it: a summary of every state
+    /// then reads only the few it lists. `None` for what opening the log found (its states
+    /// are read when asked for).
+    pub headline: Option<Headline>,
+}
+
+/// What a summary counts and ranks a state by, without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Headline {
+    pub score: u32,
+    pub level: Level,
 }
 
 /// Where a key lives in the index: under its hash, or (its hash being another key's) among
@@ -202,6 +219,35 @@ pub(crate) struct RiskLog {
     /// What opening found unreadable at the end of the log and set aside, for the caller to
     /// tell a person.
     pub recovered: Option<String>,
+    /// Bytes written out since the helper thread was last asked to sync.
+    unsynced: u64,
+    syncer: Option<Syncer>,
+}
+
+/// A thread that syncs the log to the disk when asked, ahead of [`RiskLog::sync`]. It has a
+/// file description of its own: a write-back error it meets is still reported to the log's own
+/// sync (Linux reports such an error to every open description of the file), so a sync ahead
+/// can only make the data reach the disk sooner, never hide that it did not.
+struct Syncer {
+    ask: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Syncer {
+    fn start(path: &Path) -> std::io::Result<Syncer> {
+        let file = File::open(path)?;
+        let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("risk-log-sync".into())
+            .spawn(move || {
+                for () in asked {
+                    if let Err(e) = file.sync_data() {
+                        tracing::debug!(error = %e, "syncing the log ahead failed; the flush will say it");
+                    }
+                }
+            })?;
+        Ok(Syncer { ask, thread })
+    }
 }
 
 impl RiskLog {
@@ -237,6 +283,8 @@ impl RiskLog {
             records: HashMap::new(),
             records_collided: HashMap::new(),
             recovered: None,
+            unsynced: 0,
+            syncer: None,
         };
         if len == 0 {
             log.file.write_all_at(MAGIC, 0).map_err(io)?;
@@ -354,6 +402,7 @@ impl RiskLog {
                 len: n as u32,
                 revision: commit.revision,
                 history: commit.history_head(at),
+                headline: None,
             };
             let (place, _) = self.locate(commit.key)?;
             let record = match commit.record {
@@ -447,14 +496,15 @@ impl RiskLog {
         }
     }
 
-    /// Appends a commit at the places `locate` and `locate_record` gave; returns its slot.
-    /// Nothing reaches the file until [`RiskLog::write_out`]. An error leaves the log as it
-    /// was.
+    /// Appends a commit at the places `locate` and `locate_record` gave, with its state's
+    /// headline; returns its slot. Nothing reaches the file until [`RiskLog::write_out`]. An
+    /// error leaves the log as it was.
     pub fn append(
         &mut self,
         commit: &Commit<'_>,
         place: Place,
         record: Option<RecordPlace>,
+        headline: Option<Headline>,
     ) -> Result<Slot, LocalStoreError> {
         let at = self.written + self.buf.len() as u64;
         let start = self.buf.len();
@@ -478,6 +528,7 @@ impl RiskLog {
             len: n as u32,
             revision: commit.revision,
             history: commit.history_head(at),
+            headline,
         };
         self.put(commit.key, slot, place, record);
         Ok(slot)
@@ -497,13 +548,41 @@ impl RiskLog {
             .write_all_at(&self.buf, self.written)
             .map_err(|e| self.io(e))?;
         self.written += self.buf.len() as u64;
+        self.unsynced += self.buf.len() as u64;
         self.buf.clear();
+        if self.unsynced >= SYNC_AHEAD {
+            self.sync_ahead();
+        }
         Ok(())
+    }
+
+    /// Asks the helper thread to sync what is written; if it is still busy with the last
+    /// request, asks again at the next write.
+    fn sync_ahead(&mut self) {
+        if self.syncer.is_none() {
+            match Syncer::start(&self.path) {
+                Ok(s) => self.syncer = Some(s),
+                // Nothing is lost: the flush syncs everything, only later.
+                Err(e) => {
+                    tracing::debug!(error = %e, "no thread to sync the log ahead");
+                    self.unsynced = 0;
+                    return;
+                }
+            }
+        }
+        if self
+            .syncer
+            .as_ref()
+            .is_some_and(|s| s.ask.try_send(()).is_ok())
+        {
+            self.unsynced = 0;
+        }
     }
 
     /// Writes the buffered records and waits for the disk.
     pub fn sync(&mut self) -> Result<(), LocalStoreError> {
         self.write_out()?;
+        self.unsynced = 0;
         self.file.sync_data().map_err(|e| self.io(e))
     }
 
@@ -566,6 +645,11 @@ impl Drop for RiskLog {
         // Best effort: what a caller forgot to flush still reaches the OS.
         if let Err(e) = self.write_out() {
             tracing::error!(error = %e, "the local store's last records could not be written");
+        }
+        if let Some(s) = self.syncer.take() {
+            drop(s.ask);
+            // It ends with its last sync.
+            let _ = s.thread.join();
         }
     }
 }
@@ -653,7 +737,7 @@ mod tests {
                 Some((sk, _)) => Some(self.locate_record(c.key, sk)?.0),
                 None => None,
             };
-            self.append(c, place, record)
+            self.append(c, place, record, None)
         }
         fn find(&self, key: &str) -> Result<Option<Slot>, LocalStoreError> {
             Ok(self.locate(key)?.1.map(|f| f.slot))
@@ -708,6 +792,34 @@ mod tests {
         assert_eq!(walked.len(), 3, "{walked:?}");
         let after_first: Vec<_> = log.slots_after(Some(&walked[0])).collect();
         assert_eq!(after_first.len(), 2);
+    }
+
+    /// Past `SYNC_AHEAD` bytes written out, the helper thread syncs while writes go on; what
+    /// was written reads back whole after the log is dropped (which waits for the thread).
+    #[test]
+    fn writes_go_on_while_the_log_is_synced_ahead() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("risk.log");
+        let state = vec![b'x'; 64 << 10];
+        let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+        {
+            let mut log = RiskLog::open(&path).expect("open");
+            for key in &keys {
+                let mut c = commit(key, 1, NONE, Some("t1"));
+                c.state = &state;
+                log.add(&c).expect("append");
+                log.write_out().expect("write out");
+            }
+            assert!(log.syncer.is_some(), "12 MB written without a sync ahead");
+        }
+        let log = RiskLog::open(&path).expect("reopen");
+        assert!(log.recovered.is_none());
+        assert_eq!(log.len(), keys.len());
+        for key in &keys {
+            let slot = log.find(key).expect("find").expect("stored");
+            let payload = log.payload(&slot).expect("read");
+            assert_eq!(decode(&payload).expect("decodes").state, state.as_slice());
+        }
     }
 
     #[test]

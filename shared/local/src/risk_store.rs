@@ -18,7 +18,7 @@ use justice_service::ports::{KeyPage, Write};
 use justice_service::{Commit, RiskStore, StoreError, Stored};
 use redb::{Database, Durability, ReadableDatabase, TableDefinition, WriteTransaction};
 
-use crate::risk_log::{self, Cursor, RiskLog, Slot};
+use crate::risk_log::{self, Cursor, Headline, RiskLog, Slot};
 
 /// The tables of the store before states moved to the log: a store that has them is refused.
 const OLD_STATES: [&str; 2] = ["states", "states-v2"];
@@ -85,6 +85,16 @@ pub struct StateSummary {
     pub rules: Vec<String>,
 }
 
+/// What [`LocalRiskStore::summarize`] finds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreSummary {
+    pub count: usize,
+    /// Levels with no state are absent.
+    pub by_level: std::collections::BTreeMap<Level, usize>,
+    /// Highest score first, then by key.
+    pub riskiest: Vec<StateSummary>,
+}
+
 /// The fields of a stored `RiskState` a summary reads; serde skips the rest unbuilt.
 #[derive(serde::Deserialize)]
 struct SlimState {
@@ -102,6 +112,8 @@ struct SlimFinding {
 pub struct LocalRiskStore {
     pub(crate) db: Database,
     log: Mutex<Logged>,
+    /// The judge's: which docket keys may be stored (see `judge.rs`).
+    pub(crate) docketed: Mutex<Option<std::collections::HashSet<u64>>>,
 }
 
 /// The log and the batching of its writes.
@@ -148,6 +160,7 @@ impl LocalRiskStore {
                 size: 0,
                 pending: 0,
             }),
+            docketed: Mutex::new(None),
         })
     }
 
@@ -239,19 +252,61 @@ impl LocalRiskStore {
         Ok(out)
     }
 
-    /// Every stored state's headline (key, score, level, rule ids), one at a time and in no
-    /// set order: memory stays flat however many states the store holds.
-    pub fn each_summary(&self, mut visit: impl FnMut(StateSummary)) -> Result<(), LocalStoreError> {
-        self.each_state(|key, json| {
-            let s: SlimState = decode(key, json)?;
-            visit(StateSummary {
+    /// How many states the store holds, by level, and the `top` riskiest (level above none,
+    /// highest score first, then by key) with their rules. The index knows the score and level
+    /// of every state this process wrote: only states found on opening the log, and those
+    /// that could make the list, are read. Memory stays flat however many states.
+    pub fn summarize(&self, top: usize) -> Result<StoreSummary, LocalStoreError> {
+        let logged = self.lock();
+        let log = &logged.log;
+        let read = |slot: &Slot| -> Result<StateSummary, LocalStoreError> {
+            let payload = log.payload(slot)?;
+            let c = risk_log::decode(&payload).ok_or_else(|| log.damaged(slot.at))?;
+            let s: SlimState = decode(c.key, c.state)?;
+            Ok(StateSummary {
                 key: s.key,
                 score: s.score,
                 level: s.level,
                 rules: s.findings.into_iter().map(|f| f.rule).collect(),
-            });
-            Ok(())
-        })
+            })
+        };
+        let headline = |slot: &Slot| -> Result<Headline, LocalStoreError> {
+            match slot.headline {
+                Some(h) => Ok(h),
+                None => read(slot).map(|s| Headline {
+                    score: s.score,
+                    level: s.level,
+                }),
+            }
+        };
+        // First the counts and the lowest score the list can hold (the `top`-th highest)...
+        let mut out = StoreSummary::default();
+        let mut highest = std::collections::BinaryHeap::with_capacity(top + 1);
+        for (_, slot) in log.slots_after(None) {
+            let h = headline(&slot)?;
+            out.count += 1;
+            *out.by_level.entry(h.level).or_default() += 1;
+            if h.level != Level::None && top > 0 {
+                highest.push(std::cmp::Reverse(h.score));
+                if highest.len() > top {
+                    highest.pop();
+                }
+            }
+        }
+        let Some(&std::cmp::Reverse(floor)) = highest.peek() else {
+            return Ok(out);
+        };
+        // ...then the states at or above it (ties are ranked by key, which only they hold).
+        for (_, slot) in log.slots_after(None) {
+            let h = headline(&slot)?;
+            if h.level != Level::None && h.score >= floor {
+                out.riskiest.push(read(&slot)?);
+            }
+        }
+        out.riskiest
+            .sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
+        out.riskiest.truncate(top);
+        Ok(out)
     }
 
     fn load_sync(&self, key: &ResourceKey) -> Result<Stored, LocalStoreError> {
@@ -336,6 +391,10 @@ impl LocalRiskStore {
             },
             place,
             record_place,
+            Some(Headline {
+                score: w.state.score,
+                level: w.state.level,
+            }),
         )?;
         // Past this point the commit is in the log: a failure to write it out is the disk's,
         // like a timeout after DynamoDB took a write, and a retry finds it a duplicate.
