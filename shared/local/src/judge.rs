@@ -89,6 +89,7 @@ impl LocalRiskStore {
         keys: &[ResourceKey],
         dry_run: bool,
     ) -> Result<Dockets, LocalStoreError> {
+        // Held for the read: the judge reads and saves one batch at a time, so nothing waits.
         let docketed = self.docketed()?;
         self.read_with(|txn| {
             let table = match txn.open_table(DOCKETS) {

@@ -224,12 +224,14 @@ pub(crate) struct RiskLog {
     syncer: Option<Syncer>,
 }
 
-/// A thread that syncs the log to the disk when asked, ahead of [`RiskLog::sync`]. It has a
-/// file description of its own: a write-back error it meets is still reported to the log's own
-/// sync (Linux reports such an error to every open description of the file), so a sync ahead
-/// can only make the data reach the disk sooner, never hide that it did not.
+/// A thread that syncs the log to the disk when asked, ahead of [`RiskLog::sync`], through a
+/// file description of its own. The first error it meets is kept and returned by the log's
+/// next sync: a sync ahead can only make the data reach the disk sooner, never hide that it
+/// did not (whether the kernel would also report the error to the log's own description is
+/// then beside the point).
 struct Syncer {
     ask: std::sync::mpsc::SyncSender<()>,
+    failed: std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -237,16 +239,28 @@ impl Syncer {
     fn start(path: &Path) -> std::io::Result<Syncer> {
         let file = File::open(path)?;
         let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let seen = std::sync::Arc::clone(&failed);
         let thread = std::thread::Builder::new()
             .name("risk-log-sync".into())
             .spawn(move || {
                 for () in asked {
                     if let Err(e) = file.sync_data() {
-                        tracing::debug!(error = %e, "syncing the log ahead failed; the flush will say it");
+                        let mut first = seen.lock().unwrap_or_else(|p| p.into_inner());
+                        first.get_or_insert(e);
                     }
                 }
             })?;
-        Ok(Syncer { ask, thread })
+        Ok(Syncer {
+            ask,
+            failed,
+            thread,
+        })
+    }
+
+    /// The first error a sync ahead met, taken.
+    fn failure(&self) -> Option<std::io::Error> {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
@@ -539,8 +553,17 @@ impl RiskLog {
         self.buf.len() >= BUFFER
     }
 
-    /// Writes the buffered records to the file (to the OS: not yet to the disk).
+    /// Writes the buffered records to the file (to the OS: not yet to the disk), and past
+    /// `SYNC_AHEAD` bytes asks the helper thread to sync them.
     pub fn write_out(&mut self) -> Result<(), LocalStoreError> {
+        self.write_buffer()?;
+        if self.unsynced >= SYNC_AHEAD {
+            self.sync_ahead();
+        }
+        Ok(())
+    }
+
+    fn write_buffer(&mut self) -> Result<(), LocalStoreError> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -550,9 +573,6 @@ impl RiskLog {
         self.written += self.buf.len() as u64;
         self.unsynced += self.buf.len() as u64;
         self.buf.clear();
-        if self.unsynced >= SYNC_AHEAD {
-            self.sync_ahead();
-        }
         Ok(())
     }
 
@@ -581,9 +601,13 @@ impl RiskLog {
 
     /// Writes the buffered records and waits for the disk.
     pub fn sync(&mut self) -> Result<(), LocalStoreError> {
-        self.write_out()?;
+        self.write_buffer()?;
         self.unsynced = 0;
-        self.file.sync_data().map_err(|e| self.io(e))
+        self.file.sync_data().map_err(|e| self.io(e))?;
+        match self.syncer.as_ref().and_then(Syncer::failure) {
+            Some(e) => Err(self.io(e)),
+            None => Ok(()),
+        }
     }
 
     /// The payload of the commit at `at`.
@@ -643,7 +667,7 @@ impl RiskLog {
 impl Drop for RiskLog {
     fn drop(&mut self) {
         // Best effort: what a caller forgot to flush still reaches the OS.
-        if let Err(e) = self.write_out() {
+        if let Err(e) = self.write_buffer() {
             tracing::error!(error = %e, "the local store's last records could not be written");
         }
         if let Some(s) = self.syncer.take() {

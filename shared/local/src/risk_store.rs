@@ -281,7 +281,7 @@ impl LocalRiskStore {
         };
         // First the counts and the lowest score the list can hold (the `top`-th highest)...
         let mut out = StoreSummary::default();
-        let mut highest = std::collections::BinaryHeap::with_capacity(top + 1);
+        let mut highest = std::collections::BinaryHeap::new();
         for (_, slot) in log.slots_after(None) {
             let h = headline(&slot)?;
             out.count += 1;
@@ -296,16 +296,24 @@ impl LocalRiskStore {
         let Some(&std::cmp::Reverse(floor)) = highest.peek() else {
             return Ok(out);
         };
-        // ...then the states at or above it (ties are ranked by key, which only they hold).
+        // ...then the states at or above it, ranked as they come: ties are ranked by key, which
+        // only the state holds, so every state at the floor is read, but no more than `top`
+        // are kept however many tie.
+        let ranks_before = |a: &StateSummary, b: &StateSummary| {
+            a.score > b.score || (a.score == b.score && a.key < b.key)
+        };
         for (_, slot) in log.slots_after(None) {
             let h = headline(&slot)?;
-            if h.level != Level::None && h.score >= floor {
-                out.riskiest.push(read(&slot)?);
+            if h.level == Level::None || h.score < floor {
+                continue;
+            }
+            let s = read(&slot)?;
+            let at = out.riskiest.partition_point(|r| ranks_before(r, &s));
+            if at < top {
+                out.riskiest.insert(at, s);
+                out.riskiest.truncate(top);
             }
         }
-        out.riskiest
-            .sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
-        out.riskiest.truncate(top);
         Ok(out)
     }
 
