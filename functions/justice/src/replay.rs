@@ -10,7 +10,7 @@ use justice_core::score::{derive_state, evaluate_item};
 use justice_core::time::Millis;
 use justice_core::RiskState;
 use justice_core::{explain as render, key_of};
-use justice_local::{LocalConfigSource, LocalRiskStore, StateSummary, StoreSummary};
+use justice_local::{LocalConfigSource, LocalRiskStore, StoreSummary};
 use justice_service::{
     prepare, Change, Clock, ConfigSource, FixedClock, Outcome, RecordedClock, RiskStore, Scorer,
     SystemClock,
@@ -93,7 +93,9 @@ fn aws_backend(
         }
     };
     let mut resources = Resources::default();
-    touched.into_values().for_each(|s| resources.add(s));
+    touched
+        .into_values()
+        .for_each(|s| resources.add(s, RISKIEST));
     Ok((sum, resources, place, None))
 }
 
@@ -177,7 +179,7 @@ pub fn run(o: &Options) -> Result<ExitCode, String> {
             store.flush().map_err(|e| e.to_string())?;
             // Asked of the store rather than remembered on the way: memory stays flat however
             // many resources the recording holds.
-            let resources = Resources::from(store.summarize(RISKIEST).map_err(|e| e.to_string())?);
+            let resources = store.summarize(RISKIEST).map_err(|e| e.to_string())?;
             (
                 sum,
                 resources,
@@ -304,8 +306,8 @@ pub(crate) fn judge_everything(
 
 /// What the summary keeps of a state the AWS backend wrote (the table is not read back).
 #[cfg(feature = "aws")]
-fn summary_of(state: &RiskState) -> StateSummary {
-    StateSummary {
+fn summary_of(state: &RiskState) -> justice_local::StateSummary {
+    justice_local::StateSummary {
         key: state.key.to_string(),
         score: state.score,
         level: state.level,
@@ -528,57 +530,12 @@ fn pipeline<S: RiskStore, C: ConfigSource>(
     Ok(sum)
 }
 
-/// What the summary shows of the stored resources, in constant memory: their number, their
-/// number by level, and the riskiest few.
-struct Resources {
-    count: usize,
-    by_level: BTreeMap<Level, usize>,
-    /// Highest score first, then by key; at most `RISKIEST`.
-    riskiest: Vec<StateSummary>,
-}
+/// What the summary shows of the stored resources: their number, their number by level, and
+/// the riskiest few.
+type Resources = StoreSummary;
 
+/// How many of the riskiest the summary lists.
 const RISKIEST: usize = 20;
-
-impl Default for Resources {
-    fn default() -> Self {
-        Resources {
-            count: 0,
-            by_level: Level::ALL.iter().map(|l| (*l, 0)).collect(),
-            riskiest: Vec::with_capacity(RISKIEST + 1),
-        }
-    }
-}
-
-impl From<StoreSummary> for Resources {
-    fn from(s: StoreSummary) -> Self {
-        let mut r = Resources {
-            count: s.count,
-            riskiest: s.riskiest,
-            ..Resources::default()
-        };
-        r.by_level.extend(s.by_level);
-        r
-    }
-}
-
-impl Resources {
-    /// One state the AWS backend wrote (the local store is asked instead).
-    #[cfg(any(feature = "aws", test))]
-    fn add(&mut self, s: StateSummary) {
-        self.count += 1;
-        *self.by_level.entry(s.level).or_default() += 1;
-        if s.level == Level::None {
-            return;
-        }
-        let at = self
-            .riskiest
-            .partition_point(|r| r.score > s.score || (r.score == s.score && r.key < s.key));
-        if at < RISKIEST {
-            self.riskiest.insert(at, s);
-            self.riskiest.truncate(RISKIEST);
-        }
-    }
-}
 
 fn print_text(sum: &Summary, resources: &Resources, place: &str) {
     let ignored: u64 = sum.ignored.values().sum();
@@ -620,10 +577,10 @@ fn print_text(sum: &Summary, resources: &Resources, place: &str) {
 }
 
 fn print_json(sum: &Summary, resources: &Resources, judged: Option<&JudgeTotals>, pending: usize) {
-    let levels: BTreeMap<&str, usize> = resources
-        .by_level
+    // Every level, with the ones no resource is at as 0.
+    let levels: BTreeMap<&str, usize> = Level::ALL
         .iter()
-        .map(|(l, n)| (l.as_str(), *n))
+        .map(|l| (l.as_str(), resources.by_level.get(l).copied().unwrap_or(0)))
         .collect();
     let v = serde_json::json!({
         "events": sum.events,
@@ -725,8 +682,8 @@ pub fn explain(
 mod tests {
     use super::*;
 
-    fn summary(key: &str, score: u32, level: Level) -> StateSummary {
-        StateSummary {
+    fn summary(key: &str, score: u32, level: Level) -> justice_local::StateSummary {
+        justice_local::StateSummary {
             key: key.into(),
             score,
             level,
@@ -745,9 +702,9 @@ mod tests {
             } else {
                 Level::Disable
             };
-            r.add(summary(&format!("k{score:02}"), score, level));
+            r.add(summary(&format!("k{score:02}"), score, level), RISKIEST);
         }
-        r.add(summary("a-tie", 59, Level::Kill));
+        r.add(summary("a-tie", 59, Level::Kill), RISKIEST);
         assert_eq!(r.count, 61);
         assert_eq!(r.by_level[&Level::None], 20);
         assert_eq!(r.by_level[&Level::Disable], 40);

@@ -85,14 +85,38 @@ pub struct StateSummary {
     pub rules: Vec<String>,
 }
 
-/// What [`LocalRiskStore::summarize`] finds.
+/// What [`LocalRiskStore::summarize`] finds (or [`StoreSummary::add`] gathers, state by
+/// state), in constant memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreSummary {
     pub count: usize,
     /// Levels with no state are absent.
     pub by_level: std::collections::BTreeMap<Level, usize>,
-    /// Highest score first, then by key.
+    /// Level above none, highest score first, then by key; at most the `top` asked for.
     pub riskiest: Vec<StateSummary>,
+}
+
+impl StoreSummary {
+    /// Counts one state and ranks it among the `top` riskiest.
+    pub fn add(&mut self, s: StateSummary, top: usize) {
+        self.count += 1;
+        *self.by_level.entry(s.level).or_default() += 1;
+        self.rank(s, top);
+    }
+
+    /// Ranks one state among the `top` riskiest, if it is risky at all.
+    fn rank(&mut self, s: StateSummary, top: usize) {
+        if s.level == Level::None {
+            return;
+        }
+        let at = self
+            .riskiest
+            .partition_point(|r| r.score > s.score || (r.score == s.score && r.key < s.key));
+        if at < top {
+            self.riskiest.insert(at, s);
+            self.riskiest.truncate(top);
+        }
+    }
 }
 
 /// The fields of a stored `RiskState` a summary reads; serde skips the rest unbuilt.
@@ -299,19 +323,10 @@ impl LocalRiskStore {
         // ...then the states at or above it, ranked as they come: ties are ranked by key, which
         // only the state holds, so every state at the floor is read, but no more than `top`
         // are kept however many tie.
-        let ranks_before = |a: &StateSummary, b: &StateSummary| {
-            a.score > b.score || (a.score == b.score && a.key < b.key)
-        };
         for (_, slot) in log.slots_after(None) {
             let h = headline(&slot)?;
-            if h.level == Level::None || h.score < floor {
-                continue;
-            }
-            let s = read(&slot)?;
-            let at = out.riskiest.partition_point(|r| ranks_before(r, &s));
-            if at < top {
-                out.riskiest.insert(at, s);
-                out.riskiest.truncate(top);
+            if h.level != Level::None && h.score >= floor {
+                out.rank(read(&slot)?, top);
             }
         }
         Ok(out)
